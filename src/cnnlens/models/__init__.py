@@ -1,0 +1,12 @@
+"""Plain-torch definitions of the pretrained networks that :mod:`cnnlens.zoo` loads.
+
+Each is written from its paper/architecture description with parameter names that match the
+offline state dicts (DESIGN.md, "Data and pretrained models that exist offline").
+"""
+from __future__ import annotations
+
+from .mnist_cnn import MnistCNN
+from .mobilenet_v2 import MobileNetV2
+from .mtcnn import FACE_CLASS_NAMES, FaceClassifierNet, ONet, RNet
+
+__all__ = ["MobileNetV2", "RNet", "ONet", "FaceClassifierNet", "FACE_CLASS_NAMES", "MnistCNN"]

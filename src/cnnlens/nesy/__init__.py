@@ -1,0 +1,1 @@
+"""Neuro-symbolic rule extraction (SPEC §6)."""

@@ -1,0 +1,23 @@
+import warnings
+
+import pytest
+import torch
+
+torch.set_num_threads(2)
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)
+
+
+def no_hooks_left(model: torch.nn.Module) -> bool:
+    """True when no forward/backward hook is registered on any module of ``model``."""
+    return all(
+        not m._forward_hooks and not m._forward_pre_hooks and not m._backward_hooks
+        and not getattr(m, "_backward_pre_hooks", {})
+        for m in model.modules()
+    )
+
+
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")

@@ -1,0 +1,254 @@
+"""Classifier (SPEC §1, §9): feature-layer resolution on real torchvision architectures, the
+head G with finite-difference gradient checks, hook hygiene, eval mode, input checks."""
+import warnings
+
+import pytest
+import torch
+from torch import nn
+
+from cnnlens import Classifier, CnnlensError
+from tests.conftest import cuda, no_hooks_left
+
+tv = pytest.importorskip("torchvision")
+
+ARCHS = {
+    "resnet18": ("layer4", lambda: tv.models.resnet18(weights=None)),
+    "vgg11": ("avgpool", lambda: tv.models.vgg11(weights=None)),
+    "mobilenet_v2": ("features", lambda: tv.models.mobilenet_v2(weights=None)),
+}
+IMAGENET = dict(mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225])
+
+
+@pytest.fixture(scope="module", params=sorted(ARCHS))
+def arch(request):
+    expected, build = ARCHS[request.param]
+    torch.manual_seed(0)
+    model = build().double()
+    _calibrate_batchnorm(model)
+    return request.param, expected, model
+
+
+def _calibrate_batchnorm(model):
+    """Random-weight nets with default BN statistics shrink activations to ~1e-9; estimate the
+    real statistics on random images so the logits are O(1) and the checks below can fail."""
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.reset_running_stats()
+            m.momentum = None
+    model.train()
+    with torch.no_grad():
+        model(torch.rand(8, 3, 64, 64, dtype=torch.float64))
+    model.eval()
+
+
+def test_auto_feature_layer_resolves_per_spec(arch):
+    name, expected, model = arch
+    clf = Classifier(model, **IMAGENET)
+    x = torch.rand(2, 3, 64, 64, dtype=torch.float64)
+    feats = clf.features(x)
+    assert clf.feature_layer_name == expected
+    assert feats.dim() == 4 and feats.shape[0] == 2 and feats.shape[2] * feats.shape[3] > 1
+    # the same answer from input_shape alone (no data seen yet)
+    assert Classifier(model, **IMAGENET, input_shape=(3, 64, 64)).feature_layer_name == expected
+
+
+def test_head_of_features_equals_logits_and_gradient_matches_finite_differences(arch):
+    name, _, model = arch
+    clf = Classifier(model, **IMAGENET)
+    x = torch.rand(2, 3, 64, 64, dtype=torch.float64)
+    with torch.no_grad():
+        logits = clf.logits(x)
+        feats = clf.features(x)
+        torch.testing.assert_close(clf.head(x, feats), logits, rtol=1e-10, atol=1e-10)
+    # G must really depend on t: a different t gives different logits
+    with torch.no_grad():
+        assert not torch.allclose(clf.head(x, feats * 0.5), logits)
+    # directional derivative: autograd vs central differences, in float64
+    t = feats.clone().requires_grad_(True)
+    out = clf.head(x, t)
+    c = out[0].argmax()
+    (grad,) = torch.autograd.grad(out[0, c], t)
+    assert grad.abs().sum() > 0
+    gen = torch.Generator().manual_seed(1)
+    v = torch.randn(t.shape, generator=gen, dtype=torch.float64)
+    eps = 1e-6
+    with torch.no_grad():
+        fd = (clf.head(x, feats + eps * v)[0, c] - clf.head(x, feats - eps * v)[0, c]) / (2 * eps)
+    assert float(fd) == pytest.approx(float((grad * v).sum()), rel=1e-5, abs=1e-8)
+    assert no_hooks_left(model)
+
+
+def test_forward_with_features_keeps_graph_for_gradcam_style_use(arch):
+    _, _, model = arch
+    clf = Classifier(model, **IMAGENET)
+    x = torch.rand(1, 3, 64, 64, dtype=torch.float64)
+    feats, logits = clf.forward_with_features(x)
+    (g,) = torch.autograd.grad(logits[0, 3], feats)
+    assert g.shape == feats.shape
+    assert no_hooks_left(model)
+
+
+class _Boom(nn.Module):
+    def forward(self, x):
+        raise RuntimeError("boom")
+
+
+def _small_net():
+    return nn.Sequential(
+        nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Conv2d(4, 5, 3), nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(5, 3),
+    ).eval()
+
+
+def test_no_hook_left_after_a_forward_that_raises():
+    net = _small_net()
+    net.append(_Boom())
+    clf = Classifier(net, feature_layer="2")
+    x = torch.rand(1, 3, 8, 8)
+    for call in (clf.features, clf.logits, lambda x: clf.head(x, torch.zeros(1, 5, 4, 4))):
+        with pytest.raises(RuntimeError, match="boom"):
+            call(x)
+        assert no_hooks_left(net)
+    with pytest.raises(RuntimeError, match="boom"):
+        Classifier(net).features(x)  # auto resolution raises inside its tracing hooks
+    assert no_hooks_left(net)
+
+
+def test_head_with_wrong_shape_is_a_clear_error_and_leaves_no_hook():
+    net = _small_net()
+    clf = Classifier(net, feature_layer="2")
+    with pytest.raises(CnnlensError, match=r"t has shape \(1, 5, 2, 2\) but feature layer '2' outputs \(1, 5, 4, 4\)"):
+        clf.head(torch.rand(1, 3, 8, 8), torch.zeros(1, 5, 2, 2))
+    assert no_hooks_left(net)
+
+
+def test_train_mode_model_warns_and_gives_eval_outputs():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Flatten(), nn.Linear(48, 32), nn.Dropout(0.5), nn.BatchNorm1d(32), nn.Linear(32, 3))
+    net.train()
+    x = torch.rand(4, 3, 4, 4)
+    with pytest.warns(UserWarning, match="train mode"):
+        clf = Classifier(net, feature_layer=None)
+    assert not net.training
+    ref = net(x)  # eval mode now
+    torch.testing.assert_close(clf.logits(x), ref)
+    torch.testing.assert_close(clf.logits(x), clf.logits(x))
+    net.train()  # switched back behind our back: warned again and still eval outputs
+    with pytest.warns(UserWarning, match="train mode"):
+        out = clf.logits(x)
+    torch.testing.assert_close(out, ref)
+
+
+def test_normalisation_is_inside():
+    net = _small_net()
+    clf = Classifier(net, mean=[0.1, 0.2, 0.3], std=[0.5, 0.25, 2.0])
+    x = torch.rand(2, 3, 8, 8)
+    m = torch.tensor([0.1, 0.2, 0.3]).view(1, 3, 1, 1)
+    s = torch.tensor([0.5, 0.25, 2.0]).view(1, 3, 1, 1)
+    torch.testing.assert_close(clf.logits(x), net((x - m) / s))
+    torch.testing.assert_close(clf.probs(x), torch.softmax(net((x - m) / s), 1))
+    assert clf.predict(x).tolist() == net((x - m) / s).argmax(1).tolist()
+
+
+def test_tuple_and_dict_outputs():
+    class TwoHeads(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = _small_net()
+
+        def forward(self, x):
+            y = self.body(x)
+            return y, {"logits": y * 2}
+
+    net = TwoHeads()
+    x = torch.rand(2, 3, 8, 8)
+    with pytest.raises(CnnlensError, match="returned a tuple of 2.*output=lambda"):
+        Classifier(net).logits(x)
+    torch.testing.assert_close(Classifier(net, output=lambda o: o[0]).logits(x), net(x)[0])
+    torch.testing.assert_close(Classifier(net, output=lambda o: o[1]["logits"]).logits(x), net(x)[0] * 2)
+
+
+def test_missing_layer_name_lists_candidates():
+    model = tv.models.resnet18(weights=None)
+    with pytest.raises(CnnlensError) as info:
+        Classifier(model, feature_layer="layer5", input_shape=(3, 64, 64))
+    msg = str(info.value)
+    assert "feature_layer 'layer5' not found; layers with 4-D outputs:" in msg
+    for name in ("layer1", "layer2", "layer3", "layer4"):
+        assert name in msg
+    assert "\n" not in msg
+    # without an input shape the message still lists the convolutional blocks
+    with pytest.raises(CnnlensError, match="layer4"):
+        Classifier(model, feature_layer="layer5")
+
+
+def test_no_spatial_layer_and_no_feature_layer_errors():
+    mlp = nn.Sequential(nn.Flatten(), nn.Linear(12, 2))
+    with pytest.raises(CnnlensError, match="found no module with a 4-D output"):
+        Classifier(mlp).features(torch.rand(1, 3, 2, 2))
+    with pytest.raises(CnnlensError, match="feature_layer=None"):
+        Classifier(mlp, feature_layer=None).features(torch.rand(1, 3, 2, 2))
+
+
+@pytest.mark.parametrize(
+    "x, message",
+    [
+        (torch.rand(1, 2, 8, 8), "images have 2 channels but the model expects 3"),
+        (torch.full((1, 3, 8, 8), float("nan")), "NaN"),
+        ((torch.rand(1, 3, 8, 8) * 255).to(torch.uint8), "float tensor.*x.float\\(\\) / 255"),
+        (torch.rand(8, 8), r"shape \(N, C, H, W\)"),
+        (torch.rand(1, 3, 8, 8) * 255, "pixel space"),
+        ([[0.0]], "torch.Tensor"),
+        (torch.rand(0, 3, 8, 8), "empty"),
+    ],
+)
+def test_bad_input_gives_clear_errors(x, message):
+    clf = Classifier(_small_net())
+    with pytest.raises(CnnlensError, match=message):
+        clf.logits(x)
+
+
+def test_single_image_gets_batch_dim_and_targets():
+    clf = Classifier(_small_net(), class_names=["a", "b", "c"])
+    x = torch.rand(3, 8, 8)
+    assert clf.logits(x).shape == (1, 3)
+    xb = torch.rand(4, 3, 8, 8)
+    assert clf.targets(xb, None).tolist() == clf.predict(xb).tolist()
+    assert clf.targets(xb, 2).tolist() == [2, 2, 2, 2]
+    with pytest.raises(CnnlensError, match="out of range"):
+        clf.targets(xb, 7)
+    with pytest.raises(CnnlensError, match="3 entries for 4 images"):
+        clf.targets(xb, [0, 1, 2])
+
+
+def test_feature_layer_as_module_and_reused_module_error():
+    net = _small_net()
+    clf = Classifier(net, feature_layer=net[2])
+    assert clf.feature_layer_name == "2"
+    relu = nn.ReLU()
+    reused = nn.Sequential(nn.Conv2d(3, 3, 1), relu, nn.Conv2d(3, 3, 1), relu, nn.Flatten(), nn.LazyLinear(2))
+    reused(torch.rand(1, 3, 4, 4))
+    with pytest.raises(CnnlensError, match="ran 2 times"):
+        Classifier(reused, feature_layer="1").features(torch.rand(1, 3, 4, 4))
+    with pytest.raises(CnnlensError, match="not a submodule"):
+        Classifier(net, feature_layer=nn.ReLU())
+
+
+def test_chunked_scoring_matches_full_batch():
+    clf = Classifier(_small_net())
+    x = torch.rand(7, 3, 8, 8)
+    torch.testing.assert_close(clf.logits(x, batch_size=3), clf.logits(x).detach())
+    torch.testing.assert_close(clf.features(x, batch_size=2), clf.features(x).detach())
+
+
+@cuda
+def test_cuda_device_follows_model():
+    net = _small_net().cuda()
+    clf = Classifier(net, mean=0.5, std=0.25)
+    x = torch.rand(2, 3, 8, 8)  # CPU input is moved to the model's device
+    assert clf.device.type == "cuda"
+    assert clf.logits(x).device.type == "cuda"
+    feats = clf.features(x)
+    assert feats.device.type == "cuda"
+    torch.testing.assert_close(clf.head(x, feats), clf.logits(x))
+    torch.testing.assert_close(clf.logits(x).cpu(), Classifier(net.cpu(), mean=0.5, std=0.25).logits(x), rtol=1e-4, atol=1e-4)
