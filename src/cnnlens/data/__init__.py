@@ -15,7 +15,8 @@ from .datasets import (
     load_mnist,
     load_photos,
 )
-from .folder import load_image_folder
+from .folder import load_image_folder, load_images, read_image
+from .imageset import resize_center_crop
 
 __all__ = [
     "ImageDataset",
@@ -27,4 +28,7 @@ __all__ = [
     "load_mnist",
     "load_fashion_mnist",
     "load_image_folder",
+    "load_images",
+    "read_image",
+    "resize_center_crop",
 ]

@@ -18,18 +18,17 @@ from __future__ import annotations
 import functools
 import gzip
 import struct
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 import torch
-from torch.nn import functional as F
 
 from ..errors import CnnlensError
 from ..models.mnist_cnn import DIGIT_CLASS_NAMES as DIGIT_CLASSES
 from ..models.mtcnn import FACE_CLASS_NAMES
 from .assets import asset_file
+from .imageset import ImageDataset, resize_center_crop
 
 __all__ = [
     "ImageDataset",
@@ -43,8 +42,9 @@ __all__ = [
     "DIGIT_CLASSES",
 ]
 
-#: Photos in :func:`load_photos`, in order. Each loads offline from an installed package:
-#: scikit-image's distribution files (``skimage.data``) and scikit-learn's sample images.
+#: Photos in :func:`load_photos`, in order. Each is a file that an installed package ships:
+#: scikit-image's distribution files (``skimage.data``; many others there need a download and
+#: are not used) and scikit-learn's sample images.
 PHOTO_NAMES: tuple[str, ...] = (
     "chelsea", "coffee", "astronaut", "rocket", "camera", "motorcycle", "china", "flower",
 )
@@ -57,80 +57,10 @@ MNIST_SPLIT_SEED: int = 0
 _MNIST_TRAIN = 4000
 
 
-@dataclass(eq=False)
-class ImageDataset:
-    """A labelled (or unlabelled) batch of images in pixel space (SPEC §9).
-
-    Attributes:
-        name: the dataset's zoo name (``"mnist"``).
-        split: which split this is (``"test"``).
-        images: ``(N, C, H, W)`` float32 in [0, 1].
-        labels: ``(N,)`` int64 class indices; −1 where unlabelled.
-        class_names: names of the classes, in label order (empty when unlabelled).
-        names: one name per image (``"chelsea"``, ``"mnist5k_0042"``).
-    """
-
-    name: str
-    split: str
-    images: torch.Tensor = field(repr=False)
-    labels: torch.Tensor = field(repr=False)
-    class_names: list[str]
-    names: list[str] = field(repr=False)
-
-    def __post_init__(self) -> None:
-        n = self.images.shape[0]
-        self.class_names = list(self.class_names)
-        self.names = list(self.names)
-        if self.images.dim() != 4 or self.labels.shape != (n,) or len(self.names) != n:
-            raise CnnlensError(
-                f"dataset {self.name!r}: inconsistent shapes images {tuple(self.images.shape)}, "
-                f"labels {tuple(self.labels.shape)}, {len(self.names)} names"
-            )
-
-    def __len__(self) -> int:
-        return int(self.images.shape[0])
-
-    def __repr__(self) -> str:
-        return (f"ImageDataset(name={self.name!r}, split={self.split!r}, "
-                f"images={tuple(self.images.shape)}, classes={len(self.class_names)})")
-
-    def subset(self, index: Sequence[int] | torch.Tensor | slice) -> "ImageDataset":
-        """The images at ``index`` (a slice, index list or boolean mask) as a new dataset."""
-        if isinstance(index, slice):
-            idx = torch.arange(len(self))[index]
-        else:
-            idx = torch.as_tensor(index)
-            if idx.dtype == torch.bool:
-                idx = idx.nonzero().flatten()
-        idx = idx.long()
-        return ImageDataset(self.name, self.split, self.images[idx], self.labels[idx],
-                            self.class_names, [self.names[i] for i in idx.tolist()])
-
-
 def _check_split(dataset: str, split: str, valid: Sequence[str]) -> None:
     if split not in valid:
         raise CnnlensError(f"dataset {dataset!r} has no split {split!r}; "
                            f"valid splits: {', '.join(valid)}")
-
-
-def _resize_center_crop(image: torch.Tensor, short_side: int = 256, crop: int = 224) -> torch.Tensor:
-    """Resize a ``(C, H, W)`` image so its short side is ``short_side`` (bilinear, antialias),
-    then take the centre ``crop``×``crop`` — the ImageNet evaluation transform. Values are
-    clamped to [0, 1] (bilinear with antialias can overshoot slightly)."""
-    if image.dim() != 3:
-        raise CnnlensError(f"_resize_center_crop takes a (C, H, W) image, got {tuple(image.shape)}")
-    h, w = image.shape[-2:]
-    if h <= w:
-        size = (short_side, int(short_side * w / h))
-    else:
-        size = (int(short_side * h / w), short_side)
-    if crop > min(size):
-        raise CnnlensError(f"crop {crop} is larger than the resized image {size}")
-    out = F.interpolate(image[None], size=size, mode="bilinear", align_corners=False,
-                        antialias=True)[0]
-    top = int(round((size[0] - crop) / 2.0))
-    left = int(round((size[1] - crop) / 2.0))
-    return out[:, top:top + crop, left:left + crop].clamp(0.0, 1.0).contiguous()
 
 
 def _to_chw_float(array: np.ndarray) -> torch.Tensor:
@@ -143,18 +73,36 @@ def _to_chw_float(array: np.ndarray) -> torch.Tensor:
     return t[..., :3].permute(2, 0, 1).contiguous()
 
 
+#: Where each photo lives: (asset package, file inside it).
+_PHOTO_FILES: dict[str, tuple[str, str]] = {
+    "chelsea": ("scikit-image", "data/chelsea.png"),
+    "coffee": ("scikit-image", "data/coffee.png"),
+    "astronaut": ("scikit-image", "data/astronaut.png"),
+    "rocket": ("scikit-image", "data/rocket.jpg"),
+    "camera": ("scikit-image", "data/camera.png"),
+    "motorcycle": ("scikit-image", "data/motorcycle_left.png"),
+    "china": ("scikit-learn", "datasets/images/china.jpg"),
+    "flower": ("scikit-learn", "datasets/images/flower.jpg"),
+}
+
+
 def _raw_photo(name: str) -> np.ndarray:
-    """The full-size photo ``name`` from scikit-image / scikit-learn (installed files only)."""
-    if name in ("china", "flower"):
-        from sklearn.datasets import load_sample_image
+    """The full-size photo ``name`` as an ``(H, W)`` or ``(H, W, 3)`` uint8 array.
 
-        return load_sample_image(f"{name}.jpg")
-    from skimage import data
+    Read with Pillow from the file that scikit-image / scikit-learn install (these are the files
+    behind ``skimage.data.chelsea()`` … and ``sklearn.datasets.load_sample_image``).
+    """
+    from PIL import Image, UnidentifiedImageError
 
-    if name == "motorcycle":
-        left, _right, _disparity = data.stereo_motorcycle()
-        return left
-    return getattr(data, name)()
+    asset, relpath = _PHOTO_FILES[name]
+    path = asset_file(asset, relpath, f"photo {name!r} of dataset 'photos'")
+    try:
+        with Image.open(path) as im:
+            im = im.convert("L") if im.mode in ("L", "I", "I;16", "1") else im.convert("RGB")
+            return np.asarray(im, dtype=np.uint8).copy()
+    except (OSError, UnidentifiedImageError) as exc:
+        raise CnnlensError(f"cannot read photo {name!r} from {path}: {exc}; reinstall "
+                           f"{asset}") from exc
 
 
 def load_photos(split: str = "all", names: Sequence[str] | None = None) -> ImageDataset:
@@ -165,8 +113,10 @@ def load_photos(split: str = "all", names: Sequence[str] | None = None) -> Image
         names: a subset of :data:`PHOTO_NAMES` to load (all by default), in the order given.
 
     Photos: scikit-image's chelsea (a cat), coffee (espresso), astronaut, rocket, camera
-    (grey, repeated to 3 channels), motorcycle (left stereo view) and scikit-learn's china and
-    flower. Each is resized to short side 256 (bilinear, antialias) and centre-cropped to 224.
+    (grey, repeated to 3 channels), motorcycle (left view of ``stereo_motorcycle``) and
+    scikit-learn's china and flower — the files these packages install, read with Pillow
+    (no download). Each is resized to short side 256 (bilinear, antialias) and centre-cropped to
+    224 — pixel-identical to torchvision's ``Resize(256)`` + ``CenterCrop(224)`` on tensors.
     Labels are −1 (no ImageNet ground truth); ``names`` holds the photo names.
     """
     _check_split("photos", split, ("all",))
@@ -177,7 +127,7 @@ def load_photos(split: str = "all", names: Sequence[str] | None = None) -> Image
                            f"known photos: {', '.join(PHOTO_NAMES)}")
     if not chosen:
         raise CnnlensError(f"names is empty; choose from: {', '.join(PHOTO_NAMES)}")
-    images = torch.stack([_resize_center_crop(_to_chw_float(_raw_photo(n))) for n in chosen])
+    images = torch.stack([resize_center_crop(_to_chw_float(_raw_photo(n)), 224, 256) for n in chosen])
     labels = torch.full((len(chosen),), -1, dtype=torch.int64)
     return ImageDataset("photos", split, images, labels, (), chosen)
 
@@ -190,9 +140,11 @@ def load_lfw_faces(split: str = "all") -> ImageDataset:
     ``face_000`` … ``face_099``, ``nonface_000`` … ``nonface_099``. Only split ``"all"``.
     """
     _check_split("lfw_faces", split, ("all",))
-    from skimage import data
-
-    crops = np.asarray(data.lfw_subset(), dtype=np.float32)  # (200, 25, 25) in [0, 1]
+    path = asset_file("scikit-image", "data/lfw_subset.npy", "dataset 'lfw_faces'")
+    crops = np.load(path, allow_pickle=False).astype(np.float32)  # (200, 25, 25) in [0, 1]
+    if crops.ndim != 3 or crops.shape[0] % 2:
+        raise CnnlensError(f"{path}: expected (200, 25, 25) face/non-face crops, "
+                           f"got shape {crops.shape}")
     n_face = crops.shape[0] // 2
     images = torch.from_numpy(crops).clamp(0.0, 1.0)[:, None].contiguous()
     face = FACE_CLASS_NAMES.index("face")

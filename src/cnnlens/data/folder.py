@@ -20,42 +20,24 @@ Example::
 """
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ..errors import CnnlensError, ImageReadError
+from .imageset import ImageDataset, resize_center_crop
 
 __all__ = [
     "IMAGE_EXTENSIONS",
-    "ImageSet",
     "load_image_folder",
     "load_images",
     "read_image",
-    "resize_center_crop",
 ]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
-
-
-@dataclasses.dataclass
-class ImageSet:
-    """Images with labels: ``images`` ``(N, C, H, W)`` float in [0, 1], ``labels`` ``(N,)`` int64
-    (−1 where unlabelled), ``class_names``, ``names`` (one per image), ``skipped`` (bad files)."""
-
-    images: torch.Tensor
-    labels: torch.Tensor
-    class_names: list[str]
-    names: list[str]
-    skipped: list[str] = dataclasses.field(default_factory=list)
-
-    def __len__(self) -> int:
-        return int(self.images.shape[0])
 
 
 def read_image(path: str | os.PathLike[str], mode: str | None = "RGB") -> torch.Tensor:
@@ -82,24 +64,6 @@ def read_image(path: str | os.PathLike[str], mode: str | None = "RGB") -> torch.
     return t.unsqueeze(0) if t.dim() == 2 else t.permute(2, 0, 1).contiguous()
 
 
-def resize_center_crop(image: torch.Tensor, size: int | tuple[int, int], resize_to: int | None = None) -> torch.Tensor:
-    """Resize so the short side is ``resize_to`` (bilinear, antialiased), then centre-crop to
-    ``size``. ``image`` is ``(C, H, W)`` or ``(N, C, H, W)``. ``resize_to=None`` resizes the short
-    side to the crop's long side (no cropping for square targets)."""
-    th, tw = (size, size) if isinstance(size, int) else size
-    batched = image.dim() == 4
-    x = image if batched else image.unsqueeze(0)
-    h, w = x.shape[-2:]
-    short = resize_to if resize_to is not None else max(th, tw)
-    scale = short / min(h, w)
-    nh, nw = max(th, round(h * scale)), max(tw, round(w * scale))
-    if (nh, nw) != (h, w):
-        x = F.interpolate(x, size=(nh, nw), mode="bilinear", align_corners=False, antialias=True).clamp(0, 1)
-    top, left = (nh - th) // 2, (nw - tw) // 2
-    x = x[..., top : top + th, left : left + tw]
-    return x if batched else x[0]
-
-
 def _stack(
     images: list[torch.Tensor], names: list[str], size: int | tuple[int, int] | None, resize_to: int | None = None
 ) -> torch.Tensor:
@@ -118,8 +82,8 @@ def load_images(
     mode: str | None = "RGB",
     skip_bad: bool = False,
     resize_to: int | None = None,
-) -> ImageSet:
-    """Read image files into one unlabelled :class:`ImageSet` (labels −1). With ``size``, each image is
+) -> ImageDataset:
+    """Read image files into one unlabelled image set (labels −1). With ``size``, each image is
     resized (short side ``resize_to``, default the crop size) and centre-cropped to ``size``."""
     images: list[torch.Tensor] = []
     names: list[str] = []
@@ -127,7 +91,7 @@ def load_images(
     for p in paths:
         try:
             images.append(read_image(p, mode))
-            names.append(Path(p).stem)
+            names.append(Path(p).name)
         except ImageReadError:
             if not skip_bad:
                 raise
@@ -135,7 +99,8 @@ def load_images(
     if not images:
         raise CnnlensError("no readable images" + (f" ({len(skipped)} bad files skipped)" if skipped else ""))
     batch = _stack(images, names, size, resize_to)
-    return ImageSet(batch, torch.full((len(images),), -1, dtype=torch.long), [], names, skipped)
+    labels = torch.full((len(images),), -1, dtype=torch.long)
+    return ImageDataset("files", "all", batch, labels, [], names, skipped)
 
 
 def load_image_folder(
@@ -144,7 +109,7 @@ def load_image_folder(
     mode: str | None = "RGB",
     skip_bad: bool = False,
     resize_to: int | None = None,
-) -> ImageSet:
+) -> ImageDataset:
     """Read ``root/<class>/<image>`` (SPEC §7). Classes are the sorted sub-folder names; files
     with an image extension are read in sorted order. A corrupt file raises
     :class:`ImageReadError` naming it, or is skipped and listed in ``.skipped`` with
@@ -177,4 +142,5 @@ def load_image_folder(
             f"no readable images under {root} (extensions: {', '.join(IMAGE_EXTENSIONS)})"
             + (f"; {len(skipped)} bad files skipped" if skipped else "")
         )
-    return ImageSet(_stack(images, names, size, resize_to), torch.tensor(labels, dtype=torch.long), classes, names, skipped)
+    batch = _stack(images, names, size, resize_to)
+    return ImageDataset(root.name, "all", batch, torch.tensor(labels, dtype=torch.long), classes, names, skipped)

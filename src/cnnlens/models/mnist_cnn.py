@@ -17,6 +17,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..errors import CnnlensError
+
 __all__ = ["MnistCNN", "MNIST_MEAN", "MNIST_STD", "DIGIT_CLASS_NAMES"]
 
 MNIST_MEAN: float = 0.1307
@@ -47,6 +49,6 @@ class MnistCNN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 4 or x.shape[1] != 1 or x.shape[-2:] != (self.input_size, self.input_size):
-            raise ValueError(f"MnistCNN takes (N, 1, {self.input_size}, {self.input_size}) "
+            raise CnnlensError(f"MnistCNN takes (N, 1, {self.input_size}, {self.input_size}) "
                              f"images; got shape {tuple(x.shape)}")
         return self.classifier(torch.flatten(self.features(x), 1))

@@ -18,6 +18,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..errors import CnnlensError
+
 __all__ = ["RNet", "ONet", "FaceClassifierNet", "FACE_CLASS_NAMES", "MTCNN_MEAN", "MTCNN_STD"]
 
 #: Class order of the face heads (MTCNN's softmax column 1 is the face probability).
@@ -119,7 +121,7 @@ class FaceClassifierNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 4 or x.shape[1] not in (1, 3):
-            raise ValueError(f"face nets take (N, 1|3, H, W) images; got shape {tuple(x.shape)}")
+            raise CnnlensError(f"face nets take (N, 1|3, H, W) images; got shape {tuple(x.shape)}")
         if x.shape[1] == 1:
             x = x.expand(-1, 3, -1, -1)
         size = self.input_size

