@@ -59,7 +59,7 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -81,6 +81,9 @@ EXAMPLE = "example"
 """Domain predicate the clingo dialect adds for safety; reserved, skipped by the parser."""
 
 _OPS = ("holds", "==", "<=", ">")
+_AB = re.compile(r"ab\d+\Z")
+"""Exception predicate names: always derived (an ``abN`` no rule defines is simply false, as in
+ASP), never read from the data."""
 _IDENT = re.compile(r"[a-z][A-Za-z0-9_]*\Z")
 
 
@@ -318,7 +321,7 @@ class _Table:
         bad = (vals != 0) & (vals != 1)
         if bad.any():
             raise CnnlensError(
-                f"feature {name!r} is used as {name}(X) (0/1) but holds the value {vals[bad][0]!r}"
+                f"feature {name!r} is used as {name}(X) (0/1) but holds the value {float(vals[bad][0]):g}"
             )
         return vals == 1
 
@@ -378,11 +381,16 @@ class RuleSet:
 
     @property
     def derived(self) -> tuple[str, ...]:
-        """Names of the exception (non-target) predicates defined by rules, in order of definition."""
+        """Names of the exception (non-target) predicates: those defined by rules, in order of
+        definition, then any ``abN`` called but not defined (false everywhere, as in ASP)."""
         seen: dict[str, None] = {}
         for r in self.rules:
             if not r.is_target:
                 seen.setdefault(r.head, None)
+        for r in self.rules:
+            for lit in r.body:
+                if _AB.match(lit.name):
+                    seen.setdefault(lit.name, None)
         return tuple(seen)
 
     @property
@@ -415,7 +423,7 @@ class RuleSet:
         return tuple(seen)
 
     def _stratify(self) -> tuple[str, ...]:
-        derived = {r.head for r in self.rules if not r.is_target}
+        derived = set(self.derived)
         deps: dict[str, set[str]] = {d: set() for d in derived}
         for r in self.rules:
             for lit in r.body:
@@ -490,9 +498,10 @@ class RuleSet:
         table = _Table(data, columns)
         lines = [f"{EXAMPLE}({prefix}{i})." for i in range(table.n)]
         kinds: dict[str, str] = {}
+        derived = set(self.derived)
         for r in self.rules:
             for lit in r.body:
-                if lit.name not in self.derived:
+                if lit.name not in derived:
                     kinds.setdefault(lit.name, lit.op)
         for name, op in kinds.items():
             if op == "holds":
@@ -516,7 +525,7 @@ class RuleSet:
                 by_head.setdefault(r.head, []).append(r)
         for name in self._order:  # dependencies first
             acc = np.zeros(table.n, dtype=bool)
-            for r in by_head[name]:
+            for r in by_head.get(name, ()):
                 acc |= self._body(r, table, derived)
             derived[name] = acc
         return derived
@@ -633,14 +642,12 @@ class _Justifier:
     def truth(self, lit: Literal) -> bool:
         return bool(_eval_literal(lit, self.table, self.derived)[0])
 
-    def atom(self, lit: Literal) -> str:
-        n = self.name
-        if lit.op == "holds":
-            return f"{lit.name}({n})"
-        if lit.op == "==":
-            return f"{lit.name}({n},{_format_constant(lit.value, 'scasp')})"
-        v = self.table.column(lit.name)[0]
-        return f"{lit.name}({n},{_format_constant(normalize_constant(v), 'scasp') if not isinstance(v, float) else repr(float(v))})"
+    def value_text(self, name: str) -> str:
+        v = self.table.column(name)[0]
+        if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_)):
+            f = float(v)
+            return str(int(f)) if f.is_integer() else repr(f)
+        return _format_constant(normalize_constant(v), "scasp")
 
     def holds_phrase(self, pred: str, extra: str = "") -> str:
         return f"'{pred}' holds (for {self.name}{extra})"
@@ -673,12 +680,10 @@ class _Justifier:
             node["text"] = (self.holds_phrase(lit.name, f", and {val}") if positive_true
                             else self.no_evidence(lit.name, f", and {val}"))
             return node
-        atom = self.atom(lit)
-        self.model.setdefault(atom, None)
-        v = self.table.column(lit.name)[0]
-        rel = lit.op if want else ("=<" if lit.op == ">" else ">")
-        op = "=<" if rel == "<=" else rel
-        node["text"] = f"'{lit.name}' holds (for {self.name}, and {v!s}), and {v!s} {op} {lit.value:g}"
+        v = self.value_text(lit.name)
+        self.model.setdefault(f"{lit.name}({self.name},{v})", None)
+        op = {True: {"<=": "=<", ">": ">"}, False: {"<=": ">", ">": "=<"}}[want][lit.op]
+        node["text"] = f"'{lit.name}' holds (for {self.name}, and {v}), and {v} {op} {lit.value:g}"
         return node
 
     def rule_true(self, rule: Rule) -> list[dict]:
@@ -847,7 +852,7 @@ class _Parser:
                     except RuleParseError as exc:
                         raise RuleParseError(f"bad default class: {exc.reason}", line, col) from None
                     sub.i = 0
-                    if len(sub.toks) != 1 or sub.toks[0].kind not in ("ident", "number", "dstring", "sstring"):
+                    if len(sub.toks) != 2 or sub.toks[0].kind not in ("ident", "number", "dstring", "sstring"):
                         raise RuleParseError(f"bad default class {dm.group(1)!r}", line, col)
                     self.default = sub._const_value(sub.toks[0])
             elif kind != "ws":
@@ -1003,12 +1008,3 @@ class _Parser:
         value = self._const_value(arg)
         self.expect(")")
         return Literal(name, "==", value, negated)
-
-
-def program_summary(rs: RuleSet) -> dict:
-    """Size numbers of SPEC §6.7 for a rule-set."""
-    return {"size": rs.size, "n_rules": rs.n_rules, "n_predicates": len(rs.predicates)}
-
-
-def _iter_lines(items: Iterable[str]) -> str:  # pragma: no cover - tiny helper
-    return "\n".join(items)
