@@ -11,7 +11,7 @@ Example::
     >>> from torch import nn
     >>> from cnnlens import Classifier
     >>> net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Conv2d(4, 4, 3), nn.ReLU(),
-    ...                     nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2))
+    ...                     nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2)).eval()
     >>> clf = Classifier(net, mean=[0.5, 0.5, 0.5], std=[0.25, 0.25, 0.25])
     >>> x = torch.rand(2, 3, 16, 16)
     >>> clf.logits(x).shape

@@ -22,7 +22,6 @@ import dataclasses
 import io
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +29,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ._io import atomic_write_bytes
 from .errors import CnnlensError
 
-__all__ = ["Explanation", "minmax_normalize", "upsample", "jet", "atomic_write_bytes"]
+__all__ = ["Explanation", "minmax_normalize", "upsample", "jet"]
 
 
 def minmax_normalize(maps: torch.Tensor) -> torch.Tensor:
@@ -57,21 +57,6 @@ def jet(values: np.ndarray) -> np.ndarray:
     v = np.clip(values, 0.0, 1.0)[..., None]
     centres = np.array([0.75, 0.5, 0.25])  # red, green, blue peaks
     return np.clip(1.5 - np.abs(4.0 * (v - centres)), 0.0, 1.0)
-
-
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (temp file in the same folder, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _to_numpy_images(images: torch.Tensor | np.ndarray, n: int, size: tuple[int, int]) -> np.ndarray:

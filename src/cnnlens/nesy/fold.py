@@ -61,13 +61,13 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
+from .._io import atomic_write_text
 from ..errors import CnnlensError
 from .program import EXAMPLE, TARGET, Justification, Literal, Rule, RuleSet, normalize_constant
 
@@ -734,18 +734,3 @@ def _is_missing(v: Any) -> bool:
     if isinstance(v, (float, np.floating)):
         return not np.isfinite(v)
     return type(v).__name__ in ("NAType", "NaTType")
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` to ``path`` via a temp file in the same folder and ``os.replace``."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.basename(path), dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise

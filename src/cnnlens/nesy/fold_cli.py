@@ -28,7 +28,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import CnnlensError
-from .fold import FoldSEM, atomic_write_text
+from .._io import atomic_write_text
+from .fold import FoldSEM
 
 
 # ------------------------------------------------------------------------------------------
