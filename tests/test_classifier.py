@@ -160,7 +160,7 @@ def test_tuple_and_dict_outputs():
             y = self.body(x)
             return y, {"logits": y * 2}
 
-    net = TwoHeads()
+    net = TwoHeads().eval()
     x = torch.rand(2, 3, 8, 8)
     with pytest.raises(CnnlensError, match="returned a tuple of 2.*output=lambda"):
         Classifier(net).logits(x)
@@ -169,7 +169,7 @@ def test_tuple_and_dict_outputs():
 
 
 def test_missing_layer_name_lists_candidates():
-    model = tv.models.resnet18(weights=None)
+    model = tv.models.resnet18(weights=None).eval()
     with pytest.raises(CnnlensError) as info:
         Classifier(model, feature_layer="layer5", input_shape=(3, 64, 64))
     msg = str(info.value)
@@ -183,7 +183,7 @@ def test_missing_layer_name_lists_candidates():
 
 
 def test_no_spatial_layer_and_no_feature_layer_errors():
-    mlp = nn.Sequential(nn.Flatten(), nn.Linear(12, 2))
+    mlp = nn.Sequential(nn.Flatten(), nn.Linear(12, 2)).eval()
     with pytest.raises(CnnlensError, match="found no module with a 4-D output"):
         Classifier(mlp).features(torch.rand(1, 3, 2, 2))
     with pytest.raises(CnnlensError, match="feature_layer=None"):
@@ -228,6 +228,7 @@ def test_feature_layer_as_module_and_reused_module_error():
     relu = nn.ReLU()
     reused = nn.Sequential(nn.Conv2d(3, 3, 1), relu, nn.Conv2d(3, 3, 1), relu, nn.Flatten(), nn.LazyLinear(2))
     reused(torch.rand(1, 3, 4, 4))
+    reused.eval()
     with pytest.raises(CnnlensError, match="ran 2 times"):
         Classifier(reused, feature_layer="1").features(torch.rand(1, 3, 4, 4))
     with pytest.raises(CnnlensError, match="not a submodule"):

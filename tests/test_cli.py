@@ -94,3 +94,60 @@ def test_debug_flag_shows_traceback(tmp_path):
 
     with pytest.raises(ImageReadError):
         main(["--debug", "predict", str(text)])
+
+
+# --- user models from files (SPEC §1 "Model files") ---------------------------------------
+
+torch = pytest.importorskip("torch")
+
+
+def _tiny_net():
+    from torch import nn
+
+    return nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 3)).eval()
+
+
+def test_user_model_forms(photo_files, tmp_path, capsys):
+    tv = pytest.importorskip("torchvision")
+    torch.manual_seed(0)
+    net = tv.models.resnet18(weights=None, num_classes=1000).eval()
+    torch.save(net.state_dict(), tmp_path / "r18.pth")
+    names = tmp_path / "names.txt"
+    names.write_text("\n".join(f"class{i}" for i in range(1000)))
+    common = ["--mean", "0.485,0.456,0.406", "--std", "0.229,0.224,0.225", "--input-shape", "3,64,64",
+              "--class-names", str(names), "--top", "2", str(photo_files / "chelsea.png")]
+    # package.module:factory + a weights_only state dict: a real torchvision architecture
+    assert main(["predict", "--model", "torchvision.models:resnet18", "--weights", str(tmp_path / "r18.pth"), *common]) == 0
+    factory_out = capsys.readouterr().out
+    assert factory_out.splitlines()[1].split()[1].startswith("class")
+    # TorchScript of the same network gives the same answer
+    torch.jit.save(torch.jit.script(net), tmp_path / "r18.ts")
+    assert main(["predict", "--model", str(tmp_path / "r18.ts"), *common]) == 0
+    assert capsys.readouterr().out == factory_out
+    # a pickled module is refused unless trusted
+    torch.save(net, tmp_path / "r18_pickled.pt")
+    assert main(["predict", "--model", str(tmp_path / "r18_pickled.pt"), *common]) == 2
+    assert "--trust-pickle" in capsys.readouterr().err
+    assert main(["predict", "--model", str(tmp_path / "r18_pickled.pt"), "--trust-pickle", *common]) == 0
+    assert capsys.readouterr().out == factory_out
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--model", "torchvision.models:no_such_net"], "has no callable 'no_such_net'"),
+        (["--model", "no_such_package_xyz:make"], "cannot import 'no_such_package_xyz'"),
+        (["--model", "STATE"], "holds a state dict, not a model"),
+        (["--model", "WRONGW"], "do not fit"),
+        (["--model", "mobilenet_v2_imagenet", "--mean", "0.5"], "--mean is for user models"),
+        (["--model", "mobilenet_v2_imagenet", "--feature-layer", "features.99"], "feature_layer 'features.99' not found"),
+    ],
+)
+def test_user_model_errors(extra, message, photo_files, tmp_path, capsys):
+    torch.save(_tiny_net().state_dict(), tmp_path / "tiny.pth")
+    extra = [str(tmp_path / "tiny.pth") if a == "STATE" else a for a in extra]
+    if "WRONGW" in extra:
+        extra = ["--model", "torchvision.models:resnet18", "--weights", str(tmp_path / "tiny.pth")]
+    assert main(["predict", *extra, str(photo_files / "chelsea.png")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1

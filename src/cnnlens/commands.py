@@ -6,7 +6,7 @@ from pathlib import Path
 
 from .errors import CnnlensError
 
-__all__ = ["register", "prepare_images"]
+__all__ = ["register", "prepare_images", "add_model_arguments", "classifier_from_args"]
 
 
 def _device(name: str | None):
@@ -21,6 +21,59 @@ def _device(name: str | None):
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise CnnlensError(f"--device {name}: CUDA is not available on this machine")
     return dev
+
+
+def _floats(text: str | None, what: str) -> list[float] | None:
+    if text is None:
+        return None
+    try:
+        return [float(v) for v in text.split(",")]
+    except ValueError:
+        raise CnnlensError(f"{what} must be comma-separated numbers, got {text!r}") from None
+
+
+def add_model_arguments(p: argparse.ArgumentParser) -> None:
+    """The options that pick a model: a bundled name, or a user model file (SPEC §1)."""
+    p.add_argument("--model", default="mobilenet_v2_imagenet",
+                   help="bundled model name (`cnnlens models`), a TorchScript file, a pickled model "
+                        "(needs --trust-pickle), or package.module:factory with --weights")
+    p.add_argument("--weights", help="state-dict file for a package.module:factory model (weights_only loading)")
+    p.add_argument("--trust-pickle", action="store_true", help="allow loading a pickled nn.Module (runs code from the file)")
+    p.add_argument("--mean", help="user model: per-channel mean, e.g. 0.485,0.456,0.406 (pixel space)")
+    p.add_argument("--std", help="user model: per-channel std, e.g. 0.229,0.224,0.225")
+    p.add_argument("--input-shape", help="user model: C,H,W the model takes, e.g. 3,224,224 (image files are fitted to it)")
+    p.add_argument("--class-names", metavar="FILE", help="user model: text file with one class name per line")
+    p.add_argument("--feature-layer", default="auto", help="feature layer name, or 'auto' (default)")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 … (default: cpu)")
+
+
+def classifier_from_args(args: argparse.Namespace):
+    """Build the :class:`~cnnlens.Classifier` that ``add_model_arguments`` options describe."""
+    from . import zoo
+    from .classifier import Classifier
+    from .modelfile import load_model_file
+
+    device = _device(args.device)
+    if args.model in zoo.list_models():
+        user_only = [o for o in ("weights", "mean", "std", "input_shape", "class_names") if getattr(args, o) is not None]
+        if user_only:
+            raise CnnlensError(f"--{user_only[0].replace('_', '-')} is for user models; {args.model!r} is bundled")
+        return zoo.load_classifier(args.model, device=device, feature_layer=args.feature_layer)
+    model = load_model_file(args.model, weights=args.weights, trust_pickle=args.trust_pickle,
+                            map_location=device or "cpu")
+    shape = None
+    if args.input_shape is not None:
+        shape = [int(v) for v in _floats(args.input_shape, "--input-shape") or []]
+        if len(shape) != 3 or min(shape) < 1:
+            raise CnnlensError(f"--input-shape must be C,H,W with positive sizes, got {args.input_shape!r}")
+    names = None
+    if args.class_names is not None:
+        path = Path(args.class_names)
+        if not path.is_file():
+            raise CnnlensError(f"--class-names file not found: {path}")
+        names = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return Classifier(model, mean=_floats(args.mean, "--mean"), std=_floats(args.std, "--std"),
+                      feature_layer=args.feature_layer, class_names=names, input_shape=shape)
 
 
 def prepare_images(clf, files=None, folder=None, skip_bad: bool = False):
@@ -61,7 +114,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         raise CnnlensError(f"--top must be >= 1, got {args.top}")
     if args.batch_size < 1:
         raise CnnlensError(f"--batch-size must be >= 1, got {args.batch_size}")
-    clf = zoo.load_classifier(args.model, device=_device(args.device))
+    clf = classifier_from_args(args)
     if args.dataset:
         data = zoo.load_dataset(args.dataset, **({"split": args.split} if args.split else {}))
     else:
@@ -97,13 +150,12 @@ def _print_catalog(kind: str) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("predict", help="top-k classes of image files with a bundled model")
     p.add_argument("files", nargs="*", help="image files")
-    p.add_argument("--model", default="mobilenet_v2_imagenet", help="model name (see `cnnlens models`)")
+    add_model_arguments(p)
     p.add_argument("--images", metavar="DIR", help="a folder of images (or root/<class>/<image> layout)")
     p.add_argument("--dataset", metavar="NAME", help="a bundled dataset (see `cnnlens datasets`)")
     p.add_argument("--split", help="dataset split (e.g. train/test)")
     p.add_argument("--top", type=int, default=5, help="how many classes to print per image (default 5)")
     p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 … (default: where the model is)")
     p.add_argument("--skip-bad", action="store_true", help="skip unreadable image files instead of failing")
     p.set_defaults(func=_cmd_predict)
 

@@ -249,20 +249,22 @@ def load_model(name: str, device: str | torch.device | None = None) -> nn.Module
     return model.to(dev).eval()
 
 
-def load_classifier(name: str, device: str | torch.device | None = None) -> "Classifier":
+def load_classifier(name: str, device: str | torch.device | None = None,
+                    feature_layer: str | None = "auto") -> "Classifier":
     """The pretrained model ``name`` as a :class:`cnnlens.Classifier` (SPEC §1, §9).
 
     The Classifier carries the model's normalisation (``mean``/``std`` in pixel space), class
     names, ``input_shape`` and ``feature_layer="auto"`` (``features`` for MobileNetV2 and the
     MNIST CNN; the last PReLU, ``net.prelu4``/``net.prelu3``, for the O-/R-Net). Face models take
     ``(N, 1, H, W)`` grey crops of any size (resized inside to 48/24) and output
-    ``["non-face", "face"]``; ``device=None`` means CPU.
+    ``["non-face", "face"]``; ``device=None`` means CPU. ``feature_layer`` overrides the
+    ``"auto"`` choice (a dotted layer name, or ``None``).
     """
     from .classifier import Classifier
 
     spec = _model_spec(name)
     model = load_model(name, device)
-    return Classifier(model, mean=spec.mean, std=spec.std, feature_layer="auto",
+    return Classifier(model, mean=spec.mean, std=spec.std, feature_layer=feature_layer,
                       class_names=spec.class_names(), input_shape=spec.input_shape)
 
 
