@@ -148,7 +148,7 @@ def _print_catalog(kind: str) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("predict", help="top-k classes of image files with a bundled model")
+    p = sub.add_parser("predict", help="top-k classes of images with a bundled or user model")
     p.add_argument("files", nargs="*", help="image files")
     add_model_arguments(p)
     p.add_argument("--images", metavar="DIR", help="a folder of images (or root/<class>/<image> layout)")
