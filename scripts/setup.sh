@@ -20,7 +20,8 @@ TORCH_TEST="torch==2.14.1 torchvision==0.29.1"
 TORCH_CORE="torch==2.13.0"
 
 key=$(cat pyproject.toml scripts/setup.sh | sha1sum | cut -c1-12)
-stamp="$VENV/.cnnlens-setup-$key-$want_test"
+# a test setup includes the core one: it leaves both stamps
+stamp="$VENV/.cnnlens-setup-$key-$([ "$want_test" = 1 ] && echo test || echo core)"
 if [ -f "$stamp" ] && "$VENV/bin/python" -c "import cnnlens" 2>/dev/null; then
     echo "setup: $VENV is up to date"
     exit 0
@@ -49,5 +50,5 @@ if command -v dpkg >/dev/null && ! dpkg -s dataset-fashion-mnist >/dev/null 2>&1
 fi
 
 "$VENV/bin/python" -c "import cnnlens, torch; print('setup: cnnlens', cnnlens.__version__, 'with torch', torch.__version__)"
-rm -f "$VENV"/.cnnlens-setup-*
-touch "$stamp"
+find "$VENV" -maxdepth 1 -name ".cnnlens-setup-*" ! -name ".cnnlens-setup-$key-*" -delete
+touch "$stamp" "$VENV/.cnnlens-setup-$key-core"
