@@ -1,6 +1,5 @@
 """Classifier (SPEC §1, §9): feature-layer resolution on real torchvision architectures, the
 head G with finite-difference gradient checks, hook hygiene, eval mode, input checks."""
-import warnings
 
 import pytest
 import torch

@@ -1,10 +1,8 @@
 """The `cnnlens` command line: predict / models / datasets, exit codes and one-line errors."""
-import os
 import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 from PIL import Image
 
