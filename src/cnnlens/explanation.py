@@ -85,6 +85,8 @@ class Explanation:
         params: every parameter that produced the maps (incl. seed, layer, version).
         layer_maps: optional ``(N, h, w)`` map at the feature layer's resolution.
         attributions: optional ``(N, C, H, W)`` pixel-space attribution.
+        info: diagnostics computed with the maps (e.g. the LRP/DeepLIFT conservation report,
+            counts of constant maps); JSON-serialisable values.
     """
 
     maps: torch.Tensor
@@ -93,6 +95,7 @@ class Explanation:
     params: dict[str, Any] = dataclasses.field(default_factory=dict)
     layer_maps: torch.Tensor | None = None
     attributions: torch.Tensor | None = None
+    info: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not isinstance(self.maps, torch.Tensor) or self.maps.dim() != 3:
@@ -144,6 +147,7 @@ class Explanation:
             "targets": self.targets.cpu().numpy(),
             "method": np.array(self.method),
             "params": np.array(json.dumps(self.params, default=str, sort_keys=True)),
+            "info": np.array(json.dumps(self.info, default=str, sort_keys=True)),
         }
         if self.layer_maps is not None:
             arrays["layer_maps"] = self.layer_maps.detach().cpu().numpy()
@@ -168,6 +172,7 @@ class Explanation:
                 method=str(data["method"]),
                 params=json.loads(str(data["params"])),
                 layer_maps=torch.from_numpy(data["layer_maps"]) if "layer_maps" in data else None,
+                info=json.loads(str(data["info"])) if "info" in data else {},
             )
 
 

@@ -1,0 +1,180 @@
+"""Attribution methods behind one call: :func:`explain` and the registry :func:`methods` (SPEC §2, §9).
+
+Every method is a function registered under its SPEC name with :func:`register`. It receives the
+validated pixel-space batch and the resolved targets and returns an :class:`~cnnlens.Explanation`
+with raw maps; :func:`explain` records the common parameters (method, seed, layer, targets,
+batch size, package version) on top of the method's own.
+
+Method modules live in this package (one per family) or elsewhere (Dynamic Ablation,
+Representative Interpretations); :data:`_PROVIDERS` lists the modules imported on first use so
+that every method appears in :func:`methods`.
+
+Example::
+
+    >>> import torch
+    >>> from torch import nn
+    >>> import cnnlens
+    >>> net = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+    ...                     nn.Linear(4, 3)).eval()
+    >>> clf = cnnlens.Classifier(net)
+    >>> "saliency" in cnnlens.methods()
+    True
+    >>> e = cnnlens.explain(clf, torch.rand(2, 1, 8, 8), method="saliency")
+    >>> e.maps.shape, e.method
+    (torch.Size([2, 8, 8]), 'saliency')
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+import torch
+
+from ..classifier import Classifier
+from ..errors import CnnlensError
+from ..explanation import Explanation
+
+__all__ = ["register", "methods", "explain", "method_info", "MethodInfo", "DEFAULT_BATCH_SIZE"]
+
+DEFAULT_BATCH_SIZE = 64
+
+# modules that register methods when imported (SPEC §2 table order)
+_PROVIDERS = (
+    "cnnlens.attribution.gradient",  # saliency, guided_backprop
+    "cnnlens.attribution.cam",  # gradcam, gradcam++, scorecam
+    "cnnlens.attribution.lrp",  # lrp
+    "cnnlens.attribution.deeplift",  # deeplift
+    "cnnlens.attribution.lime",  # lime
+    "cnnlens.attribution.rise",  # rise
+    "cnnlens.attribution.extremal",  # extremal_perturbation
+    "cnnlens.ablation",  # da_pos, da_neg
+    "cnnlens.representative",  # ri
+)
+
+
+class MethodFn(Protocol):
+    def __call__(
+        self,
+        clf: Classifier,
+        x: torch.Tensor,
+        targets: torch.Tensor,
+        *,
+        seed: int,
+        batch_size: int,
+        layer: Any,
+        **params: Any,
+    ) -> Explanation: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class MethodInfo:
+    """A registered method: its name, function, and whether it reads a layer / is stochastic."""
+
+    name: str
+    fn: MethodFn
+    uses_layer: bool
+    stochastic: bool
+    description: str
+
+
+_REGISTRY: dict[str, MethodInfo] = {}
+_loaded = False
+
+
+def register(name: str, *, uses_layer: bool = False, stochastic: bool = False, description: str = "") -> Callable[[MethodFn], MethodFn]:
+    """Decorator: register ``fn(clf, x, targets, *, seed, batch_size, layer, **params)`` as
+    method ``name``. ``uses_layer`` marks methods that read a feature layer (``layer=`` applies)."""
+
+    def deco(fn: MethodFn) -> MethodFn:
+        if name in _REGISTRY and _REGISTRY[name].fn is not fn:
+            raise CnnlensError(f"attribution method {name!r} is registered twice")
+        doc = description or ((fn.__doc__ or "").strip().splitlines() or [""])[0]
+        _REGISTRY[name] = MethodInfo(name, fn, uses_layer, stochastic, doc)
+        return fn
+
+    return deco
+
+
+def _load_providers() -> None:
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    for module in _PROVIDERS:
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:  # a family not built yet (development only)
+            if exc.name != module:
+                raise
+
+
+def methods() -> list[str]:
+    """Names of every registered attribution method (SPEC §2 order)."""
+    _load_providers()
+    return list(_REGISTRY)
+
+
+def method_info(name: str) -> MethodInfo:
+    """The :class:`MethodInfo` of ``name``; an unknown name lists the valid ones."""
+    _load_providers()
+    if not isinstance(name, str) or name not in _REGISTRY:
+        raise CnnlensError(f"unknown method {name!r}; available: {', '.join(_REGISTRY)}")
+    return _REGISTRY[name]
+
+
+def explain(
+    clf: Classifier,
+    x: torch.Tensor,
+    method: str,
+    target: int | Sequence[int] | torch.Tensor | None = None,
+    seed: int = 0,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    layer: Any = None,
+    **params: Any,
+) -> Explanation:
+    """Explain ``clf``'s decision on the pixel-space batch ``x`` ``(N, C, H, W)`` with ``method``.
+
+    Args:
+        clf: the :class:`~cnnlens.Classifier`.
+        x: images in ``[0, 1]``.
+        method: a name from :func:`methods`.
+        target: class to explain: ``None`` → the predicted class, an int for all images, or one
+            per image (SPEC §0).
+        seed: seed of stochastic methods (LIME, RISE, DA, RI …).
+        batch_size: bounds how many images/perturbations go through the model at once.
+        layer: for methods that read a layer (CAMs, RI): overrides the feature layer for this call.
+        **params: the method's own options (see its docstring).
+
+    Returns:
+        An :class:`~cnnlens.Explanation` with raw ``maps`` ``(N, H, W)``; ``params`` records the
+        method's parameters plus ``seed``, ``layer``, ``target``, ``batch_size`` and ``version``.
+    """
+    from .. import __version__
+
+    info = method_info(method)
+    if not isinstance(clf, Classifier):
+        raise CnnlensError(f"clf must be a cnnlens.Classifier, got {type(clf).__name__}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise CnnlensError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise CnnlensError(f"seed must be an integer, got {seed!r}")
+    x = clf.check_input(x)
+    if layer is not None and not info.uses_layer:
+        raise CnnlensError(f"method {method!r} does not read a layer; drop layer={layer!r}")
+    layer_name = None
+    if info.uses_layer:
+        _, layer_name = clf.layer_module(layer, x)
+    targets = clf.targets(x, target, batch_size=batch_size)
+    exp = info.fn(clf, x, targets, seed=seed, batch_size=batch_size, layer=layer, **params)
+    exp.params = {
+        **exp.params,
+        "method": method,
+        "seed": seed,
+        "layer": layer_name,
+        "target": "predicted" if target is None else targets.tolist(),
+        "batch_size": batch_size,
+        "version": __version__,
+    }
+    return exp
