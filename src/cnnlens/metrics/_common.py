@@ -1,0 +1,294 @@
+"""Shared pieces of the metrics (SPEC §3): validation, scoring, ranking, substrates, masks.
+
+Everything here works on batches on the classifier's device; nothing loops per image.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..classifier import Classifier
+from ..errors import CnnlensError
+from ..explanation import Explanation, upsample
+
+__all__ = [
+    "MetricResult",
+    "DEFAULT_BATCH_SIZE",
+    "check_classifier",
+    "check_batch_size",
+    "check_maps",
+    "resolve_targets",
+    "model_scores",
+    "tie_break_order",
+    "rank_of",
+    "substrate",
+    "gaussian_kernel",
+    "box_blur",
+    "gaussian_blur",
+]
+
+DEFAULT_BATCH_SIZE = 64
+
+# metric name -> (direction arrow, higher is better)
+DIRECTIONS: dict[str, tuple[str, bool]] = {
+    "iauc": ("↑", True),
+    "dauc": ("↓", False),
+    "ic": ("↑", True),
+    "dc": ("↑", True),
+    "ad": ("↓", False),
+    "iic": ("↑", True),
+    "insertion_game": ("↑", True),
+}
+
+
+@dataclasses.dataclass
+class MetricResult:
+    """One metric on a batch of images (SPEC §3, §9).
+
+    Attributes:
+        name: the metric's name (``iauc``, ``dauc``, ``ic``, ``dc``, ``ad``, ``iic``, ``insertion_game``).
+        per_image: ``(N,)`` float64 values, one per image (``insertion_game``: ``(N, F)``, 1.0 where
+            the modified image is classified correctly / agrees, one column per fraction).
+        mean: the aggregate: mean over images (``insertion_game``: ``(F,)`` accuracy per fraction).
+        std: population standard deviation over images (``insertion_game``: ``nan``).
+        params: every parameter that produced the value (protocol, score, step, substrates, …).
+        n_constant: images whose value is undefined and was set to 0 by convention (constant
+            curve or constant map for IC/DC, a zero original score for AD), counted, never NaN.
+        curves: ``(N, n_steps + 1)`` scores along the game for IAUC/DAUC/IC/DC, else ``None``.
+        direction: ``"↑"`` (higher is better) or ``"↓"``.
+    """
+
+    name: str
+    per_image: torch.Tensor
+    mean: Any
+    std: float
+    params: dict[str, Any] = dataclasses.field(default_factory=dict)
+    n_constant: int = 0
+    curves: torch.Tensor | None = None
+    direction: str = "↑"
+
+    def __repr__(self) -> str:
+        if isinstance(self.mean, torch.Tensor):
+            vals = ", ".join(f"{v:.3f}" for v in self.mean.tolist())
+            return f"MetricResult({self.name}: [{vals}] over {self.per_image.shape[0]} images)"
+        return (f"MetricResult({self.name} {self.direction}: {self.mean:.4f} ± {self.std:.4f} over "
+                f"{self.per_image.shape[0]} images, n_constant={self.n_constant})")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (per-image values as lists)."""
+        mean = self.mean.tolist() if isinstance(self.mean, torch.Tensor) else float(self.mean)
+        out = {
+            "name": self.name,
+            "mean": mean,
+            "std": float(self.std),
+            "direction": self.direction,
+            "n_constant": int(self.n_constant),
+            "per_image": self.per_image.tolist(),
+            "params": self.params,
+        }
+        if self.curves is not None:
+            out["mean_curve"] = self.curves.mean(dim=0).tolist()
+        return out
+
+
+def make_result(name: str, values: torch.Tensor, params: dict[str, Any], n_constant: int = 0,
+                curves: torch.Tensor | None = None) -> MetricResult:
+    v = values.detach().double().cpu()
+    mean = float(v.mean()) if v.numel() else float("nan")
+    std = float(v.std(unbiased=False)) if v.numel() else float("nan")
+    return MetricResult(name, v, mean, std, dict(params), int(n_constant),
+                        None if curves is None else curves.detach().double().cpu(),
+                        DIRECTIONS.get(name, ("↑", True))[0])
+
+
+def check_classifier(clf: Any) -> Classifier:
+    if not isinstance(clf, Classifier):
+        raise CnnlensError(f"clf must be a cnnlens.Classifier, got {type(clf).__name__}")
+    return clf
+
+
+def check_batch_size(batch_size: Any) -> int:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise CnnlensError(f"batch_size must be a positive integer, got {batch_size!r}")
+    return batch_size
+
+
+def check_maps(maps: Any, x: torch.Tensor, what: str = "maps", same_size: bool = False) -> torch.Tensor:
+    """Validate ``(N, h, w)`` maps for the images ``x`` ``(N, C, H, W)``; returns float maps on
+    ``x``'s device. ``(N, 1, h, w)`` is accepted. ``same_size`` requires ``(h, w) == (H, W)``."""
+    if isinstance(maps, Explanation):
+        maps = maps.maps
+    if isinstance(maps, np.ndarray):
+        maps = torch.from_numpy(maps)
+    if not isinstance(maps, torch.Tensor):
+        raise CnnlensError(f"{what} must be a (N, H, W) tensor or an Explanation, got {type(maps).__name__}")
+    if maps.dim() == 4 and maps.shape[1] == 1:
+        maps = maps[:, 0]
+    if maps.dim() != 3:
+        raise CnnlensError(f"{what} must have shape (N, H, W), got {tuple(maps.shape)}")
+    n, _, h, w = x.shape
+    if maps.shape[0] != n:
+        raise CnnlensError(f"{what} has {maps.shape[0]} maps for {n} images; give one map per image")
+    if same_size and tuple(maps.shape[1:]) != (h, w):
+        raise CnnlensError(
+            f"{what} are {tuple(maps.shape[1:])} but the images are {(h, w)}; "
+            "give maps at image resolution (cnnlens.explanation.upsample)")
+    if maps.shape[1] > h or maps.shape[2] > w:
+        raise CnnlensError(f"{what} are {tuple(maps.shape[1:])}, larger than the images {(h, w)}")
+    maps = maps.detach().to(device=x.device, dtype=torch.float32 if not maps.is_floating_point() else maps.dtype)
+    if not torch.isfinite(maps).all():
+        raise CnnlensError(f"{what} contain NaN or inf values")
+    return maps.float()
+
+
+def resolve_targets(clf: Classifier, x: torch.Tensor, targets: Any, batch_size: int,
+                    n_classes: int | None = None) -> torch.Tensor:
+    """``None`` → the predicted class (SPEC §0); an int or one per image otherwise. Checks the
+    range against the model's number of outputs."""
+    if targets is None:
+        return clf.predict(x, batch_size=batch_size)
+    t = torch.as_tensor(targets, dtype=torch.long, device=clf.device).flatten() if not isinstance(targets, torch.Tensor) \
+        else targets.detach().to(device=clf.device, dtype=torch.long).flatten()
+    n = x.shape[0]
+    if t.numel() == 1:
+        t = t.expand(n).clone()
+    if t.numel() != n:
+        raise CnnlensError(f"targets has {t.numel()} entries for {n} images")
+    if n_classes is None:
+        n_classes = int(forward_logits(clf, x[:1]).shape[1])
+    if (t < 0).any() or (t >= n_classes).any():
+        bad = t[(t < 0) | (t >= n_classes)].tolist()
+        raise CnnlensError(f"target {bad} out of range: the model has {n_classes} classes (0..{n_classes - 1})")
+    return t
+
+
+def forward_logits(clf: Classifier, x: torch.Tensor) -> torch.Tensor:
+    """Logits of an already validated, possibly perturbed batch without gradients.
+
+    Perturbed inputs (bicubic soft masks) may overshoot [0, 1] slightly, which ``check_input``
+    would reject, so this calls the wrapper's internal forward (normalise → model → output
+    selection → binary expansion, SPEC §1) directly."""
+    with torch.no_grad():
+        fwd = getattr(clf, "_forward", None)
+        if fwd is not None:
+            return fwd(x)
+        return clf.logits(x.clamp(0, 1), batch_size=x.shape[0])  # pragma: no cover
+
+
+def model_scores(clf: Classifier, x: torch.Tensor, targets: torch.Tensor, score: str) -> torch.Tensor:
+    """Target score per image of one chunk: softmax probability (``"prob"``) or logit."""
+    logits = forward_logits(clf, x).float()
+    if score == "prob":
+        logits = torch.softmax(logits, dim=1)
+    return logits.gather(1, targets.view(-1, 1)).squeeze(1)
+
+
+def check_score(score: Any) -> str:
+    if score not in ("prob", "logit"):
+        raise CnnlensError(f"score must be 'prob' or 'logit', got {score!r}")
+    return score
+
+
+def tie_break_order(maps: torch.Tensor, seed: int) -> torch.Tensor:
+    """Cell order ``(N, n)``: flattened cells by descending map value; ties broken by one seeded
+    random permutation of the cells, shared by every map and method (SPEC §3)."""
+    n_cells = maps[0].numel()
+    g = torch.Generator().manual_seed(int(seed))
+    perm = torch.randperm(n_cells, generator=g).to(maps.device)
+    flat = maps.reshape(maps.shape[0], -1)[:, perm]
+    order_in_perm = torch.sort(flat, dim=1, descending=True, stable=True).indices
+    return perm[order_in_perm]
+
+
+def rank_of(order: torch.Tensor) -> torch.Tensor:
+    """Inverse of :func:`tie_break_order`: rank ``(N, n)`` of each cell (0 = highest)."""
+    rank = torch.empty_like(order)
+    ar = torch.arange(order.shape[1], device=order.device).expand_as(order)
+    rank.scatter_(1, order, ar)
+    return rank
+
+
+def gaussian_kernel(size: int = 11, sigma: float = 5.0) -> torch.Tensor:
+    """RISE's blur kernel (Petsiuk 2018 evaluation): a centred unit impulse on a ``size × size``
+    grid filtered by a Gaussian of ``sigma`` (truncated at 4σ, reflecting borders, as
+    ``scipy.ndimage.gaussian_filter`` does), so the kernel sums to 1."""
+    radius = int(4.0 * sigma + 0.5)
+    offs = np.arange(-radius, radius + 1, dtype=np.float64)
+    g = np.exp(-0.5 * (offs / sigma) ** 2)
+    g /= g.sum()
+    # 1-D filter of an impulse at the centre with half-sample symmetric (reflect) borders
+    k1 = np.zeros(size)
+    c = size // 2
+    for o, wgt in zip(offs.astype(int), g):
+        j = c + o
+        # fold j back into [0, size) with reflection d c b a | a b c d | d c b a
+        period = 2 * size
+        j = j % period
+        if j >= size:
+            j = period - 1 - j
+        k1[j] += wgt
+    return torch.from_numpy(np.outer(k1, k1)).float()
+
+
+def _depthwise(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+    c = x.shape[1]
+    k = kernel.to(device=x.device, dtype=x.dtype).expand(c, 1, *kernel.shape)
+    return F.conv2d(x, k, padding=kernel.shape[-1] // 2, groups=c)
+
+
+def gaussian_blur(x: torch.Tensor, size: int = 11, sigma: float = 5.0) -> torch.Tensor:
+    """RISE's insertion substrate: Gaussian blur (kernel ``size``, σ ``sigma``), zero padding."""
+    return _depthwise(x, gaussian_kernel(size, sigma))
+
+
+def box_blur(x: torch.Tensor) -> torch.Tensor:
+    """Gomez et al.'s insertion substrate: a mean filter of odd size ``max(H // 5, 9)`` with zero
+    padding, for any number of channels (the reference handles 3 channels only)."""
+    size = max(x.shape[2] // 5, 9)
+    if size % 2 == 0:
+        size += 1
+    return _depthwise(x, torch.full((size, size), 1.0 / (size * size)))
+
+
+def substrate(kind: str, x: torch.Tensor, clf: Classifier, protocol: str) -> torch.Tensor:
+    """The image that replaces (deletion) or is replaced (insertion) pixels (SPEC §0, §3):
+    ``"black"`` (pixel 0), ``"blur"`` (the protocol's blur) or ``"mean"`` (the colour that the
+    Classifier normalises to 0, i.e. the dataset mean; the batch mean without one)."""
+    if kind == "black":
+        return torch.zeros_like(x)
+    if kind == "blur":
+        return gaussian_blur(x) if protocol == "rise" else box_blur(x)
+    if kind == "mean":
+        mean = getattr(clf, "_mean", None)
+        if mean is None:
+            mean = x.mean(dim=(0, 2, 3), keepdim=True)
+        return mean.to(device=x.device, dtype=x.dtype).expand_as(x).clone()
+    raise CnnlensError(f"substrate must be 'black', 'blur' or 'mean', got {kind!r}")
+
+
+def to_size(maps: torch.Tensor, size: tuple[int, int], mode: str = "bilinear") -> torch.Tensor:
+    """Maps ``(N, h, w)`` resized to ``size`` (identity when already there)."""
+    if tuple(maps.shape[-2:]) == tuple(size):
+        return maps
+    if mode == "bicubic":
+        return F.interpolate(maps.unsqueeze(1), size=size, mode="bicubic", align_corners=False).squeeze(1)
+    return upsample(maps, size, mode=mode)
+
+
+def n_keep(fraction: float, n: int) -> int:
+    """How many of ``n`` cells a fraction keeps: ``round(fraction · n)``, at least 1 for a
+    positive fraction."""
+    k = int(math.floor(fraction * n + 0.5))
+    if fraction > 0:
+        k = max(k, 1)
+    return min(k, n)
+
+
+def as_int_list(values: Sequence[Any]) -> list[int]:
+    return [int(v) for v in values]
