@@ -167,6 +167,10 @@ def explain(
     if info.uses_layer:
         _, layer_name = clf.layer_module(layer, x)
     targets = clf.targets(x, target, batch_size=batch_size)
+    if target is not None and not clf.class_names:  # no names to check against: ask the model
+        n_classes = clf.logits(x[:1], batch_size=1).shape[1]
+        if int(targets.max()) >= n_classes:
+            raise CnnlensError(f"target {targets.tolist()} out of range for {n_classes} classes")
     exp = info.fn(clf, x, targets, seed=seed, batch_size=batch_size, layer=layer, **params)
     exp.params = {
         **exp.params,

@@ -1,0 +1,62 @@
+"""Small helpers shared by the attribution methods of this package (SPEC §0, §2)."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+
+from ..errors import CnnlensError
+
+__all__ = ["check_choice", "check_positive_int", "check_unit_interval", "target_scores", "chunk_ranges", "progress"]
+
+
+def check_choice(name: str, value: Any, choices: tuple[Any, ...]) -> None:
+    """Raise :class:`CnnlensError` unless ``value`` is one of ``choices``."""
+    if value not in choices:
+        raise CnnlensError(f"{name}={value!r} is not valid; choose one of: {', '.join(map(repr, choices))}")
+
+
+def check_positive_int(name: str, value: Any, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise CnnlensError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def check_unit_interval(name: str, value: Any, open_low: bool = True, open_high: bool = True) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise CnnlensError(f"{name} must be a number, got {value!r}") from None
+    low_ok = v > 0 if open_low else v >= 0
+    high_ok = v < 1 if open_high else v <= 1
+    if not (low_ok and high_ok):
+        raise CnnlensError(f"{name} must be in {'(' if open_low else '['}0, 1{')' if open_high else ']'}, got {value!r}")
+    return v
+
+
+def target_scores(logits: torch.Tensor, targets: torch.Tensor, score: str) -> torch.Tensor:
+    """The target class's logit (``score="logit"``) or softmax probability (``"prob"``) per row
+    of ``logits`` ``(B, K)``; ``targets`` ``(B,)``. SPEC §0."""
+    if score == "prob":
+        logits = torch.softmax(logits, dim=1)
+    elif score != "logit":
+        raise CnnlensError(f"score={score!r} is not valid; choose 'logit' or 'prob'")
+    targets = targets.to(logits.device)
+    if int(targets.max()) >= logits.shape[1]:
+        raise CnnlensError(f"target {int(targets.max())} out of range: the model has {logits.shape[1]} classes")
+    return logits.gather(1, targets.view(-1, 1)).squeeze(1)
+
+
+def chunk_ranges(total: int, size: int) -> Iterator[tuple[int, int]]:
+    """``(start, stop)`` pairs covering ``range(total)`` in steps of ``size``."""
+    for start in range(0, total, size):
+        yield start, min(start + size, total)
+
+
+def progress(total: int, desc: str, enabled: bool = True) -> Any:
+    """A tqdm bar over ``total`` forward passes, shown only for long work (> 1000 passes)."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, disable=not enabled or total <= 1000, leave=False)
+

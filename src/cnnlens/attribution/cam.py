@@ -1,0 +1,196 @@
+"""Class-activation maps: ``gradcam``, ``gradcam++`` and ``scorecam`` (SPEC §2).
+
+All three read the feature map ``A`` ``(N, K, h, w)`` of a layer (the Classifier's feature layer,
+or ``layer=`` for one call, SPEC §1), weight its channels, sum, apply ReLU and upsample bilinearly
+(``align_corners=False``) to the input size. ``Explanation.layer_maps`` keeps the ``(N, h, w)``
+map after ReLU and before upsampling; ``maps`` is the upsampled map, not normalised (call
+``Explanation.normalized()`` for ``[0, 1]``).
+
+- ``gradcam`` (Selvaraju et al. 2017; OVERVIEW's recipe): ``w_k = mean_ij ∂y_c/∂A^k_ij`` with
+  ``y_c`` the target logit.
+- ``gradcam++`` (Chattopadhyay et al. 2018, Eq. 19 closed form as commonly implemented, e.g. by
+  pytorch-grad-cam): ``α^kc_ij = g² / (2g² + Σ_ab A^k_ab · g³)`` with ``g = ∂y_c/∂A^k_ij`` of
+  the **logit**, ``w_k = Σ_ij α ReLU(g)``. The closed form of Eq. 19 assumes the score is
+  ``exp(y_c)`` (then higher derivatives are powers of the first); applied to the plain logit it
+  is the widely used approximation, not the exact second-order weights of a general network.
+- ``scorecam`` (Wang et al. 2020): each channel is upsampled bilinearly to the input size,
+  min-max normalised (a constant channel gives an all-zero mask), multiplied with the pixel-space
+  image; the channel score is the target logit of the masked image and the weights are the
+  softmax over channels (pytorch-grad-cam's convention; equal to the increase over the
+  black-image score, which cancels in the softmax). ``channel_softmax=False`` uses the target
+  probability of each masked input directly as the weight and skips constant channels, as the
+  authors' released code does. All constant channels of all images give the same black image, so
+  they share a single forward pass.
+
+Example::
+
+    >>> import torch
+    >>> from torch import nn
+    >>> import cnnlens
+    >>> net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
+    ...                     nn.Flatten(), nn.Linear(8, 3)).eval()
+    >>> clf = cnnlens.Classifier(net)
+    >>> e = cnnlens.explain(clf, torch.rand(2, 3, 16, 16), "gradcam", layer="1")
+    >>> e.maps.shape, e.layer_maps.shape, e.params["layer"]
+    (torch.Size([2, 16, 16]), torch.Size([2, 16, 16]), '1')
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from ..classifier import Classifier
+from ..errors import CnnlensError
+from ..explanation import Explanation, upsample
+from . import register
+from ._util import check_choice, chunk_ranges, progress, target_scores
+
+__all__ = ["gradcam", "gradcam_plus_plus", "scorecam", "layer_gradients"]
+
+
+def _check_4d(a: torch.Tensor, name: str | None) -> None:
+    if a.dim() != 4:
+        raise CnnlensError(
+            f"layer {name!r} outputs shape {tuple(a.shape)}; CAM methods need a 4-D (N, K, h, w) "
+            "feature map: pass layer= a convolutional block (see Classifier.candidate_layers(x))"
+        )
+
+
+def layer_gradients(
+    clf: Classifier, x: torch.Tensor, targets: torch.Tensor, batch_size: int, layer: Any = None, score: str = "logit"
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Activations ``A`` and gradients ``∂score_target/∂A`` of the layer, both ``(N, K, h, w)``,
+    computed in chunks of ``batch_size`` images with :func:`torch.autograd.grad` (no parameter
+    ``.grad`` is touched)."""
+    acts, grads = [], []
+    _, name = clf.layer_module(layer, x)
+    for a, b in chunk_ranges(x.shape[0], batch_size):
+        with torch.enable_grad():
+            psi, logits = clf.forward_with_features(x[a:b], layer)
+            _check_4d(psi, name)
+            if not psi.requires_grad:
+                raise CnnlensError(f"layer {name!r} output does not depend on differentiable values; choose another layer")
+            s = target_scores(logits, targets[a:b], score).sum()
+            (g,) = torch.autograd.grad(s, psi)
+        acts.append(psi.detach())
+        grads.append(g.detach())
+    return torch.cat(acts), torch.cat(grads)
+
+
+def _finish(cam: torch.Tensor, x: torch.Tensor, relu: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    layer_map = cam.clamp(min=0) if relu else cam
+    return upsample(layer_map, tuple(x.shape[-2:])), layer_map
+
+
+@register("gradcam", uses_layer=True)
+def gradcam(
+    clf: Classifier, x: torch.Tensor, targets: torch.Tensor, *, seed: int, batch_size: int, layer: Any,
+    score: str = "logit", relu: bool = True,
+) -> Explanation:
+    """Grad-CAM (Selvaraju et al. 2017; SPEC §2): ``ReLU(Σ_k mean_ij(∂y_c/∂A^k_ij) A^k)``,
+    bilinearly upsampled to the input size.
+
+    Options: ``score="logit"`` (default, as in the paper) or ``"prob"``; ``relu=True`` (set
+    ``False`` to keep the signed map). ``layer=`` picks the layer for this call.
+    Returns maps ``(N, H, W)`` and ``layer_maps`` ``(N, h, w)``.
+    """
+    check_choice("score", score, ("logit", "prob"))
+    A, G = layer_gradients(clf, x, targets, batch_size, layer, score)
+    w = G.mean(dim=(2, 3), keepdim=True)
+    maps, layer_map = _finish((w * A).sum(dim=1), x, relu)
+    return Explanation(maps=maps, targets=targets, method="gradcam", params={"score": score, "relu": relu},
+                       layer_maps=layer_map)
+
+
+@register("gradcam++", uses_layer=True)
+def gradcam_plus_plus(
+    clf: Classifier, x: torch.Tensor, targets: torch.Tensor, *, seed: int, batch_size: int, layer: Any,
+    relu: bool = True, eps: float = 1e-6,
+) -> Explanation:
+    """Grad-CAM++ (Chattopadhyay et al. 2018, Eq. 19 closed form; SPEC §2).
+
+    ``α = g² / (2g² + Σ_ab A_ab · g³ + eps)`` (0 where ``g = 0``), ``w_k = Σ_ij α ReLU(g)``,
+    map ``= ReLU(Σ_k w_k A^k)``, upsampled bilinearly. ``g`` is the gradient of the target
+    logit; the closed form assumes an exponential output ``exp(y_c)`` (module docstring).
+    Options: ``relu=True``, ``eps=1e-6`` (denominator guard, as pytorch-grad-cam).
+    """
+    A, G = layer_gradients(clf, x, targets, batch_size, layer, "logit")
+    g2 = G * G
+    g3 = g2 * G
+    sum_a = A.sum(dim=(2, 3), keepdim=True)
+    alpha = g2 / (2 * g2 + sum_a * g3 + eps)
+    alpha = torch.where(G != 0, alpha, torch.zeros_like(alpha))
+    w = (alpha * G.clamp(min=0)).sum(dim=(2, 3), keepdim=True)
+    maps, layer_map = _finish((w * A).sum(dim=1), x, relu)
+    return Explanation(maps=maps, targets=targets, method="gradcam++", params={"relu": relu, "eps": eps},
+                       layer_maps=layer_map)
+
+
+@register("scorecam", uses_layer=True)
+def scorecam(
+    clf: Classifier, x: torch.Tensor, targets: torch.Tensor, *, seed: int, batch_size: int, layer: Any,
+    channel_softmax: bool = True, mask_align_corners: bool = True, relu: bool = True, progress_bar: bool = True,
+) -> Explanation:
+    """Score-CAM (Wang et al. 2020; SPEC §2), batched over images × channels.
+
+    Channel ``k`` of image ``n`` gives the mask ``M = minmax(up(A^k))`` (``0`` for a constant
+    channel) and the score ``s_nk`` of ``x_n · M`` (target logit; the black image for every
+    constant channel is scored once). Weights: ``softmax_k(s_nk)`` (default,
+    pytorch-grad-cam's convention) or, with ``channel_softmax=False``, the target probability of
+    each masked input with constant channels skipped (the authors' released code).
+    Map ``= ReLU(Σ_k w_k A^k)`` upsampled bilinearly.
+
+    Options: ``channel_softmax=True``; ``mask_align_corners=True`` (mask upsampling as
+    pytorch-grad-cam's ``UpsamplingBilinear2d``; ``False`` as the authors' ``F.interpolate``);
+    ``relu=True``; ``progress_bar=True``. ``batch_size`` bounds the masked images per forward.
+    ``info`` records the number of forward passes and of constant channels.
+    """
+    A = clf.features(x, batch_size=batch_size, layer=layer)
+    _check_4d(A, clf.layer_module(layer, x)[1])
+    n, k = A.shape[:2]
+    H, W = x.shape[-2:]
+    score = "logit" if channel_softmax else "prob"
+    flat = A.reshape(n * k, -1)
+    lo, hi = flat.min(dim=1).values, flat.max(dim=1).values
+    constant = hi <= lo  # the upsampled channel has the same min/max as the channel (convex combinations)
+    varying = (~constant).nonzero().squeeze(1)
+    scores = torch.empty(n * k, device=x.device, dtype=torch.float32)
+    img_of = torch.arange(n, device=x.device).repeat_interleave(k)
+    passes = 0
+    with torch.no_grad():
+        if bool(constant.any()):
+            black_logits = clf.logits(torch.zeros_like(x[:1]), batch_size=1)
+            black = target_scores(black_logits.expand(n, -1), targets, score)
+            scores[constant] = black[img_of[constant]].float()
+            passes += 1
+        bar = progress(int(varying.numel()), "scorecam", progress_bar)
+        for a, b in chunk_ranges(int(varying.numel()), batch_size):
+            idx = varying[a:b]
+            ch = A.reshape(n * k, 1, *A.shape[2:])[idx]
+            up = F.interpolate(ch, size=(H, W), mode="bilinear", align_corners=mask_align_corners)
+            ulo = up.amin(dim=(2, 3), keepdim=True)
+            uhi = up.amax(dim=(2, 3), keepdim=True)
+            span = uhi - ulo
+            mask = torch.where(span > 0, (up - ulo) / torch.where(span > 0, span, torch.ones_like(span)),
+                               torch.zeros_like(up))
+            masked = x[img_of[idx]] * mask
+            logits = clf.logits(masked, batch_size=masked.shape[0])
+            scores[idx] = target_scores(logits, targets[img_of[idx]], score).float()
+            passes += int(idx.numel())
+            bar.update(int(idx.numel()))
+        bar.close()
+    scores = scores.view(n, k)
+    if channel_softmax:
+        w = torch.softmax(scores, dim=1)
+    else:
+        w = torch.where(constant.view(n, k), torch.zeros_like(scores), scores)
+    cam = (w.to(A.dtype)[:, :, None, None] * A).sum(dim=1)
+    maps, layer_map = _finish(cam, x, relu)
+    return Explanation(
+        maps=maps, targets=targets, method="scorecam",
+        params={"channel_softmax": channel_softmax, "mask_align_corners": mask_align_corners, "relu": relu},
+        layer_maps=layer_map,
+        info={"forward_passes": passes, "constant_channels": int(constant.sum()), "channels": k},
+    )
