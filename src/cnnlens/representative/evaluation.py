@@ -1,0 +1,325 @@
+"""Reuse evaluation of Representative Interpretations: RI paper Table 1 (SPEC §5, RI §6.2–6.4).
+
+Per seed: resample R (``per_class`` reference images per ground-truth class, labels used only for
+this sampling), the unseen set S, the boundary sample Q and the k-means++ initialisation
+(|V| = 10 × #classes on flattened ψ). The reference image nearest each k-means centre is
+interpreted. Every unseen image e is explained by a reused interpretation and scored with AD/AI
+in the ``keep`` mode of SPEC §3 (top 20 % pixels kept, rest black; c = Class(e)) through the one
+shared implementation :func:`cnnlens.metrics.average_drop_increase`.
+
+- RI: the covering polytope (several → the one whose input is nearest by Eq. 6; none → e's
+  nearest centre's), its channel weights reused unchanged.
+- Grad-CAM, Grad-CAM++, Score-CAM: the channel weights of e's nearest centre image, reused on e.
+
+The CAM channel weights are computed here from ``Classifier.forward_with_features`` (SPEC §2
+definitions; the attribution package exposes maps, not reusable weights).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from .._io import atomic_write_text
+from ..errors import CnnlensError
+from ..explanation import minmax_normalize, upsample
+
+if TYPE_CHECKING:
+    from .core import RepresentativeInterpreter
+
+__all__ = ["ReuseTable", "evaluate_reuse", "cam_channel_weights", "precision_at_k", "CAM_METHODS"]
+
+CAM_METHODS = ("gradcam", "gradcam++", "scorecam")
+_LABELS = {"ri": "RI", "gradcam": "Grad-CAM", "gradcam++": "Grad-CAM++", "scorecam": "Score-CAM"}
+
+
+# ---------------------------------------------------------------------------------------------
+def cam_channel_weights(clf: Any, x: torch.Tensor, targets: torch.Tensor, method: str, layer: Any = None,
+                        batch_size: int = 64) -> torch.Tensor:
+    """Channel weights ``(N, K)`` of a CAM method at ψ's layer (SPEC §2), target logit scores.
+
+    - ``gradcam``: spatial mean of ∂score_c/∂A.
+    - ``gradcam++``: Eq. 19 closed form as commonly implemented (assumes an exponential output):
+      a = g² / (2g² + Σ_ab A_ab · g³) (0 where g = 0 or the denominator is 0), w_k = Σ_ij a·ReLU(g).
+    - ``scorecam``: each channel bilinearly upsampled and min-max normalised (constant → 0) masks
+      the input; the target logit of each masked input, softmax over channels.
+    """
+    x = clf.check_input(x)
+    targets = torch.as_tensor(targets, device=x.device).long().flatten()
+    out = []
+    if method in ("gradcam", "gradcam++"):
+        for xb, tb in zip(x.split(batch_size), targets.split(batch_size)):
+            with torch.enable_grad():
+                psi, z = clf.forward_with_features(xb, layer)
+                (g,) = torch.autograd.grad(z.gather(1, tb[:, None]).sum(), psi)
+            psi, g = psi.detach(), g.detach()
+            if psi.dim() != 4:
+                raise CnnlensError(f"CAM weights need a 4-D feature map, got {tuple(psi.shape)}")
+            if method == "gradcam":
+                out.append(g.mean(dim=(2, 3)))
+            else:
+                g2 = g * g
+                den = 2 * g2 + psi.sum(dim=(2, 3), keepdim=True) * g2 * g
+                a = torch.where((g != 0) & (den != 0), g2 / torch.where(den != 0, den, torch.ones_like(den)),
+                                torch.zeros_like(g))
+                out.append((a * torch.relu(g)).sum(dim=(2, 3)))
+        return torch.cat(out)
+    if method == "scorecam":
+        size = tuple(x.shape[-2:])
+        with torch.no_grad():
+            for xi, ti in zip(x, targets):
+                psi = clf.features(xi[None], layer=layer)[0]  # (K, h, w)
+                k = psi.shape[0]
+                masks = minmax_normalize(upsample(psi, size))  # (K, H, W)
+                scores = []
+                for m in masks.split(batch_size):
+                    scores.append(clf.logits(xi[None] * m[:, None], batch_size=batch_size)[:, int(ti)])
+                out.append(torch.softmax(torch.cat(scores), 0).reshape(1, k))
+        return torch.cat(out)
+    raise CnnlensError(f"unknown CAM method {method!r}; choose one of {', '.join(CAM_METHODS)}")
+
+
+def _cam_maps(psi: torch.Tensor, weights: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Grad-CAM-style map from reused weights: minmax(upsample(ReLU(Σ_k w_k ψ^k))) ``(N, H, W)``."""
+    raw = torch.relu(torch.einsum("nk,nkhw->nhw", weights.to(psi.dtype), psi))
+    return minmax_normalize(upsample(raw, size))
+
+
+def precision_at_k(ranked: Sequence[torch.Tensor] | torch.Tensor, labels: torch.Tensor, query_labels: torch.Tensor,
+                   k: int) -> float:
+    """Mean over queries of |{top-k ranked with the query's label}| / min(k, |ranked|)
+    (queries with an empty ranking are skipped). ``labels`` are the reference labels."""
+    hits, n = 0.0, 0
+    for r, ql in zip(ranked, query_labels.tolist()):
+        r = r[:k]
+        if r.numel() == 0:
+            continue
+        hits += float((labels[r.to(labels.device)] == ql).float().mean())
+        n += 1
+    return hits / n if n else float("nan")
+
+
+# ---------------------------------------------------------------------------------------------
+@dataclasses.dataclass
+class ReuseTable:
+    """RI Table 1 for one model and dataset (SPEC §5): mAD/mAI (×100) mean ± std over seeds.
+
+    Attributes:
+        per_seed: per method, a list of per-seed dicts (``mAD``, ``mAI`` in %, ``mismatch``).
+        coverage: per-seed coverage rate of RI (share of S covered by some polytope of V).
+        precision: ``{"ri@k": [...], "euclid@k": [...]}`` per seed (needs reference labels).
+        meta: sizes, seeds, layer, model/dataset names.
+    """
+
+    per_seed: dict[str, list[dict[str, float]]]
+    coverage: list[float]
+    precision: dict[str, list[float]]
+    meta: dict[str, Any]
+
+    @staticmethod
+    def _ms(values: list[float]) -> tuple[float, float]:
+        t = torch.tensor(values, dtype=torch.float64)
+        return float(t.mean()), float(t.std(unbiased=False)) if t.numel() > 1 else 0.0
+
+    def summary(self) -> dict[str, dict[str, float]]:
+        """Per method: mAD, mAD_std, mAI, mAI_std, mismatch (share of S whose class differs from
+        the interpreted image's), all in %."""
+        out = {}
+        for m, rows in self.per_seed.items():
+            ad, ad_s = self._ms([r["mAD"] for r in rows])
+            ai, ai_s = self._ms([r["mAI"] for r in rows])
+            mm, _ = self._ms([r["mismatch"] for r in rows])
+            out[m] = {"mAD": ad, "mAD_std": ad_s, "mAI": ai, "mAI_std": ai_s, "mismatch": mm}
+        return out
+
+    def headline_holds(self) -> dict[str, bool]:
+        """The paper's headline: RI's mAD below every reused CAM's, and its mAI above."""
+        s = self.summary()
+        cams = [m for m in s if m != "ri"]
+        if "ri" not in s or not cams:
+            return {}
+        return {"mAD_lowest": all(s["ri"]["mAD"] < s[m]["mAD"] for m in cams),
+                "mAI_highest": all(s["ri"]["mAI"] > s[m]["mAI"] for m in cams)}
+
+    def to_markdown(self) -> str:
+        """The table in the paper's layout (rows methods; mAD ↓, mAI ↑) plus coverage/precision."""
+        meta = self.meta
+        lines = [
+            f"**{meta.get('model', '?')} / {meta.get('dataset', '?')}**, ψ = `{meta.get('layer')}`; "
+            f"|R| = {meta.get('n_reference')}, |S| = {meta.get('n_unseen')}, |V| = {meta.get('n_centres')}, "
+            f"|Q| = {meta.get('n_boundaries')}, seeds = {meta.get('seeds')}",
+            "",
+            "| method | mAD (%) ↓ | mAI (%) ↑ | class ≠ interpreted image's (%) |",
+            "|---|---|---|---|",
+        ]
+        for m, r in self.summary().items():
+            lines.append(f"| {_LABELS.get(m, m)} | {r['mAD']:.2f} ± {r['mAD_std']:.2f} | "
+                         f"{r['mAI']:.2f} ± {r['mAI_std']:.2f} | {r['mismatch']:.1f} |")
+        if self.coverage:
+            c, cs = self._ms([100 * v for v in self.coverage])
+            lines += ["", f"RI coverage rate: {c:.1f} ± {cs:.1f} % of S covered by a polytope of V"]
+        if self.precision:
+            parts = []
+            for key, vals in self.precision.items():
+                v, vs = self._ms([100 * x for x in vals])
+                parts.append(f"{key} {v:.1f} ± {vs:.1f} %")
+            lines.append("Precision against labels (queries = the |V| interpreted images): " + ", ".join(parts))
+        h = self.headline_holds()
+        if h:
+            lines.append(f"Paper headline (RI mAD lowest: {'yes' if h['mAD_lowest'] else 'no'}; "
+                         f"RI mAI highest: {'yes' if h['mAI_highest'] else 'no'})")
+        return "\n".join(lines) + "\n"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"summary": self.summary(), "per_seed": self.per_seed, "coverage": self.coverage,
+                "precision": self.precision, "meta": self.meta, "headline": self.headline_holds()}
+
+    def to_json(self, path: str | os.PathLike[str]) -> None:
+        atomic_write_text(path, json.dumps(self.to_dict(), indent=2, default=str))
+
+
+# ---------------------------------------------------------------------------------------------
+def _kmeans(features: torch.Tensor, k: int, seed: int) -> torch.Tensor:
+    """k-means with k-means++ initialisation (one init, seeded) on flattened ψ; centres ``(k, D)``."""
+    from sklearn.cluster import KMeans
+
+    km = KMeans(n_clusters=k, init="k-means++", n_init=1, random_state=seed)
+    km.fit(features.detach().cpu().double().numpy())
+    return torch.from_numpy(km.cluster_centers_).to(features.device, features.dtype)
+
+
+def _sqdist(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    return ((a * a).sum(1, keepdim=True) - 2 * a @ b.T + (b * b).sum(1)[None]).clamp_min(0)
+
+
+def _sample_reference(labels: torch.Tensor | None, n: int, per_class: int | None, g: torch.Generator) -> torch.Tensor:
+    if labels is None or per_class is None:
+        return torch.arange(n)
+    labels = torch.as_tensor(labels).cpu().long()
+    if labels.numel() != n:
+        raise CnnlensError(f"reference_labels has {labels.numel()} entries for {n} reference images")
+    parts = []
+    for c in torch.unique(labels):
+        idx = (labels == c).nonzero().squeeze(1)
+        parts.append(idx[torch.randperm(idx.numel(), generator=g)[:per_class]])
+    return torch.sort(torch.cat(parts)).values
+
+
+def evaluate_reuse(ri: "RepresentativeInterpreter", unseen_images: torch.Tensor, seeds: int | Sequence[int] = 5, *,
+                   reference_labels: torch.Tensor | None = None, per_class: int | None = 2500,
+                   n_unseen: int | None = 1000, n_centres: int | None = None,
+                   methods: Sequence[str] = ("ri", *CAM_METHODS), keep: float = 0.2, ks: Sequence[int] = (5, 10),
+                   model_name: str | None = None, dataset_name: str | None = None,
+                   progress: bool = True) -> ReuseTable:
+    """RI paper Table 1 (SPEC §5 reuse evaluation) for ``ri``'s model over its reference pool.
+
+    Args:
+        ri: a :class:`RepresentativeInterpreter`; its reference images are the pool R is drawn from.
+        unseen_images: the pool S is drawn from ``(M, C, H, W)``.
+        seeds: number of seeds (0…n−1) or the seeds themselves.
+        reference_labels: ground-truth labels of the pool, used only to draw ``per_class``
+            images per class (and for precision@k); ``None`` → R = the whole pool every seed.
+        per_class: references per ground-truth class (paper: 2,500).
+        n_unseen: |S| per seed (paper: 1,000; ``None`` = all).
+        n_centres: |V| (default 10 × number of classes: of the labels, else of the predictions).
+        methods: subset of ``ri``, ``gradcam``, ``gradcam++``, ``scorecam``.
+        keep: fraction of pixels kept for AD/AI (paper: 0.2).
+        ks: k values of precision@k (needs ``reference_labels``).
+
+    Returns:
+        :class:`ReuseTable`.
+    """
+    from tqdm import tqdm
+
+    from ..metrics import average_drop_increase
+
+    bad = [m for m in methods if m not in ("ri", *CAM_METHODS)]
+    if bad or not methods:
+        raise CnnlensError(f"unknown reuse method(s) {bad}; choose from ri, {', '.join(CAM_METHODS)}")
+    seed_list = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
+    if not seed_list:
+        raise CnnlensError("seeds must be a positive number or a non-empty list of seeds")
+    clf = ri.clf
+    from .core import _check_images
+
+    unseen = _check_images(clf, unseen_images, "unseen_images")
+    psi_u, logits_u = ri._features_logits(unseen, desc="RI unseen features")
+    if tuple(psi_u.shape[1:]) != ri.feature_shape:
+        raise CnnlensError(f"unseen images give features {tuple(psi_u.shape[1:])}, references {ri.feature_shape}")
+    if psi_u.dim() != 4:
+        raise CnnlensError(f"the reuse evaluation needs a 4-D feature map at {ri.layer_name!r}")
+    flat_u = psi_u.reshape(psi_u.shape[0], -1).float()
+    cls_u = logits_u.argmax(1)
+    n_pool = ri.features_.shape[0]
+    labels = None if reference_labels is None else torch.as_tensor(reference_labels).cpu().long()
+    n_classes = int(torch.unique(labels).numel()) if labels is not None else int(torch.unique(ri.predictions_).numel())
+    v_count = n_centres if n_centres is not None else 10 * n_classes
+    size = tuple(unseen.shape[-2:])
+    per_seed: dict[str, list[dict[str, float]]] = {m: [] for m in methods}
+    coverage: list[float] = []
+    precision: dict[str, list[float]] = {}
+    meta: dict[str, Any] = {}
+    for seed in tqdm(seed_list, desc="reuse seeds", disable=not progress):
+        g = torch.Generator().manual_seed(10_007 * seed + 1)
+        ref_idx = _sample_reference(labels, n_pool, per_class, g).to(ri.features_.device)
+        sub = ri._resampled(ref_idx, seed)
+        m_u = flat_u.shape[0]
+        s_idx = torch.randperm(m_u, generator=g)[: (n_unseen or m_u)].to(flat_u.device)
+        x_s, f_s, c_s = unseen[s_idx], flat_u[s_idx], cls_u[s_idx]
+        psi_s = psi_u[s_idx]
+        v = min(v_count, sub.features_.shape[0])
+        centres = _kmeans(sub.features_, v, seed)
+        centre_ref = _sqdist(centres, sub.features_).argmin(1)  # (V,) index into sub's R
+        nearest = _sqdist(f_s, centres).argmin(1)  # (E,) nearest centre of each unseen image
+        centre_cls = sub.predictions_[centre_ref]
+        meta = {"n_reference": int(sub.features_.shape[0]), "n_unseen": int(s_idx.numel()), "n_centres": v,
+                "n_boundaries": sub.n_boundaries, "seeds": seed_list, "layer": ri.layer_name,
+                "per_class": per_class if labels is not None else None, "keep": keep,
+                "model": model_name, "dataset": dataset_name}
+        for method in methods:
+            if method == "ri":
+                it = sub.interpret_features(sub.features_[centre_ref], centre_cls, k=0)
+                q = sub.n_boundaries
+                pmask = torch.zeros(v, q, dtype=torch.bool, device=f_s.device)
+                for j, p in enumerate(it.boundaries):
+                    pmask[j, p] = True
+                proj_s = f_s @ sub.W_.T
+                sides_s = (proj_s + sub.b_) >= 0
+                covers = torch.zeros(f_s.shape[0], v, dtype=torch.bool, device=f_s.device)
+                dist = torch.zeros(f_s.shape[0], v, device=f_s.device)
+                for j in range(v):  # V ≤ a few dozen: vectorised over S and Q
+                    pj = pmask[j]
+                    covers[:, j] = (sides_s[:, pj] == it.sides[j, pj][None]).all(1)
+                    dist[:, j] = (proj_s[:, pj] - it.projections[j, pj][None]).abs().sum(1)
+                any_cov = covers.any(1)
+                chosen = torch.where(any_cov, torch.where(covers, dist, torch.full_like(dist, math.inf)).argmin(1),
+                                     nearest)
+                coverage.append(float(any_cov.double().mean()))
+                maps = sub._heatmaps(psi_s, [it.channel_weights[int(j)] for j in chosen.tolist()], size)
+                assigned = chosen
+                if labels is not None:
+                    lab_r = labels.to(ref_idx.device)[ref_idx]
+                    ql = lab_r[centre_ref]
+                    for k in ks:
+                        ri_rank = [c[c != centre_ref[j]] for j, c in enumerate(it.covered)]
+                        d2 = _sqdist(sub.features_[centre_ref], sub.features_)
+                        d2[torch.arange(v), centre_ref] = math.inf
+                        eu = d2.topk(min(k, d2.shape[1] - 1), dim=1, largest=False).indices
+                        precision.setdefault(f"RI@{k}", []).append(precision_at_k(ri_rank, lab_r, ql, k))
+                        precision.setdefault(f"Euclid@{k}", []).append(precision_at_k(list(eu), lab_r, ql, k))
+            else:
+                w = cam_channel_weights(clf, sub.reference_images[centre_ref], centre_cls, method, ri.layer,
+                                        ri.batch_size)
+                maps = _cam_maps(psi_s, w[nearest], size)
+                assigned = nearest
+            ad, ai = average_drop_increase(clf, x_s, maps, c_s, mode="keep", keep=keep, batch_size=ri.batch_size,
+                                           seed=seed)
+            mism = float((centre_cls[assigned] != c_s).double().mean())
+            per_seed[method].append({"mAD": 100 * float(ad.double().mean()), "mAI": 100 * float(ai.double().mean()),
+                                     "mismatch": 100 * mism})
+    return ReuseTable(per_seed=per_seed, coverage=coverage, precision=precision, meta=meta)
