@@ -40,6 +40,10 @@ __all__ = [
     "load_mnist",
     "load_fashion_mnist",
     "DIGIT_CLASSES",
+    "FASHION_PAIR_CLASSES",
+    "select_classes",
+    "upsample_images",
+    "load_fashion_pair",
 ]
 
 #: Photos in :func:`load_photos`, in order. Each is a file that an installed package ships:
@@ -226,3 +230,83 @@ def load_fashion_mnist(split: str = "test") -> ImageDataset:
     return ImageDataset("fashion_mnist", split, images.contiguous(),
                         torch.from_numpy(labels.astype(np.int64)), FASHION_MNIST_CLASSES,
                         tuple(f"fashion_{split}_{i:05d}" for i in range(labels.shape[0])))
+
+
+#: The binary Fashion-MNIST pair of the zoo's ``fashion_pair_seq`` (OVERVIEW reproduction, SPEC
+#: §3): Pullover (2) vs Coat (4) — two upper-body garments of similar outline, told apart by
+#: texture, collar, buttons and zip (relabelled 0 = Pullover, 1 = Coat).
+FASHION_PAIR_CLASSES: tuple[int, int] = (2, 4)
+
+
+def select_classes(data: ImageDataset, classes: Sequence[int | str]) -> ImageDataset:
+    """The images of ``data`` whose label is in ``classes``, relabelled ``0 … k−1`` in the
+    order given, with ``class_names`` the chosen classes' names (SPEC §9; issue #7).
+
+    Args:
+        data: a labelled dataset.
+        classes: class indices (``[2, 4]``) or class names (``["Pullover", "Coat"]``) of
+            ``data``; at least one, no repeats. Image order is kept.
+
+    Raises:
+        CnnlensError: the dataset is unlabelled, ``classes`` is empty, repeats a class, or names
+            an index/name the dataset does not have (the message lists the valid ones).
+    """
+    names = list(data.class_names)
+    if not names:
+        raise CnnlensError(f"dataset {data.name!r} is unlabelled; classes=[...] needs a labelled "
+                           "dataset")
+    chosen = list(classes) if not isinstance(classes, (str, int)) else [classes]
+    if not chosen:
+        raise CnnlensError(f"classes is empty; choose from 0…{len(names) - 1} of dataset "
+                           f"{data.name!r}")
+    index: list[int] = []
+    for c in chosen:
+        if isinstance(c, str):
+            if c not in names:
+                raise CnnlensError(f"dataset {data.name!r} has no class {c!r}; its classes: "
+                                   + ", ".join(f"{i}={n!r}" for i, n in enumerate(names)))
+            index.append(names.index(c))
+        elif isinstance(c, (int, np.integer)) and not isinstance(c, bool):
+            if not 0 <= int(c) < len(names):
+                raise CnnlensError(f"class index {int(c)} is out of range for dataset "
+                                   f"{data.name!r}: valid indices are 0…{len(names) - 1} "
+                                   f"({', '.join(f'{i}={n!r}' for i, n in enumerate(names))})")
+            index.append(int(c))
+        else:
+            raise CnnlensError(f"classes must be class indices or names, got {c!r} "
+                               f"({type(c).__name__})")
+    if len(set(index)) != len(index):
+        raise CnnlensError(f"classes {chosen!r} repeats a class; give each class once")
+    lookup = torch.full((len(names),), -1, dtype=torch.int64)
+    lookup[torch.tensor(index)] = torch.arange(len(index))
+    labels = data.labels
+    new = torch.where(labels >= 0, lookup[labels.clamp(min=0)], torch.full_like(labels, -1))
+    keep = (new >= 0).nonzero().flatten()
+    return ImageDataset(data.name, data.split, data.images[keep].contiguous(), new[keep],
+                        [names[i] for i in index], [data.names[i] for i in keep.tolist()],
+                        list(data.skipped))
+
+
+def upsample_images(images: torch.Tensor, size: int) -> torch.Tensor:
+    """Bilinear resize of ``(N, C, H, W)`` images in [0, 1] to ``size``×``size``
+    (``align_corners=False``, no antialias — an upsampling), clamped to [0, 1]. The data pipeline
+    of ``fashion_pair_seq`` (28² → 128²), used identically for training and evaluation."""
+    import torch.nn.functional as F
+
+    if images.dim() != 4:
+        raise CnnlensError(f"upsample_images takes (N, C, H, W), got {tuple(images.shape)}")
+    out = F.interpolate(images.float(), size=(size, size), mode="bilinear", align_corners=False)
+    return out.clamp_(0.0, 1.0)
+
+
+def load_fashion_pair(split: str = "test", size: int = 128) -> ImageDataset:
+    """The ``fashion_pair_seq`` task: Fashion-MNIST Pullover vs Coat (:data:`FASHION_PAIR_CLASSES`,
+    relabelled 0/1) upsampled bilinearly to ``size``×``size`` grey (:func:`upsample_images`).
+
+    ``"test"``: 2000 images (1000 per class, file order; the first 200 are the OVERVIEW
+    reproduction's input, SPEC §3); ``"train"``: 12000 (≈ 790 MB as float32 at 128²).
+    """
+    _check_split("fashion_pair", split, ("train", "test"))
+    base = select_classes(load_fashion_mnist(split), FASHION_PAIR_CLASSES)
+    return ImageDataset("fashion_pair", split, upsample_images(base.images, size), base.labels,
+                        base.class_names, base.names)

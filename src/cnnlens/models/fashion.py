@@ -101,7 +101,7 @@ class FashionVGG(nn.Module):
 DEPTH_CONFIGS: dict[str, tuple[tuple[int | str, ...], int]] = {
     "s": ((16,), 64),                       # 1 conv,  28² → pooled 14²
     "m": ((32, "M", 64), 64),               # 2 convs, 14² → pooled 7²
-    "l": ((16, 32, "M", 64, 64), 128),      # 4 convs, 14² → pooled 7²
+    "l": ((16, "M", 32, 64, 64), 128),      # 4 convs, 14² → pooled 7²
 }
 
 

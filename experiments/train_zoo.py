@@ -1,0 +1,266 @@
+"""Train the project's own zoo CNNs on real Fashion-MNIST and ship them as package data (issue #7).
+
+Models (architectures in ``src/cnnlens/models/fashion.py``; SPEC §3, §4, §5, §6.9):
+
+- ``fashion_vgg`` — VGG-style, last conv 256 filters, FC-ReLU-FC head; 10 classes, 1×28×28.
+- ``fashion_pair_seq`` — plain ``nn.Sequential``, Pullover vs Coat at 1×128×128 (bilinear
+  upsampling in the data pipeline), random rotation ≤ 15° and horizontal flip while training.
+- ``fashion_cnn_s`` / ``fashion_cnn_m`` / ``fashion_cnn_l`` — depth family (1, 2, 4 convs),
+  10 classes, 1×28×28.
+
+Each model is built after ``torch.manual_seed(seed)``; batches are drawn from a
+``torch.Generator`` seeded with ``seed + 1`` (shuffling and augmentation), Adam with a cosine
+learning-rate schedule over the epochs, cross-entropy. Deterministic on CPU
+(``torch.use_deterministic_algorithms(True)``; the same seed and thread count give bit-identical
+weights). After every epoch the model, optimiser, schedule and generator states are checkpointed
+(atomically) to ``--ckpt-dir``; re-running the same command resumes from the last finished epoch.
+At the end the test accuracy is measured (full test split, and on the fixed first-N subset that
+``tests/test_zoo_trained.py`` re-checks), and ``<out>/<name>.pt`` (a plain state dict, tensors
+only — load with ``weights_only=True``) and ``<out>/<name>.json`` (accuracy, recipe, timing)
+are written atomically.
+
+    python experiments/train_zoo.py                       # all models, seed 0
+    python experiments/train_zoo.py fashion_vgg --epochs 6 --threads 2
+    python experiments/train_zoo.py --list
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import math
+import os
+import platform
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT / "src") not in sys.path:  # run from a checkout without installing
+    sys.path.insert(0, str(ROOT / "src"))
+
+from cnnlens import __version__ as CNNLENS_VERSION  # noqa: E402
+from cnnlens._io import atomic_write_bytes, atomic_write_text  # noqa: E402
+from cnnlens.data.datasets import (FASHION_PAIR_CLASSES, load_fashion_mnist,  # noqa: E402
+                                   select_classes, upsample_images)
+from cnnlens.models.fashion import (FASHION_MEAN, FASHION_STD, PAIR_SEQ_SIZE,  # noqa: E402
+                                    FashionDepthCNN, FashionVGG, fashion_pair_seq)
+
+WEIGHTS_DIR = ROOT / "src" / "cnnlens" / "weights"
+CKPT_DIR = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "cnnlens" / "train_zoo"
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How one zoo model is trained (recorded in its JSON)."""
+
+    name: str
+    build: Callable[[], nn.Module] = field(repr=False, compare=False)
+    classes: tuple[int, ...] | None  # Fashion-MNIST classes (None = all 10)
+    size: int  # input side (28 = native; larger = bilinear upsampling in the pipeline)
+    augment: bool  # random rotation ≤ max_rotation° + horizontal flip
+    epochs: int
+    batch_size: int
+    lr: float
+    check_n: int  # size of the fixed test subset re-checked by tests/test_zoo_trained.py
+    max_rotation: float = 15.0
+
+    def record(self) -> dict:
+        d = asdict(self)
+        d.pop("build")
+        return d
+
+
+RECIPES: dict[str, Recipe] = {
+    r.name: r
+    for r in (
+        Recipe("fashion_vgg", FashionVGG, None, 28, False, 3, 128, 1e-3, 1000),
+        Recipe("fashion_pair_seq", fashion_pair_seq, FASHION_PAIR_CLASSES, PAIR_SEQ_SIZE, True,
+               3, 64, 1e-3, 500),
+        Recipe("fashion_cnn_s", lambda: FashionDepthCNN("s"), None, 28, False, 3, 128, 1e-3, 1000),
+        Recipe("fashion_cnn_m", lambda: FashionDepthCNN("m"), None, 28, False, 3, 128, 1e-3, 1000),
+        Recipe("fashion_cnn_l", lambda: FashionDepthCNN("l"), None, 28, False, 3, 128, 1e-3, 1000),
+    )
+}
+
+
+def load_split(recipe: Recipe, split: str, limit: int | None = None):
+    """(images (N, 1, 28, 28) in [0, 1], labels (N,)) of the recipe's classes; first ``limit``."""
+    data = load_fashion_mnist(split)
+    if recipe.classes is not None:
+        data = select_classes(data, recipe.classes)
+    if limit is not None:
+        data = data.subset(slice(0, limit))
+    return data.images, data.labels
+
+
+def augment_batch(x: torch.Tensor, gen: torch.Generator, max_degrees: float) -> torch.Tensor:
+    """Random rotation in [−max_degrees, max_degrees] (bilinear, black fill) and a horizontal
+    flip with probability 1/2, per image, batched; randomness from ``gen`` only."""
+    n = x.shape[0]
+    theta_deg = (torch.rand(n, generator=gen) * 2 - 1) * max_degrees
+    flip = torch.rand(n, generator=gen) < 0.5
+    a = theta_deg * (math.pi / 180)
+    cos, sin = torch.cos(a), torch.sin(a)
+    sx = torch.where(flip, -1.0, 1.0)
+    # output (u, v) samples input at R(a) · diag(sx, 1) · (u, v): rotation + optional mirror
+    mat = torch.stack([torch.stack([cos * sx, -sin, torch.zeros(n)], 1),
+                       torch.stack([sin * sx, cos, torch.zeros(n)], 1)], 1)
+    grid = F.affine_grid(mat.to(x.dtype), list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def prepare(x: torch.Tensor, recipe: Recipe, gen: torch.Generator | None) -> torch.Tensor:
+    """Pixel batch (28²) → normalised model input: upsample, augment (training only), normalise."""
+    if recipe.size != x.shape[-1]:
+        x = upsample_images(x, recipe.size)
+    if gen is not None and recipe.augment:
+        x = augment_batch(x, gen, recipe.max_rotation)
+    return (x - FASHION_MEAN) / FASHION_STD
+
+
+@torch.no_grad()
+def accuracy(model: nn.Module, recipe: Recipe, images: torch.Tensor, labels: torch.Tensor,
+             batch_size: int = 500) -> float:
+    """Top-1 accuracy of ``model`` (eval mode) on pixel images, through :func:`prepare`."""
+    model.eval()
+    hits = 0
+    for i in range(0, len(labels), batch_size):
+        logits = model(prepare(images[i:i + batch_size], recipe, None))
+        hits += int((logits.argmax(1) == labels[i:i + batch_size]).sum())
+    return hits / len(labels)
+
+
+def _state_bytes(obj) -> bytes:
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    return buf.getvalue()
+
+
+def train(name: str, *, seed: int = 0, epochs: int | None = None, train_limit: int | None = None,
+          test_limit: int | None = None, out_dir: Path = WEIGHTS_DIR, ckpt_dir: Path = CKPT_DIR,
+          threads: int | None = None, progress: bool = True, evaluate: bool = True) -> dict:
+    """Train zoo model ``name`` (resuming from ``ckpt_dir`` if a matching checkpoint exists),
+    write ``out_dir/<name>.pt`` and ``out_dir/<name>.json``; return the JSON record."""
+    if name not in RECIPES:
+        raise SystemExit(f"unknown model {name!r}; known: {', '.join(RECIPES)}")
+    recipe = RECIPES[name]
+    epochs = recipe.epochs if epochs is None else epochs
+    if threads is not None:
+        torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(True)
+    config = {"name": name, "seed": seed, "epochs": epochs, "train_limit": train_limit,
+              "recipe": recipe.record()}
+
+    x_train, y_train = load_split(recipe, "train", train_limit)
+    n = len(y_train)
+    torch.manual_seed(seed)
+    model = recipe.build()
+    opt = torch.optim.Adam(model.parameters(), lr=recipe.lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
+    gen = torch.Generator().manual_seed(seed + 1)
+    start, elapsed, history = 0, 0.0, []
+
+    ckpt_path = Path(ckpt_dir) / f"{name}.ckpt.pt"
+    if ckpt_path.is_file():
+        ck = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+        if json.loads(ck["config"]) == config:
+            model.load_state_dict(ck["model"])
+            opt.load_state_dict(ck["opt"])
+            sched.load_state_dict(ck["sched"])
+            gen.set_state(ck["gen"])
+            start, elapsed = int(ck["epoch"]), float(ck["elapsed"])
+            history = json.loads(ck["history"])
+            print(f"{name}: resuming after epoch {start}/{epochs} from {ckpt_path}", file=sys.stderr)
+        else:
+            print(f"{name}: checkpoint {ckpt_path} is for another configuration; starting over",
+                  file=sys.stderr)
+
+    steps = math.ceil(n / recipe.batch_size)
+    for epoch in range(start, epochs):
+        t0 = time.perf_counter()
+        model.train()
+        perm = torch.randperm(n, generator=gen)
+        total, bar = 0.0, tqdm(range(steps), desc=f"{name} epoch {epoch + 1}/{epochs}",
+                               disable=not progress, leave=False)
+        for s in bar:
+            idx = perm[s * recipe.batch_size:(s + 1) * recipe.batch_size]
+            x = prepare(x_train[idx], recipe, gen)
+            loss = F.cross_entropy(model(x), y_train[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += float(loss) * len(idx)
+            if s % 20 == 0:
+                bar.set_postfix(loss=f"{float(loss):.3f}")
+        sched.step()
+        elapsed += time.perf_counter() - t0
+        history.append({"epoch": epoch + 1, "train_loss": total / n})
+        print(f"{name}: epoch {epoch + 1}/{epochs} train loss {total / n:.4f} "
+              f"({elapsed:.0f} s so far)", file=sys.stderr)
+        atomic_write_bytes(ckpt_path, _state_bytes({
+            "config": json.dumps(config), "model": model.state_dict(), "opt": opt.state_dict(),
+            "sched": sched.state_dict(), "gen": gen.get_state(), "epoch": epoch + 1,
+            "elapsed": elapsed, "history": json.dumps(history)}))
+
+    model.eval()
+    state = {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()}
+    record = {"name": name, "seed": seed, "epochs": epochs, "train_images": n,
+              "train_limit": train_limit, "recipe": recipe.record(),
+              "mean": FASHION_MEAN, "std": FASHION_STD, "train_seconds": round(elapsed, 1),
+              "threads": torch.get_num_threads(), "history": history,
+              "torch": torch.__version__, "cnnlens": CNNLENS_VERSION,
+              "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+              "command": "python experiments/train_zoo.py " + name + f" --seed {seed}"
+              + ("" if epochs == recipe.epochs else f" --epochs {epochs}")}
+    if evaluate:
+        x_test, y_test = load_split(recipe, "test", test_limit)
+        record["test_images"] = len(y_test)
+        record["test_accuracy"] = round(accuracy(model, recipe, x_test, y_test), 4)
+        k = min(recipe.check_n, len(y_test))
+        record["check_subset"] = k
+        record["check_accuracy"] = round(accuracy(model, recipe, x_test[:k], y_test[:k]), 4)
+    out_dir = Path(out_dir)
+    atomic_write_bytes(out_dir / f"{name}.pt", _state_bytes(state))
+    atomic_write_text(out_dir / f"{name}.json", json.dumps(record, indent=1) + "\n")
+    return record
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("models", nargs="*", help=f"which to train (default all: {', '.join(RECIPES)})")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--epochs", type=int, help="override the recipe's epoch count")
+    p.add_argument("--train-limit", type=int, help="use only the first N training images")
+    p.add_argument("--test-limit", type=int, help="evaluate on only the first N test images")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    p.add_argument("--out", type=Path, default=WEIGHTS_DIR, help="where weights/JSON go")
+    p.add_argument("--ckpt-dir", type=Path, default=CKPT_DIR, help="per-epoch checkpoints")
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--list", action="store_true", help="list the recipes and exit")
+    args = p.parse_args(argv)
+    if args.list:
+        for r in RECIPES.values():
+            print(json.dumps(r.record()))
+        return 0
+    for name in args.models or list(RECIPES):
+        t0 = time.perf_counter()
+        rec = train(name, seed=args.seed, epochs=args.epochs, train_limit=args.train_limit,
+                    test_limit=args.test_limit, out_dir=args.out, ckpt_dir=args.ckpt_dir,
+                    threads=args.threads, progress=not args.no_progress)
+        print(f"{name}: test accuracy {rec.get('test_accuracy', float('nan')):.4f} on "
+              f"{rec.get('test_images')} images; {rec['train_seconds']} s training, "
+              f"{time.perf_counter() - t0:.0f} s wall", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
