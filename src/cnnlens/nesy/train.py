@@ -1,0 +1,365 @@
+"""Training with the sparsity loss (TS1–TS5), Elite BackProp (NE) and CE-only (SPEC §6.2–§6.4).
+
+:func:`train` fine-tunes a model **in place** (it is the one cnnlens function meant to change a
+model; copy it first to keep the original) and returns a :class:`TrainResult` with the P matrix
+and the thresholds θ that the NeSy model needs afterwards (SPEC §6.1 "θ fixed for training").
+
+Strategies (NESY §4, SPEC §6.3):
+
+======  =============================================================================
+CE      cross-entropy only (post-hoc binarization afterwards)
+TS1     CE for ``epochs // 2`` epochs, then P (Method 1) + θ from the current weights, then
+        α·CE + β·L_sparsity
+TS2     P (Method 1) + θ from the initial weights, α·CE + β·L_sparsity from the start
+TS3     P random (Method 2), θ from the initial weights, both losses
+TS4     TS3 with α = 0 (sparsity loss only; the head is not trained)
+TS5     TS3 without θ (σ(Norm))
+EBP     CE + λ·Σ(1 − P_ebp)·a (Elite BackProp, P_ebp from the initial weights, K = 5)
+======  =============================================================================
+
+Defaults are the paper's (SPEC §6.3): ``Adam(lr=5e-6, weight_decay=5e-3)`` (coupled L2),
+class weights w_c = N/(C·N_c), ``ReduceLROnPlateau(factor=0.5, patience=10)`` on the validation
+loss, batch 32, α = 1, β = 5, K = 5 for ≤ 5 classes else 20, h1 = 0.6, h2 = 0.7.
+
+Reproducibility and resuming: the data order of epoch ``e`` comes from a generator seeded with
+``(seed, e)`` and the global RNG (dropout, …) is re-seeded from ``(seed, e)`` at the start of
+every epoch inside :func:`torch.random.fork_rng` (the caller's RNG state is left untouched), so
+an epoch depends only on the weights, optimizer and scheduler state at its start. After every
+epoch all of them (plus P, θ, the history) go to ``checkpoint_dir/last.pt`` atomically;
+``resume=True`` continues from it and ends with the same weights as an uninterrupted run.
+The model runs in train mode only inside :meth:`Classifier.training`; the eval guard for
+explaining stays as it is.
+"""
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .._io import atomic_write_bytes
+from ..classifier import Classifier
+from ..errors import CnnlensError
+from .binarize import (
+    check_k,
+    class_activation_sums,
+    default_layer,
+    filter_norms,
+    mean_abs_activation,
+    norms_from_maps,
+    p_matrix,
+    thresholds,
+)
+from .losses import EBPLoss, SparsityLoss, class_weights, ebp_matrix
+
+__all__ = ["train", "TrainResult", "STRATEGIES"]
+
+STRATEGIES = ("CE", "EBP", "TS1", "TS2", "TS3", "TS4", "TS5")
+_FORMAT = "cnnlens.nesy.train"
+_SEED_STRIDE = 1_000_003
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` returns.
+
+    Attributes:
+        classifier: the :class:`Classifier` around the trained model (eval mode).
+        strategy: ``"CE"``, ``"EBP"``, ``"TS1"`` … ``"TS5"``.
+        layer: dotted name of the layer whose filters were used.
+        P: the ``(C, F)`` P matrix of the sparsity loss (P_ebp for EBP; ``None`` for CE).
+        theta: the fixed ``(F,)`` thresholds of the sparsity loss (zeros for TS5; ``None`` for
+            CE/EBP, which binarize post hoc).
+        k: filters per class.
+        history: one dict per epoch (``epoch``, ``train_loss``, ``val_loss``, ``val_accuracy``,
+            ``lr``, ``sparsity``).
+    """
+
+    classifier: Classifier
+    strategy: str
+    layer: str
+    P: torch.Tensor | None
+    theta: torch.Tensor | None
+    k: int | None
+    history: list[dict] = field(default_factory=list)
+
+    @property
+    def binarization(self) -> str:
+        """``"sigmoid"`` for sparsity-trained models (bit = Norm − θ > 0 with the training θ),
+        ``"threshold"`` for CE/EBP (θ recomputed post hoc, bit = Norm ≥ θ) — SPEC §6.1."""
+        return "sigmoid" if self.strategy.startswith("TS") else "threshold"
+
+
+def _xy(ds: Any, what: str) -> tuple[torch.Tensor, torch.Tensor]:
+    if ds is None:
+        raise CnnlensError(f"{what} is missing")
+    if hasattr(ds, "images") and hasattr(ds, "labels"):
+        x, y = ds.images, ds.labels
+    elif isinstance(ds, (tuple, list)) and len(ds) == 2:
+        x, y = ds
+    else:
+        raise CnnlensError(f"{what} must be a dataset with .images/.labels or a pair (images, labels)")
+    if not isinstance(x, torch.Tensor) or x.dim() != 4:
+        raise CnnlensError(f"{what} images must be a (N, C, H, W) tensor")
+    y = torch.as_tensor(y).long().flatten()
+    if y.numel() != x.shape[0]:
+        raise CnnlensError(f"{what} has {x.shape[0]} images but {y.numel()} labels")
+    if (y < 0).any():
+        raise CnnlensError(f"{what} has unlabelled images (label -1); training needs labels")
+    return x, y
+
+
+def _batches(n: int, batch_size: int, gen: torch.Generator | None) -> list[torch.Tensor]:
+    idx = torch.randperm(n, generator=gen) if gen is not None else torch.arange(n)
+    parts = list(idx.split(batch_size))
+    if len(parts) > 1 and parts[-1].numel() == 1:  # a batch of 1 breaks batch-norm in train mode
+        parts[-2] = torch.cat([parts[-2], parts.pop()])
+    return parts
+
+
+def _state_bytes(obj: Any) -> bytes:
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    return buf.getvalue()
+
+
+def _cpu(t: Any) -> Any:
+    if isinstance(t, torch.Tensor):
+        return t.detach().cpu().clone()
+    if isinstance(t, dict):
+        return {k: _cpu(v) for k, v in t.items()}
+    if isinstance(t, (list, tuple)):
+        return type(t)(_cpu(v) for v in t)
+    return t
+
+
+def train(
+    model: Classifier | nn.Module,
+    train_set: Any,
+    val_set: Any = None,
+    strategy: str = "TS3",
+    epochs: int = 100,
+    checkpoint_dir: str | Path | None = None,
+    resume: bool = False,
+    seed: int = 0,
+    *,
+    lr: float = 5e-6,
+    weight_decay: float = 5e-3,
+    batch_size: int = 32,
+    alpha: float = 1.0,
+    beta: float = 5.0,
+    k: int | None = None,
+    h1: float = 0.6,
+    h2: float = 0.7,
+    layer: str | None = None,
+    ebp_lambda: float = 1e-3,
+    lr_factor: float = 0.5,
+    lr_patience: int = 10,
+    eval_batch_size: int = 128,
+    progress: bool = True,
+    on_batch: Callable[[int, int], None] | None = None,
+) -> TrainResult:
+    """Fine-tune ``model`` with ``strategy`` (SPEC §6.3; module docstring) and return a
+    :class:`TrainResult`.
+
+    Args:
+        model: a :class:`Classifier` (its normalisation is used) or a bare ``nn.Module`` (wrapped
+            without normalisation). Trained in place; only parameters with ``requires_grad``.
+        train_set, val_set: an object with ``.images`` ``(N, C, H, W)`` in [0, 1] and
+            ``.labels`` ``(N,)`` (e.g. a zoo dataset), or a pair ``(images, labels)``. Without
+            ``val_set`` the scheduler watches the training loss.
+        strategy: ``"CE"``, ``"EBP"``, ``"TS1"`` … ``"TS5"``.
+        epochs: total epochs (TS1: half CE, half with the sparsity loss).
+        checkpoint_dir: where ``last.pt`` is written after every epoch (atomically).
+        resume: continue from ``checkpoint_dir/last.pt`` if it exists (the hyper-parameters must
+            match); a finished run returns at once.
+        seed: seeds P (Method 2), the data order and the global RNG per epoch.
+        k: filters per class (default 5 for ≤ 5 classes else 20; EBP: 5).
+        layer: filters read (default: last ``Conv2d`` after its activation, SPEC §6.1).
+        on_batch: called as ``on_batch(epoch, batch_index)`` after every optimizer step.
+    """
+    if strategy not in STRATEGIES:
+        raise CnnlensError(f"strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
+    if not isinstance(epochs, int) or epochs < 1:
+        raise CnnlensError(f"epochs must be an integer >= 1, got {epochs!r}")
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise CnnlensError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+    if resume and checkpoint_dir is None:
+        raise CnnlensError("resume=True needs checkpoint_dir")
+    clf = model if isinstance(model, Classifier) else Classifier(model)
+    x_tr, y_tr = _xy(train_set, "train_set")
+    x_va, y_va = _xy(val_set, "val_set") if val_set is not None else (None, None)
+    present = torch.unique(y_tr)
+    if present.numel() < 2:
+        raise CnnlensError(
+            f"the training set has a single class ({present.tolist()}); NeSy training needs at least two classes"
+        )
+    C = len(clf.class_names) if clf.class_names else int(y_tr.max()) + 1
+    if int(y_tr.max()) >= C or (y_va is not None and y_va.numel() and int(y_va.max()) >= C):
+        raise CnnlensError(f"labels exceed the model's {C} classes")
+    lay = layer if layer is not None else default_layer(clf)
+    probe = clf.check_input(x_tr[:2])
+    with torch.no_grad():
+        maps, logits = clf.forward_with_features(probe, layer=lay)
+    if maps.dim() != 4:
+        raise CnnlensError(
+            f"layer {lay!r} outputs {tuple(maps.shape)}, not spatial filter maps (N, F, h, w); "
+            "pass layer= naming a Conv2d or its activation"
+        )
+    if logits.shape[1] < C:
+        raise CnnlensError(f"the model outputs {logits.shape[1]} logits but the data has {C} classes")
+    n_filters = maps.shape[1]
+    if k is None:
+        k = 5 if (strategy == "EBP" or C <= 5) else 20
+    if strategy != "CE":
+        check_k(k, C, n_filters)
+    weights = class_weights(y_tr, C).to(clf.device)
+    config = dict(strategy=strategy, epochs=epochs, seed=seed, lr=lr, weight_decay=weight_decay,
+                  batch_size=batch_size, alpha=alpha, beta=beta, k=k, h1=h1, h2=h2, layer=lay,
+                  ebp_lambda=ebp_lambda, lr_factor=lr_factor, lr_patience=lr_patience,
+                  n_train=int(x_tr.shape[0]))
+    a_eff = 0.0 if strategy == "TS4" else alpha
+    sparsity_start = epochs // 2 if strategy == "TS1" else 0
+
+    params = [p for p in clf.model.parameters() if p.requires_grad]
+    if not params:
+        raise CnnlensError("the model has no parameters with requires_grad=True to train")
+    opt = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=lr_factor, patience=lr_patience)
+
+    P: torch.Tensor | None = None
+    theta: torch.Tensor | None = None
+    history: list[dict] = []
+    start = 0
+    ckpt = Path(checkpoint_dir) / "last.pt" if checkpoint_dir is not None else None
+    if resume and ckpt is not None and ckpt.exists():
+        try:
+            state = torch.load(ckpt, map_location="cpu", weights_only=True)
+        except Exception as exc:  # noqa: BLE001 - any unreadable file gets the same message
+            raise CnnlensError(f"cannot read checkpoint {ckpt} ({type(exc).__name__}); delete it to start over") from exc
+        if state.get("format") != _FORMAT:
+            raise CnnlensError(f"{ckpt} is not a cnnlens NeSy training checkpoint")
+        if state["config"] != config:
+            diff = sorted(k_ for k_ in config if state["config"].get(k_) != config[k_])
+            raise CnnlensError(
+                f"checkpoint {ckpt} was written with different settings ({', '.join(diff)}); "
+                "use the same arguments or another checkpoint_dir"
+            )
+        clf.model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        P = state["P"].to(clf.device) if state["P"] is not None else None
+        theta = state["theta"].to(clf.device) if state["theta"] is not None else None
+        history = list(state["history"])
+        start = int(state["epoch"])
+
+    def setup() -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """P and θ at the start of training (or after TS1's CE phase), eval mode, no grad."""
+        if strategy == "CE":
+            return None, None
+        if strategy == "EBP":
+            a = mean_abs_activation(clf, x_tr, lay, eval_batch_size)
+            return ebp_matrix(class_activation_sums(a, y_tr.to(a.device), C), k), None
+        method = 1 if strategy in ("TS1", "TS2") else 2
+        P_ = p_matrix(clf, x_tr, y_tr, k, method=method, seed=seed, layer=lay, n_classes=C,
+                      batch_size=eval_batch_size)
+        th = None if strategy == "TS5" else thresholds(filter_norms(clf, x_tr, lay, "fro", eval_batch_size), h1, h2)
+        if strategy == "TS5":
+            th = torch.zeros(n_filters, device=clf.device)
+        return P_, th
+
+    def loss_of(maps: torch.Tensor, logits: torch.Tensor, y: torch.Tensor, sparse_on: bool) -> tuple[torch.Tensor, float]:
+        ce = F.cross_entropy(logits[:, :C], y, weight=weights)
+        if strategy == "CE" or not sparse_on:
+            return ce, 0.0
+        if strategy == "EBP":
+            pen = ebp_loss(maps.abs().mean(dim=(2, 3)), y)
+            return ce + pen, float(pen.detach())
+        sp = sparse_loss(norms_from_maps(maps, "fro"), y)
+        return a_eff * ce + beta * sp, float(sp.detach())
+
+    dev = clf.device
+    fork_devices = [dev.index or 0] if dev.type == "cuda" else []
+    epoch_bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        epoch_bar = tqdm(total=epochs, initial=start, desc=f"train {strategy}", unit="epoch")
+    try:
+        with torch.random.fork_rng(devices=fork_devices):
+            for epoch in range(start, epochs):
+                sparse_on = epoch >= sparsity_start and strategy != "CE"
+                if sparse_on and P is None:
+                    P, theta = setup()
+                sparse_loss = SparsityLoss(P, theta).to(dev) if (sparse_on and strategy.startswith("TS")) else None
+                ebp_loss = EBPLoss(P, ebp_lambda).to(dev) if (sparse_on and strategy == "EBP") else None
+                epoch_seed = (seed * _SEED_STRIDE + epoch) % (2**63 - 1)
+                gen = torch.Generator().manual_seed(epoch_seed)
+                torch.manual_seed(epoch_seed + 1)
+                parts = _batches(x_tr.shape[0], batch_size, gen)
+                total, count, sp_total = 0.0, 0, 0.0
+                bar = None
+                if progress:
+                    from tqdm.auto import tqdm
+
+                    bar = tqdm(total=len(parts), desc=f"epoch {epoch + 1}/{epochs}", leave=False, unit="batch")
+                with clf.training():
+                    for b, idx in enumerate(parts):
+                        xb = x_tr[idx].to(dev)
+                        yb = y_tr[idx].to(dev)
+                        maps, logits = clf.forward_with_features(xb, layer=lay)
+                        loss, sp = loss_of(maps, logits, yb, sparse_on)
+                        if not torch.isfinite(loss):
+                            raise CnnlensError(f"loss became {float(loss)} in epoch {epoch + 1}, batch {b + 1}; lower lr")
+                        opt.zero_grad(set_to_none=True)
+                        loss.backward()
+                        opt.step()
+                        total += float(loss) * len(idx)
+                        sp_total += sp * len(idx)
+                        count += len(idx)
+                        if bar is not None:
+                            bar.update(1)
+                            bar.set_postfix(loss=f"{total / count:.4f}")
+                        if on_batch is not None:
+                            on_batch(epoch, b)
+                if bar is not None:
+                    bar.close()
+                train_loss = total / count
+                val_loss, val_acc = math.nan, math.nan
+                if x_va is not None and x_va.shape[0]:
+                    with torch.no_grad():
+                        vt, vc, hits = 0.0, 0, 0
+                        for idx in _batches(x_va.shape[0], batch_size, None):
+                            xb, yb = x_va[idx].to(dev), y_va[idx].to(dev)
+                            maps, logits = clf.forward_with_features(xb, layer=lay)
+                            loss, _ = loss_of(maps, logits, yb, sparse_on)
+                            vt += float(loss) * len(idx)
+                            vc += len(idx)
+                            hits += int((logits[:, :C].argmax(1) == yb).sum())
+                    val_loss, val_acc = vt / vc, hits / vc
+                sched.step(val_loss if not math.isnan(val_loss) else train_loss)
+                history.append(dict(epoch=epoch + 1, train_loss=train_loss, val_loss=val_loss,
+                                    val_accuracy=val_acc, lr=opt.param_groups[0]["lr"],
+                                    sparsity=sp_total / count if sparse_on else None))
+                if ckpt is not None:
+                    atomic_write_bytes(ckpt, _state_bytes({
+                        "format": _FORMAT, "config": config, "epoch": epoch + 1,
+                        "model": _cpu(clf.model.state_dict()), "optimizer": _cpu(opt.state_dict()),
+                        "scheduler": sched.state_dict(), "P": _cpu(P), "theta": _cpu(theta),
+                        "history": history,
+                    }))
+                if epoch_bar is not None:
+                    epoch_bar.update(1)
+                    epoch_bar.set_postfix(val_loss=f"{val_loss:.4f}", val_acc=f"{val_acc:.3f}")
+    finally:
+        if epoch_bar is not None:
+            epoch_bar.close()
+    if strategy != "CE" and P is None:  # TS1 with everything before the switch done
+        P, theta = setup()
+    return TrainResult(clf, strategy, lay if isinstance(lay, str) else str(lay), P, theta,
+                       None if strategy == "CE" else k, history)
