@@ -1,8 +1,21 @@
 """Neuro-symbolic rule extraction (SPEC §6)."""
 from .fold import FoldSEM, information_gain, predicate_name
 from .program import Justification, Literal, Rule, RuleParseError, RuleSet
+from .binarize import filter_norms, p_matrix, thresholds
+from .losses import EBPLoss, SparsityLoss, ebp_matrix
+from .model import NeSyModel
+from .train import TrainResult, train
 
 __all__ = [
+    "EBPLoss",
+    "NeSyModel",
+    "SparsityLoss",
+    "TrainResult",
+    "ebp_matrix",
+    "filter_norms",
+    "p_matrix",
+    "thresholds",
+    "train",
     "FoldSEM",
     "Justification",
     "Literal",
