@@ -3,8 +3,9 @@
 SPEC §9 public contract::
 
     >>> from cnnlens import zoo
-    >>> zoo.list_models()
-    ['mobilenet_v2_imagenet', 'onet_face', 'rnet_face', 'mnist_cnn']
+    >>> zoo.list_models()  # doctest: +NORMALIZE_WHITESPACE
+    ['mobilenet_v2_imagenet', 'onet_face', 'rnet_face', 'mnist_cnn', 'fashion_vgg',
+     'fashion_pair_seq', 'fashion_cnn_s', 'fashion_cnn_m', 'fashion_cnn_l']
     >>> clf = zoo.load_classifier("mnist_cnn")            # doctest: +SKIP
     >>> ds = zoo.load_dataset("mnist", split="test")      # doctest: +SKIP
     >>> (clf.predict(ds.images) == ds.labels).float().mean()  # doctest: +SKIP
@@ -27,15 +28,27 @@ mobilenet_v2_imagenet  MobileNetV2, torchvision IMAGENET1K_V1 3×224×224    100
 onet_face              MTCNN O-Net (facenet-pytorch)         1×H×W → 48²  non-face, face
 rnet_face              MTCNN R-Net (facenet-pytorch)         1×H×W → 24²  non-face, face
 mnist_cnn              2 conv + 2 FC (ccexam)                1×28×28      digits 0–9
+fashion_vgg            VGG-style, 4 conv (last 256) + FC-ReLU 1×28×28      10 Fashion-MNIST
+fashion_pair_seq       nn.Sequential, 4 conv blocks + 2 FC   1×128×128    Pullover, Coat
+fashion_cnn_s/_m/_l    depth family: 1 / 2 / 4 conv + 2 FC   1×28×28      10 Fashion-MNIST
 ====================== ===================================== ============ ==================
+
+The ``fashion_*`` models are trained by the project (``experiments/train_zoo.py``, issue #7) on
+Debian's real Fashion-MNIST; their weights ship inside cnnlens (``cnnlens/weights/<name>.pt``, a
+plain state dict) with a training record ``<name>.json`` (seed, epochs, test accuracy), read by
+:func:`training_record`. Intended feature layers (what ``feature_layer="auto"`` resolves to):
+``features`` (256×7×7 for ``fashion_vgg``) and, for the Sequential ``fashion_pair_seq`` whose
+module names are plain indices, ``"11"`` (the last max-pool, 32×8×8); its last ``Conv2d`` is
+``"9"`` (OVERVIEW's Grad-CAM layer, SPEC §3).
 """
 from __future__ import annotations
 
 import functools
 import importlib.resources
+import json
 import pickle
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Literal
+from typing import TYPE_CHECKING, Callable, Literal, Sequence
 
 import torch
 from torch import nn
@@ -43,6 +56,8 @@ from torch import nn
 from .data import datasets as _datasets
 from .data.assets import ASSETS, asset_file, asset_installed
 from .errors import CnnlensError
+from .models.fashion import (FASHION_CLASS_NAMES, FASHION_MEAN, FASHION_STD, PAIR_SEQ_SIZE,
+                             FashionDepthCNN, FashionVGG, fashion_pair_seq)
 from .models.mnist_cnn import DIGIT_CLASS_NAMES, MNIST_MEAN, MNIST_STD, MnistCNN
 from .models.mobilenet_v2 import MobileNetV2
 from .models.mtcnn import FACE_CLASS_NAMES, MTCNN_MEAN, MTCNN_STD, FaceClassifierNet, ONet, RNet
@@ -59,6 +74,7 @@ __all__ = [
     "load_classifier",
     "load_model",
     "load_dataset",
+    "training_record",
     "imagenet_class_names",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
@@ -98,6 +114,7 @@ class _ModelSpec:
     std: float | tuple[float, ...]
     class_names: Callable[[], list[str]]
     input_shape: tuple[int, int, int]
+    feature_layer: str | None = None  # the layer feature_layer="auto" is meant to resolve to
 
 
 @dataclass(frozen=True)
@@ -151,7 +168,31 @@ _MODELS: dict[str, _ModelSpec] = {
             "mnist_cnn",
             "MNIST digit CNN, 2 conv + 2 fully connected layers, 28x28 grey",
             "ccexam", "weights/mnist.pth",
-            MnistCNN, MNIST_MEAN, MNIST_STD, lambda: list(DIGIT_CLASS_NAMES), (1, 28, 28)),
+            MnistCNN, MNIST_MEAN, MNIST_STD, lambda: list(DIGIT_CLASS_NAMES), (1, 28, 28),
+            "features"),
+        _ModelSpec(
+            "fashion_vgg",
+            "VGG-style Fashion-MNIST CNN trained by cnnlens: 4 conv (last 256 filters) + "
+            "FC128-ReLU-FC head, 28x28 grey, 10 classes",
+            "cnnlens", "weights/fashion_vgg.pt",
+            FashionVGG, FASHION_MEAN, FASHION_STD, lambda: list(FASHION_CLASS_NAMES),
+            (1, 28, 28), "features"),
+        _ModelSpec(
+            "fashion_pair_seq",
+            "OVERVIEW-style nn.Sequential trained by cnnlens on Fashion-MNIST Pullover vs Coat "
+            "upsampled to 128x128 grey (last Conv2d '9')",
+            "cnnlens", "weights/fashion_pair_seq.pt",
+            fashion_pair_seq, FASHION_MEAN, FASHION_STD,
+            lambda: [FASHION_CLASS_NAMES[c] for c in _datasets.FASHION_PAIR_CLASSES],
+            (1, PAIR_SEQ_SIZE, PAIR_SEQ_SIZE), "11"),
+        *(_ModelSpec(
+            f"fashion_cnn_{size}",
+            f"Fashion-MNIST depth family trained by cnnlens, {label}: {convs} conv + "
+            "FC-ReLU-FC, 28x28 grey, 10 classes",
+            "cnnlens", f"weights/fashion_cnn_{size}.pt",
+            functools.partial(FashionDepthCNN, size), FASHION_MEAN, FASHION_STD,
+            lambda: list(FASHION_CLASS_NAMES), (1, 28, 28), "features")
+          for size, label, convs in (("s", "small", 1), ("m", "medium", 2), ("l", "large", 4))),
     )
 }
 
@@ -180,6 +221,14 @@ _DATASETS: dict[str, _DatasetSpec] = {
             "Fashion-MNIST 28x28 grey, 10 classes (Debian package); splits train (60000)/test "
             "(10000)",
             _datasets.load_fashion_mnist, ("train", "test"), "test",
+            tuple(("dataset-fashion-mnist", f"{p}-{k}-idx{d}-ubyte.gz")
+                  for p in ("train", "t10k") for k, d in (("images", 3), ("labels", 1)))),
+        _DatasetSpec(
+            "fashion_pair",
+            "fashion_pair_seq's task: Fashion-MNIST Pullover (0) vs Coat (1) upsampled "
+            "bilinearly to 128x128 grey; splits train (12000)/test (2000, first 200 = OVERVIEW "
+            "input)",
+            _datasets.load_fashion_pair, ("train", "test"), "test",
             tuple(("dataset-fashion-mnist", f"{p}-{k}-idx{d}-ubyte.gz")
                   for p in ("train", "t10k") for k, d in (("images", 3), ("labels", 1)))),
     )
@@ -212,9 +261,21 @@ def _resolve_device(device: str | torch.device | None) -> torch.device:
     if device is None:
         return torch.device("cpu")
     try:
-        return torch.device(device)
+        dev = torch.device(device)
     except (RuntimeError, TypeError) as exc:
         raise CnnlensError(f"bad device {device!r}: {exc}; use e.g. 'cpu' or 'cuda:0'") from exc
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise CnnlensError(f"device {str(dev)!r} requested but CUDA is not available "
+                               "(no GPU or a CPU-only torch); use device='cpu'")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise CnnlensError(f"device {str(dev)!r} does not exist: {torch.cuda.device_count()} "
+                               "CUDA device(s); use e.g. 'cuda:0'")
+    elif dev.type == "mps" and not (getattr(torch.backends, "mps", None)
+                                    and torch.backends.mps.is_available()):
+        raise CnnlensError(f"device {str(dev)!r} requested but MPS is not available; "
+                           "use device='cpu'")
+    return dev
 
 
 def load_model(name: str, device: str | torch.device | None = None) -> nn.Module:
@@ -268,15 +329,22 @@ def load_classifier(name: str, device: str | torch.device | None = None,
                       class_names=spec.class_names(), input_shape=spec.input_shape)
 
 
-def load_dataset(name: str, split: str | None = None) -> "ImageDataset":
+def load_dataset(name: str, split: str | None = None,
+                 classes: "Sequence[int | str] | None" = None) -> "ImageDataset":
     """The dataset ``name`` as an :class:`cnnlens.data.ImageDataset` (SPEC §9).
 
     ``.images`` ``(N, C, H, W)`` float32 in [0, 1], ``.labels`` ``(N,)`` int64 (−1 where
     unlabelled), ``.class_names``, ``.names``. ``split=None`` picks the dataset's default
-    (``"all"``; ``"test"`` for ``fashion_mnist``).
+    (``"all"``; ``"test"`` for ``fashion_mnist`` and ``fashion_pair``).
+
+    ``classes`` (class indices or names of the dataset, e.g. ``[2, 4]`` or
+    ``["Pullover", "Coat"]``) keeps only those classes' images, in file order, relabelled
+    ``0 … k−1`` in the order given, with ``class_names`` the chosen names
+    (:func:`cnnlens.data.datasets.select_classes`).
 
     Raises:
-        CnnlensError: unknown name or split (the message lists the valid ones).
+        CnnlensError: unknown name or split (the message lists the valid ones); a bad, repeated
+            or empty ``classes``, or ``classes`` on an unlabelled dataset.
         AssetMissingError: the package holding the data is not installed.
     """
     spec = _dataset_spec(name)
@@ -284,7 +352,39 @@ def load_dataset(name: str, split: str | None = None) -> "ImageDataset":
     if split not in spec.splits:
         raise CnnlensError(f"dataset {name!r} has no split {split!r}; "
                            f"valid splits: {', '.join(spec.splits)}")
-    return spec.loader(split)
+    data = spec.loader(split)
+    if classes is not None:
+        data = _datasets.select_classes(data, classes)
+    return data
+
+
+def training_record(name: str) -> dict | None:
+    """The training record of a project-trained zoo model (``cnnlens/weights/<name>.json``,
+    written by ``experiments/train_zoo.py``): seed, epochs, recipe, ``test_accuracy`` on
+    ``test_images`` images, ``check_accuracy`` on the first ``check_subset`` test images, wall
+    time. ``None`` for models whose weights come from another package, or if the file is
+    missing.
+
+    Raises:
+        CnnlensError: unknown model name.
+    """
+    spec = _model_spec(name)
+    if spec.asset != "cnnlens":
+        return None
+    path = importlib.resources.files("cnnlens").joinpath(
+        spec.relpath.rsplit(".", 1)[0] + ".json")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _model_description(spec: _ModelSpec) -> str:
+    record = training_record(spec.name) if spec.asset == "cnnlens" else None
+    if record and "test_accuracy" in record:
+        return (f"{spec.description}; test accuracy {100 * record['test_accuracy']:.1f}% on "
+                f"{record['test_images']} images")
+    return spec.description
 
 
 def _install_command(asset_keys: list[str]) -> str:
@@ -298,7 +398,7 @@ def catalog() -> list[CatalogEntry]:
     Checks only that files exist (no weights or data are loaded).
     """
     entries = [
-        CatalogEntry(s.name, "model", s.description, asset_installed(s.asset, (s.relpath,)),
+        CatalogEntry(s.name, "model", _model_description(s), asset_installed(s.asset, (s.relpath,)),
                      ASSETS[s.asset].install_command)
         for s in _MODELS.values()
     ]
