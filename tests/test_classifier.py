@@ -101,14 +101,15 @@ def _small_net():
 
 def test_no_hook_left_after_a_forward_that_raises():
     net = _small_net()
-    net.append(_Boom())
+    net.append(_Boom().eval())
     clf = Classifier(net, feature_layer="2")
     x = torch.rand(1, 3, 8, 8)
+    # a model error becomes one CnnlensError line naming the batch and torch's first line
     for call in (clf.features, clf.logits, lambda x: clf.head(x, torch.zeros(1, 5, 4, 4))):
-        with pytest.raises(RuntimeError, match="boom"):
+        with pytest.raises(CnnlensError, match="model failed on a batch of shape .*RuntimeError: boom"):
             call(x)
         assert no_hooks_left(net)
-    with pytest.raises(RuntimeError, match="boom"):
+    with pytest.raises(CnnlensError, match="boom"):
         Classifier(net).features(x)  # auto resolution raises inside its tracing hooks
     assert no_hooks_left(net)
 
@@ -252,3 +253,171 @@ def test_cuda_device_follows_model():
     assert feats.device.type == "cuda"
     torch.testing.assert_close(clf.head(x, feats), clf.logits(x))
     torch.testing.assert_close(clf.logits(x).cpu(), Classifier(net.cpu(), mean=0.5, std=0.25).logits(x), rtol=1e-4, atol=1e-4)
+
+
+# ---------------------------------------------------------------- core hardening (issue 6)
+def _reference_output(model, module, x):
+    """The module's own output in a plain forward pass, copied before anything downstream runs."""
+    got = []
+    h = module.register_forward_hook(lambda m, i, o: got.append(o.detach().clone()))
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        h.remove()
+    return got[0]
+
+
+@pytest.mark.parametrize(
+    "build, layer",
+    [
+        (lambda: tv.models.densenet121(weights=None), None),  # auto → 'features', then F.relu(inplace)
+        (lambda: tv.models.vgg11(weights=None), "features.18"),  # last conv, then ReLU(inplace=True)
+        (lambda: tv.models.resnet18(weights=None), "layer1.0.bn2"),  # then `out += identity`
+    ],
+    ids=["densenet121-auto", "vgg11-last-conv", "resnet18-block-bn2"],
+)
+def test_features_and_head_survive_in_place_ops_after_the_layer(build, layer):
+    torch.manual_seed(0)
+    model = build().eval()
+    clf = Classifier(model)
+    x = torch.rand(1, 3, 32, 32)
+    module, _ = clf.layer_module(layer, x)
+    ref = _reference_output(model, module, x)
+    assert float(ref.min()) < 0  # the layer output really has negatives a ReLU would remove
+    psi = clf.features(x, layer=layer)
+    torch.testing.assert_close(psi.detach(), ref, rtol=0, atol=0)
+    torch.testing.assert_close(clf.features(x, batch_size=1, layer=layer), ref, rtol=0, atol=0)
+    psi2, logits = clf.forward_with_features(x, layer)
+    (g,) = torch.autograd.grad(logits[0].sum(), psi2)
+    assert g.abs().sum() > 0
+    with torch.no_grad():
+        torch.testing.assert_close(clf.head(x, ref, layer=layer), model(x))
+    # a requires_grad leaf t: no error, t unchanged, gradient flows (RI needs it)
+    t = ref.clone().requires_grad_(True)
+    before = t.detach().clone()
+    out = clf.head(x, t, layer=layer)
+    out[0, 0].backward()
+    assert torch.equal(t.detach(), before)
+    assert t.grad is not None and t.grad.abs().sum() > 0
+    assert no_hooks_left(model)
+
+
+def test_submodule_left_in_train_mode_is_switched_with_a_warning_naming_it():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Dropout(0.5),
+                        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 3)).eval()
+    clf = Classifier(net)
+    net[1].train()
+    net[3].train()
+    stats = (net[1].running_mean.clone(), net[1].running_var.clone())
+    x = torch.rand(4, 3, 8, 8)
+    with pytest.warns(UserWarning, match=r"2 module\(s\): 1, 3"):
+        out = clf.logits(x)
+    assert not any(m.training for m in net.modules())
+    torch.testing.assert_close(net[1].running_mean, stats[0], rtol=0, atol=0)
+    torch.testing.assert_close(net[1].running_var, stats[1], rtol=0, atol=0)
+    # batch-independent, deterministic
+    torch.testing.assert_close(clf.logits(x[:1]), out[:1])
+    # but never inside training(): the submodules stay in train mode there
+    with clf.training():
+        net[1].eval()
+        clf.logits(x)
+        assert not net[1].training and net[3].training
+    assert not any(m.training for m in net.modules())
+
+
+@pytest.mark.parametrize("in_dtype", [torch.float64, torch.float16, torch.bfloat16, torch.float32])
+@pytest.mark.parametrize("model_dtype", [torch.float32, torch.float64])
+def test_input_is_cast_to_the_model_dtype(in_dtype, model_dtype):
+    net = _small_net().to(model_dtype)
+    clf = Classifier(net, mean=[0.5] * 3, std=[0.25] * 3)
+    x = torch.rand(2, 3, 8, 8, dtype=torch.float64)
+    ref = net(((x - 0.5) / 0.25).to(model_dtype))
+    out = clf.logits(x.to(in_dtype))
+    assert out.dtype == model_dtype
+    tol = 1e-2 if in_dtype in (torch.float16, torch.bfloat16) else 1e-5
+    torch.testing.assert_close(out, ref, rtol=tol, atol=tol)
+    assert clf.features(x.to(in_dtype)).dtype == model_dtype
+
+
+def test_requires_grad_batch_does_not_warn_and_keeps_the_graph(recwarn):
+    clf = Classifier(_small_net())
+    x = torch.rand(2, 3, 8, 8, requires_grad=True)
+    clf.logits(x).sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+    assert not [w for w in recwarn.list if "requires_grad" in str(w.message)]
+
+
+class _Repeat(nn.Module):
+    def forward(self, x):
+        return x.mean(dim=(1, 2, 3)).repeat(2).unsqueeze(1)  # (2N, 1)
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: Classifier(_Repeat()).logits(torch.rand(3, 3, 4, 4)), r"logits of shape \(6, 1\) for 3 images"),
+        (lambda: Classifier(_small_net(), class_names="abc"), "not a single string"),
+        (lambda: Classifier(_small_net(), class_names=[]), "class_names is empty"),
+        (lambda: Classifier(_small_net(), class_names=["a", "b"]).logits(torch.rand(1, 3, 8, 8)), "3 outputs but 2 class names"),
+        (lambda: Classifier(_small_net()).targets(torch.rand(2, 3, 8, 8), 7), r"\[7, 7\] out of range for a 3-class model"),
+        (lambda: Classifier(_small_net()).targets(torch.rand(2, 3, 8, 8), 1.7), "whole class indices"),
+        (lambda: Classifier(_small_net()).targets(torch.rand(2, 3, 8, 8), "cat"), "class indices"),
+        (lambda: Classifier(_small_net()).targets(torch.rand(2, 3, 8, 8), True), "dtype torch.bool"),
+        (lambda: Classifier(_small_net()).features(torch.rand(2, 3, 8, 8), batch_size=0), "batch_size must be >= 1"),
+        (lambda: Classifier(_small_net()).logits(torch.rand(2, 3, 8, 8), batch_size=2.5), "positive integer"),
+        (lambda: Classifier(_small_net(), mean=[0.5, 0.5], input_shape=(3, 8, 8)), "2 values but input_shape has 3"),
+        (lambda: Classifier(_small_net(), mean=[0.1, 0.2, 0.3, 0.4]), "first convolution '0' takes 3"),
+        (lambda: Classifier(_small_net(), mean=[123.7, 116.3, 103.5], std=[58.4, 57.1, 57.4]), "divide them by 255"),
+        (lambda: Classifier(_small_net(), std=[58.4, 57.1, 57.4]), "divide them by 255"),
+        (lambda: Classifier(_small_net(), input_shape=(3.9, 8, 8)), "whole numbers"),
+        (lambda: Classifier(_small_net()).logits(torch.rand(1, 3, 2, 2)), "model failed on a batch of shape"),
+        (lambda: Classifier(_small_net()).logits(torch.rand(1, 3, 0, 8)), "empty dimension"),
+    ],
+)
+def test_hardened_argument_checks(make, message):
+    with pytest.raises(CnnlensError, match=message):
+        make()
+
+
+def test_targets_accepts_whole_floats_and_knows_the_class_count_without_names():
+    clf = Classifier(_small_net())
+    x = torch.rand(2, 3, 8, 8)
+    assert clf.targets(x, 2.0).tolist() == [2, 2]
+    assert clf.targets(x, torch.tensor([0, 2])).tolist() == [0, 2]
+    assert clf.num_classes == 3
+
+
+def test_one_classifier_shared_by_threads_keeps_their_hooks_apart():
+    import threading
+
+    torch.manual_seed(0)
+    net = _small_net()
+    clf = Classifier(net, feature_layer="2")
+    x = torch.rand(4, 3, 8, 8)
+    with torch.no_grad():
+        ref_logits = net(x)
+        feats = clf.features(x)
+        ref_head = clf.head(x, feats * 0.5)
+    errors: list[str] = []
+
+    def head_worker():
+        for _ in range(40):
+            with torch.no_grad():
+                if not torch.allclose(clf.head(x, feats * 0.5), ref_head):
+                    errors.append("head")
+
+    def logits_worker():
+        for _ in range(40):
+            with torch.no_grad():
+                if not torch.allclose(clf.logits(x), ref_logits):
+                    errors.append("logits")
+
+    threads = [threading.Thread(target=f) for f in (head_worker, logits_worker, head_worker, logits_worker)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert errors == []
+    assert no_hooks_left(net)

@@ -24,6 +24,9 @@ Example::
 from __future__ import annotations
 
 import contextlib
+import math
+import numbers
+import threading
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -31,12 +34,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from .errors import CnnlensError
+from .errors import CnnlensError, one_line
 
 __all__ = ["Classifier"]
 
 # pixel values may stray this far outside [0, 1] (interpolation overshoot, finite differences)
 _RANGE_SLACK = 1e-2
+# pixel-space std of [0, 1] images is at most 0.5; 0-255 statistics have std ~ 50-80
+_MAX_STD = 5.0
 
 
 def _as_stat(value: float | Sequence[float] | torch.Tensor | None, what: str) -> torch.Tensor | None:
@@ -49,7 +54,58 @@ def _as_stat(value: float | Sequence[float] | torch.Tensor | None, what: str) ->
         raise CnnlensError(f"{what} contains NaN or inf: {t.tolist()}")
     if what == "std" and (t <= 0).any():
         raise CnnlensError(f"std must be positive, got {t.tolist()}")
+    if what == "mean" and ((t < 0).any() or (t > 1).any()):
+        raise CnnlensError(
+            f"mean {t.tolist()} is outside [0, 1]: mean/std are pixel-space statistics of images in "
+            "[0, 1] (for 0-255 statistics divide them by 255)"
+        )
+    if what == "std" and (t > _MAX_STD).any():
+        raise CnnlensError(
+            f"std {t.tolist()} is above {_MAX_STD:g}: mean/std are pixel-space statistics of images in [0, 1] "
+            "(for 0-255 statistics divide them by 255)"
+        )
     return t.view(1, -1, 1, 1)
+
+
+def check_batch_size(batch_size: Any, what: str = "batch_size") -> int:
+    """Validate a ``batch_size`` knob: a positive int (SPEC §0); returns it as ``int``."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral):
+        raise CnnlensError(f"{what} must be a positive integer, got {batch_size!r}")
+    if batch_size < 1:
+        raise CnnlensError(f"{what} must be >= 1, got {batch_size}")
+    return int(batch_size)
+
+
+def _as_class_names(names: Any) -> list[str] | None:
+    if names is None:
+        return None
+    if isinstance(names, (str, bytes)):
+        raise CnnlensError("class_names must be a list of names (one per class), not a single string")
+    try:
+        out = [str(n) for n in names]
+    except TypeError:
+        raise CnnlensError(f"class_names must be a list of names, got {type(names).__name__}") from None
+    if not out:
+        raise CnnlensError("class_names is empty; give one name per class or None")
+    return out
+
+
+def _as_input_shape(shape: Any) -> tuple[int, int, int] | None:
+    if shape is None:
+        return None
+    try:
+        values = list(shape)
+    except TypeError:
+        raise CnnlensError(f"input_shape must be (C, H, W), got {shape!r}") from None
+    if len(values) != 3 or any(
+        isinstance(v, bool) or not isinstance(v, numbers.Integral) and not (isinstance(v, torch.Tensor) and not v.is_floating_point() and v.numel() == 1)
+        for v in values
+    ):
+        raise CnnlensError(f"input_shape must be (C, H, W) with whole numbers, got {tuple(values)}")
+    out = tuple(int(v) for v in values)
+    if min(out) < 1:
+        raise CnnlensError(f"input_shape must have positive sizes, got {out}")
+    return out  # type: ignore[return-value]
 
 
 class Classifier:
@@ -88,6 +144,9 @@ class Classifier:
             raise CnnlensError("output must be a callable that selects the logits from the model output")
         self.model = model
         self._train_depth = 0
+        # one forward pass (with its hook substitutions) at a time per Classifier (SPEC §1)
+        self._lock = threading.RLock()
+        self._num_classes: int | None = None
         self._ensure_eval()
         self._mean = _as_stat(mean, "mean")
         self._std = _as_stat(std, "std")
@@ -96,10 +155,9 @@ class Classifier:
             if cm > 1 and cs > 1 and cm != cs:
                 raise CnnlensError(f"mean has {cm} values but std has {cs}")
         self.output = output
-        self.class_names = list(class_names) if class_names is not None else None
-        self.input_shape = tuple(int(s) for s in input_shape) if input_shape is not None else None
-        if self.input_shape is not None and len(self.input_shape) != 3:
-            raise CnnlensError(f"input_shape must be (C, H, W), got {self.input_shape}")
+        self.class_names = _as_class_names(class_names)
+        self.input_shape = _as_input_shape(input_shape)
+        self._check_stat_channels()
         self._module_names = {id(m): name for name, m in model.named_modules() if name}
         self._feature_module: nn.Module | None = None
         self._feature_name: str | None = None
@@ -127,6 +185,27 @@ class Classifier:
                 f"feature_layer must be 'auto', None, a layer name or a module, got {type(feature_layer).__name__}"
             )
 
+    def _check_stat_channels(self) -> None:
+        """Per-channel mean/std must match the channels the model takes (SPEC §0)."""
+        n_stat = max((s.shape[1] for s in (self._mean, self._std) if s is not None), default=1)
+        if n_stat == 1:
+            return
+        if self.input_shape is not None and self.input_shape[0] != n_stat:
+            raise CnnlensError(
+                f"mean/std have {n_stat} values but input_shape has {self.input_shape[0]} channels"
+            )
+        declared = getattr(self.model, "input_channels", None)
+        if isinstance(declared, int) and declared != n_stat:
+            raise CnnlensError(f"mean/std have {n_stat} values but the model takes {declared} channels")
+        for name, m in self.model.named_modules():
+            if isinstance(m, nn.Conv2d):
+                if m.in_channels != n_stat and declared is None and self.input_shape is None:
+                    raise CnnlensError(
+                        f"mean/std have {n_stat} values but the model's first convolution "
+                        f"{name or type(self.model).__name__!r} takes {m.in_channels} channels"
+                    )
+                break
+
     # ------------------------------------------------------------------ basics
     def __repr__(self) -> str:
         layer = self._feature_name or ("auto" if self._auto else None)
@@ -140,6 +219,22 @@ class Classifier:
         for t in self.model.buffers():
             return t.device
         return torch.device("cpu")
+
+    @property
+    def dtype(self) -> torch.dtype | None:
+        """The floating dtype of the model's first floating parameter (or buffer); input batches
+        are cast to it (SPEC §0). ``None`` for a model without floating tensors."""
+        return self._device_dtype()[1]
+
+    def _device_dtype(self) -> tuple[torch.device, torch.dtype | None]:
+        device: torch.device | None = None
+        for group in (self.model.parameters(), self.model.buffers()):
+            for t in group:
+                if device is None:
+                    device = t.device
+                if t.is_floating_point():
+                    return device, t.dtype
+        return (device if device is not None else torch.device("cpu")), None
 
     @property
     def in_channels(self) -> int | None:
@@ -168,14 +263,16 @@ class Classifier:
             with clf.training():
                 loss = F.cross_entropy(clf.logits(x), y)
         """
-        self._train_depth += 1
-        self.model.train()
+        with self._lock:
+            self._train_depth += 1
+            self.model.train()
         try:
             yield self
         finally:
-            self._train_depth -= 1
-            if self._train_depth == 0:
-                self.model.eval()
+            with self._lock:
+                self._train_depth -= 1
+                if self._train_depth == 0:
+                    self.model.eval()
 
     @property
     def is_training(self) -> bool:
@@ -183,11 +280,18 @@ class Classifier:
         return self._train_depth > 0
 
     def _ensure_eval(self) -> None:
+        """Switch the model to eval mode if it or **any submodule** is in train mode, with one
+        warning naming them (SPEC §1). Never inside :meth:`training`."""
         if self._train_depth > 0:
             return
-        if self.model.training:
+        if not any(m.training for m in self.model.modules()):
+            return
+        training = [name or "(the model itself)" for name, m in self.model.named_modules() if m.training]
+        if training:
+            shown = ", ".join(training[:5]) + (f" and {len(training) - 5} more" if len(training) > 5 else "")
             warnings.warn(
-                f"{type(self.model).__name__} was in train mode; cnnlens switched it to eval mode "
+                f"{type(self.model).__name__} was in train mode ({len(training)} module(s): {shown}); "
+                "cnnlens switched the model to eval mode "
                 "(dropout off, batch-norm running statistics) so explanations are deterministic",
                 UserWarning,
                 stacklevel=3,
@@ -195,11 +299,14 @@ class Classifier:
             self.model.eval()
 
     def check_input(self, x: Any) -> torch.Tensor:
-        """Validate a pixel-space batch and move it to the model's device.
+        """Validate a pixel-space batch and move it to the model's device and floating dtype.
 
         Accepts ``(N, C, H, W)`` or a single ``(C, H, W)`` image (a batch dimension is added).
-        Raises :class:`CnnlensError` naming the problem for a non-tensor, a non-float dtype,
-        wrong rank or channel count, NaN/inf values, or values far outside ``[0, 1]``.
+        Any floating dtype is accepted and cast to the model's (float64 from
+        ``torch.from_numpy(img / 255.)``, float16, bfloat16, SPEC §0). Raises
+        :class:`CnnlensError` naming the problem for a non-tensor, a non-float dtype, wrong rank,
+        channel count or an empty dimension, NaN/inf values, or values far outside ``[0, 1]``.
+        The autograd graph of ``x`` is kept (gradient methods pass ``requires_grad`` batches).
         """
         if not isinstance(x, torch.Tensor):
             raise CnnlensError(f"images must be a torch.Tensor of shape (N, C, H, W), got {type(x).__name__}")
@@ -212,19 +319,24 @@ class Classifier:
             raise CnnlensError(f"images must be a float tensor in [0, 1], got dtype {x.dtype}{hint}")
         if x.shape[0] == 0:
             raise CnnlensError("images is an empty batch (N = 0)")
+        if x.numel() == 0:
+            raise CnnlensError(f"images have an empty dimension: shape {tuple(x.shape)}")
         expected = self.in_channels
         if expected is not None and x.shape[1] != expected:
             raise CnnlensError(f"images have {x.shape[1]} channels but the model expects {expected}")
-        if not torch.isfinite(x).all():
+        # one pass over the data: NaN propagates through min/max, inf shows in them
+        lo_t, hi_t = torch.aminmax(x.detach())
+        lo, hi = float(lo_t), float(hi_t)
+        if math.isnan(lo) or math.isnan(hi) or math.isinf(lo) or math.isinf(hi):
             raise CnnlensError("images contain NaN or inf values")
-        lo, hi = float(x.min()), float(x.max())
         if lo < -_RANGE_SLACK or hi > 1 + _RANGE_SLACK:
             hint = "; divide by 255" if hi > 2 else ""
             raise CnnlensError(
                 f"images must be in pixel space [0, 1] (normalisation happens inside the Classifier), "
                 f"got values in [{lo:.3g}, {hi:.3g}]{hint}"
             )
-        return x.to(self.device)
+        device, dtype = self._device_dtype()
+        return x.to(device=device, dtype=dtype if dtype is not None else x.dtype)
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
         """Apply ``(x - mean) / std`` (SPEC §0); a no-op without mean/std."""
@@ -234,9 +346,14 @@ class Classifier:
             x = x / self._std.to(device=x.device, dtype=x.dtype)
         return x
 
-    def _select(self, out: Any) -> torch.Tensor:
+    def _select(self, out: Any, n: int) -> torch.Tensor:
         if self.output is not None:
-            out = self.output(out)
+            try:
+                out = self.output(out)
+            except CnnlensError:
+                raise
+            except Exception as exc:
+                raise CnnlensError(f"the output= selector failed on the model's output: {one_line(exc)}") from exc
         if not isinstance(out, torch.Tensor):
             kind = type(out).__name__
             size = f" of {len(out)}" if isinstance(out, (tuple, list, dict)) else ""
@@ -244,8 +361,17 @@ class Classifier:
                 f"model returned a {kind}{size}, not a logits tensor; pass "
                 "output=lambda out: out[0] (or out['logits']) to select the logits"
             )
-        if out.dim() != 2:
-            raise CnnlensError(f"logits must have shape (N, classes), got {tuple(out.shape)}")
+        if out.dim() != 2 or out.shape[0] != n:
+            raise CnnlensError(
+                f"the model returned logits of shape {tuple(out.shape)} for {n} images; "
+                f"expected ({n}, classes)"
+            )
+        if not out.is_floating_point():
+            raise CnnlensError(f"the model returned {out.dtype} logits; expected a floating tensor")
+        k = 2 if out.shape[1] == 1 else int(out.shape[1])
+        if self.class_names is not None and k != len(self.class_names):
+            raise CnnlensError(f"the model has {k} outputs but {len(self.class_names)} class names were given")
+        self._num_classes = k
         if out.shape[1] == 1:
             # one output unit = binary sigmoid classifier (SPEC §1): z -> [-z/2, z/2], so that
             # softmax gives [1 - sigmoid(z), sigmoid(z)] and both classes have gradients
@@ -253,8 +379,19 @@ class Classifier:
         return out
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
-        self._ensure_eval()
-        return self._select(self.model(self.normalize(x)))
+        with self._lock:
+            self._ensure_eval()
+            try:
+                out = self.model(self.normalize(x))
+            except CnnlensError:
+                raise
+            except (RuntimeError, TypeError, IndexError, ValueError, NotImplementedError) as exc:
+                if type(exc) not in (RuntimeError, TypeError, IndexError, ValueError, NotImplementedError):
+                    raise  # a caller's own exception type (e.g. an early stop from a hook)
+                raise CnnlensError(
+                    f"the model failed on a batch of shape {tuple(x.shape)} ({x.dtype}): {one_line(exc)}"
+                ) from exc
+            return self._select(out, x.shape[0])
 
     # ------------------------------------------------------------------ outputs
     def logits(self, x: torch.Tensor, batch_size: int | None = None) -> torch.Tensor:
@@ -263,8 +400,7 @@ class Classifier:
         x = self.check_input(x)
         if batch_size is None:
             return self._forward(x)
-        if batch_size < 1:
-            raise CnnlensError(f"batch_size must be >= 1, got {batch_size}")
+        batch_size = check_batch_size(batch_size)
         with torch.no_grad():
             return torch.cat([self._forward(c) for c in x.split(batch_size)])
 
@@ -285,6 +421,7 @@ class Classifier:
         ``"full_backward"``) for the duration of the ``with`` block; all are removed on exit,
         also when the block raises."""
         handles = []
+        self._lock.acquire()
         try:
             for module, kind, fn in registrations:
                 register = {
@@ -299,6 +436,7 @@ class Classifier:
         finally:
             for h in handles:
                 h.remove()
+            self._lock.release()
 
     def _trace_4d_outputs(self, x: torch.Tensor) -> list[tuple[str, tuple[int, ...]]]:
         """Names and shapes of modules producing 4-D tensors, in the order they finish."""
@@ -410,10 +548,14 @@ class Classifier:
         module, name = self.layer_module(layer, x)
         captured: list[torch.Tensor] = []
 
-        def grab(_m: nn.Module, _inp: Any, out: Any) -> None:
+        def grab(_m: nn.Module, _inp: Any, out: Any) -> torch.Tensor:
             if not isinstance(out, torch.Tensor):
                 raise CnnlensError(f"feature layer {name!r} returned {type(out).__name__}, not a tensor")
             captured.append(out)
+            # the rest of the network gets a copy: an in-place op after the layer (ReLU(inplace),
+            # `out += identity`, DenseNet's F.relu(..., inplace=True)) changes the copy, never ψ,
+            # and the logits stay differentiable with respect to ψ
+            return out.clone()
 
         with self.hooks((module, "forward", grab)):
             logits = self._forward(x)
@@ -427,9 +569,11 @@ class Classifier:
     def features(
         self, x: torch.Tensor, batch_size: int | None = None, layer: str | nn.Module | None = None
     ) -> torch.Tensor:
-        """ψ(x), the feature-layer output. With ``batch_size``: chunked, without gradients."""
+        """ψ(x), the feature-layer output (the layer's own output, unchanged by any in-place op that
+        follows it in the network). With ``batch_size``: chunked, without gradients."""
         if batch_size is None:
             return self.forward_with_features(x, layer)[0]
+        batch_size = check_batch_size(batch_size)
         x = self.check_input(x)
         with torch.no_grad():
             return torch.cat([self.forward_with_features(c, layer)[0] for c in x.split(batch_size)])
@@ -439,23 +583,31 @@ class Classifier:
 
         Computed through the real network (a forward hook substitutes the layer's output), so it
         is differentiable in ``t`` (RI needs ∂ΔG/∂ψ, SPEC §5). ``t`` must have the feature shape
-        ``(N, ...)`` of ``features(x)``.
+        ``(N, ...)`` of ``features(x)``; it may be a leaf with ``requires_grad``. The network gets a
+        copy of ``t`` (cast to the layer's dtype), so the caller's ``t`` is never changed by an
+        in-place op after the layer.
         """
         x = self.check_input(x)
         module, name = self.layer_module(layer, x)
         if not isinstance(t, torch.Tensor):
             raise CnnlensError(f"t must be a tensor, got {type(t).__name__}")
+        if not t.is_floating_point():
+            raise CnnlensError(f"t must be a floating tensor, got dtype {t.dtype}")
+        if t.dim() == 0 or t.shape[0] != x.shape[0]:
+            raise CnnlensError(f"t has shape {tuple(t.shape)} for {x.shape[0]} images; expected ({x.shape[0]}, ...)")
         t = t.to(self.device)
         calls = [0]
 
         def substitute(_m: nn.Module, _inp: Any, out: Any) -> torch.Tensor:
             calls[0] += 1
-            if isinstance(out, torch.Tensor) and out.shape != t.shape:
+            if not isinstance(out, torch.Tensor):
+                raise CnnlensError(f"feature layer {name!r} returned {type(out).__name__}, not a tensor")
+            if out.shape != t.shape:
                 raise CnnlensError(
                     f"t has shape {tuple(t.shape)} but feature layer {name!r} "
                     f"outputs {tuple(out.shape)}"
                 )
-            return t
+            return t.to(out.dtype) if t.dtype != out.dtype else t.clone()
 
         with self.hooks((module, "forward", substitute)):
             logits = self._forward(x)
@@ -467,20 +619,48 @@ class Classifier:
         return logits
 
     # ------------------------------------------------------------------ helpers
+    @property
+    def num_classes(self) -> int | None:
+        """Number of classes: ``len(class_names)``, or the logits width seen in the last forward
+        pass (2 for one-output models); ``None`` before any forward pass without names."""
+        if self.class_names is not None:
+            return len(self.class_names)
+        return self._num_classes
+
     def targets(self, x: torch.Tensor, target: int | Sequence[int] | torch.Tensor | None, batch_size: int = 256) -> torch.Tensor:
         """Resolve ``target`` (SPEC §0): ``None`` → predicted class; an int → the same class for
-        every image; a sequence/tensor → one class per image. Returns ``(N,)`` int64."""
-        n = x.shape[0] if x.dim() == 4 else 1
+        every image; a sequence/tensor → one class per image. Returns ``(N,)`` int64.
+
+        Targets must be whole numbers in ``[0, K)`` for a ``K``-class model (``K`` from the class
+        names or from one probe forward pass); anything else is a :class:`CnnlensError`."""
+        n = x.shape[0] if isinstance(x, torch.Tensor) and x.dim() == 4 else 1
         if target is None:
             return self.predict(x, batch_size=batch_size)
-        t = torch.as_tensor(target, dtype=torch.long, device=self.device).flatten()
+        if isinstance(target, (str, bytes)) or (isinstance(target, Sequence) and any(isinstance(v, (str, bytes)) for v in target)):
+            raise CnnlensError(f"target must be class indices (int), got {target!r}"[:200])
+        try:
+            raw = torch.as_tensor(target)
+        except (TypeError, ValueError, RuntimeError) as exc:
+            raise CnnlensError(f"target must be an int or a sequence of ints: {one_line(exc)}") from None
+        if raw.dtype == torch.bool or raw.is_complex():
+            raise CnnlensError(f"target must be class indices (int), got dtype {raw.dtype}")
+        if raw.is_floating_point():
+            if not torch.isfinite(raw).all() or (raw != raw.round()).any():
+                raise CnnlensError(f"target must be whole class indices, got {raw.flatten()[:8].tolist()}")
+        t = raw.to(device=self.device, dtype=torch.long).flatten()
         if t.numel() == 1:
             t = t.expand(n).clone()
         if t.numel() != n:
             raise CnnlensError(f"target has {t.numel()} entries for {n} images")
-        n_classes = len(self.class_names) if self.class_names else None
-        if (t < 0).any() or (n_classes is not None and (t >= n_classes).any()):
-            raise CnnlensError(f"target {t.tolist()} out of range for {n_classes or '?'} classes")
+        n_classes = self.num_classes
+        if n_classes is None:
+            with torch.no_grad():
+                self.logits(x[:1] if isinstance(x, torch.Tensor) and x.dim() == 4 else x)
+            n_classes = self.num_classes
+        bad = (t < 0) | (t >= n_classes) if n_classes is not None else (t < 0)
+        if bool(bad.any()):
+            shown = t[bad][:8].tolist()
+            raise CnnlensError(f"target {shown} out of range for a {n_classes or '?'}-class model (valid: 0 … {(n_classes or 1) - 1})")
         return t
 
     def class_name(self, index: int) -> str:
