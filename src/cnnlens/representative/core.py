@@ -196,8 +196,8 @@ class RepresentativeInterpreter:
         self.seed = seed
         self.unit_normals = bool(unit_normals)
         self.progress = progress
-        _, self.layer_name = clf.layer_module(layer, images[:1])
         psi, logits = self._features_logits(images, desc="RI reference features")
+        _, self.layer_name = clf.layer_module(layer, images[:1])
         self._setup(images, psi, logits.argmax(1), n_boundaries, seed)
 
     # ------------------------------------------------------------------ construction
@@ -246,7 +246,13 @@ class RepresentativeInterpreter:
         psis, logits = [], []
         with torch.no_grad():
             for c in tqdm(chunks, desc=desc or "features", disable=not self.progress or len(chunks) < 2, leave=False):
-                p, z = self.clf.forward_with_features(c, self.layer)
+                try:
+                    p, z = self.clf.forward_with_features(c, self.layer)
+                except (RuntimeError, TypeError) as exc:
+                    raise CnnlensError(
+                        f"images of shape {tuple(c.shape[1:])} do not fit the model "
+                        f"({str(exc).splitlines()[0]}); give images of the size the model takes"
+                    ) from exc
                 psis.append(p.detach())
                 logits.append(z.detach())
         return torch.cat(psis), torch.cat(logits)
@@ -274,10 +280,10 @@ class RepresentativeInterpreter:
         return _Boundaries(torch.cat(Ws), torch.cat(bs), sample, torch.cat(tops))
 
     def _count_distinct(self, tol: float = 1e-4) -> int:
-        """Number of distinct hyperplanes in Q (rows of [W, b] equal up to ``tol`` relative)."""
+        """Number of distinct hyperplanes in Q (unit rows of ±[W, b] equal up to ``tol``)."""
         wb = torch.cat([self.W_, self.b_[:, None]], dim=1).double()
         wb = wb / wb.norm(dim=1, keepdim=True).clamp_min(1e-300)
-        dist = torch.cdist(wb, wb)
+        dist = torch.minimum(torch.cdist(wb, wb), torch.cdist(wb, -wb))  # (W, b) and (−W, −b): one hyperplane
         distinct = 0
         seen = torch.zeros(wb.shape[0], dtype=torch.bool)
         for i in range(wb.shape[0]):

@@ -45,9 +45,13 @@ def cam_channel_weights(clf: Any, x: torch.Tensor, targets: torch.Tensor, method
 
     - ``gradcam``: spatial mean of ∂score_c/∂A.
     - ``gradcam++``: Eq. 19 closed form as commonly implemented (assumes an exponential output):
-      a = g² / (2g² + Σ_ab A_ab · g³) (0 where g = 0 or the denominator is 0), w_k = Σ_ij a·ReLU(g).
-    - ``scorecam``: each channel bilinearly upsampled and min-max normalised (constant → 0) masks
-      the input; the target logit of each masked input, softmax over channels.
+      a = g² / (2g² + Σ_ab A_ab · g³ + 1e-6) (0 where g = 0), w_k = Σ_ij a·ReLU(g).
+    - ``scorecam``: each channel bilinearly upsampled (``align_corners=True``, pytorch-grad-cam's
+      convention, as ``cnnlens.attribution.cam``) and min-max normalised (constant → 0) masks the
+      input; the target logit of each masked input, softmax over channels.
+
+    The same conventions as the maps of ``explain(..., "gradcam"|"gradcam++"|"scorecam")``
+    (tested: these weights reproduce those maps on the image they were computed from).
     """
     x = clf.check_input(x)
     targets = torch.as_tensor(targets, device=x.device).long().flatten()
@@ -64,9 +68,8 @@ def cam_channel_weights(clf: Any, x: torch.Tensor, targets: torch.Tensor, method
                 out.append(g.mean(dim=(2, 3)))
             else:
                 g2 = g * g
-                den = 2 * g2 + psi.sum(dim=(2, 3), keepdim=True) * g2 * g
-                a = torch.where((g != 0) & (den != 0), g2 / torch.where(den != 0, den, torch.ones_like(den)),
-                                torch.zeros_like(g))
+                a = g2 / (2 * g2 + psi.sum(dim=(2, 3), keepdim=True) * g2 * g + 1e-6)
+                a = torch.where(g != 0, a, torch.zeros_like(a))
                 out.append((a * torch.relu(g)).sum(dim=(2, 3)))
         return torch.cat(out)
     if method == "scorecam":
@@ -75,7 +78,8 @@ def cam_channel_weights(clf: Any, x: torch.Tensor, targets: torch.Tensor, method
             for xi, ti in zip(x, targets):
                 psi = clf.features(xi[None], layer=layer)[0]  # (K, h, w)
                 k = psi.shape[0]
-                masks = minmax_normalize(upsample(psi, size))  # (K, H, W)
+                up = torch.nn.functional.interpolate(psi[:, None], size=size, mode="bilinear", align_corners=True)
+                masks = minmax_normalize(up[:, 0])  # (K, H, W)
                 scores = []
                 for m in masks.split(batch_size):
                     scores.append(clf.logits(xi[None] * m[:, None], batch_size=batch_size)[:, int(ti)])
