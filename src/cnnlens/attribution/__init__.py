@@ -163,14 +163,20 @@ def explain(
     x = clf.check_input(x)
     if layer is not None and not info.uses_layer:
         raise CnnlensError(f"method {method!r} does not read a layer; drop layer={layer!r}")
+    try:  # one probe forward: wrong image sizes fail here with a clear message
+        n_classes = clf.logits(x[:1], batch_size=1).shape[1]
+    except RuntimeError as exc:
+        expected = f"; the model expects (C, H, W) = {clf.input_shape}" if clf.input_shape else ""
+        reason = (str(exc).strip().splitlines() or [""])[0]
+        raise CnnlensError(
+            f"the model cannot take images of shape {tuple(x.shape[1:])}{expected} ({reason})"
+        ) from exc
     layer_name = None
     if info.uses_layer:
         _, layer_name = clf.layer_module(layer, x)
     targets = clf.targets(x, target, batch_size=batch_size)
-    if target is not None and not clf.class_names:  # no names to check against: ask the model
-        n_classes = clf.logits(x[:1], batch_size=1).shape[1]
-        if int(targets.max()) >= n_classes:
-            raise CnnlensError(f"target {targets.tolist()} out of range for {n_classes} classes")
+    if int(targets.max()) >= n_classes:
+        raise CnnlensError(f"target {targets.tolist()} out of range for {n_classes} classes")
     exp = info.fn(clf, x, targets, seed=seed, batch_size=batch_size, layer=layer, **params)
     exp.params = {
         **exp.params,

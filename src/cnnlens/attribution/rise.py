@@ -40,23 +40,38 @@ from ._util import check_choice, check_positive_int, check_unit_interval, progre
 __all__ = ["rise", "rise_masks"]
 
 
+def _draw(n: int, size: tuple[int, int], grid: int, p: float, generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The random part of ``n`` masks (CPU): binary grids ``(n, grid, grid)`` and shifts."""
+    H, W = size
+    ch, cw = math.ceil(H / grid), math.ceil(W / grid)
+    cells = (torch.rand(n, grid, grid, generator=generator) < p).float()
+    dy = torch.randint(0, ch, (n,), generator=generator)
+    dx = torch.randint(0, cw, (n,), generator=generator)
+    return cells, dy, dx
+
+
+def _smooth(cells: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor, size: tuple[int, int],
+            device: torch.device | str) -> torch.Tensor:
+    """Upsample grids to ``(grid + 1) · cell`` bilinearly and crop at the shifts → ``(n, H, W)``."""
+    H, W = size
+    grid = cells.shape[-1]
+    ch, cw = math.ceil(H / grid), math.ceil(W / grid)
+    n = cells.shape[0]
+    up = F.interpolate(cells.to(device).unsqueeze(1), size=((grid + 1) * ch, (grid + 1) * cw), mode="bilinear",
+                       align_corners=False).squeeze(1)
+    rows = dy.to(device)[:, None] + torch.arange(H, device=device)[None, :]  # (n, H)
+    cols = dx.to(device)[:, None] + torch.arange(W, device=device)[None, :]  # (n, W)
+    idx = torch.arange(n, device=device)[:, None, None]
+    return up[idx, rows[:, :, None], cols[:, None, :]]
+
+
 def rise_masks(
     n: int, size: tuple[int, int], grid: int = 7, p: float = 0.5, generator: torch.Generator | None = None,
     device: torch.device | str = "cpu",
 ) -> torch.Tensor:
     """``n`` smooth RISE masks ``(n, H, W)`` in ``[0, 1]`` (module docstring). The random grids
     and shifts come from ``generator`` (CPU); upsampling runs on ``device``."""
-    H, W = size
-    ch, cw = math.ceil(H / grid), math.ceil(W / grid)
-    cells = (torch.rand(n, 1, grid, grid, generator=generator) < p).float()
-    dy = torch.randint(0, ch, (n,), generator=generator)
-    dx = torch.randint(0, cw, (n,), generator=generator)
-    up = F.interpolate(cells.to(device), size=((grid + 1) * ch, (grid + 1) * cw), mode="bilinear",
-                       align_corners=False).squeeze(1)
-    rows = (dy.to(device)[:, None] + torch.arange(H, device=device)[None, :])  # (n, H)
-    cols = (dx.to(device)[:, None] + torch.arange(W, device=device)[None, :])  # (n, W)
-    idx = torch.arange(n, device=device)[:, None, None]
-    return up[idx, rows[:, :, None], cols[:, None, :]]
+    return _smooth(*_draw(n, size, grid, p, generator), size, device)
 
 
 @register("rise", stochastic=True)
@@ -82,7 +97,9 @@ def rise(
         fill = mean.to(device=x.device, dtype=x.dtype).view(1, -1, 1, 1).expand(1, c, H, W)
     else:
         fill = torch.zeros(1, c, H, W, device=x.device, dtype=x.dtype)
-    gen = torch.Generator().manual_seed(seed)
+    # all random numbers are drawn first (n_masks × grid² values), so the masks do not depend
+    # on batch_size or on the batch
+    cells, shift_y, shift_x = _draw(n_masks, (H, W), grid, p, torch.Generator().manual_seed(seed))
     sal = torch.zeros(n, H * W, device=x.device, dtype=torch.float64)
     # masks per chunk: all images of the batch for each mask; if the batch alone exceeds
     # batch_size, images are split as well
@@ -93,7 +110,7 @@ def rise(
         done = 0
         while done < n_masks:
             m = min(per_chunk, n_masks - done)
-            masks = rise_masks(m, (H, W), grid, p, gen, x.device).to(x.dtype)  # (m, H, W)
+            masks = _smooth(cells[done:done + m], shift_y[done:done + m], shift_x[done:done + m], (H, W), x.device).to(x.dtype)  # (m, H, W)
             scores = torch.empty(m, n, device=x.device, dtype=torch.float64)
             for a in range(0, n, img_chunk):
                 b = min(a + img_chunk, n)
