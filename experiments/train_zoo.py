@@ -146,9 +146,13 @@ def _state_bytes(obj) -> bytes:
 
 def train(name: str, *, seed: int = 0, epochs: int | None = None, train_limit: int | None = None,
           test_limit: int | None = None, out_dir: Path = WEIGHTS_DIR, ckpt_dir: Path = CKPT_DIR,
-          threads: int | None = None, progress: bool = True, evaluate: bool = True) -> dict:
+          threads: int | None = None, progress: bool = True, evaluate: bool = True,
+          stop_after: int | None = None) -> dict | None:
     """Train zoo model ``name`` (resuming from ``ckpt_dir`` if a matching checkpoint exists),
-    write ``out_dir/<name>.pt`` and ``out_dir/<name>.json``; return the JSON record."""
+    write ``out_dir/<name>.pt`` and ``out_dir/<name>.json``; return the JSON record.
+
+    ``stop_after=k`` stops after ``k`` epochs of this call (checkpoint written, nothing else;
+    returns ``None``) — a time-boxed run that a later call resumes."""
     if name not in RECIPES:
         raise SystemExit(f"unknown model {name!r}; known: {', '.join(RECIPES)}")
     recipe = RECIPES[name]
@@ -185,6 +189,10 @@ def train(name: str, *, seed: int = 0, epochs: int | None = None, train_limit: i
 
     steps = math.ceil(n / recipe.batch_size)
     for epoch in range(start, epochs):
+        if stop_after is not None and epoch - start >= stop_after:
+            print(f"{name}: stopping after epoch {epoch}/{epochs} (--stop-after); re-run to "
+                  "resume", file=sys.stderr)
+            return None
         t0 = time.perf_counter()
         model.train()
         perm = torch.randperm(n, generator=gen)
@@ -244,6 +252,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     p.add_argument("--out", type=Path, default=WEIGHTS_DIR, help="where weights/JSON go")
     p.add_argument("--ckpt-dir", type=Path, default=CKPT_DIR, help="per-epoch checkpoints")
+    p.add_argument("--stop-after", type=int, metavar="K",
+                   help="stop each model after K epochs of this run (resume later)")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--list", action="store_true", help="list the recipes and exit")
     args = p.parse_args(argv)
@@ -255,7 +265,10 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         rec = train(name, seed=args.seed, epochs=args.epochs, train_limit=args.train_limit,
                     test_limit=args.test_limit, out_dir=args.out, ckpt_dir=args.ckpt_dir,
-                    threads=args.threads, progress=not args.no_progress)
+                    threads=args.threads, progress=not args.no_progress,
+                    stop_after=args.stop_after)
+        if rec is None:
+            continue
         print(f"{name}: test accuracy {rec.get('test_accuracy', float('nan')):.4f} on "
               f"{rec.get('test_images')} images; {rec['train_seconds']} s training, "
               f"{time.perf_counter() - t0:.0f} s wall", flush=True)

@@ -40,9 +40,14 @@ def lfw():
 
 
 # ----------------------------------------------------------------------------- registry
+_MODEL_NAMES = ["mobilenet_v2_imagenet", "onet_face", "rnet_face", "mnist_cnn", "fashion_vgg",
+                "fashion_pair_seq", "fashion_cnn_s", "fashion_cnn_m", "fashion_cnn_l"]
+
+
 def test_names() -> None:
-    assert zoo.list_models() == ["mobilenet_v2_imagenet", "onet_face", "rnet_face", "mnist_cnn"]
-    assert zoo.list_datasets()[:4] == ["photos", "lfw_faces", "mnist", "fashion_mnist"]
+    assert zoo.list_models() == _MODEL_NAMES
+    assert zoo.list_datasets()[:5] == ["photos", "lfw_faces", "mnist", "fashion_mnist",
+                                       "fashion_pair"]
 
 
 def test_catalog_entries() -> None:
@@ -54,6 +59,8 @@ def test_catalog_entries() -> None:
         assert isinstance(e.installed, bool)
         assert e.description and "\n" not in e.description
         assert e.install_command.startswith(("pip install", "sudo apt-get install"))
+    for name in _MODEL_NAMES[4:]:
+        assert _CATALOG[name].install_command == "pip install --force-reinstall cnnlens"
     assert _CATALOG["onet_face"].install_command == "pip install --no-deps facenet-pytorch==2.6.0"
     assert _CATALOG["fashion_mnist"].install_command == "sudo apt-get install dataset-fashion-mnist"
 
@@ -62,13 +69,14 @@ def test_catalog_entries() -> None:
                                   lambda: zoo.load_model("resnet50")])
 def test_unknown_model_lists_known_names(call) -> None:
     with pytest.raises(CnnlensError, match="unknown model 'resnet50'; known models: "
-                                           "mobilenet_v2_imagenet, onet_face, rnet_face, mnist_cnn"):
+                                           "mobilenet_v2_imagenet, onet_face, rnet_face, mnist_cnn, "
+                                           "fashion_vgg, fashion_pair_seq, fashion_cnn_s"):
         call()
 
 
 def test_unknown_dataset_lists_known_names() -> None:
     with pytest.raises(CnnlensError, match=r"unknown dataset 'cifar10'; known datasets: photos, "
-                                           r"lfw_faces, mnist, fashion_mnist"):
+                                           r"lfw_faces, mnist, fashion_mnist, fashion_pair"):
         zoo.load_dataset("cifar10")
 
 
@@ -77,6 +85,7 @@ def test_unknown_dataset_lists_known_names() -> None:
     ("photos", "test", "all"),
     ("lfw_faces", "train", "all"),
     ("fashion_mnist", "all", "train, test"),
+    ("fashion_pair", "all", "train, test"),
 ])
 def test_bad_split_lists_valid_splits(name: str, split: str, valid: str) -> None:
     with pytest.raises(CnnlensError, match=f"dataset '{name}' has no split '{split}'; "
@@ -87,6 +96,15 @@ def test_bad_split_lists_valid_splits(name: str, split: str, valid: str) -> None
 def test_bad_device() -> None:
     with pytest.raises(CnnlensError, match="bad device"):
         zoo.load_classifier("mnist_cnn", device="gpu0")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error raised without CUDA")
+@pytest.mark.parametrize("device", ["cuda", "cuda:0", torch.device("cuda")])
+def test_cuda_without_cuda_is_a_clear_error(device) -> None:
+    with pytest.raises(CnnlensError, match=r"requested but CUDA is not available.*device='cpu'"):
+        zoo.load_classifier("fashion_cnn_s", device=device)
+    with pytest.raises(CnnlensError, match="CUDA is not available"):
+        zoo.load_model("mnist_cnn", device=device)
 
 
 # ----------------------------------------------------------------------------- missing assets
@@ -106,7 +124,11 @@ def test_missing_package_message_ends_in_install_command(monkeypatch) -> None:
             zoo.load_model(name)
     with pytest.raises(AssetMissingError, match="not installed: pip install scikit-image$"):
         zoo.load_dataset("lfw_faces")
-    assert not any(e.installed for e in zoo.catalog() if e.name != "fashion_mnist")
+    with pytest.raises(AssetMissingError, match=r"^model 'fashion_vgg' needs the weights cnnlens "
+                                                r"ships .*: pip install --force-reinstall cnnlens$"):
+        zoo.load_model("fashion_vgg")
+    debian_only = {"fashion_mnist", "fashion_pair"}
+    assert not any(e.installed for e in zoo.catalog() if e.name not in debian_only)
 
 
 def test_package_without_the_file(monkeypatch, tmp_path) -> None:
@@ -286,3 +308,72 @@ def test_fashion_mnist_train_split() -> None:
     ds = zoo.load_dataset("fashion_mnist", split="train")
     assert ds.images.shape == (60000, 1, 28, 28)
     assert torch.bincount(ds.labels).tolist() == [6000] * 10
+
+
+# ----------------------------------------------------------------------------- class subsets
+@requires("fashion_mnist")
+def test_fashion_mnist_class_subset() -> None:
+    full = zoo.load_dataset("fashion_mnist", split="test")
+    sub = zoo.load_dataset("fashion_mnist", split="test", classes=[9, 0, 4])
+    assert sub.class_names == ["Ankle boot", "T-shirt/top", "Coat"]
+    assert len(sub) == 3000 and torch.bincount(sub.labels).tolist() == [1000] * 3
+    keep = (full.labels == 9) | (full.labels == 0) | (full.labels == 4)
+    assert sub.names == [n for n, k in zip(full.names, keep.tolist()) if k]  # file order kept
+    torch.testing.assert_close(sub.images, full.images[keep], rtol=0, atol=0)
+    original = full.labels[keep]
+    for new, old in enumerate([9, 0, 4]):
+        assert ((sub.labels == new) == (original == old)).all()
+    by_name = zoo.load_dataset("fashion_mnist", split="test", classes=["Ankle boot", "T-shirt/top",
+                                                                       "Coat"])
+    assert torch.equal(by_name.labels, sub.labels) and by_name.names == sub.names
+
+
+@requires("mnist")
+def test_mnist_class_subset() -> None:
+    sub = zoo.load_dataset("mnist", split="train", classes=[3, 8])
+    assert sub.class_names == ["3", "8"]
+    full = zoo.load_dataset("mnist", split="train")
+    assert len(sub) == int(((full.labels == 3) | (full.labels == 8)).sum())
+    assert set(sub.labels.tolist()) == {0, 1}
+    assert sub.names[0] == next(n for n, y in zip(full.names, full.labels.tolist()) if y in (3, 8))
+
+
+@requires("mnist")
+@pytest.mark.parametrize("classes, match", [
+    ([10], r"class index 10 is out of range for dataset 'mnist': valid indices are 0…9"),
+    ([-1], r"class index -1 is out of range"),
+    (["cat"], r"dataset 'mnist' has no class 'cat'; its classes: 0='0'"),
+    ([], r"classes is empty"),
+    ([1, 1], r"repeats a class"),
+    ([1.5], r"classes must be class indices or names, got 1.5"),
+])
+def test_bad_class_subset(classes, match) -> None:
+    with pytest.raises(CnnlensError, match=match):
+        zoo.load_dataset("mnist", split="test", classes=classes)
+
+
+@requires("lfw_faces")
+@requires("photos")
+def test_class_subset_other_datasets() -> None:
+    faces = zoo.load_dataset("lfw_faces", classes=["face"])
+    assert len(faces) == 100 and faces.class_names == ["face"] and (faces.labels == 0).all()
+    with pytest.raises(CnnlensError, match="dataset 'photos' is unlabelled"):
+        zoo.load_dataset("photos", classes=[0])
+
+
+@requires("fashion_pair")
+def test_fashion_pair_dataset() -> None:
+    pair = zoo.load_dataset("fashion_pair")  # default split: test
+    _check_common(pair, 2000, (1, 128, 128))
+    assert pair.class_names == ["Pullover", "Coat"]
+    small = zoo.load_dataset("fashion_mnist", split="test", classes=[2, 4])
+    assert pair.names == small.names and torch.equal(pair.labels, small.labels)
+    # bilinear upsampling (align_corners=False): a reference computed independently with PIL
+    from PIL import Image
+    import numpy as np
+
+    for i in (0, 7):
+        im = Image.fromarray(small.images[i, 0].numpy().astype(np.float32), mode="F")
+        ref = np.asarray(im.resize((128, 128), Image.Resampling.BILINEAR, reducing_gap=None))
+        # PIL's bilinear filter widens its support when downsampling only, so upsampling matches
+        assert np.abs(ref.clip(0, 1) - pair.images[i, 0].numpy()).max() < 1e-4
