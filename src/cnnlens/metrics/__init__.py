@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 from ._common import MetricResult
+from .compare import ComparisonTable, compare
 from .evaluate import DEFAULT_METRICS, METRICS, PROTOCOLS, evaluate
 from .insertion_game import DEFAULT_FRACTIONS, InsertionGameResult, insertion_game
 from .single_step import average_drop_increase
@@ -17,6 +18,8 @@ from .single_step import average_drop_increase
 __all__ = [
     "MetricResult",
     "evaluate",
+    "compare",
+    "ComparisonTable",
     "average_drop_increase",
     "insertion_game",
     "InsertionGameResult",
