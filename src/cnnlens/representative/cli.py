@@ -1,0 +1,202 @@
+"""``cnnlens represent``: Representative Interpretations on the command line (SPEC §5, §8).
+
+For each input image: its RI heatmap, the top similar reference images (Eq. 6) with the same
+reused heatmap next to the Euclidean nearest neighbours in ψ-space (RI Fig. 2), each with its
+20 %-kept score, and the counts |C|, |C∖D|, |C ∩ D|, δ, |P|. ``--evaluate`` runs the reuse
+evaluation (RI Table 1) and prints/saves the table.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from ..errors import CnnlensError
+
+__all__ = ["register"]
+
+
+def _parse_classes(text: str | None) -> list[Any] | None:
+    if not text:
+        return None
+    return [int(v) if v.strip().lstrip("-").isdigit() else v.strip() for v in text.split(",")]
+
+
+def _dataset(name: str, split: str | None, classes: list[Any] | None):
+    from .. import zoo
+
+    kw: dict[str, Any] = {}
+    if split:
+        kw["split"] = split
+    if classes:
+        kw["classes"] = classes
+    return zoo.load_dataset(name, **kw)
+
+
+def _subsample(n_total: int, n: int | None, seed: int):
+    import torch
+
+    perm = torch.randperm(n_total, generator=torch.Generator().manual_seed(seed))
+    return perm if n is None or n >= n_total else perm[:n]
+
+
+def _tile(images, captions: list[str], cell: int):
+    """One row of images (``(M, 3, H, W)`` float in [0, 1] or uint8 HWC arrays) with captions."""
+    import numpy as np
+    from PIL import Image, ImageDraw
+
+    pad = 14
+    row = Image.new("RGB", (cell * len(captions), cell + pad), "white")
+    draw = ImageDraw.Draw(row)
+    for j, (img, cap) in enumerate(zip(images, captions)):
+        arr = img if isinstance(img, np.ndarray) else (img.clamp(0, 1).permute(1, 2, 0).cpu().numpy() * 255).round().astype(np.uint8)
+        if arr.shape[-1] == 1:
+            arr = np.repeat(arr, 3, axis=-1)
+        row.paste(Image.fromarray(arr).resize((cell, cell), Image.NEAREST), (j * cell, 0))
+        draw.text((j * cell + 2, cell + 1), cap[: cell // 6], fill="black")
+    return row
+
+
+def _png(image) -> bytes:
+    import io
+
+    bio = io.BytesIO()
+    image.save(bio, format="PNG")
+    return bio.getvalue()
+
+
+def _kept_scores(clf, images, maps, classes, batch_size: int, seed: int):
+    """Softmax score of ``classes`` on the images with the top 20 % pixels of ``maps`` kept."""
+    import torch
+
+    from ..metrics.single_step import keep_masks
+
+    m = keep_masks(maps, tuple(images.shape[-2:]), 0.2, seed=seed)
+    probs = clf.probs(images * m[:, None].to(images.dtype), batch_size=batch_size)
+    return probs.gather(1, torch.as_tensor(classes, device=probs.device).view(-1, 1)).squeeze(1)
+
+
+def _cmd_represent(args: argparse.Namespace) -> int:
+    import torch
+    from PIL import Image
+
+    from .._io import atomic_write_bytes, atomic_write_text
+    from ..commands import classifier_from_args, prepare_images
+    from ..explanation import Explanation
+    from .core import RepresentativeInterpreter
+
+    for opt in ("batch_size", "n_boundaries", "top"):
+        if getattr(args, opt) < 1:
+            raise CnnlensError(f"--{opt.replace('_', '-')} must be >= 1, got {getattr(args, opt)}")
+    sources = sum(bool(s) for s in (args.files, args.images, args.dataset))
+    if sources > 1:
+        raise CnnlensError("give at most one of: image files, --images DIR, --dataset NAME")
+    if sources == 0 and not args.evaluate:
+        raise CnnlensError("give images to interpret (files, --images DIR or --dataset NAME) and/or --evaluate")
+    clf = classifier_from_args(args)
+    classes = _parse_classes(args.classes)
+    ref = _dataset(args.reference, args.reference_split, classes)
+    ref_idx = _subsample(len(ref.labels), args.reference_size, args.seed)
+    ref_images, ref_labels = ref.images[ref_idx], ref.labels[ref_idx]
+    ri = RepresentativeInterpreter(clf, ref_images, n_boundaries=args.n_boundaries, seed=args.seed,
+                                   layer=args.layer, batch_size=args.batch_size, progress=True)
+    out = Path(args.out)
+    summary: dict[str, Any] = {"model": args.model, "reference": args.reference, "layer": ri.layer_name,
+                               "n_reference": int(ref_idx.numel()), "n_boundaries": ri.n_boundaries,
+                               "n_distinct_boundaries": ri.n_distinct_boundaries, "seed": args.seed, "inputs": []}
+    if sources:
+        if args.dataset:
+            data = _dataset(args.dataset, args.split, classes)
+            pick = _subsample(len(data.labels), args.n_images, args.seed + 1)
+            x, names = data.images[pick], [data.names[i] for i in pick.tolist()]
+        else:
+            data = prepare_images(clf, files=args.files or None, folder=args.images)
+            x, names = data.images, list(data.names)
+        it = ri.interpret(x, k=args.top)
+        assert it.maps is not None
+        Explanation(maps=it.maps, targets=it.targets, method="ri",
+                    params={"n_boundaries": ri.n_boundaries, "seed": args.seed, "layer": ri.layer_name},
+                    info={"counts": it.counts}).save(out / "heatmaps", images=x, names=names)
+        lab = ref_labels.to(ri.reference_images.device)
+        for i, name in enumerate(names):
+            cls = int(it.targets[i])
+            top_ri = it.covered[i][: args.top]
+            top_eu = it.neighbours[i]
+            rows = []
+            for kind, idx in (("RI (Eq. 6)", top_ri), ("Euclidean", top_eu)):
+                imgs = torch.cat([x[i:i + 1], ri.reference_images[idx]])
+                maps = it.heatmap(imgs, index=i)
+                scores = _kept_scores(clf, imgs, maps, [cls] * imgs.shape[0], args.batch_size, args.seed)
+                probs = clf.probs(imgs, batch_size=args.batch_size)[:, cls]
+                overlay = Explanation(maps=maps, targets=torch.full((imgs.shape[0],), cls), method="ri").overlay(imgs)
+                caps = [f"{kind.split()[0]} p{probs[0]:.2f}"] + [
+                    f"{ref.class_names[int(lab[j])] if int(lab[j]) >= 0 else '?'} p{p:.2f}" for j, p in
+                    zip(idx.tolist(), probs[1:].tolist())]
+                caps_k = [f"{'x' if j == 0 else ''}kept {s:.2f}" for j, s in enumerate(scores.tolist())]
+                rows.append(_tile(imgs, caps, args.cell))
+                rows.append(_tile(list(overlay), caps_k, args.cell))
+            width = max(r.width for r in rows)
+            sheet = Image.new("RGB", (width, sum(r.height for r in rows)), "white")
+            y = 0
+            for r in rows:
+                sheet.paste(r, (0, y))
+                y += r.height
+            stem = f"{i:04d}_{''.join(c if c.isalnum() or c in '-_' else '_' for c in str(name))[:50]}"
+            atomic_write_bytes(out / f"{stem}_gallery.png", _png(sheet))
+            c = it.counts[i]
+            entry = {"name": name, "class": clf.class_name(cls), "counts": c,
+                     "boundaries": it.boundaries[i].tolist(), "ri_top": top_ri.tolist(),
+                     "euclidean_top": top_eu.tolist(),
+                     "ri_top_labels": [int(lab[j]) for j in top_ri.tolist()],
+                     "euclidean_top_labels": [int(lab[j]) for j in top_eu.tolist()]}
+            summary["inputs"].append(entry)
+            print(f"{name}: class {clf.class_name(cls)}  |C|={c['C']} |C\\D|={c['C_minus_D']} "
+                  f"|C∩D|={c['C_and_D']} δ={c['delta']} |P|={c['P']}  gallery {out / (stem + '_gallery.png')}")
+    if args.evaluate:
+        unseen_name = args.unseen or args.reference
+        unseen = _dataset(unseen_name, args.unseen_split, classes)
+        table = ri.evaluate_reuse(unseen.images, seeds=args.seeds, reference_labels=ref_labels,
+                                  per_class=args.per_class, n_unseen=args.n_unseen, n_centres=args.n_centres,
+                                  model_name=args.model, dataset_name=unseen_name)
+        md = table.to_markdown()
+        print(md)
+        atomic_write_text(out / "reuse_table.md", md)
+        table.to_json(out / "reuse_table.json")
+        summary["reuse"] = table.to_dict()
+    atomic_write_text(out / "summary.json", json.dumps(summary, indent=2, default=str))
+    print(f"wrote {out}")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from ..commands import add_model_arguments
+
+    p = sub.add_parser("represent", help="Representative Interpretations: shared decision regions, reused heatmaps, "
+                                         "similar images, reuse evaluation (SPEC §5)")
+    p.add_argument("files", nargs="*", help="image files to interpret")
+    add_model_arguments(p)
+    p.add_argument("--reference", required=True, metavar="DATASET", help="bundled dataset used as reference set R")
+    p.add_argument("--reference-split", help="split of the reference dataset (e.g. train)")
+    p.add_argument("--reference-size", type=int, default=5000,
+                   help="number of reference images drawn (seeded) from the dataset (default 5000)")
+    p.add_argument("--classes", help="comma-separated class indices/names of the datasets to keep (e.g. 0,6)")
+    p.add_argument("--images", metavar="DIR", help="a folder of images to interpret")
+    p.add_argument("--dataset", metavar="NAME", help="interpret images drawn from a bundled dataset")
+    p.add_argument("--split", help="split of --dataset")
+    p.add_argument("--n-images", type=int, default=4, help="images drawn from --dataset (default 4)")
+    p.add_argument("--layer", default=None, help="ψ's layer (default: the feature layer)")
+    p.add_argument("--n-boundaries", type=int, default=50, help="|Q|, sampled boundaries (default 50)")
+    p.add_argument("--top", type=int, default=5, help="similar images shown per input (default 5)")
+    p.add_argument("--cell", type=int, default=96, help="pixel size of one gallery cell (default 96)")
+    p.add_argument("--evaluate", action="store_true", help="run the reuse evaluation (RI Table 1)")
+    p.add_argument("--unseen", metavar="DATASET", help="dataset of unseen images (default: --reference)")
+    p.add_argument("--unseen-split", help="split of the unseen dataset (e.g. test)")
+    p.add_argument("--seeds", type=int, default=5, help="evaluation seeds (default 5)")
+    p.add_argument("--per-class", type=int, default=2500, help="references per class per seed (default 2500)")
+    p.add_argument("--n-unseen", type=int, default=1000, help="|S| per seed (default 1000)")
+    p.add_argument("--n-centres", type=int, default=None, help="|V| (default 10 × classes)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    p.set_defaults(func=_cmd_represent)
