@@ -49,7 +49,7 @@ def test_numeric_hand_computed_with_exception():
     fp 1 ≤ 0.8·5 → stop; exception for {4} vs {1,2,3,5,6}: age > 3 (IG −0.3183 beats
     =< 4 and > 2 at −0.3749), fp 2 > 0.8 → add age =< 4 (IG 0), fp 0 → stop.
     Remaining {4,7,8,9,10} are all b: no negatives → no rule, default b."""
-    m = FoldSEM(ratio=0.8, tail=5e-3).fit(AGES, AGE_Y, feature_names=["age"])
+    m = FoldSEM(positive_class=None, ratio=0.8, tail=5e-3).fit(AGES, AGE_Y, feature_names=["age"])
     assert m.rules_.to_asp() == (
         "target(X,a) :- age(X,N1), N1 <= 6, not ab1(X).\n"
         "ab1(X) :- age(X,N1), N1 > 3, age(X,N2), N2 <= 4.\n"
@@ -73,7 +73,7 @@ def test_numeric_ratio_zero_hand_computed():
     """ratio 0: literals are added until fp = 0. After age =< 6 (fp {4}), over {1..6} the best is
     age =< 3 (IG −0.3183; > 4, =< 4, =< 2 score −0.3749, =< 5 −0.4170). Then for b over {4..10}:
     age > 6 (IG −0.2728); then a over {4,5,6}: age > 4 (IG 0); {4} left → default b."""
-    m = FoldSEM(ratio=0.0, tail=0).fit(AGES, AGE_Y, feature_names=["age"])
+    m = FoldSEM(positive_class=None, ratio=0.0, tail=0).fit(AGES, AGE_Y, feature_names=["age"])
     assert m.rules_.to_asp() == (
         "target(X,a) :- age(X,N1), N1 <= 6, age(X,N2), N2 <= 3.\n"
         "target(X,b) :- age(X,N1), N1 > 6.\n"
@@ -97,7 +97,7 @@ def test_categorical_hand_computed():
     color == blue (−0.3819). Pears left → default pear."""
     pd = pytest.importorskip("pandas")
     df = pd.DataFrame(FRUIT, columns=["color", "size", "fruit"])
-    m = FoldSEM().fit(df[["color", "size"]], df["fruit"])
+    m = FoldSEM(positive_class=None).fit(df[["color", "size"]], df["fruit"])
     assert m.feature_kinds_ == ["categorical", "categorical"]
     assert m.rules_.to_asp() == (
         "target(X,apple) :- color(X,red), not ab1(X).\n"
@@ -125,7 +125,7 @@ def test_exceptions_of_exceptions_hand_computed():
     exception {B=(1,1,0)×2} vs {A×4, C=(1,1,1)}: f1 (IG −0.2728), fp 1 ≤ 1.6 → stop; its
     exception {C} vs {B×2}: f2 (IG 0). Remaining B, D are all 'no' → default no."""
     X, y = _nested_table()
-    m = FoldSEM().fit(X, y)
+    m = FoldSEM(positive_class=None).fit(X, y)
     assert m.rules_.to_asp() == (
         "target(X,yes) :- f0(X), not ab1(X).\n"
         "ab1(X) :- f1(X), not ab2(X).\n"
@@ -142,7 +142,7 @@ def test_tail_prunes_small_rules_hand_computed():
     ab1 = f1 and the yes rule covers only A; then 'no' over {B,C,D}: not f2 (IG 0) beats
     not f0 / not f1 (−0.3819). C is left → default yes."""
     X, y = _nested_table()
-    m = FoldSEM(tail=0.2).fit(X, y)
+    m = FoldSEM(positive_class=None, tail=0.2).fit(X, y)
     assert m.rules_.to_asp() == (
         "target(X,yes) :- f0(X), not ab1(X).\n"
         "target(X,no) :- example(X), not f2(X).\n"
@@ -154,17 +154,17 @@ def test_tail_prunes_small_rules_hand_computed():
 def test_ties_lowest_column_then_positive_literal():
     # f0 and f1 are identical copies: the lowest column wins; f(X) before not f(X)
     X = np.array([[1, 1], [1, 1], [0, 0], [0, 0]])
-    m = FoldSEM(tail=0).fit(X, np.array([1, 1, 0, 0]))
+    m = FoldSEM(positive_class=None, tail=0).fit(X, np.array([1, 1, 0, 0]))
     # class 0 first (tie 2–2 → first in classes_); not f0 is the only finite best
     assert m.rules_.to_asp() == "target(X,0) :- example(X), not f0(X).\n% default: 1\n"
-    m = FoldSEM(tail=0, default_class=0).fit(X, np.array([0, 0, 1, 1]))
+    m = FoldSEM(positive_class=None, tail=0, default_class=0).fit(X, np.array([0, 0, 1, 1]))
     assert m.rules_.to_asp() == "target(X,0) :- f0(X).\n% default: 0\n"
     assert m.default_class_ == 0
 
 
 def test_gini_heuristic_runs_and_differs_only_in_score():
     X, y = _nested_table()
-    m = FoldSEM(heuristic="gini").fit(X, y)
+    m = FoldSEM(positive_class=None, heuristic="gini").fit(X, y)
     # on this table the Gini choices coincide with IG's
     assert m.rules_.to_asp().splitlines()[0] == "target(X,yes) :- f0(X), not ab1(X)."
 
@@ -207,7 +207,8 @@ def _ref_ig(tp, fp, tn, fn):
 class _Ref:
     def __init__(self, rows, kinds, ratio, tail):
         self.rows, self.cands, self.ratio = rows, _ref_candidates(rows, kinds), ratio
-        self.min_cover = tail * len(rows)
+        self.min_cover = tail * len(rows)  # exception rule sets: tail · n_train
+        self.tail = tail
 
     def best(self, P, N):
         best, bs = None, -math.inf
@@ -268,11 +269,12 @@ class _Ref:
                 continue
             cov = [i for i in left if self.covers(r, i)]
             k = sum(y[i] == c for i in cov)
-            if k == 0 or k < self.min_cover:
+            if k == 0 or k < self.tail * len(left):  # tail counts the examples left
                 open_.discard(c)
                 continue
             out.append((c, r))
             left = [i for i in left if i not in set(cov)]
+            open_ = set(classes)  # a closed class is retried after every accepted rule
         return out
 
 
@@ -308,7 +310,7 @@ def test_matches_brute_force_reference_on_random_mixed_tables(seed):
     df = pd.DataFrame({"b0": b[:, 0], "b1": b[:, 1], "b2": b[:, 2], "c": cat, "x": num})
     ratio = [0.0, 0.5, 0.8, 1.5][seed % 4]
     tail = [0.0, 0.05][seed % 2]
-    m = FoldSEM(ratio=ratio, tail=tail).fit(df, y)
+    m = FoldSEM(ratio=ratio, tail=tail, positive_class=None).fit(df, y)
     kinds = m.feature_kinds_
     assert kinds == ["binary", "binary", "binary", "categorical", "numeric"]
     rows = [tuple(r) for r in df.itertuples(index=False)]
@@ -343,7 +345,8 @@ def test_sklearn_api_get_params_clone_score():
     from sklearn.model_selection import cross_val_score
 
     m = FoldSEM(ratio=0.5, tail=0.01, heuristic="gini", default_class=None)
-    assert m.get_params() == {"ratio": 0.5, "tail": 0.01, "heuristic": "gini", "default_class": None}
+    assert m.get_params() == {"ratio": 0.5, "tail": 0.01, "heuristic": "gini", "default_class": None,
+                              "mode": "fold-se-m", "positive_class": "auto"}
     c = clone(m)
     assert c.get_params() == m.get_params() and not hasattr(c, "rules_")
     X, y = _nested_table()
@@ -377,7 +380,7 @@ def test_save_load_roundtrip(tmp_path):
 
 def test_justify_via_estimator():
     X, y = _nested_table()
-    m = FoldSEM().fit(X, y)
+    m = FoldSEM(positive_class=None).fit(X, y)
     j = m.justify(np.array([1, 1, 1]))
     assert j.prediction == "yes" and j.rule == 1 and not j.default_used
     assert "'ab2' holds (for img), because (rule 3)" in j.text
@@ -394,19 +397,16 @@ def test_single_class_label_is_an_error():
         FoldSEM().fit(np.array([[0], [1]]), np.array(["a", "a"]))
 
 
-def test_nan_cells_are_an_error():
+def test_missing_labels_are_an_error_missing_cells_are_not():
+    """NaN / None feature cells are missing values (issue 13 item 4), missing labels an error."""
     X = np.array([[0.0, 1.0], [np.nan, 2.0], [1.0, 3.0]])
-    with pytest.raises(CnnlensError, match=r"column 'f0' has a missing .* row 1"):
-        FoldSEM().fit(X, np.array([0, 1, 0]))
-    Xo = np.array([["a", 1], [None, 2]], dtype=object)
-    with pytest.raises(CnnlensError, match="column 'f0' has a missing value in row 1"):
-        FoldSEM().fit(Xo, np.array([0, 1]))
+    m = FoldSEM(tail=0).fit(X, np.array([0, 1, 0]))
+    assert m.feature_kinds_[0] == "binary" and "1 empty/NaN" in m.fit_report_[0]
     with pytest.raises(CnnlensError, match="label of row 1 is missing"):
         FoldSEM().fit(np.array([[0], [1]]), np.array([0.0, np.nan]))
     m = FoldSEM(tail=0).fit(np.array([[0.0], [1.0], [2.0]]), np.array([0, 1, 1]))
-    with pytest.raises(CnnlensError, match="missing"):
-        m.predict(np.array([[np.nan]]))
-
+    # NaN at predict: both comparisons are false → no rule fires → default class
+    assert list(m.predict_rule(np.array([[np.nan]]))) == [-1]
 
 def test_unknown_column_name_is_an_error():
     pd = pytest.importorskip("pandas")

@@ -65,7 +65,7 @@ def test_train_options_ratio_tail_default(tmp_path, capsys):
     p.write_text("age,y\n" + "".join(f"{a},{c}\n" for a, c in zip(range(1, 11), "aaabaabbbb")))
     m = tmp_path / "m.json"
     assert main(["fold", "train", "--csv", str(p), "--label", "y", "--ratio", "0", "--tail", "0",
-                 "--out", str(m)]) == 0
+                 "--positive-class", "none", "--out", str(m)]) == 0
     out = capsys.readouterr().out
     # same program as the hand-computed ratio-0 case in test_fold.py
     assert out.startswith("target(X,a) :- age(X,N1), N1 <= 6, age(X,N2), N2 <= 3.\n"
@@ -78,7 +78,8 @@ def test_train_fractional_thresholds_print_scasp(tmp_path, capsys):
     p = tmp_path / "f.csv"
     p.write_text("x,y\n0.5,a\n1.25,a\n2.5,b\n3.75,b\n")
     m = tmp_path / "m.json"
-    assert main(["fold", "train", "--csv", str(p), "--label", "y", "--tail", "0", "--out", str(m)]) == 0
+    assert main(["fold", "train", "--csv", str(p), "--label", "y", "--tail", "0", "--positive-class", "a",
+                 "--out", str(m)]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("% s(CASP) dialect")
     assert out[1] == "target(X,a) :- x(X,N1), N1 =< 1.25."
@@ -100,14 +101,11 @@ def test_bad_input_errors(tmp_path, fruit, capsys):
     one = tmp_path / "one.csv"
     one.write_text("a,y\n1,x\n0,x\n")
     assert "single class" in _err(capsys, ["fold", "train", "--csv", str(one), "--label", "y", "--out", m])
-    # empty cell (NaN)
+    # empty label cell
     nan = tmp_path / "nan.csv"
-    nan.write_text("a,y\n1,x\n,z\n")
-    assert "line 3, column 'a' is empty" in _err(capsys, ["fold", "train", "--csv", str(nan), "--label", "y",
-                                                           "--out", m])
-    nan.write_text("a,y\n1,x\nnan,z\n")
-    assert "line 3, column 'a' is missing ('nan')" in _err(
-        capsys, ["fold", "train", "--csv", str(nan), "--label", "y", "--categorical", "a", "--out", m])
+    nan.write_text("a,y\n1,x\n0,\n")
+    assert "data row 1: the label column 'y' is empty" in _err(
+        capsys, ["fold", "train", "--csv", str(nan), "--label", "y", "--out", m])
     # unknown column names
     err = _err(capsys, ["fold", "train", "--csv", str(fruit), "--label", "kind", "--out", m])
     assert "--label 'kind' is not a column" in err and "color, size, weight, fruit" in err
@@ -120,7 +118,7 @@ def test_bad_input_errors(tmp_path, fruit, capsys):
     assert "line 3 has 2 fields but the header has 3" in _err(
         capsys, ["fold", "train", "--csv", str(rag), "--label", "y", "--out", m])
     # missing file
-    assert "No such file" in _err(capsys, ["fold", "train", "--csv", str(tmp_path / "nope.csv"), "--label", "y",
+    assert "cannot read the CSV file (No such file" in _err(capsys, ["fold", "train", "--csv", str(tmp_path / "nope.csv"), "--label", "y",
                                            "--out", m])
     assert not (tmp_path / "m.json").exists()
 

@@ -5,12 +5,16 @@
     cnnlens fold predict --model model.json --csv FILE [--out predictions.csv]
     cnnlens fold explain --model model.json --csv FILE --row N [--json]
 
-CSV rules: the first line is the header; every row must have as many fields as the header; an
-empty cell or a missing-value marker (``nan``, ``NA``, ``N/A``, ``null``, ``None``, ``?``) is an error
-(fill or drop it first). A column whose cells all parse as numbers is
-numeric (0/1 columns become ``f(X)`` / ``not f(X)`` predicates) unless it is named in
-``--categorical``; every other column is categorical. Labels that are all integers are read as
-integers. ``train`` prints the program in the clingo dialect, or in the s(CASP) dialect (with a
+CSV rules: UTF-8 (a byte-order mark is dropped); the first line is the header (names must be
+distinct); every row must have as many fields as the header. Feature cells are parsed by
+:class:`~cnnlens.nesy.FoldSEM` (module docstring): an empty or ``nan`` cell is *missing*; a column
+whose filled cells are mostly numbers is numeric, and its other cells (``?``, ``-``, ``inf`` …)
+become values compared with ``==`` / ``!=`` while numeric comparisons are false on them (the
+FOLD-R++ convention); 0/1 columns become ``f(X)`` / ``not f(X)`` predicates; a column named in
+``--categorical`` and every mostly non-numeric column is categorical. ``train`` prints one
+``% column ...`` comment line for every column treated so (never silently) and stores these notes
+in the model file. A label cell must not be empty. Labels are read as integers only when every
+label is a plain integer written canonically (``01`` and ``1`` stay two distinct string labels). ``train`` prints the program in the clingo dialect, or in the s(CASP) dialect (with a
 comment saying so) when a threshold is fractional. ``--row`` counts data rows from 0 (the header is not a row). All files are written
 atomically (temp file in the same folder, then rename).
 """
@@ -20,32 +24,35 @@ import argparse
 import csv
 import io
 import json
-import math
 import os
+import re
 import sys
+from collections import Counter
 from typing import Any
 
 import numpy as np
 
 from ..errors import CnnlensError
 from .._io import atomic_write_text
-from .fold import FoldSEM
+from .fold import FoldSEM, read_model_json
 
 
 # ------------------------------------------------------------------------------------------
 # CSV
 # ------------------------------------------------------------------------------------------
 
-_MISSING = {"nan", "na", "n/a", "null", "none", "?"}
-
-
 def read_csv(path: str) -> tuple[list[str], list[list[str]]]:
-    """Header and rows of a CSV file; ragged rows and empty cells raise with the line number."""
+    """Header and rows of a CSV file (cells stripped; empty cells kept as ``""`` = missing);
+    ragged rows, duplicate or empty header names raise with the line number. Linear time."""
     try:
-        with open(path, encoding="utf-8", newline="") as fh:
+        with open(path, encoding="utf-8-sig", newline="") as fh:
             text = fh.read()
     except UnicodeDecodeError as exc:
-        raise CnnlensError(f"{path}: not a UTF-8 text file ({exc.reason})") from None
+        raise CnnlensError(f"{path}: not a UTF-8 text file (byte {exc.start}: {exc.reason})") from None
+    except OSError as exc:
+        raise CnnlensError(f"{path}: cannot read the CSV file ({exc.strerror or exc})") from None
+    if "\x00" in text:
+        raise CnnlensError(f"{path}: contains NUL bytes; not a CSV text file")
     reader = csv.reader(io.StringIO(text))
     try:
         rows = list(reader)
@@ -55,9 +62,13 @@ def read_csv(path: str) -> tuple[list[str], list[list[str]]]:
     if not rows or not rows[0]:
         raise CnnlensError(f"{path}: the file is empty; expected a header line and data rows")
     header = [h.strip() for h in rows[0]]
-    dup = {h for h in header if header.count(h) > 1}
+    counts = Counter(header)
+    dup = sorted(h for h, k in counts.items() if k > 1)
     if dup:
-        raise CnnlensError(f"{path}: duplicate column name(s) in the header: {', '.join(sorted(dup))}")
+        shown = ", ".join(repr(h) for h in dup[:10]) + (" …" if len(dup) > 10 else "")
+        raise CnnlensError(f"{path}: duplicate column name(s) in the header: {shown}")
+    if "" in counts:
+        raise CnnlensError(f"{path}: column {header.index('') + 1} of the header has no name")
     data: list[list[str]] = []
     for i, row in enumerate(rows[1:], start=2):
         if not row:  # blank line
@@ -67,52 +78,25 @@ def read_csv(path: str) -> tuple[list[str], list[list[str]]]:
                 f"{path}: line {i} has {len(row)} fields but the header has {len(header)}; "
                 "every row needs one value per column"
             )
-        for j, cell in enumerate(row):
-            if cell.strip() == "":
-                raise CnnlensError(f"{path}: line {i}, column {header[j]!r} is empty; fill or drop it first")
-            if cell.strip().lower() in _MISSING:
-                raise CnnlensError(f"{path}: line {i}, column {header[j]!r} is missing ({cell.strip()!r}); "
-                                   "fill or drop it first")
         data.append([c.strip() for c in row])
     if not data:
         raise CnnlensError(f"{path}: no data rows after the header")
     return header, data
 
 
-def _as_number(cell: str) -> float | None:
-    try:
-        v = float(cell)
-    except ValueError:
-        return None
-    return v if math.isfinite(v) else None
+_CANONICAL_INT = re.compile(r"(?:0|-?[1-9][0-9]{0,17})\Z")
 
 
-def _column(values: list[str], numeric: bool, name: str, path: str) -> np.ndarray:
-    if not numeric:
-        return np.array(values, dtype=object)
-    out = np.empty(len(values))
+def _labels(values: list[str], path: str, name: str) -> np.ndarray:
+    """Label column: integers when every cell is a canonically written integer (so ``01`` and
+    ``1`` are never merged), else strings; an empty label is an error."""
     for i, v in enumerate(values):
-        x = _as_number(v)
-        if x is None:
-            raise CnnlensError(f"{path}: data row {i}, column {name!r}: {v!r} is not a number "
-                               "(the model was trained with this column numeric)")
-        out[i] = x
-    return out
-
-
-def _auto_column(values: list[str], categorical: bool) -> np.ndarray:
-    if not categorical:
-        nums = [_as_number(v) for v in values]
-        if all(x is not None for x in nums):
-            return np.array(nums, dtype=float)
-    return np.array(values, dtype=object)
-
-
-def _labels(values: list[str]) -> np.ndarray:
-    try:
-        return np.array([int(v) for v in values])
-    except ValueError:
-        return np.array(values, dtype=object).astype(str)
+        if v == "":
+            raise CnnlensError(f"{path}: data row {i}: the label column {name!r} is empty; "
+                               "drop unlabelled rows first")
+    if all(_CANONICAL_INT.match(v) for v in values):
+        return np.array([int(v) for v in values], dtype=np.int64)
+    return np.array(values, dtype=object).astype(str)
 
 
 def _frame(header: list[str], rows: list[list[str]]) -> dict[str, list[str]]:
@@ -125,11 +109,9 @@ def _model_table(model: FoldSEM, header: list[str], rows: list[list[str]], path:
     missing = [n for n in names if n not in import_cols]
     if missing:
         raise CnnlensError(f"{path}: lacks the column(s) {', '.join(missing[:10])} the model was trained on")
-    cols = [_column(import_cols[n], kind != "categorical", n, path)
-            for n, kind in zip(names, model.feature_kinds_)]
     X = np.empty((len(rows), len(names)), dtype=object)
-    for j, c in enumerate(cols):
-        X[:, j] = c
+    for j, n in enumerate(names):
+        X[:, j] = import_cols[n]
     return X
 
 
@@ -138,9 +120,11 @@ def _model_table(model: FoldSEM, header: list[str], rows: list[list[str]], path:
 # ------------------------------------------------------------------------------------------
 
 def _load_model(path: str) -> tuple[FoldSEM, dict]:
-    model = FoldSEM.load(path)
-    with open(path, encoding="utf-8") as fh:
-        extra = json.load(fh).get("cli", {})
+    obj = read_model_json(path)
+    model = FoldSEM.from_dict(obj, source=path)
+    extra = obj.get("cli", {})
+    if not isinstance(extra, dict) or not all(isinstance(v, str) for v in extra.values()):
+        raise CnnlensError(f"{path}: the field 'cli' must be an object of strings")
     return model, extra
 
 
@@ -154,21 +138,27 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise CnnlensError(f"--categorical {', '.join(unknown)}: no such column in {args.csv}; "
                            f"columns: {', '.join(header)}")
     frame = _frame(header, rows)
-    y = _labels(frame[args.label])
+    y = _labels(frame[args.label], args.csv, args.label)
     feats = [h for h in header if h != args.label]
     if not feats:
         raise CnnlensError(f"{args.csv} has no feature columns besides the label {args.label!r}")
-    cols = [_auto_column(frame[h], h in cat) for h in feats]
     X = np.empty((len(rows), len(feats)), dtype=object)
-    for j, c in enumerate(cols):
-        X[:, j] = c
+    for j, h in enumerate(feats):
+        X[:, j] = frame[h]
     default = args.default_class
     if default is not None and y.dtype.kind in "iu":
         try:
             default = int(default)
         except ValueError:
             pass
-    model = FoldSEM(ratio=args.ratio, tail=args.tail, heuristic=args.heuristic, default_class=default)
+    pos: Any = args.positive_class
+    if pos not in (None, "auto", "none") and y.dtype.kind in "iu":
+        try:
+            pos = int(pos)
+        except ValueError:
+            pass
+    model = FoldSEM(ratio=args.ratio, tail=args.tail, heuristic=args.heuristic, default_class=default,
+                    mode=args.mode, positive_class=None if pos == "none" else pos)
     model.fit(X, y, feature_names=feats, categorical=[h for h in feats if h in cat])
     obj = model.to_dict()
     obj["cli"] = {"label": args.label, "train_csv": os.path.basename(args.csv)}
@@ -184,6 +174,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"% {len(rs.target_rules)} classifying + {rs.n_rules - len(rs.target_rules)} exception rules, "
           f"size {rs.size}, {len(rs.predicates)} predicates; train accuracy {acc:.4f} on {len(y)} rows; "
           f"default class {model.default_class_!s} used for {int((pred_rule < 0).sum())} rows")
+    for line in model.fit_report_:
+        print(f"% {line}")
     print(f"% model written to {args.out}")
     return 0
 
@@ -207,7 +199,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         sys.stdout.write(buf.getvalue())
     label = extra.get("label")
     if label and label in header:
-        truth = _labels([r[header.index(label)] for r in rows])
+        truth = [r[header.index(label)] for r in rows]
         acc = float(np.mean([str(a) == str(b) for a, b in zip(pred, truth)]))
         print(f"accuracy {acc:.4f} on {len(rows)} rows (label column {label!r}); "
               f"default class used for {int((rule < 0).sum())} rows", file=sys.stderr)
@@ -250,6 +242,11 @@ def register(subparsers: Any) -> None:
     t.add_argument("--tail", type=float, default=5e-3,
                    help="drop rules covering fewer than tail*rows positives (default 5e-3)")
     t.add_argument("--heuristic", choices=("ig", "gini"), default="ig", help="literal score (default ig)")
+    t.add_argument("--mode", choices=("fold-se-m", "fold-rm"), default="fold-se-m",
+                   help="fold-se-m (default) or fold-rm (FOLD-RM as published: no tail)")
+    t.add_argument("--positive-class", default="auto", metavar="C",
+                   help="binary convention: learn rules for class C only, the other is the default "
+                        "(default 'auto': the less frequent of two classes; 'none': rules for every class)")
     t.add_argument("--default-class", default=None, help="class when no rule fires (default: majority "
                                                           "of the uncovered training rows)")
     t.add_argument("--out", required=True, help="model JSON file to write")

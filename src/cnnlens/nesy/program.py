@@ -58,6 +58,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import sys
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
@@ -121,7 +122,8 @@ def _format_constant(value: int | str, dialect: str) -> str:
     if _IDENT.match(value) and value != "not":
         return value
     q = '"' if dialect == "clingo" else "'"
-    escaped = value.replace("\\", "\\\\").replace(q, "\\" + q)
+    escaped = (value.replace("\\", "\\\\").replace(q, "\\" + q)
+               .replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t"))
     return f"{q}{escaped}{q}"
 
 
@@ -326,27 +328,67 @@ class _Table:
         return vals == 1
 
 
+def _is_missing_cell(v: Any) -> bool:
+    if v is None:
+        return True
+    if isinstance(v, (float, np.floating)):
+        return bool(np.isnan(v))
+    if isinstance(v, str):
+        return not v.strip()
+    return type(v).__name__ in ("NAType", "NaTType")
+
+
+def _equals(col: np.ndarray, value: int | str) -> np.ndarray:
+    """``col == value`` for a categorical literal: a numeric column matches the number the
+    constant denotes (``3`` or ``'0.5'``, as :func:`normalize_constant` prints numbers); other
+    columns compare the constant of every cell; missing cells (None, NaN, empty) match nothing."""
+    if col.dtype.kind in "iuf":
+        if isinstance(value, int):
+            return col == value
+        try:
+            f = float(value)
+        except ValueError:
+            return np.zeros(len(col), dtype=bool)
+        if normalize_constant(f) != value:  # e.g. '1e3' or '00.5' name other constants
+            return np.zeros(len(col), dtype=bool)
+        return col == f
+    if col.dtype == bool:
+        return col == value if isinstance(value, int) else np.array(
+            [normalize_constant(v) == value for v in col], dtype=bool)
+    return np.fromiter((not _is_missing_cell(v) and normalize_constant(v) == value for v in col),
+                       dtype=bool, count=len(col))
+
+
+def _as_numbers(col: np.ndarray) -> np.ndarray:
+    """Float view of a column for numeric comparisons: NaN where a cell holds no number
+    (missing, or a string of a mixed column) — both ``=<`` and ``>`` are then false there, as
+    in FOLD-R++ and as in ASP, where such a row has no ``name(X,N)`` fact."""
+    if col.dtype.kind in "biuf":
+        return col.astype(np.float64)
+    try:
+        return col.astype(np.float64)
+    except (TypeError, ValueError):
+        pass
+    out = np.full(len(col), np.nan)
+    for i, v in enumerate(col):
+        if isinstance(v, (bool, np.bool_)) or v is None:
+            continue
+        try:
+            out[i] = float(v)
+        except (TypeError, ValueError):
+            continue
+    return out
+
+
 def _eval_literal(lit: Literal, table: _Table, derived: Mapping[str, np.ndarray]) -> np.ndarray:
     if lit.op == "holds":
         val = derived[lit.name] if lit.name in derived else table.unary(lit.name)
     elif lit.op == "==":
-        col = table.column(lit.name)
-        if col.dtype.kind in "if" or col.dtype == bool:
-            if isinstance(lit.value, int):
-                val = col == lit.value
-            else:
-                val = np.zeros(len(col), dtype=bool)
-        else:
-            val = np.array([normalize_constant(v) == lit.value for v in col], dtype=bool)
+        val = _equals(table.column(lit.name), lit.value)
     else:
-        col = table.column(lit.name)
-        try:
-            num = col.astype(float)
-        except (TypeError, ValueError):
-            raise CnnlensError(f"feature {lit.name!r} is compared numerically but holds non-numeric values") from None
-        if np.isnan(num).any():
-            raise CnnlensError(f"feature {lit.name!r} has NaN cells; fill or drop them first")
-        val = num <= lit.value if lit.op == "<=" else num > lit.value
+        num = _as_numbers(table.column(lit.name))
+        with np.errstate(invalid="ignore"):
+            val = num <= lit.value if lit.op == "<=" else num > lit.value
     val = np.asarray(val, dtype=bool)
     return ~val if lit.negated else val
 
@@ -435,22 +477,30 @@ class RuleSet:
                     deps[r.head].add(lit.name)
         order: list[str] = []
         state: dict[str, int] = {}
-
-        def visit(node: str, path: list[str]) -> None:
-            st = state.get(node, 0)
-            if st == 2:
-                return
-            if st == 1:
-                cyc = " -> ".join(path[path.index(node):] + [node])
-                raise CnnlensError(f"the program is not stratified: {cyc} depends on itself")
-            state[node] = 1
-            for d in sorted(deps[node]):
-                visit(d, path + [node])
-            state[node] = 2
-            order.append(node)
-
-        for d in sorted(derived):
-            visit(d, [])
+        # iterative depth-first search (deep exception chains must not hit the recursion limit)
+        for root in sorted(derived):
+            if state.get(root):
+                continue
+            state[root] = 1
+            path = [root]
+            stack = [iter(sorted(deps[root]))]
+            while stack:
+                nxt = next(stack[-1], None)
+                if nxt is None:
+                    stack.pop()
+                    node = path.pop()
+                    state[node] = 2
+                    order.append(node)
+                    continue
+                st = state.get(nxt, 0)
+                if st == 2:
+                    continue
+                if st == 1:
+                    cyc = " -> ".join(path[path.index(nxt):] + [nxt])
+                    raise CnnlensError(f"the program is not stratified: {cyc} depends on itself")
+                state[nxt] = 1
+                path.append(nxt)
+                stack.append(iter(sorted(deps[nxt])))
         return tuple(order)
 
     def rename(self, mapping: Mapping[str, str]) -> "RuleSet":
@@ -509,11 +559,14 @@ class RuleSet:
                 lines += [f"{name}({prefix}{i})." for i in np.flatnonzero(vals)]
             else:
                 col = table.column(name)
-                for i, v in enumerate(col):
-                    if op == "==":
-                        lines.append(f"{name}({prefix}{i},{_format_constant(normalize_constant(v), 'clingo')}).")
-                    else:
-                        lines.append(f"{name}({prefix}{i},{_format_number(float(v), 'clingo')}).")
+                if op == "==":
+                    for i, v in enumerate(col):
+                        if not _is_missing_cell(v):
+                            lines.append(f"{name}({prefix}{i},{_format_constant(normalize_constant(v), 'clingo')}).")
+                else:  # no fact where the cell holds no number: both comparisons are false
+                    num = _as_numbers(col)
+                    for i in np.flatnonzero(np.isfinite(num)):
+                        lines.append(f"{name}({prefix}{i},{_format_number(float(num[i]), 'clingo')}).")
         return "\n".join(lines) + "\n"
 
     # ----- interpreter --------------------------------------------------------------------
@@ -576,7 +629,11 @@ class RuleSet:
         table = _Table(row, columns)
         if table.n != 1:
             raise CnnlensError(f"justify explains one example, got {table.n} rows")
-        return _Justifier(self, table, name).run()
+        try:
+            return _Justifier(self, table, name).run()
+        except RecursionError:
+            raise CnnlensError("the exception chain of this program is too deep to justify "
+                               f"(more than about {sys.getrecursionlimit() // 4} nested abN calls)") from None
 
     # ----- JSON ---------------------------------------------------------------------------
     def to_json(self) -> str:
@@ -590,10 +647,33 @@ class RuleSet:
         })
 
     @classmethod
-    def from_json(cls, text: str) -> "RuleSet":
-        obj = json.loads(text)
+    def from_json(cls, text: str | bytes) -> "RuleSet":
+        """Read :meth:`to_json` output. Malformed input (not UTF-8, not JSON, missing or
+        mistyped fields, a program that does not parse) raises :class:`CnnlensError`."""
+        if isinstance(text, (bytes, bytearray)):
+            try:
+                text = bytes(text).decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise CnnlensError(f"rule-set JSON is not UTF-8 text (byte {exc.start})") from None
+        if not isinstance(text, str):
+            raise CnnlensError(f"rule-set JSON must be a str, got {type(text).__name__}")
+        try:
+            obj = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise CnnlensError(f"rule-set JSON is malformed (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+        except RecursionError:
+            raise CnnlensError("rule-set JSON is nested too deeply") from None
+        if not isinstance(obj, dict):
+            raise CnnlensError(f"rule-set JSON must be an object with a \"program\" field, got {type(obj).__name__}")
+        if "program" not in obj:
+            raise CnnlensError("rule-set JSON lacks the field 'program'")
+        if not isinstance(obj["program"], str):
+            raise CnnlensError("rule-set JSON field 'program' must be a string")
+        d = obj.get("default")
+        if d is not None and (isinstance(d, bool) or not isinstance(d, (int, str))):
+            raise CnnlensError(f"rule-set JSON field 'default' must be a class name or integer, got {d!r}")
         rs = cls.from_asp(obj["program"])
-        return cls(rs.rules, obj.get("default"))
+        return cls(rs.rules, d)
 
 
 # ------------------------------------------------------------------------------------------
@@ -804,7 +884,17 @@ _TOKEN = re.compile(
     """,
     re.VERBOSE,
 )
-_DEFAULT_RE = re.compile(r"%\s*default\s*:\s*(.+?)\s*$")
+def _default_comment(comment: str) -> str | None:
+    """The class text of a ``% default: <class>`` comment, else None (linear time: plain string
+    operations, no backtracking regex)."""
+    s = comment[1:].lstrip()
+    if not s.startswith("default"):
+        return None
+    s = s[len("default"):].lstrip()
+    if not s.startswith(":"):
+        return None
+    s = s[1:].strip()
+    return s or None
 
 
 @dataclass
@@ -815,9 +905,12 @@ class _Tok:
     col: int
 
 
+_ESCAPES = {"n": "\n", "r": "\r", "t": "\t"}
+
+
 def _unquote(text: str) -> str:
     body = text[1:-1]
-    return re.sub(r"\\(.)", r"\1", body)
+    return re.sub(r"\\(.)", lambda m: _ESCAPES.get(m.group(1), m.group(1)), body)
 
 
 class _Parser:
@@ -843,17 +936,18 @@ class _Parser:
                 line += 1
                 lstart = m.end()
             elif kind == "comment":
-                dm = _DEFAULT_RE.match(m.group())
-                if dm:
+                dtext = _default_comment(m.group())
+                if dtext is not None:
                     sub = _Parser.__new__(_Parser)
-                    sub.text = dm.group(1)
+                    sub.text = dtext
                     try:
-                        sub.toks = sub._lex(dm.group(1))
+                        sub.toks = sub._lex(dtext)
                     except RuleParseError as exc:
                         raise RuleParseError(f"bad default class: {exc.reason}", line, col) from None
                     sub.i = 0
                     if len(sub.toks) != 2 or sub.toks[0].kind not in ("ident", "number", "dstring", "sstring"):
-                        raise RuleParseError(f"bad default class {dm.group(1)!r}", line, col)
+                        shown = dtext if len(dtext) <= 60 else dtext[:60] + "…"
+                        raise RuleParseError(f"bad default class {shown!r}", line, col)
                     self.default = sub._const_value(sub.toks[0])
             elif kind != "ws":
                 toks.append(_Tok(kind, m.group(), line, col))

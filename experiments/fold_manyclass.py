@@ -1,0 +1,115 @@
+"""Many-class study for FOLD-SE-M's defaults (issue 13, item 2; notes/fold-experiments.md).
+
+Why does ``tail=5e-3`` cost accuracy on tables with many classes, and which driver keeps programs
+small *and* accurate? For each table and each of ``--seeds`` stratified 80/20 splits, the same
+split is learned by driver variants of :class:`cnnlens.nesy.FoldSEM` (patched through the private
+``_Learner`` class attributes ``tail_base`` and ``retry``):
+
+* ``train/close``: the original driver: a class rule must cover ``tail·n_train`` positives, and a
+  class whose rule is smaller is closed for good;
+* ``train/retry``: same threshold, but a closed class is reopened after every accepted rule;
+* ``left/close``: the threshold counts the examples still left (``tail·|left|``);
+* ``left/retry``: both (the new default);
+* ``tail=0`` and ``mode="fold-rm"`` (ratio 0.5 as the ``foldrm`` package) for reference.
+
+Besides accuracy and size it reports where the test rows go: the share that falls to the default
+class ("dflt%"), and the training positives left uncovered. Tables: binarized sklearn digits
+(10 classes), sklearn wine/iris, and generated many-class tables (``gen-K``: K classes, 0/1
+features, class-specific prototypes with 15% bit noise; and ``gmix-K``: K Gaussian classes in 8
+continuous dimensions).
+
+    python experiments/fold_manyclass.py [--seeds 3]
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+
+import numpy as np
+
+
+def tables(seed: int = 0) -> dict:
+    from sklearn import datasets
+
+    out = {}
+    dg = datasets.load_digits()
+    out["digits (binarized)"] = ((dg.data > 7).astype(np.uint8), dg.target)
+    w = datasets.load_wine()
+    out["wine"] = (w.data, w.target)
+    rng = np.random.default_rng(1234)
+    for K in (10, 26):
+        proto = (rng.random((K, 48)) < 0.35).astype(np.uint8)
+        y = rng.integers(0, K, size=200 * K)
+        X = proto[y] ^ (rng.random((len(y), 48)) < 0.15).astype(np.uint8)
+        out[f"gen-{K} (0/1)"] = (X, y)
+    K = 12
+    centers = rng.normal(0, 2.0, size=(K, 8))
+    y = rng.integers(0, K, size=150 * K)
+    X = np.round(centers[y] + rng.normal(0, 1.0, size=(len(y), 8)), 2)
+    out[f"gmix-{K} (numeric)"] = (X, y)
+    return out
+
+
+VARIANTS = [
+    ("train/close", dict(tail_base="train", retry=False), {}),
+    ("train/retry", dict(tail_base="train", retry=True), {}),
+    ("left/close", dict(tail_base="left", retry=False), {}),
+    ("left/retry (default)", dict(tail_base="left", retry=True), {}),
+    ("tail=0", dict(tail_base="left", retry=True), {"tail": 0.0}),
+    ("mode=fold-rm r=0.5", dict(), {"mode": "fold-rm", "ratio": 0.5}),
+]
+
+
+def run(X, y, Xt, yt, patch: dict, params: dict) -> dict:
+    from cnnlens.nesy import FoldSEM
+    from cnnlens.nesy import fold as F
+
+    saved = {k: getattr(F._Learner, k) for k in patch}
+    for k, v in patch.items():
+        setattr(F._Learner, k, v)
+    try:
+        t = time.perf_counter()
+        m = FoldSEM(**params).fit(X, y)
+        fit = time.perf_counter() - t
+    finally:
+        for k, v in saved.items():
+            setattr(F._Learner, k, v)
+    r = m.predict_rule(Xt)
+    return {"acc": float((m.predict(Xt) == yt).mean()), "size": m.rules_.size,
+            "rules": m.rules_.n_rules, "dflt": float((r < 0).mean()),
+            "uncov": m.n_uncovered_train_ / len(y), "fit": fit}
+
+
+def main(argv=None) -> int:
+    from sklearn.model_selection import train_test_split
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", type=int, default=3)
+    args = ap.parse_args(argv)
+    rows = []
+    for name, (X, y) in tables().items():
+        res = {v[0]: [] for v in VARIANTS}
+        for seed in range(args.seeds):
+            Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.2, stratify=y, random_state=seed)
+            for vname, patch, params in VARIANTS:
+                res[vname].append(run(Xtr, ytr, Xte, yte, patch, params))
+        for vname, rs in res.items():
+            def m(k):
+                return statistics.mean(r[k] for r in rs)
+            rows.append((name, vname, m("acc"), statistics.pstdev(r["acc"] for r in rs), m("size"),
+                         m("rules"), m("dflt"), m("uncov"), m("fit")))
+            print(f"{name:22s} {vname:22s} acc {m('acc'):.4f} size {m('size'):6.1f} rules {m('rules'):6.1f} "
+                  f"dflt {100*m('dflt'):5.1f}% uncov-train {100*m('uncov'):5.1f}% fit {m('fit'):.2f}s",
+                  file=sys.stderr, flush=True)
+    print(f"\n{args.seeds} stratified 80/20 splits per table (seeds 0..{args.seeds - 1}); mean test accuracy ± std.\n")
+    print("| table | driver | test acc | size | rules | test rows to default | train rows uncovered | fit s |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, v, acc, sd, size, nr, dflt, unc, fit in rows:
+        print(f"| {name} | {v} | {acc:.4f} ± {sd:.4f} | {size:.1f} | {nr:.1f} | {100*dflt:.1f}% | {100*unc:.1f}% | {fit:.2f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
