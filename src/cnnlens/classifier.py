@@ -207,6 +207,15 @@ class Classifier:
                 break
 
     # ------------------------------------------------------------------ basics
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state.pop("_lock", None)  # locks cannot be pickled or deep-copied
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.RLock()
+
     def __repr__(self) -> str:
         layer = self._feature_name or ("auto" if self._auto else None)
         return f"Classifier({type(self.model).__name__}, feature_layer={layer!r}, device={self.device})"

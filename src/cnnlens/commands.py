@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .errors import CnnlensError
+from .errors import CnnlensError, one_line
 
 __all__ = ["register", "prepare_images", "add_model_arguments", "classifier_from_args"]
 
@@ -29,7 +29,47 @@ def _floats(text: str | None, what: str) -> list[float] | None:
     try:
         return [float(v) for v in text.split(",")]
     except ValueError:
-        raise CnnlensError(f"{what} must be comma-separated numbers, got {text!r}") from None
+        raise CnnlensError(f"{what} must be comma-separated numbers, got {text[:80]!r}") from None
+
+
+def _ints(text: str | None, what: str) -> list[int] | None:
+    """Comma-separated whole numbers (``3,224,224``); ``3.9`` is an error, never truncated."""
+    if text is None:
+        return None
+    parts = [v.strip() for v in text.split(",")]
+    if not all(v.isdigit() for v in parts):
+        raise CnnlensError(f"{what} must be comma-separated whole numbers, got {text[:80]!r}")
+    return [int(v) for v in parts]
+
+
+def _model_kwargs(text: str | None) -> dict | None:
+    import json
+
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise CnnlensError(f"--model-kwargs must be a JSON object such as '{{\"num_classes\": 10}}': {one_line(exc)}") from None
+    if not isinstance(value, dict):
+        raise CnnlensError(f"--model-kwargs must be a JSON object such as '{{\"num_classes\": 10}}', got a JSON {type(value).__name__}")
+    return value
+
+
+def _read_class_names(text: str) -> list[str]:
+    path = Path(text)
+    if not path.is_file():
+        raise CnnlensError(f"--class-names file not found: {path}")
+    try:
+        raw = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise CnnlensError(f"--class-names {path} is not UTF-8 text (one class name per line)") from None
+    except OSError as exc:
+        raise CnnlensError(f"--class-names {path}: cannot read it ({one_line(exc)})") from None
+    names = [line.strip() for line in raw.splitlines() if line.strip()]
+    if not names:
+        raise CnnlensError(f"--class-names {path} holds no names (one class name per line)")
+    return names
 
 
 def add_model_arguments(p: argparse.ArgumentParser) -> None:
@@ -37,7 +77,10 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="mobilenet_v2_imagenet",
                    help="bundled model name (`cnnlens models`), a TorchScript file, a pickled model "
                         "(needs --trust-pickle), or package.module:factory with --weights")
-    p.add_argument("--weights", help="state-dict file for a package.module:factory model (weights_only loading)")
+    p.add_argument("--weights", help="state-dict file for a package.module:factory model (weights_only loading); "
+                                     "'none' uses the factory's own weights (random for torchvision factories)")
+    p.add_argument("--model-kwargs", metavar="JSON", help="keyword arguments for a package.module:factory model, "
+                                                          "e.g. '{\"num_classes\": 10}' for a fine-tuned head")
     p.add_argument("--trust-pickle", action="store_true", help="allow loading a pickled nn.Module (runs code from the file)")
     p.add_argument("--mean", help="user model: per-channel mean, e.g. 0.485,0.456,0.406 (pixel space)")
     p.add_argument("--std", help="user model: per-channel std, e.g. 0.229,0.224,0.225")
@@ -55,25 +98,24 @@ def classifier_from_args(args: argparse.Namespace):
 
     device = _device(args.device)
     if args.model in zoo.list_models():
-        user_only = [o for o in ("weights", "mean", "std", "input_shape", "class_names") if getattr(args, o) is not None]
+        user_only = [o for o in ("weights", "model_kwargs", "mean", "std", "input_shape", "class_names")
+                     if getattr(args, o, None) is not None]
         if user_only:
             raise CnnlensError(f"--{user_only[0].replace('_', '-')} is for user models; {args.model!r} is bundled")
         return zoo.load_classifier(args.model, device=device, feature_layer=args.feature_layer)
-    model = load_model_file(args.model, weights=args.weights, trust_pickle=args.trust_pickle,
-                            map_location=device or "cpu")
     shape = None
     if args.input_shape is not None:
-        shape = [int(v) for v in _floats(args.input_shape, "--input-shape") or []]
-        if len(shape) != 3 or min(shape) < 1:
+        shape = _ints(args.input_shape, "--input-shape")
+        if shape is None or len(shape) != 3 or min(shape) < 1:
             raise CnnlensError(f"--input-shape must be C,H,W with positive sizes, got {args.input_shape!r}")
-    names = None
-    if args.class_names is not None:
-        path = Path(args.class_names)
-        if not path.is_file():
-            raise CnnlensError(f"--class-names file not found: {path}")
-        names = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    return Classifier(model, mean=_floats(args.mean, "--mean"), std=_floats(args.std, "--std"),
-                      feature_layer=args.feature_layer, class_names=names, input_shape=shape)
+    mean, std = _floats(args.mean, "--mean"), _floats(args.std, "--std")
+    names = _read_class_names(args.class_names) if args.class_names is not None else None
+    weights = args.weights
+    no_weights = isinstance(weights, str) and weights.lower() == "none"
+    model = load_model_file(args.model, weights=None if no_weights else weights, trust_pickle=args.trust_pickle,
+                            map_location=device or "cpu", model_kwargs=_model_kwargs(getattr(args, "model_kwargs", None)),
+                            allow_no_weights=no_weights)
+    return Classifier(model, mean=mean, std=std, feature_layer=args.feature_layer, class_names=names, input_shape=shape)
 
 
 def prepare_images(clf, files=None, folder=None, skip_bad: bool = False):
@@ -81,7 +123,7 @@ def prepare_images(clf, files=None, folder=None, skip_bad: bool = False):
     classifier's ``input_shape``: ImageNet-size inputs (≥ 64 px) are resized so the short side is
     256/224 of the crop, then centre-cropped (the torchvision convention); small inputs are
     resized to the crop. Returns an :class:`~cnnlens.data.folder.ImageSet`."""
-    from .data.folder import IMAGE_EXTENSIONS, load_image_folder, load_images
+    from .data.folder import is_class_folder, is_image_file, load_image_folder, load_images
 
     shape = clf.input_shape
     mode = None if shape is None else ("L" if shape[0] == 1 else "RGB")
@@ -93,9 +135,12 @@ def prepare_images(clf, files=None, folder=None, skip_bad: bool = False):
     folder = Path(folder)
     if not folder.is_dir():
         raise CnnlensError(f"--images {folder}: not a folder")
-    if any(d.is_dir() and d.name != "masks" for d in folder.iterdir()):
+    entries = list(folder.iterdir())
+    # root/<class>/<image> when there are class sub-folders (hidden folders such as
+    # .ipynb_checkpoints, __MACOSX and masks/ are not classes); otherwise a flat folder
+    if any(is_class_folder(d) for d in entries):
         return load_image_folder(folder, **kw)
-    found = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
+    found = sorted(p for p in entries if is_image_file(p))
     if not found:
         raise CnnlensError(f"--images {folder}: no image files found")
     return load_images(found, **kw)

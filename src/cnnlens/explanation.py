@@ -29,8 +29,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ._io import atomic_write_bytes
-from .errors import CnnlensError
+from .errors import CnnlensError, one_line
 
 __all__ = ["Explanation", "minmax_normalize", "upsample", "jet"]
 
@@ -125,7 +124,14 @@ class Explanation:
 
     def save(self, path: str | os.PathLike[str], images: torch.Tensor | None = None, names: list[str] | None = None) -> list[Path]:
         """Write one PNG overlay per image and ``explanation.npz`` (maps, targets, params) into
-        the folder ``path``; every file is written atomically. Returns the written paths."""
+        the folder ``path``. Returns the written paths.
+
+        Atomic as a set: everything is first written into a hidden staging folder next to
+        ``path``. A new folder appears with all files at once (one rename); into an existing
+        folder the PNGs are moved first and ``explanation.npz`` last, so a present npz always
+        belongs to a complete save. Staging folders left by a killed process are removed on the
+        next save into the same place. Files get the usual ``0o666 & ~umask`` mode.
+        """
         from PIL import Image  # local: keeps `import cnnlens` light
 
         folder = Path(path)
@@ -134,14 +140,10 @@ class Explanation:
         if names is not None and len(names) != len(self):
             raise CnnlensError(f"{len(names)} names for {len(self)} maps")
         pictures = self.overlay(images)
-        written: list[Path] = []
+        blobs: list[tuple[str, bytes]] = []
         for i, pic in enumerate(pictures):
             stem = f"{i:04d}" + (f"_{_safe(names[i])}" if names is not None else "")
-            out = folder / f"{stem}_{_safe(self.method)}.png"
-            buf = _png_bytes(Image.fromarray(pic))
-            atomic_write_bytes(out, buf)
-            written.append(out)
-        npz = folder / "explanation.npz"
+            blobs.append((f"{stem}_{_safe(self.method)}.png", _png_bytes(Image.fromarray(pic))))
         arrays: dict[str, np.ndarray] = {
             "maps": self.maps.detach().cpu().numpy(),
             "targets": self.targets.cpu().numpy(),
@@ -153,27 +155,150 @@ class Explanation:
             arrays["layer_maps"] = self.layer_maps.detach().cpu().numpy()
         bio = io.BytesIO()
         np.savez_compressed(bio, **arrays)
-        atomic_write_bytes(npz, bio.getvalue())
-        written.append(npz)
-        return written
+        blobs.append(("explanation.npz", bio.getvalue()))
+        return _write_set(folder, blobs)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> "Explanation":
-        """Read an explanation written by :meth:`save` (the folder or its ``explanation.npz``)."""
+        """Read an explanation written by :meth:`save` (the folder or its ``explanation.npz``).
+
+        A missing, truncated, corrupt or foreign file is a :class:`CnnlensError` naming the file
+        and the problem (never a raw ``BadZipFile``/``KeyError``/``ValueError``); pickled arrays
+        are refused."""
         p = Path(path)
         if p.is_dir():
             p = p / "explanation.npz"
-        if not p.exists():
-            raise CnnlensError(f"no explanation at {p}")
-        with np.load(p, allow_pickle=False) as data:
+        if not p.is_file():
+            raise CnnlensError(f"no explanation at {p}" + (" (not a file)" if p.exists() else ""))
+        try:
+            with np.load(p, allow_pickle=False) as data:
+                if not hasattr(data, "files"):
+                    raise _LoadProblem("not an .npz archive (a single .npy array)")
+                missing = [k for k in ("maps", "targets", "method", "params") if k not in data.files]
+                if missing:
+                    raise _LoadProblem(f"missing {', '.join(missing)}; not written by Explanation.save")
+                arrays = {k: data[k] for k in data.files}
+        except _LoadProblem as exc:
+            raise CnnlensError(f"cannot load explanation {p}: {exc}") from None
+        except ValueError as exc:
+            why = "it holds pickled objects, which are refused" if "pickle" in str(exc) else one_line(exc)
+            raise CnnlensError(f"cannot load explanation {p}: {why}") from None
+        except Exception as exc:  # BadZipFile, EOFError, OSError, zlib.error, UnicodeDecodeError …
+            raise CnnlensError(f"cannot load explanation {p}: corrupt or not an explanation file ({one_line(exc)})") from None
+        try:
             return cls(
-                maps=torch.from_numpy(data["maps"]),
-                targets=torch.from_numpy(data["targets"]),
-                method=str(data["method"]),
-                params=json.loads(str(data["params"])),
-                layer_maps=torch.from_numpy(data["layer_maps"]) if "layer_maps" in data else None,
-                info=json.loads(str(data["info"])) if "info" in data else {},
+                maps=_numeric(arrays["maps"], "maps", 3),
+                targets=_integers(arrays["targets"]),
+                method=_string(arrays["method"], "method"),
+                params=_json_dict(arrays["params"], "params"),
+                layer_maps=_numeric(arrays["layer_maps"], "layer_maps", 3) if "layer_maps" in arrays else None,
+                info=_json_dict(arrays["info"], "info") if "info" in arrays else {},
             )
+        except (_LoadProblem, CnnlensError) as exc:
+            raise CnnlensError(f"cannot load explanation {p}: {exc}") from None
+
+
+class _LoadProblem(Exception):
+    pass
+
+
+def _numeric(a: np.ndarray, what: str, ndim: int) -> torch.Tensor:
+    if a.dtype.kind not in "fiub" or a.dtype.kind == "b":
+        raise _LoadProblem(f"{what} has dtype {a.dtype.name}; expected numbers")
+    if a.ndim != ndim:
+        raise _LoadProblem(f"{what} has shape {tuple(a.shape)}; expected {ndim} dimensions")
+    return torch.from_numpy(np.ascontiguousarray(a).astype(np.float32 if a.dtype.kind != "f" else a.dtype, copy=False))
+
+
+def _integers(a: np.ndarray) -> torch.Tensor:
+    if a.dtype.kind not in "iu":
+        raise _LoadProblem(f"targets have dtype {a.dtype.name}; expected integers")
+    return torch.from_numpy(np.ascontiguousarray(a).astype(np.int64))
+
+
+def _string(a: np.ndarray, what: str) -> str:
+    if a.dtype.kind != "U" or a.ndim != 0:
+        raise _LoadProblem(f"{what} is not a string")
+    return str(a)
+
+
+def _json_dict(a: np.ndarray, what: str) -> dict[str, Any]:
+    text = _string(a, what)
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise _LoadProblem(f"{what} is not valid JSON ({one_line(exc)})") from None
+    if not isinstance(value, dict):
+        raise _LoadProblem(f"{what} is a JSON {type(value).__name__}, expected an object")
+    return value
+
+
+_STAGING = ".cnnlens-partial-"
+
+
+def _remove_stale_staging(parent: Path, name: str) -> None:
+    """Remove staging folders of ``name`` left by processes that no longer run."""
+    import shutil
+
+    prefix = f".{name}{_STAGING}"
+    try:
+        entries = list(parent.iterdir())
+    except OSError:
+        return
+    for d in entries:
+        if not d.name.startswith(prefix) or not d.is_dir():
+            continue
+        try:
+            pid = int(d.name[len(prefix):].split("-")[0])
+        except ValueError:
+            continue
+        if pid != os.getpid() and not _pid_alive(pid):
+            shutil.rmtree(d, ignore_errors=True)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
+def _write_set(folder: Path, blobs: list[tuple[str, bytes]]) -> list[Path]:
+    """Write ``(file name, bytes)`` into ``folder`` atomically as a set (see Explanation.save);
+    the last blob is the commit marker."""
+    import secrets
+    import shutil
+
+    from ._io import current_umask, default_file_mode
+
+    parent = folder.absolute().parent
+    parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_staging(parent, folder.name)
+    staging = parent / f".{folder.name}{_STAGING}{os.getpid()}-{secrets.token_hex(4)}"
+    mode = default_file_mode()
+    staging.mkdir()
+    try:
+        for fname, data in blobs:
+            target = staging / fname
+            with open(target, "wb") as fh:
+                fh.write(data)
+            os.chmod(target, mode)
+        if not folder.exists():
+            try:
+                os.chmod(staging, 0o777 & ~current_umask())  # mkdtemp-like 0o700 → a normal folder
+                os.rename(staging, folder)
+                return [folder / fname for fname, _ in blobs]
+            except OSError:
+                folder.mkdir(parents=True, exist_ok=True)  # lost a race: fall back to moving files
+        for fname, _ in blobs:
+            os.replace(staging / fname, folder / fname)
+        return [folder / fname for fname, _ in blobs]
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
 
 
 def _safe(name: str) -> str:

@@ -23,11 +23,12 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
-from ..errors import CnnlensError, ImageReadError
+from ..errors import CnnlensError, ImageReadError, one_line
 from .imageset import ImageDataset, resize_center_crop
 
 __all__ = [
@@ -35,15 +36,88 @@ __all__ = [
     "load_image_folder",
     "load_images",
     "read_image",
+    "is_class_folder",
+    "is_image_file",
+    "IGNORED_FOLDERS",
 ]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 
 
+# folders that are never classes: concept masks, tool/OS debris (Jupyter, macOS zips, caches)
+IGNORED_FOLDERS = frozenset({"masks", "__MACOSX", "__pycache__", "@eaDir", "$RECYCLE.BIN", "System Volume Information"})
+
+
+def is_class_folder(path: Path) -> bool:
+    """True for a sub-folder that names a class: not hidden (``.ipynb_checkpoints``, ``.git``)
+    and not one of :data:`IGNORED_FOLDERS` (``masks``, ``__MACOSX`` …)."""
+    return path.is_dir() and not path.name.startswith(".") and path.name not in IGNORED_FOLDERS
+
+
+def is_image_file(path: Path) -> bool:
+    """True for a visible file with an image extension (macOS ``._name.png`` companions and other
+    hidden files are not images)."""
+    return path.suffix.lower() in IMAGE_EXTENSIONS and not path.name.startswith(".") and path.is_file()
+
+
+def _pixels(im: Any, mode: str, p: Path) -> np.ndarray:
+    """``(H, W)`` or ``(H, W, 3)`` float32 in [0, 1] from a PIL image, scaled by its real bit
+    depth: 8-bit modes by 255, 16-bit integer images (``I;16``, 16-bit PNG/TIFF) by 65535,
+    other integer depths by ``2**bits - 1``; float images must already lie in [0, 1]."""
+    if im.mode.startswith("I;16") or im.mode == "I":
+        a = np.asarray(im)
+        bits = 16 if im.mode.startswith("I;16") or im.format == "PNG" else _tiff_bits(im)
+        if bits is None:
+            raise ImageReadError(
+                f"cannot read image {p}: 32-bit integer pixels of unknown bit depth; "
+                "save it as an 8- or 16-bit image"
+            )
+        grey = a.astype(np.float64) / float(2**bits - 1)
+        lo, hi = float(grey.min()), float(grey.max())
+        if lo < 0 or hi > 1:
+            raise ImageReadError(f"cannot read image {p}: integer pixels outside the {bits}-bit range")
+        grey = grey.astype(np.float32)
+    elif im.mode == "F":
+        grey = np.asarray(im, dtype=np.float32)
+        if not np.isfinite(grey).all():
+            raise ImageReadError(f"cannot read image {p}: float pixels contain NaN or inf")
+        lo, hi = float(grey.min()), float(grey.max())
+        if lo < -1e-6 or hi > 1 + 1e-6:
+            raise ImageReadError(
+                f"cannot read image {p}: float pixels lie in [{lo:.4g}, {hi:.4g}]; cnnlens needs "
+                "float images in [0, 1] (rescale it, or save it as an 8/16-bit image)"
+            )
+        grey = np.clip(grey, 0.0, 1.0)
+    else:
+        return np.asarray(im.convert(mode), dtype=np.float32) / 255.0
+    if mode == "RGB":
+        return np.repeat(grey[:, :, None], 3, axis=2)
+    return grey
+
+
+def _tiff_bits(im: Any) -> int | None:
+    tags = getattr(im, "tag_v2", None)
+    if tags is None:
+        return None
+    bits = tags.get(258)
+    if isinstance(bits, tuple):
+        bits = bits[0] if bits else None
+    return int(bits) if isinstance(bits, int) and 1 <= bits <= 32 else None
+
+
 def read_image(path: str | os.PathLike[str], mode: str | None = "RGB") -> torch.Tensor:
     """Read one image file as ``(C, H, W)`` float in [0, 1]. ``mode``: ``"RGB"`` (3 channels),
-    ``"L"`` (1 channel) or ``None`` (grey files give 1 channel, all others 3)."""
-    from PIL import Image, UnidentifiedImageError
+    ``"L"`` (1 channel) or ``None`` (grey files give 1 channel, all others 3).
+
+    The EXIF orientation is applied (a phone photo comes out upright). Pixels are scaled by the
+    file's real bit depth: 16-bit PNG/TIFF by 65535 (not clipped to white), float TIFFs must
+    hold values in [0, 1] (else a clear error). Decompression bombs (more pixels than PIL's
+    ``Image.MAX_IMAGE_PIXELS``), truncated and corrupt files raise
+    :class:`~cnnlens.errors.ImageReadError` naming the file, so ``skip_bad`` can skip them.
+    """
+    import warnings
+
+    from PIL import Image, ImageOps
 
     if mode not in ("RGB", "L", None):
         raise CnnlensError(f"mode must be 'RGB', 'L' or None, got {mode!r}")
@@ -53,14 +127,23 @@ def read_image(path: str | os.PathLike[str], mode: str | None = "RGB") -> torch.
     if p.is_dir():
         raise ImageReadError(f"{p} is a folder, not an image file")
     try:
-        with Image.open(p) as im:
-            im.load()
-            if mode is None:
-                mode = "L" if im.mode in ("L", "I", "I;16", "F", "1") else "RGB"
-            arr = np.asarray(im.convert(mode), dtype=np.float32) / 255.0
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise ImageReadError(f"cannot read image {p}: {exc.__class__.__name__}: {exc}") from exc
-    t = torch.from_numpy(arr.copy())
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(p) as im:
+                im.load()
+                im = ImageOps.exif_transpose(im) or im
+                if mode is None:
+                    mode = "L" if im.mode in ("L", "I", "F", "1", "LA") or im.mode.startswith("I;16") else "RGB"
+                arr = _pixels(im, mode, p)
+    except ImageReadError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageReadError(f"cannot read image {p}: too many pixels, refused as a decompression bomb ({one_line(exc)})") from None
+    except MemoryError:
+        raise ImageReadError(f"cannot read image {p}: not enough memory to decode it") from None
+    except Exception as exc:  # UnidentifiedImageError, OSError, SyntaxError, struct/zlib errors …
+        raise ImageReadError(f"cannot read image {p}: {one_line(exc)}") from None
+    t = torch.from_numpy(np.ascontiguousarray(arr))
     return t.unsqueeze(0) if t.dim() == 2 else t.permute(2, 0, 1).contiguous()
 
 
@@ -113,11 +196,13 @@ def load_image_folder(
     """Read ``root/<class>/<image>`` (SPEC §7). Classes are the sorted sub-folder names; files
     with an image extension are read in sorted order. A corrupt file raises
     :class:`ImageReadError` naming it, or is skipped and listed in ``.skipped`` with
-    ``skip_bad=True``. ``size``/``resize_to`` as in :func:`load_images`. Folders named ``masks`` are not classes (they hold concept masks)."""
+    ``skip_bad=True``. ``size``/``resize_to`` as in :func:`load_images`. Folders named ``masks`` (concept masks),
+    hidden folders (``.ipynb_checkpoints``) and ``__MACOSX`` are not classes; hidden files
+    (``._x.png``) are not images."""
     root = Path(root)
     if not root.is_dir():
         raise CnnlensError(f"image folder not found: {root}")
-    classes = sorted(d.name for d in root.iterdir() if d.is_dir() and d.name != "masks" and not d.name.startswith("."))
+    classes = sorted(d.name for d in root.iterdir() if is_class_folder(d))
     if not classes:
         raise CnnlensError(f"{root} has no class sub-folders; expected root/<class>/<image files>")
     images: list[torch.Tensor] = []
@@ -126,7 +211,7 @@ def load_image_folder(
     skipped: list[str] = []
     for label, cls in enumerate(classes):
         for f in sorted((root / cls).iterdir()):
-            if f.suffix.lower() not in IMAGE_EXTENSIONS or not f.is_file():
+            if not is_image_file(f):
                 continue
             try:
                 images.append(read_image(f, mode))
