@@ -319,7 +319,7 @@ def train(
                         opt.zero_grad(set_to_none=True)
                         loss.backward()
                         opt.step()
-                        total += float(loss) * len(idx)
+                        total += float(loss.detach()) * len(idx)
                         sp_total += sp * len(idx)
                         count += len(idx)
                         if bar is not None:
