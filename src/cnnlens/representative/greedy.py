@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from ..errors import CnnlensError
@@ -62,37 +63,88 @@ def greedy_cover(differ: torch.Tensor, in_d: torch.Tensor) -> GreedyResult:
         )
     differ = differ.bool()
     in_d = in_d.bool()
+    if differ.shape[0] == 1 and differ.device.type == "cpu":
+        return _greedy_one_cpu(differ[0], in_d[0])
     b, n, q = differ.shape
     dev = differ.device
     full_cell = ~differ.any(dim=2)
     delta = (full_cell & in_d).sum(dim=1)
-    covered = torch.ones(b, n, dtype=torch.bool, device=dev)
     chosen = torch.zeros(b, q, dtype=torch.bool, device=dev)
     order = torch.full((b, q), -1, dtype=torch.long, device=dev)
     n_chosen = torch.zeros(b, dtype=torch.long, device=dev)
-    # counts are integers <= N; float32 sums of 0/1 are exact below 2**24
-    dfl = differ.to(torch.float32)
+    # 0/1 float counts are exact below 2**24. ``lost`` holds [lost_D; lost_S] for every h and is
+    # updated incrementally: each step subtracts only the rows the chosen boundary removed.
+    dfl = differ.to(torch.float32)  # (B, N, Q)
+    ind = in_d.to(torch.float32)
+    split = torch.stack([ind, 1.0 - ind], dim=1)  # (B, 2, N)
+    cov = torch.ones(b, n, dtype=torch.float32, device=dev)
+    lost = torch.bmm(split, dfl)  # (B, 2, Q)
+    n_cd = ind.sum(dim=1)  # |C ∩ D|
     rows = torch.arange(b, device=dev)
+    inf = torch.tensor(float("inf"), dtype=torch.float64, device=dev)
     for _ in range(q):
-        cd = covered & in_d
-        active = cd.sum(dim=1) > delta
+        active = n_cd > delta
         if not bool(active.any()):
             break
-        lost_d = torch.bmm(cd.to(torch.float32).unsqueeze(1), dfl).squeeze(1)  # (B, Q)
-        lost_s = torch.bmm((covered & ~in_d).to(torch.float32).unsqueeze(1), dfl).squeeze(1)
-        cand = (lost_d > 0) & ~chosen
+        lost_d, lost_s = lost[:, 0], lost[:, 1]
+        cand = (lost_d > 0.5) & ~chosen
         # some h outside P always separates a covered D image while |C ∩ D| > δ
         if bool((active & ~cand.any(dim=1)).any()):  # pragma: no cover - impossible by construction
             raise CnnlensError("greedy cover found no boundary to add; the side matrix is inconsistent")
         # IEEE division is correctly rounded, so equal ratios of integers give equal doubles
-        ratio = torch.where(cand, lost_s.double() / lost_d.double().clamp_min(1), torch.full_like(lost_s, float("inf"), dtype=torch.float64))
+        ratio = torch.where(cand, lost_s.double() / lost_d.double().clamp_min(1.0), inf)
         best = ratio.min(dim=1, keepdim=True).values
         tie = cand & (ratio == best)
         h = torch.where(tie, lost_d, torch.full_like(lost_d, -1.0)).argmax(dim=1)  # first max = lowest index
-        idx = rows[active]
-        hs = h[active]
-        chosen[idx, hs] = True
-        order[idx, n_chosen[idx]] = hs
-        n_chosen[idx] += 1
-        covered[idx] &= ~differ[idx, :, hs]
+        h = torch.where(active, h, torch.full_like(h, -1))
+        act = rows[active]
+        ha = h[active]
+        chosen[act, ha] = True
+        order[act, n_chosen[act]] = ha
+        n_chosen[act] += 1
+        removed = torch.zeros_like(cov)
+        removed[act] = cov[act] * dfl[act, :, ha]  # (B, N): covered rows on the other side of h
+        cov -= removed
+        lost -= torch.bmm(split * removed[:, None, :], dfl)
+        n_cd -= (removed * ind).sum(dim=1)
+    covered = cov > 0.5
     return GreedyResult(order=order, n_chosen=n_chosen, covered=covered, delta=delta)
+
+
+def _greedy_one_cpu(differ: torch.Tensor, in_d: torch.Tensor) -> GreedyResult:
+    """Algorithm 1 for one input on the CPU (NumPy; lower per-step overhead than torch ops).
+
+    Same rules as the batched path; lost_S/lost_D are integer counts updated incrementally from
+    the rows each chosen boundary removes, so the total work is O(|R|·|Q|) plus O(|P|·(|R| + |Q|)).
+    """
+    d = differ.numpy()
+    ind = in_d.numpy()
+    n, q = d.shape
+    delta = int((~d.any(axis=1) & ind).sum())
+    lost_d = d[ind].sum(axis=0, dtype=np.int64)
+    lost_s = d[~ind].sum(axis=0, dtype=np.int64)
+    covered = np.ones(n, dtype=bool)
+    chosen = np.zeros(q, dtype=bool)
+    order: list[int] = []
+    n_cd = int(ind.sum())
+    while n_cd > delta:
+        cand = (lost_d > 0) & ~chosen
+        if not cand.any():  # pragma: no cover - impossible by construction
+            raise CnnlensError("greedy cover found no boundary to add; the side matrix is inconsistent")
+        # IEEE division is correctly rounded, so equal ratios of integers give equal doubles
+        ratio = np.where(cand, lost_s / np.maximum(lost_d, 1), np.inf)
+        tie = cand & (ratio == ratio.min())
+        h = int(np.argmax(np.where(tie, lost_d, -1)))  # first max = lowest index
+        removed = covered & d[:, h]
+        rows = d[removed]
+        rd = ind[removed]
+        lost_d -= rows[rd].sum(axis=0, dtype=np.int64)
+        lost_s -= rows[~rd].sum(axis=0, dtype=np.int64)
+        n_cd -= int(rd.sum())
+        covered &= ~removed
+        chosen[h] = True
+        order.append(h)
+    out = torch.full((1, q), -1, dtype=torch.long)
+    out[0, : len(order)] = torch.tensor(order, dtype=torch.long)
+    return GreedyResult(order=out, n_chosen=torch.tensor([len(order)]), covered=torch.from_numpy(covered)[None],
+                        delta=torch.tensor([delta]))
