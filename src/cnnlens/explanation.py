@@ -171,9 +171,10 @@ class Explanation:
         if not p.is_file():
             raise CnnlensError(f"no explanation at {p}" + (" (not a file)" if p.exists() else ""))
         try:
-            with np.load(p, allow_pickle=False) as data:
-                if not hasattr(data, "files"):
-                    raise _LoadProblem("not an .npz archive (a single .npy array)")
+            data = np.load(io.BytesIO(p.read_bytes()), allow_pickle=False)  # no file handle to leak
+            if not hasattr(data, "files"):
+                raise _LoadProblem("not an .npz archive (a single .npy array)")
+            with data:
                 missing = [k for k in ("maps", "targets", "method", "params") if k not in data.files]
                 if missing:
                     raise _LoadProblem(f"missing {', '.join(missing)}; not written by Explanation.save")
