@@ -26,6 +26,7 @@ are written atomically.
 from __future__ import annotations
 
 import argparse
+import functools
 import io
 import json
 import math
@@ -91,9 +92,14 @@ RECIPES: dict[str, Recipe] = {
 }
 
 
+@functools.lru_cache(maxsize=2)
+def _fashion(split: str):
+    return load_fashion_mnist(split)
+
+
 def load_split(recipe: Recipe, split: str, limit: int | None = None):
     """(images (N, 1, 28, 28) in [0, 1], labels (N,)) of the recipe's classes; first ``limit``."""
-    data = load_fashion_mnist(split)
+    data = _fashion(split)
     if recipe.classes is not None:
         data = select_classes(data, recipe.classes)
     if limit is not None:
