@@ -211,9 +211,10 @@ def train(name: str, *, seed: int = 0, epochs: int | None = None, train_limit: i
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            total += float(loss) * len(idx)
+            value = float(loss.detach())
+            total += value * len(idx)
             if s % 20 == 0:
-                bar.set_postfix(loss=f"{float(loss):.3f}")
+                bar.set_postfix(loss=f"{value:.3f}")
         sched.step()
         elapsed += time.perf_counter() - t0
         history.append({"epoch": epoch + 1, "train_loss": total / n})
@@ -247,6 +248,29 @@ def train(name: str, *, seed: int = 0, epochs: int | None = None, train_limit: i
     return record
 
 
+def summary(out_dir: Path = WEIGHTS_DIR) -> str:
+    """Markdown table of the training records in ``out_dir`` (for EXPERIMENTS.md)."""
+    rows = ["| model | input | classes | params | weights KiB | seed | epochs | train images | "
+            "train s (threads) | test accuracy (images) | check subset acc (first N) |",
+            "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for name, recipe in RECIPES.items():
+        path = Path(out_dir) / f"{name}.json"
+        if not path.is_file():
+            rows.append(f"| `{name}` | not trained | | | | | | | | | |")
+            continue
+        r = json.loads(path.read_text())
+        state = torch.load(Path(out_dir) / f"{name}.pt", map_location="cpu", weights_only=True)
+        params = sum(v.numel() for v in state.values())
+        kib = (Path(out_dir) / f"{name}.pt").stat().st_size / 1024
+        classes = "all 10" if recipe.classes is None else "/".join(map(str, recipe.classes))
+        rows.append(
+            f"| `{name}` | 1×{recipe.size}×{recipe.size} | {classes} | {params:,} | {kib:.0f} | "
+            f"{r['seed']} | {r['epochs']} | {r['train_images']} | {r['train_seconds']:.0f} "
+            f"({r['threads']}) | {100 * r['test_accuracy']:.2f}% ({r['test_images']}) | "
+            f"{100 * r['check_accuracy']:.2f}% ({r['check_subset']}) |")
+    return "\n".join(rows)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -262,7 +286,12 @@ def main(argv: list[str] | None = None) -> int:
                    help="stop each model after K epochs of this run (resume later)")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--list", action="store_true", help="list the recipes and exit")
+    p.add_argument("--summary", action="store_true",
+                   help="print a markdown table of the records in --out and exit")
     args = p.parse_args(argv)
+    if args.summary:
+        print(summary(args.out))
+        return 0
     if args.list:
         for r in RECIPES.values():
             print(json.dumps(r.record()))
