@@ -241,3 +241,12 @@ def test_cam_weights_reproduce_the_attribution_maps(method):
     ours = _cam_maps(clf.features(x).detach(), w, (10, 10))
     theirs = cnnlens.explain(clf, x, method, batch_size=4, **({"progress_bar": False} if method == "scorecam" else {}))
     torch.testing.assert_close(ours, minmax_normalize(theirs.maps), rtol=1e-4, atol=1e-5)
+
+
+def test_module_docstring_example_runs():
+    import doctest
+
+    import cnnlens.representative.core as core
+
+    result = doctest.testmod(core, optionflags=doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0

@@ -9,8 +9,11 @@ Example::
     <torch._C.Generator object at ...>
     >>> net = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 8),
     ...                     nn.ReLU(), nn.Linear(8, 3)).eval()
+    >>> reference = torch.rand(200, 1, 8, 8)
+    >>> with torch.no_grad():  # an untrained net: centre its logits so that it predicts several classes
+    ...     net[-1].bias -= net(reference).mean(0)
     >>> clf = Classifier(net, feature_layer="1")
-    >>> ri = RepresentativeInterpreter(clf, torch.rand(200, 1, 8, 8), n_boundaries=20, seed=0)
+    >>> ri = RepresentativeInterpreter(clf, reference, n_boundaries=20, seed=0)
     >>> it = ri.interpret(torch.rand(2, 1, 8, 8))
     >>> len(it), it.maps.shape
     (2, torch.Size([2, 8, 8]))

@@ -193,7 +193,7 @@ def _kmeans(features: torch.Tensor, k: int, seed: int) -> torch.Tensor:
     from sklearn.cluster import KMeans
 
     km = KMeans(n_clusters=k, init="k-means++", n_init=1, random_state=seed)
-    km.fit(features.detach().cpu().double().numpy())
+    km.fit(features.detach().cpu().float().numpy())
     return torch.from_numpy(km.cluster_centers_).to(features.device, features.dtype)
 
 
