@@ -1,0 +1,126 @@
+"""The HTML report (issue 15): rendering from saved results only, escaping, clear errors, and a
+real headless Chromium that loads the page (no console errors, every image decodes)."""
+from __future__ import annotations
+
+import html
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cnnlens import CnnlensError
+from cnnlens.report import ReportBuilder, load_manifest, render, write_report
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+
+_CHECK_SCRIPT = """<script>
+window.__errors = [];
+window.addEventListener('error', function (e) {
+  window.__errors.push(String(e.message || (e.target && (e.target.alt || e.target.tagName)) || e.type));
+}, true);
+window.addEventListener('load', function () {
+  var imgs = Array.prototype.slice.call(document.images);
+  var bad = imgs.filter(function (i) { return !(i.complete && i.naturalWidth > 0); })
+                .map(function (i) { return i.alt; });
+  var secs = Array.prototype.map.call(document.querySelectorAll('section'),
+                                      function (s) { return s.getAttribute('data-section'); });
+  var out = document.createElement('pre');
+  out.id = '__check';
+  out.textContent = JSON.stringify({images: imgs.length, bad: bad, sections: secs,
+                                    errors: window.__errors, scripts: document.scripts.length});
+  document.body.appendChild(out);
+});
+</script>"""
+
+
+def browser_check(page: Path, screenshot: Path | None = None) -> dict:
+    """Load ``page`` in headless Chromium; return what the page reported after its load event
+    plus the browser's console lines. Fails (not skips) under CI=true without Chromium."""
+    if CHROMIUM is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("chromium is missing on CI (scripts/setup.sh --test installs it)")
+        pytest.skip("chromium not installed")
+    probe = page.with_name(page.stem + ".probe.html")
+    text = page.read_text(encoding="utf-8")
+    probe.write_text(text.replace("<head>", "<head>" + _CHECK_SCRIPT, 1), encoding="utf-8")
+    flags = [CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+             "--no-first-run", "--virtual-time-budget=15000", "--enable-logging=stderr", "--v=0"]
+    proc = subprocess.run(flags + ["--dump-dom", probe.as_uri()], capture_output=True, text=True, timeout=180)
+    match = re.search(r'<pre id="__check">(.*?)</pre>', proc.stdout, re.S)
+    assert match, f"the page did not finish loading in Chromium:\n{proc.stderr[-2000:]}"
+    result = json.loads(html.unescape(match.group(1)))
+    result["console"] = [ln for ln in proc.stderr.splitlines() if "CONSOLE" in ln]
+    if screenshot is not None:
+        subprocess.run(flags + [f"--screenshot={screenshot}", "--window-size=1280,2400", page.as_uri()],
+                       capture_output=True, text=True, timeout=180)
+    probe.unlink()
+    return result
+
+
+def _example(folder: Path, class_name: str = "cat") -> ReportBuilder:
+    b = ReportBuilder(folder, title="Example report")
+    s = b.section("heatmaps", "Heatmaps", model="toy", data=f"folder with class {class_name}",
+                  params={"method": "gradcam"}, seed=0)
+    pic = (np.random.default_rng(0).random((16, 24, 3)) * 255).astype(np.uint8)
+    s.image("grid.png", pic, caption=f"class {class_name}")
+    s.table(["method", "IAUC ↑"], [["gradcam", 0.51234], [class_name, None]], caption="metrics")
+    t = b.section("rules", "Rules", model="toy", data="none", params={}, seed=1)
+    t.pre(f"target(X,'{class_name}') :- f1(X), not ab1(X).", caption="program")
+    p2 = b.save_picture("a.png", pic)
+    t.gallery([(p2, class_name), (p2, "second")], caption="gallery")
+    t.text(f"justification for {class_name}")
+    b.save()
+    return b
+
+
+def test_render_embeds_everything_and_escapes(tmp_path: Path) -> None:
+    evil = "<script>alert(1)</script>"
+    _example(tmp_path, evil)
+    page = render(tmp_path)
+    assert evil not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "<script" not in page  # the page itself runs no script
+    assert page.count("data:image/png;base64,") == 3
+    assert "http://" not in page and "https://" not in page  # nothing from the network
+    assert 'href="#s0-heatmaps"' in page and 'href="#s1-rules"' in page  # table of contents
+
+
+def test_report_rebuild_is_identical(tmp_path: Path) -> None:
+    _example(tmp_path)
+    first = write_report(tmp_path).read_text(encoding="utf-8")
+    second = render(tmp_path)
+    assert first == second
+
+
+def test_bad_results_folders(tmp_path: Path) -> None:
+    with pytest.raises(CnnlensError, match="not a results folder"):
+        render(tmp_path)
+    (tmp_path / "manifest.json").write_text("{not json", encoding="utf-8")
+    with pytest.raises(CnnlensError, match="not valid JSON"):
+        load_manifest(tmp_path)
+    (tmp_path / "manifest.json").write_text(json.dumps({"sections": [{"title": "x", "blocks": [{"type": "video"}]}]}))
+    with pytest.raises(CnnlensError, match="unknown type"):
+        load_manifest(tmp_path)
+    (tmp_path / "manifest.json").write_text(json.dumps(
+        {"title": "t", "created": "", "version": "", "sections": [
+            {"id": "a", "title": "x", "model": "", "data": "", "seed": 0, "params": {},
+             "blocks": [{"type": "image", "path": "../../etc/passwd", "caption": ""}]}]}))
+    with pytest.raises(CnnlensError, match="outside the results folder"):
+        render(tmp_path)
+
+
+def test_page_in_headless_chromium(tmp_path: Path) -> None:
+    evil = "<script>alert(1)</script>"
+    _example(tmp_path, evil)
+    page = write_report(tmp_path)
+    shot = tmp_path / "screenshot.png"
+    res = browser_check(page, shot)
+    assert res["images"] == 3 and res["bad"] == []
+    assert res["sections"] == ["heatmaps", "rules"]
+    assert res["errors"] == [] and not [c for c in res["console"] if "rror" in c]
+    assert res["scripts"] == 1  # only the probe's script: the class name stayed text
+    assert shot.is_file() and shot.stat().st_size > 1000
