@@ -80,6 +80,7 @@ class NeSyModel:
     fit_info: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        self._check_rules()
         self.theta = torch.as_tensor(self.theta, dtype=torch.float32).flatten().cpu()
         if self.theta.numel() == 1 and self.n_filters != 1:
             self.theta = self.theta.expand(self.n_filters).clone()
@@ -87,7 +88,6 @@ class NeSyModel:
             raise CnnlensError(f"theta has {self.theta.numel()} values for {self.n_filters} filters")
         if self.binarization not in ("sigmoid", "threshold"):
             raise CnnlensError(f"binarization must be 'sigmoid' or 'threshold', got {self.binarization!r}")
-        self._check_rules()
 
     # ------------------------------------------------------------------ building
     @classmethod
@@ -258,6 +258,9 @@ class NeSyModel:
             layer = obj["layer"]
             _, lay_name = clf.layer_module(layer)
             n_filters = int(obj["n_filters"])
+            probe = clf._probe_input()
+            if probe is not None:  # the filters the classifier's layer really has
+                n_filters = int(filter_norms(clf, probe, lay_name, batch_size=1).shape[1])
             model = cls(clf, RuleSet(rules.rules, None), torch.tensor(obj["theta"]), obj["binarization"],
                         lay_name, n_filters, obj.get("norm", "fro"), batch_size,
                         dict(obj.get("labels", {})), list(obj.get("label_details", [])), dict(obj.get("fit_info", {})))
