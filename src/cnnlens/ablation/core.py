@@ -274,7 +274,7 @@ def dynamic_ablation(
             satisfied by the empty region).
         speculation: proposals per chain and round ≈ ``speculation / acceptance rate`` (running
             estimate), capped so one round has at most ``max(batch_size, #chains)`` proposals.
-            ``None`` = 1.0 on CUDA (extra proposals are nearly free there) and 0.5 on CPU
+            ``None`` = 1.0 on CUDA (extra proposals are nearly free there) and 0.25 on CPU
             (wasted proposals cost compute). Changes speed only, never the result.
         proposals: inject the random stream (testing/reproduction): a float tensor
             ``(N, iterations + 1, 3, k)`` of uniforms in [0, 1), or a sequence of ``N`` iterables
@@ -318,7 +318,7 @@ def dynamic_ablation(
     u = _default_stream(n, iterations, k, int(seed)) if proposals is None else _stream_from(proposals, n, iterations, k)
     u = u.to(dev)
     seg = segment(x, superpixels).to(dev)
-    q = speculation if speculation is not None else (1.0 if dev.type == "cuda" else 0.5)
+    q = speculation if speculation is not None else (1.0 if dev.type == "cuda" else 0.25)
 
     # initial state (SPEC §4): centres uniform over the image, radii uniform in (0, √(HW/(kπ))]
     r_max = math.sqrt(h * w / (k * math.pi))
