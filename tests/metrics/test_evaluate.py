@@ -171,3 +171,17 @@ def test_evaluate_bad_input():
         cnnlens.evaluate(clf, x, torch.full((2, 8, 8), float("nan")))
     with pytest.raises(CnnlensError, match="mar needs"):
         cnnlens.evaluate(clf, x, m, metrics=["mar"])
+
+
+def test_gomez_accepts_layer_maps_larger_than_the_images():
+    # a model that upsamples its input internally (like onet_face on 25x25 lfw crops) has
+    # early-layer maps larger than the image: cells are nearest-resized to the image
+    net = nn.Sequential(nn.Upsample(size=(30, 30)), nn.Conv2d(1, 2, 3, padding=1), nn.ReLU(),
+                        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(2, 2)).eval()
+    clf = cnnlens.Classifier(net)
+    x = torch.rand(2, 1, 20, 20)
+    expl = Explanation(maps=torch.rand(2, 20, 20), targets=torch.tensor([0, 1]), method="cam",
+                       layer_maps=torch.rand(2, 30, 30))
+    res = cnnlens.evaluate(clf, x, expl, protocol="gomez")
+    assert res["dauc"].params["n_cells"] == 900 and res["ad"].params["res"] == [30, 30]
+    assert all(math.isfinite(r.mean) for r in res.values())

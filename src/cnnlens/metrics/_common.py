@@ -119,9 +119,12 @@ def check_batch_size(batch_size: Any) -> int:
     return batch_size
 
 
-def check_maps(maps: Any, x: torch.Tensor, what: str = "maps", same_size: bool = False) -> torch.Tensor:
+def check_maps(maps: Any, x: torch.Tensor, what: str = "maps", same_size: bool = False,
+               allow_larger: bool = False) -> torch.Tensor:
     """Validate ``(N, h, w)`` maps for the images ``x`` ``(N, C, H, W)``; returns float maps on
-    ``x``'s device. ``(N, 1, h, w)`` is accepted. ``same_size`` requires ``(h, w) == (H, W)``."""
+    ``x``'s device. ``(N, 1, h, w)`` is accepted. ``same_size`` requires ``(h, w) == (H, W)``;
+    maps larger than the images are refused unless ``allow_larger`` (layer maps of a model that
+    upsamples its input internally)."""
     if isinstance(maps, Explanation):
         maps = maps.maps
     if isinstance(maps, np.ndarray):
@@ -139,7 +142,7 @@ def check_maps(maps: Any, x: torch.Tensor, what: str = "maps", same_size: bool =
         raise CnnlensError(
             f"{what} are {tuple(maps.shape[1:])} but the images are {(h, w)}; "
             "give maps at image resolution (cnnlens.explanation.upsample)")
-    if maps.shape[1] > h or maps.shape[2] > w:
+    if not allow_larger and (maps.shape[1] > h or maps.shape[2] > w):
         raise CnnlensError(f"{what} are {tuple(maps.shape[1:])}, larger than the images {(h, w)}")
     maps = maps.detach().to(device=x.device, dtype=torch.float32 if not maps.is_floating_point() else maps.dtype)
     if not torch.isfinite(maps).all():

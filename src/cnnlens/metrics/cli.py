@@ -131,9 +131,20 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         for bad in data.skipped:
             print(f"skipped unreadable image {bad}")
     images, labels = data.images, data.labels
+    if args.n is not None and args.sample is not None:
+        raise CnnlensError("give --n (the first N images) or --sample (a seeded random sample), not both")
     if args.n is not None:
         images, labels = images[: args.n], labels[: args.n]
-    source["first_n"] = int(images.shape[0])
+        source["first_n"] = int(images.shape[0])
+    elif args.sample is not None:
+        if args.sample < 1:
+            raise CnnlensError(f"--sample must be >= 1, got {args.sample}")
+        import torch
+
+        g = torch.Generator().manual_seed(args.seed)
+        idx = torch.randperm(images.shape[0], generator=g)[: args.sample].sort().values
+        images, labels = images[idx], labels[idx]
+        source["sample"] = idx.tolist()
     evaluate_params: dict[str, Any] = {"score": args.score, "mode": args.mode, "clip": not args.no_clip,
                                        "deletion_substrate": args.deletion_substrate,
                                        "insertion_substrate": args.insertion_substrate}
@@ -170,6 +181,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--images", metavar="DIR", help="a folder of images (or root/<class>/<image> layout)")
     p.add_argument("--skip-bad", action="store_true", help="skip unreadable image files instead of failing")
     p.add_argument("--n", type=int, default=None, help="use the first N images (default: all)")
+    p.add_argument("--sample", type=int, default=None, metavar="N",
+                   help="use a random sample of N images (seeded by --seed, kept in dataset order)")
     p.add_argument("--methods", help="comma-separated method names (default: every registered method)")
     p.add_argument("--metrics", help="comma-separated: iauc,dauc,ic,dc,ad,iic (default), ai, insertion_game")
     p.add_argument("--protocol", choices=("rise", "gomez"), default="rise",

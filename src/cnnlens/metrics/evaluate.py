@@ -159,7 +159,7 @@ def evaluate(
             raise CnnlensError("this explanation has no maps; pass an Explanation or a (N, H, W) tensor")
         maps = check_maps(maps, x)
         if layer_maps is not None:
-            layer_maps = check_maps(layer_maps, x, what="layer_maps")
+            layer_maps = check_maps(layer_maps, x, what="layer_maps", allow_larger=True)
     with torch.no_grad():
         n_classes = int(forward_logits(clf, x[:1]).shape[1])
     if target is None and exp_targets is not None:
