@@ -231,6 +231,14 @@ _DATASETS: dict[str, _DatasetSpec] = {
             _datasets.load_fashion_pair, ("train", "test"), "test",
             tuple(("dataset-fashion-mnist", f"{p}-{k}-idx{d}-ubyte.gz")
                   for p in ("train", "t10k") for k, d in (("images", 3), ("labels", 1)))),
+        _DatasetSpec(
+            "texture_scenes",
+            "generated 64x64 RGB scenes of real textures (scikit-image brick/grass/gravel) and "
+            "solid shapes, exact concept masks (.masks, .concept_names), 4 rule-defined classes; "
+            "splits train (2000)/test (500)/all (2500)",
+            lambda split: importlib.import_module("cnnlens.data.texture_scenes").load_texture_scenes(split),
+            ("train", "test", "all"), "train",
+            tuple(("scikit-image", f"data/{t}.png") for t in ("brick", "grass", "gravel"))),
     )
 }
 
