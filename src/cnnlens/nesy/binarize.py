@@ -46,12 +46,17 @@ _ACTIVATIONS = (nn.ReLU, nn.LeakyReLU, nn.ReLU6, nn.ELU, nn.GELU, nn.SiLU, nn.PR
                 nn.Mish, nn.SELU, nn.CELU, nn.Softplus, nn.Tanh, nn.Sigmoid)
 
 
+def _kind(m: nn.Module) -> str:
+    """Class name of a module; TorchScript modules report their original class name."""
+    return getattr(m, "original_name", None) or type(m).__name__
+
+
 def default_layer(clf: Classifier) -> str:
     """Dotted name of the last ``Conv2d`` after its activation (SPEC §6.1 default layer)."""
     named = [(n, m) for n, m in clf.model.named_modules() if n]
     last = None
     for i, (_, m) in enumerate(named):
-        if isinstance(m, nn.Conv2d):
+        if isinstance(m, nn.Conv2d) or _kind(m) == "Conv2d":
             last = i
     if last is None:
         raise CnnlensError(
@@ -62,7 +67,7 @@ def default_layer(clf: Classifier) -> str:
     # the next module that is not inside the conv (a Conv2d has no children) and is an activation
     if last + 1 < len(named):
         nxt_name, nxt = named[last + 1]
-        if isinstance(nxt, _ACTIVATIONS):
+        if isinstance(nxt, _ACTIVATIONS) or _kind(nxt) in {a.__name__ for a in _ACTIVATIONS}:
             return nxt_name
     return name
 
