@@ -217,12 +217,29 @@ class _Learner:
         self.tail = float(tail)
         self.min_cover = float(tail) * enc.n
         self.score = _HEURISTICS[heuristic]
+        if heuristic == "ig":
+            # k·ln k for every count k: IG becomes six table look-ups (no logs in the hot loop)
+            k = np.arange(enc.n + 1, dtype=np.float64)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                self._klogk = np.where(k > 0, k * np.log(np.maximum(k, 1)), 0.0)
+            self.score = self._ig_table
         self.rm = mode == "fold-rm"
+        self._is_flag = np.array([v is None for v in enc.ind_value], dtype=bool)  # 0/1 columns
         T = len(enc.thr)
         self._T = T
         q = enc.num_rank.shape[1]
         # local (present-values-only) threshold search pays off when the subset is small
         self._local_rows = max(1, T // max(4 * q, 1)) if q else 0
+
+    def _ig_table(self, tp: np.ndarray, fp: np.ndarray, tn: np.ndarray, fn: np.ndarray) -> np.ndarray:
+        """:func:`information_gain` for integer counts via the k·ln k table:
+        tp ln(tp/(tp+fp)) = L[tp] − tp·ln(tp+fp), so the sum is
+        L[tp] + L[fp] − L[tp+fp] + L[tn] + L[fn] − L[tn+fn]."""
+        L = self._klogk
+        s = L[tp] + L[fp] - L[tp + fp] + L[tn] + L[fn] - L[tn + fn]
+        n = tp + fp + tn + fn
+        s = s / np.maximum(n, 1)
+        return np.where(tp + tn < fp + fn, -np.inf, s)
 
     # --- literal satisfaction -------------------------------------------------------------
     def sat(self, cand: tuple[str, int, bool], idx: np.ndarray) -> np.ndarray:
@@ -291,17 +308,20 @@ class _Learner:
             u = u[:keep]
             col = e.thr_col[u]
             return u, _seg_cumsum(cntP, col), _seg_cumsum(cntN, col), presP[col], presN[col]
-        leP = self._le_all(P)
-        leN = self._le_all(N)
-        return (np.arange(T), leP, leN, np.repeat(presP, e.seg_len), np.repeat(presN, e.seg_len))
+        cntP = self._cnt_all(P)
+        cntN = self._cnt_all(N)
+        leP = _seg_cumsum(cntP, e.thr_col)
+        leN = _seg_cumsum(cntN, e.thr_col)
+        # only thresholds at values present in the subset (as the local search and FOLD-RM)
+        idx = np.flatnonzero((cntP + cntN) > 0)
+        col = e.thr_col[idx]
+        return idx, leP[idx], leN[idx], presP[col], presN[col]
 
-    def _le_all(self, idx: np.ndarray) -> np.ndarray:
-        e = self.e
+    def _cnt_all(self, idx: np.ndarray) -> np.ndarray:
         T = self._T
         if len(idx) == 0:
             return np.zeros(T, dtype=np.int64)
-        cnt = np.bincount(e.num_rank[idx].ravel(), minlength=T + 1)[:T]
-        return _seg_cumsum(cnt, e.thr_col)
+        return np.bincount(self.e.num_rank[idx].ravel(), minlength=T + 1)[:T]
 
     def best_literal(self, P: np.ndarray, N: np.ndarray,
                      used: frozenset = frozenset()) -> tuple[str, int, bool] | None:
@@ -315,7 +335,10 @@ class _Learner:
             tp = np.stack([cP, nP - cP], axis=1)  # (m, 2): [in, out]
             fp = np.stack([cN, nN - cN], axis=1)
             s = self.score(tp, fp, nN - fp, nP - tp)
-            ok = tp > 0 if self.rm else (tp > 0) & (fp < nN)
+            if self.rm:  # FOLD-RM offers every literal over the values present in the subset
+                ok = np.broadcast_to((((cP + cN) > 0) | self._is_flag)[:, None], tp.shape).copy()
+            else:
+                ok = (tp > 0) & (fp < nN)
             if used:
                 ban = [k for b, k in used if b == "ind"]
                 if ban:
@@ -330,7 +353,7 @@ class _Learner:
                 tp = np.stack([leP, presP - leP], axis=1)  # (t, 2): [<=, >]
                 fp = np.stack([leN, presN - leN], axis=1)
                 s = self.score(tp, fp, nN - fp, nP - tp)
-                ok = tp > 0 if self.rm else (tp > 0) & (fp < nN)
+                ok = np.ones(tp.shape, dtype=bool) if self.rm else (tp > 0) & (fp < nN)
                 if used:
                     ban = np.array([k for b, k in used if b == "num"], dtype=np.int64)
                     if len(ban):
@@ -363,6 +386,9 @@ class _Learner:
             if len(N) <= self.ratio * len(P):
                 break
         if not body:
+            if self.rm and invalid and (len(P) or len(N)):
+                # FOLD-RM keeps the rule with an empty body (it covers every example)
+                return _Node([])
             return None
         node = _Node(body)
         if len(N) > 0 and not (self.rm and invalid):
