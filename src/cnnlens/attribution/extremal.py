@@ -163,7 +163,11 @@ def extremal_perturbation(
     gh, gw = math.ceil(h / step), math.ceil(w / step)
     gen = torch.Generator().manual_seed(int(seed))
     shifts = torch.randint(0, 2, (iterations, 2), generator=gen).tolist() if jitter else [[0, 0]] * iterations
+    from tqdm import tqdm
+
     maps, final_scores = [], []
+    bar = tqdm(total=iterations * math.ceil(n / batch_size), desc="extremal perturbation", unit="it", leave=False,
+               disable=None)
     for lo in range(0, n, batch_size):  # chunks of images optimised together
         xb = x[lo : lo + batch_size].detach()
         tb = targets[lo : lo + batch_size].to(x.device)
@@ -189,12 +193,14 @@ def extremal_perturbation(
             opt.zero_grad(set_to_none=True)
             with torch.no_grad():
                 mbar.clamp_(0, 1)
+            bar.update(1)
         with torch.no_grad():
             mask = smooth_max_mask(mbar, float(sigma) / step, float(temperature), (h, w))
             lg = clf.logits(_perturb(pyramid, mask))
             s = lg if score == "logit" else torch.softmax(lg, dim=1)
             final_scores.append(s.gather(1, tb.view(-1, 1)).squeeze(1))
         maps.append(mask.detach().squeeze(1))
+    bar.close()
     out = torch.cat(maps)
     return Explanation(
         maps=out,
