@@ -1,0 +1,290 @@
+"""NESY reproduction (SPEC §6.9), reduced to what 2 shared CPU cores allow — see notes/nesy-experiments.md.
+
+Backbone: the zoo's ``fashion_vgg`` (CE-pretrained on all 10 Fashion-MNIST classes, last conv 256
+filters) when its weights are installed; otherwise the same architecture (``FashionVGG``)
+pre-trained here with cross-entropy on ``--pretrain-n`` Fashion-MNIST training images for
+``--pretrain-epochs`` epochs (recorded in the results). Each (subset, strategy, seed) fine-tunes a
+copy whose last linear layer is replaced by a fresh C-class one (seeded), like the paper's
+VGG16 with a new head.
+
+Strategies: CE (CE-only + post-hoc binarization), NE (Elite BackProp, then post-hoc), TS1–TS5.
+NeSy: ``NeSyModel.fit(..., binarization="sigmoid" with the training θ for TS*, "threshold" for
+CE/NE)`` on the training subset, evaluated on Fashion-MNIST test images of those classes.
+
+Also: the NESY Fig. 2 top-filter overlays (PNG) and the texture_scenes labelling measurement
+(share of rule predicates whose concept label names a class-defining concept).
+
+    python experiments/nesy_reproduction.py --subsets P2 P3.1 --seeds 0 --epochs 2 \
+        --out out/nesy --results experiments/results/nesy/results.json
+
+Results are appended run by run to the JSON (a re-run skips finished runs).
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from cnnlens import Classifier, zoo
+from cnnlens._io import atomic_write_text
+from cnnlens.data.datasets import select_classes
+from cnnlens.models.fashion import FASHION_CLASS_NAMES, FASHION_MEAN, FASHION_STD, FashionVGG
+from cnnlens.nesy import NeSyModel, filter_norms, train
+
+SUBSETS = {  # Fashion-MNIST class indices; P3.1 ⊂ P5; P3.2 and P3.3 share Sandal
+    "P2": [2, 4],            # Pullover, Coat
+    "P3.1": [2, 4, 6],       # + Shirt
+    "P3.2": [5, 7, 9],       # Sandal, Sneaker, Ankle boot
+    "P3.3": [5, 8, 1],       # Sandal, Bag, Trouser
+    "P5": [2, 4, 6, 0, 3],   # P3.1 + T-shirt/top, Dress
+    "P10": list(range(10)),
+}
+STRATEGIES = ("CE", "NE", "TS1", "TS2", "TS3", "TS4", "TS5")
+PAPER_T1 = {  # NeSy accuracy, size (Table 1) for P2, P3.1 and MS
+    "NE": {"P2": (92, 12), "P3.1": (86, 16), "MS": (78, 36)},
+    "TS1": {"P2": (94, 10), "P3.1": (87, 17), "MS": (77, 30)},
+    "TS2": {"P2": (96, 5), "P3.1": (92, 11), "MS": (86, 24)},
+    "TS3": {"P2": (98, 5), "P3.1": (95, 7), "MS": (87, 17)},
+    "TS4": {"P2": (94, 5), "P3.1": (86, 5), "MS": (79, 14)},
+    "TS5": {"P2": (94, 8), "P3.1": (88, 16), "MS": (61, 12)},
+}
+PAPER_T2 = {  # CNN accuracy, fidelity (Table 2)
+    "NE": {"P2": (97, 93), "P3.1": (94, 87), "MS": (90, 80)},
+    "TS1": {"P2": (97, 95), "P3.1": (94, 89), "MS": (90, 79)},
+    "TS2": {"P2": (97, 97), "P3.1": (94, 94), "MS": (89, 87)},
+    "TS3": {"P2": (97, 98), "P3.1": (94, 95), "MS": (90, 87)},
+    "TS4": {"P2": (50, 49), "P3.1": (33, 30), "MS": (26, 24)},
+    "TS5": {"P2": (96, 94), "P3.1": (92, 89), "MS": (81, 60)},
+}
+
+
+def log(*a) -> None:
+    print(time.strftime("%H:%M:%S"), *a, flush=True)
+
+
+def backbone(args) -> tuple[nn.Module, dict]:
+    if "fashion_vgg" in zoo.list_models():
+        try:
+            clf = zoo.load_classifier("fashion_vgg")
+            return clf.model, {"source": "zoo fashion_vgg", "record": zoo.training_record("fashion_vgg")
+                               if hasattr(zoo, "training_record") else None}
+        except Exception as exc:  # noqa: BLE001 - weights not installed yet: pre-train here
+            log(f"zoo fashion_vgg not usable ({type(exc).__name__}: {str(exc)[:80]}); pre-training here")
+    cache = Path(args.out) / "fashion_vgg_pretrained.pt"
+    info = {"source": f"FashionVGG pre-trained here: CE, {args.pretrain_n} Fashion-MNIST train images "
+                      f"(all 10 classes), {args.pretrain_epochs} epochs, Adam 1e-3, batch 128, seed 0"}
+    torch.manual_seed(0)
+    net = FashionVGG()
+    if cache.exists():
+        net.load_state_dict(torch.load(cache, weights_only=True))
+        return net.eval(), info
+    ds = zoo.load_dataset("fashion_mnist", split="train")
+    g = torch.Generator().manual_seed(0)
+    idx = torch.randperm(len(ds), generator=g)[: args.pretrain_n]
+    clf = Classifier(net, mean=FASHION_MEAN, std=FASHION_STD, class_names=list(FASHION_CLASS_NAMES))
+    res = train(clf, (ds.images[idx], ds.labels[idx]), None, strategy="CE", epochs=args.pretrain_epochs,
+                lr=1e-3, weight_decay=0.0, batch_size=128, seed=0, progress=False)
+    info["history"] = res.history
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(net.state_dict(), cache)
+    return net.eval(), info
+
+
+def subset_data(name: str, n_train: int, n_val: int, n_test: int, seed: int = 0):
+    cls = SUBSETS[name]
+    tr_all = select_classes(zoo.load_dataset("fashion_mnist", split="train"), cls)
+    te_all = select_classes(zoo.load_dataset("fashion_mnist", split="test"), cls)
+    g = torch.Generator().manual_seed(1000 + seed)
+    perm = torch.randperm(len(tr_all), generator=g)
+    tr, va = tr_all.subset(perm[:n_train]), tr_all.subset(perm[n_train:n_train + n_val])
+    te = te_all.subset(torch.randperm(len(te_all), generator=g)[:n_test])
+    return tr, va, te
+
+
+def run_one(base: nn.Module, sub: str, strategy: str, seed: int, data, args) -> tuple[dict, Classifier, NeSyModel]:
+    tr, va, te = data
+    C = len(SUBSETS[sub])
+    net = copy.deepcopy(base)
+    torch.manual_seed(10_000 + seed)
+    net.classifier[-1] = nn.Linear(net.classifier[-1].in_features, C)
+    names = [FASHION_CLASS_NAMES[c] for c in SUBSETS[sub]]
+    clf = Classifier(net.eval(), mean=FASHION_MEAN, std=FASHION_STD, class_names=names, input_shape=(1, 28, 28))
+    t0 = time.time()
+    k = args.k if args.k else (5 if C <= 5 else 12)
+    res = train(clf, tr, va, strategy="EBP" if strategy == "NE" else strategy, epochs=args.epochs,
+                seed=seed, lr=args.lr, k=k, progress=False,
+                checkpoint_dir=Path(args.out) / "ckpt" / f"{sub}_{strategy}_{seed}", resume=True)
+    t_train = time.time() - t0
+    th = res.theta if res.binarization == "sigmoid" else None
+    nesy = NeSyModel.fit(clf, tr.images, tr.labels, binarization=res.binarization, theta=th)
+    m = nesy.evaluate(te.images, te.labels)
+    # near-binary share of sigmoid(Norm − θ) on test images (θ: training θ, or post-hoc θ)
+    s = torch.sigmoid(filter_norms(clf, te.images) - nesy.theta)
+    m["near_binary"] = float(((s < 0.1) | (s > 0.9)).float().mean())
+    m.update(subset=sub, strategy=strategy, seed=seed, k=k, epochs=args.epochs, lr=args.lr,
+             train_seconds=round(t_train, 1), n_train=len(tr), n_test=len(te),
+             history=res.history, program=nesy.rules.to_asp())
+    return m, clf, nesy
+
+
+def top_filter_overlays(clf: Classifier, nesy: NeSyModel, images: torch.Tensor, labels: torch.Tensor):
+    """Per class: the first non-negated predicate of the first rule for that class and its map on
+    the 3 training images with the largest Norm (NESY Fig. 2)."""
+    out = []
+    norms = filter_norms(clf, images)
+    for c in range(len(clf.class_names)):
+        rule = next((r for r in nesy.rules.target_rules if int(r.cls) == c), None)
+        lit = None if rule is None else next((l for l in rule.body if not l.negated and l.name.startswith("f")), None)
+        if lit is None:
+            out.append((c, None, None, None))
+            continue
+        j = int(lit.name[1:])
+        top = norms[:, j].topk(3).indices
+        with torch.no_grad():
+            maps = clf.features(images[top], layer=nesy.layer)[:, j]
+        out.append((c, j, images[top], maps))
+    return out
+
+
+def save_fig2(rows: dict, path: Path, class_names: list[str]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import torch.nn.functional as F
+
+    strategies = list(rows)
+    C = len(class_names)
+    fig, axes = plt.subplots(len(strategies), 3 * C, figsize=(1.3 * 3 * C, 1.4 * len(strategies)))
+    axes = np.atleast_2d(axes)
+    for r, st in enumerate(strategies):
+        for c, j, imgs, maps in rows[st]:
+            for t in range(3):
+                ax = axes[r, 3 * c + t]
+                ax.set_xticks([]), ax.set_yticks([])
+                if j is None:
+                    continue
+                up = F.interpolate(maps[t][None, None], size=imgs.shape[-2:], mode="bicubic", align_corners=False)[0, 0]
+                up = (up - up.min()) / (up.max() - up.min() + 1e-8)
+                ax.imshow(imgs[t, 0].numpy(), cmap="gray")
+                ax.imshow(up.numpy(), cmap="jet", alpha=0.45)
+                if t == 0:
+                    ax.set_title(f"{class_names[c]}: f{j}", fontsize=7)
+            axes[r, 0].set_ylabel(st, fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def texture_labelling(args) -> dict:
+    """Train a small CNN on texture_scenes (CE and TS3), extract rules, label them with the masks,
+    and measure how many rule predicates name a class-defining concept."""
+    from cnnlens.data.texture_scenes import CLASS_CONCEPTS, texture_scenes
+
+    tr = texture_scenes(args.tex_n, size=48, seed=0)
+    te = texture_scenes(400, size=48, seed=1)
+    out = {}
+    for strategy in ("CE", "TS3"):
+        torch.manual_seed(0)
+        net = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                            nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(),
+                            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 4))
+        clf = Classifier(net.eval(), class_names=tr.class_names, input_shape=(3, 48, 48))
+        # CE from scratch first (both), then the strategy's fine-tuning
+        train(clf, tr, None, strategy="CE", epochs=args.tex_epochs, lr=2e-3, weight_decay=0.0, seed=0, progress=False)
+        if strategy == "TS3":
+            res = train(clf, tr, None, strategy="TS3", epochs=args.tex_epochs, lr=1e-3, seed=0, progress=False)
+            nesy = NeSyModel.fit(clf, tr.images, tr.labels, binarization="sigmoid", theta=res.theta)
+        else:
+            nesy = NeSyModel.fit(clf, tr.images, tr.labels, binarization="threshold")
+        m = nesy.evaluate(te.images, te.labels)
+        labelled = nesy.label(tr.images, tr.masks, tr.concept_names)
+        defining = {c for cs in CLASS_CONCEPTS.values() for c in cs}
+        # per literal occurrence in target rules: does its label name a concept of that class's rule?
+        occ, occ_cls, preds_def = 0, 0, 0
+        details = {d["filter"]: d for d in nesy.label_details}
+        for p in nesy.rules.predicates:
+            if p.startswith("f") and set(details[int(p[1:])]["concepts"]) & defining:
+                preds_def += 1
+        for r in nesy.rules.target_rules:
+            cname = tr.class_names[int(r.cls)]
+            for lit in r.body:
+                if lit.name.startswith("f"):
+                    occ += 1
+                    if set(details[int(lit.name[1:])]["concepts"]) & set(CLASS_CONCEPTS[cname]):
+                        occ_cls += 1
+        n_pred = len([p for p in nesy.rules.predicates if p.startswith("f")])
+        m.update(share_predicates_defining=preds_def / max(n_pred, 1),
+                 share_target_literals_own_class=occ_cls / max(occ, 1), n_predicates=n_pred,
+                 labelled_program=labelled.to_asp(), labels=nesy.labels)
+        out[strategy] = m
+        log("texture_scenes", strategy, {k: v for k, v in m.items() if k not in ("labelled_program", "labels")})
+    return out
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--subsets", nargs="+", default=["P2", "P3.1"], choices=list(SUBSETS))
+    p.add_argument("--strategies", nargs="+", default=list(STRATEGIES), choices=list(STRATEGIES))
+    p.add_argument("--seeds", nargs="+", type=int, default=[0])
+    p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--lr", type=float, default=5e-4)
+    p.add_argument("--k", type=int, default=None)
+    p.add_argument("--n-train", type=int, default=2000)
+    p.add_argument("--n-val", type=int, default=400)
+    p.add_argument("--n-test", type=int, default=1000)
+    p.add_argument("--pretrain-n", type=int, default=12000)
+    p.add_argument("--pretrain-epochs", type=int, default=2)
+    p.add_argument("--tex-n", type=int, default=1200)
+    p.add_argument("--tex-epochs", type=int, default=4)
+    p.add_argument("--skip-texture", action="store_true")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--out", default="out/nesy")
+    p.add_argument("--results", default="experiments/results/nesy/results.json")
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    res_path = Path(args.results)
+    results = json.loads(res_path.read_text()) if res_path.exists() else {"runs": []}
+    results["config"] = {k: v for k, v in vars(args).items()}
+    done = {(r["subset"], r["strategy"], r["seed"]) for r in results["runs"]}
+    base, info = backbone(args)
+    results["backbone"] = info
+    log("backbone:", info["source"])
+    for sub in args.subsets:
+        for seed in args.seeds:
+            data = subset_data(sub, args.n_train, args.n_val, args.n_test, seed)
+            fig_rows = {}
+            for st in args.strategies:
+                if (sub, st, seed) in done and not (seed == args.seeds[0] and sub == "P3.1"):
+                    continue
+                m, clf, nesy = run_one(base, sub, st, seed, data, args)
+                if (sub, st, seed) not in done:
+                    results["runs"].append(m)
+                    done.add((sub, st, seed))
+                    atomic_write_text(res_path, json.dumps(results, indent=1))
+                log(sub, st, seed, {k: m[k] for k in ("accuracy", "fidelity", "cnn_accuracy", "size",
+                                                   "n_rules", "no_fire", "near_binary", "train_seconds")})
+                if sub == "P3.1" and seed == args.seeds[0]:
+                    fig_rows[st] = top_filter_overlays(clf, nesy, data[0].images, data[0].labels)
+            if fig_rows:
+                path = Path(args.out) / f"nesy_fig2_{sub}_seed{seed}.png"
+                save_fig2(fig_rows, path, [FASHION_CLASS_NAMES[c] for c in SUBSETS[sub]])
+                log("wrote", path)
+    if not args.skip_texture and "texture" not in results:
+        results["texture"] = texture_labelling(args)
+        atomic_write_text(res_path, json.dumps(results, indent=1))
+    log("done")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
