@@ -235,13 +235,3 @@ def test_local_and_full_threshold_search_learn_the_same_rules(seed, monkeypatch)
         progs.append(FoldSEM(tail=0, ratio=0.5).fit(X, y).rules_.to_asp("scasp"))
         monkeypatch.setattr(F._Learner, "__init__", init)
     assert progs[0] == progs[1]
-
-
-def test_ig_table_equals_information_gain():
-    rng = np.random.default_rng(0)
-    tp, fp, tn, fn = rng.integers(0, 40, size=(4, 500))
-    enc_n = int((tp + fp + tn + fn).max())
-    lr = F._Learner.__new__(F._Learner)
-    k = np.arange(enc_n + 1, dtype=np.float64)
-    lr._klogk = np.where(k > 0, k * np.log(np.maximum(k, 1)), 0.0)
-    np.testing.assert_allclose(lr._ig_table(tp, fp, tn, fn), F.information_gain(tp, fp, tn, fn), rtol=1e-12)

@@ -217,12 +217,6 @@ class _Learner:
         self.tail = float(tail)
         self.min_cover = float(tail) * enc.n
         self.score = _HEURISTICS[heuristic]
-        if heuristic == "ig":
-            # k·ln k for every count k: IG becomes six table look-ups (no logs in the hot loop)
-            k = np.arange(enc.n + 1, dtype=np.float64)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                self._klogk = np.where(k > 0, k * np.log(np.maximum(k, 1)), 0.0)
-            self.score = self._ig_table
         self.rm = mode == "fold-rm"
         self._is_flag = np.array([v is None for v in enc.ind_value], dtype=bool)  # 0/1 columns
         T = len(enc.thr)
@@ -230,16 +224,6 @@ class _Learner:
         q = enc.num_rank.shape[1]
         # local (present-values-only) threshold search pays off when the subset is small
         self._local_rows = max(1, T // max(4 * q, 1)) if q else 0
-
-    def _ig_table(self, tp: np.ndarray, fp: np.ndarray, tn: np.ndarray, fn: np.ndarray) -> np.ndarray:
-        """:func:`information_gain` for integer counts via the k·ln k table:
-        tp ln(tp/(tp+fp)) = L[tp] − tp·ln(tp+fp), so the sum is
-        L[tp] + L[fp] − L[tp+fp] + L[tn] + L[fn] − L[tn+fn]."""
-        L = self._klogk
-        s = L[tp] + L[fp] - L[tp + fp] + L[tn] + L[fn] - L[tn + fn]
-        n = tp + fp + tn + fn
-        s = s / np.maximum(n, 1)
-        return np.where(tp + tn < fp + fn, -np.inf, s)
 
     # --- literal satisfaction -------------------------------------------------------------
     def sat(self, cand: tuple[str, int, bool], idx: np.ndarray) -> np.ndarray:
@@ -1002,7 +986,7 @@ class FoldSEM(ClassifierMixin, BaseEstimator):
                 if odd.any():
                     r = int(np.flatnonzero(odd)[0])
                     warnings.warn(
-                        f"column {name!r} was 0/1 in training but holds {col[r]!r} (row {r}, "
+                        f"column {name!r} was 0/1 in training but holds {num[r]:g} (row {r}, "
                         f"{int(odd.sum())} such cell(s)); {pred}(X) is false there (only 1 makes it true)",
                         stacklevel=3)
                 out[pred] = num == 1
