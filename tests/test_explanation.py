@@ -70,3 +70,28 @@ def test_upsample_shape_and_identity():
     m = torch.rand(2, 7, 7)
     assert upsample(m, (224, 224)).shape == (2, 224, 224)
     assert upsample(m, (7, 7)) is m
+
+
+def test_saved_files_get_the_umask_mode_not_0600(tmp_path):
+    import os
+
+    from cnnlens._io import atomic_write_text, current_umask
+
+    old = os.umask(0o027)
+    try:
+        assert current_umask() == 0o027
+        e = Explanation(maps=torch.rand(1, 4, 4), targets=[0], method="m")
+        written = e.save(tmp_path / "new")  # a new folder appears in one rename
+        for p in written:
+            assert os.stat(p).st_mode & 0o777 == 0o640, p
+        assert os.stat(tmp_path / "new").st_mode & 0o777 == 0o750
+        e.save(tmp_path / "new")  # into the existing folder: files replaced, same modes
+        assert all(os.stat(p).st_mode & 0o777 == 0o640 for p in written)
+        atomic_write_text(tmp_path / "a.txt", "x")
+        assert os.stat(tmp_path / "a.txt").st_mode & 0o777 == 0o640
+        os.chmod(tmp_path / "a.txt", 0o600)  # a replaced file keeps its own mode
+        atomic_write_text(tmp_path / "a.txt", "y")
+        assert os.stat(tmp_path / "a.txt").st_mode & 0o777 == 0o600
+    finally:
+        os.umask(old)
+    assert not [p for p in tmp_path.rglob("*") if p.name.startswith(".")]
