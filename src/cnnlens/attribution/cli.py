@@ -39,6 +39,12 @@ def _parse_params(items: list[str] | None) -> dict[str, Any]:
     return params
 
 
+def _stem(name: str) -> str:
+    """``digit0.png`` → ``digit0`` (image names from files keep their extension)."""
+    p = Path(name)
+    return p.stem if p.suffix.lower() in {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"} else name
+
+
 def _png(array: Any) -> bytes:
     from PIL import Image
 
@@ -113,7 +119,7 @@ def run_explain(clf: Any, images: Any, names: list[str], methods: list[str], out
         pics = exp.overlay(pixels)
         overlays[info.name] = pics
         for i, pic in enumerate(pics):
-            path = out / f"{i:04d}_{_safe(names[i])}_{_safe(info.name.replace('+', 'p'))}.png"
+            path = out / f"{i:04d}_{_safe(_stem(names[i]))}_{_safe(info.name.replace('+', 'p'))}.png"
             atomic_write_bytes(path, _png(pic))
             written.append(path)
         arrays[info.name] = exp.maps.detach().cpu().numpy()
