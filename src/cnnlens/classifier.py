@@ -34,7 +34,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .errors import CnnlensError, one_line
+from .errors import CnnlensError, ModelError, one_line
 
 __all__ = ["Classifier"]
 
@@ -397,7 +397,7 @@ class Classifier:
             except (RuntimeError, TypeError, IndexError, ValueError, NotImplementedError) as exc:
                 if type(exc) not in (RuntimeError, TypeError, IndexError, ValueError, NotImplementedError):
                     raise  # a caller's own exception type (e.g. an early stop from a hook)
-                raise CnnlensError(
+                raise ModelError(
                     f"the model failed on a batch of shape {tuple(x.shape)} ({x.dtype}): {one_line(exc)}"
                 ) from exc
             return self._select(out, x.shape[0])

@@ -5,7 +5,7 @@ where possible, what to do. The command line turns these into a one-line message
 """
 from __future__ import annotations
 
-__all__ = ["CnnlensError", "AssetMissingError", "ImageReadError", "one_line"]
+__all__ = ["CnnlensError", "AssetMissingError", "ImageReadError", "ModelError", "one_line"]
 
 
 class CnnlensError(ValueError):
@@ -18,6 +18,12 @@ class AssetMissingError(CnnlensError):
 
 class ImageReadError(CnnlensError):
     """An image file could not be read (corrupt, not an image, unreadable)."""
+
+
+class ModelError(CnnlensError, RuntimeError):
+    """The user's model raised on an input (wrong image size, dtype, ...): one line naming the
+    batch and torch's first message line. Also a ``RuntimeError``, so code that caught the
+    model's own ``RuntimeError`` keeps working."""
 
 
 _ANSI = None
