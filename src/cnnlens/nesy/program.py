@@ -919,14 +919,20 @@ class _Parser:
             raise CnnlensError(f"program text must be a str, got {type(text).__name__}")
         self.text = text
         self.default: Any = None
-        self.toks = self._lex(text)
+        # tokens are produced lazily, so malformed text fails at its first bad token
+        self._gen = self._lex_iter(text)
+        self.toks: list[_Tok] = []
         self.i = 0
 
     def _lex(self, text: str) -> list[_Tok]:
-        toks: list[_Tok] = []
+        return list(self._lex_iter(text))
+
+    def _lex_iter(self, text: str):
         pos, line, lstart = 0, 1, 0
-        while pos < len(text):
-            m = _TOKEN.match(text, pos)
+        n = len(text)
+        scan = _TOKEN.scanner(text).match  # continues where the last match ended
+        while pos < n:
+            m = scan()
             if m is None:
                 ch = text[pos]
                 raise RuleParseError(f"unexpected character {ch!r}", line, pos - lstart + 1)
@@ -950,14 +956,16 @@ class _Parser:
                         raise RuleParseError(f"bad default class {shown!r}", line, col)
                     self.default = sub._const_value(sub.toks[0])
             elif kind != "ws":
-                toks.append(_Tok(kind, m.group(), line, col))
+                yield _Tok(kind, m.group(), line, col)
             pos = m.end()
-        toks.append(_Tok("eof", "", line, pos - lstart + 1))
-        return toks
+        yield _Tok("eof", "", line, pos - lstart + 1)
 
     # helpers
     def peek(self, k: int = 0) -> _Tok:
-        return self.toks[min(self.i + k, len(self.toks) - 1)]
+        toks = self.toks
+        while len(toks) <= self.i + k and (not toks or toks[-1].kind != "eof"):
+            toks.append(next(self._gen))
+        return toks[min(self.i + k, len(toks) - 1)]
 
     def next(self) -> _Tok:
         t = self.peek()
