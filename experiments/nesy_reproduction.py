@@ -272,7 +272,7 @@ def main(argv=None) -> int:
                     done.add((sub, st, seed))
                     atomic_write_text(res_path, json.dumps(results, indent=1))
                 log(sub, st, seed, {k: m[k] for k in ("accuracy", "fidelity", "cnn_accuracy", "size",
-                                                   "n_rules", "no_fire", "near_binary", "train_seconds")})
+                                                   "n_rules", "no_fire", "accuracy_fold_default", "near_binary", "train_seconds")})
                 if sub == "P3.1" and seed == args.seeds[0]:
                     fig_rows[st] = top_filter_overlays(clf, nesy, data[0].images, data[0].labels)
             if fig_rows:

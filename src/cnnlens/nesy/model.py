@@ -126,7 +126,8 @@ class NeSyModel:
         raw = fold.rules_
         rules = RuleSet(raw.rules, None)  # no default class (SPEC §6.1)
         info = {"n_train": int(x.shape[0]), "ratio": ratio, "tail": tail, "theta": theta_src,
-                "active_share": float(bits.mean()), "h1": h1, "h2": h2}
+                "active_share": float(bits.mean()), "h1": h1, "h2": h2,
+                "fold_default": int(fold.default_class_)}
         return cls(clf, rules, th.cpu(), binarization, lay_name, F_, norm, batch_size, fit_info=info)
 
     def _check_rules(self) -> None:
@@ -176,11 +177,14 @@ class NeSyModel:
         """SPEC §6.7 metrics on ``(x, y)``: ``accuracy`` (NeSy; no-fire = wrong), ``fidelity``
         (share equal to the CNN's prediction; no-fire = disagree), ``cnn_accuracy``, ``size``
         (body literals incl. ``not abN``), ``n_rules``, ``n_filters`` (distinct filters),
-        ``no_fire`` (count), ``n``."""
+        ``no_fire`` (count), ``n``; diagnostics ``accuracy_fold_default`` / ``fidelity_fold_default``:
+        the same with no-fire images given FOLD-SE-M's default class (not the NeSy metric)."""
         x = self.clf.check_input(x)
         yy = _labels_np(y, x.shape[0])
         pred = self.predict(x).numpy()
         cnn = self.clf.predict(x, batch_size=self.batch_size).cpu().numpy()
+        dflt = self.fit_info.get("fold_default")
+        filled = np.where(pred == -1, dflt if dflt is not None else -1, pred)
         return {
             "accuracy": float((pred == yy).mean()),
             "fidelity": float((pred == cnn).mean()),
@@ -190,6 +194,8 @@ class NeSyModel:
             "n_filters": int(len([p for p in self.rules.predicates if _filter_index(p) is not None])),
             "no_fire": int((pred == -1).sum()),
             "n": int(x.shape[0]),
+            "accuracy_fold_default": float((filled == yy).mean()),
+            "fidelity_fold_default": float((filled == cnn).mean()),
         }
 
     # ------------------------------------------------------------------ explanation
