@@ -15,7 +15,7 @@ from .datasets import (
     load_mnist,
     load_photos,
 )
-from .folder import load_image_folder, load_images, read_image
+from .folder import IGNORED_FOLDERS, is_class_folder, is_image_file, load_image_folder, load_images, read_image
 from .imageset import resize_center_crop
 
 __all__ = [
@@ -30,5 +30,8 @@ __all__ = [
     "load_image_folder",
     "load_images",
     "read_image",
+    "is_class_folder",
+    "is_image_file",
+    "IGNORED_FOLDERS",
     "resize_center_crop",
 ]
