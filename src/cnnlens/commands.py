@@ -112,9 +112,11 @@ def classifier_from_args(args: argparse.Namespace):
     names = _read_class_names(args.class_names) if args.class_names is not None else None
     weights = args.weights
     no_weights = isinstance(weights, str) and weights.lower() == "none"
+    # subcommands that load their own trained weights afterwards (`nesy … --trained RUN/`)
+    from_run = weights is None and getattr(args, "trained", None) is not None
     model = load_model_file(args.model, weights=None if no_weights else weights, trust_pickle=args.trust_pickle,
                             map_location=device or "cpu", model_kwargs=_model_kwargs(getattr(args, "model_kwargs", None)),
-                            allow_no_weights=no_weights)
+                            allow_no_weights=no_weights or from_run)
     return Classifier(model, mean=mean, std=std, feature_layer=args.feature_layer, class_names=names, input_shape=shape)
 
 
