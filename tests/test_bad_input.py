@@ -489,6 +489,10 @@ def test_cli_user_model_forms_work_quietly(user_models, tmp_path, capsys):
             torch.jit.save(torch.jit.script(net), tmp_path / "net.ts")
         assert main(["predict", "--model", str(tmp_path / "net.ts"), "--top", "1", str(files["img"])]) == 0
         assert f"1. {expected} " in capsys.readouterr().out
+        # --weights none: the factory's own weights, asked for explicitly
+        assert main(["predict", "--model", FACTORY, "--weights", "none", "--top", "1", str(files["img"])]) == 0
+        own = load_model_file(FACTORY, allow_no_weights=True)
+        assert f"1. {int(own(read_image(files['img'])[None]).argmax())} " in capsys.readouterr().out
 
 
 def test_load_model_file_api_errors(user_models, tmp_path):
