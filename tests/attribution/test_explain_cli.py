@@ -108,3 +108,24 @@ def test_explain_bad_input_is_clear_and_leaves_the_model_unchanged():
     with pytest.raises(CnnlensError, match="pixel space"):
         cnnlens.explain(clf, x * 255, "saliency")
     assert_unchanged(clf.model, before)
+
+
+def test_wrong_image_size_for_a_model_without_input_shape():
+    from torch import nn
+
+    net = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.Flatten(), nn.Linear(2 * 6 * 6, 3)).eval()
+    clf = cnnlens.Classifier(net)
+    before = snapshot(net)
+    assert cnnlens.explain(clf, torch.rand(1, 1, 8, 8), "saliency").maps.shape == (1, 8, 8)
+    with pytest.raises(CnnlensError, match=r"cannot take images of shape \(1, 10, 10\)"):
+        cnnlens.explain(clf, torch.rand(1, 1, 10, 10), "gradcam")
+    assert_unchanged(net, before)
+
+
+@pytest.mark.parametrize("module", ["gradient", "cam", "lime", "rise", "cli", "_util"])
+def test_module_docstring_examples(module):
+    import doctest
+    import importlib
+
+    mod = importlib.import_module(f"cnnlens.attribution.{module}")
+    assert doctest.testmod(mod, optionflags=doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS).failed == 0
