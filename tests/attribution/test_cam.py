@@ -188,3 +188,21 @@ def test_cam_batch_size_does_not_change_maps(mnist):
         a = cnnlens.explain(clf, x, method, batch_size=1)
         b = cnnlens.explain(clf, x, method, batch_size=64)
         assert torch.allclose(a.maps, b.maps, atol=1e-5 * float(b.maps.abs().max()))
+
+
+def test_cam_on_a_conv_followed_by_an_inplace_relu():
+    """OVERVIEW reads the last Conv2d, which torchvision-style nets follow with ReLU(inplace=True):
+    the maps must equal those of the same net with an out-of-place ReLU."""
+    torch.manual_seed(4)
+
+    def net(inplace: bool) -> nn.Module:
+        return nn.Sequential(nn.Conv2d(3, 6, 3, padding=1), nn.ReLU(inplace=inplace), nn.Conv2d(6, 8, 3, padding=1),
+                             nn.ReLU(inplace=inplace), nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(32, 3)).eval()
+
+    a, b = net(True), net(False)
+    b.load_state_dict(a.state_dict())
+    x = torch.rand(2, 3, 12, 12)
+    for method in ("gradcam", "gradcam++", "scorecam"):
+        ea = cnnlens.explain(cnnlens.Classifier(a), x, method, layer="2", target=1)
+        eb = cnnlens.explain(cnnlens.Classifier(b), x, method, layer="2", target=1)
+        assert torch.allclose(ea.maps, eb.maps, atol=1e-6), method
