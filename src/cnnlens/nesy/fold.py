@@ -3,10 +3,20 @@
 What is implemented (the FOLD-R++ / FOLD-RM / FOLD-SE algorithms as the SPEC describes them)
 =========================================================================================
 
+**Columns** (``fit_report_`` / ``column_report_`` say how each unusual column was treated).
+A cell is *missing* when it is None, NaN, pandas.NA or an empty string; strings that parse as
+finite numbers are numbers; ``inf`` / ``-inf`` and every other string are *values*. A column whose
+filled cells are all 0/1 numbers is *binary*; one whose filled cells are mostly numbers is
+*numeric* — its string cells (``?``, ``-``, ``inf`` …) are values, as in FOLD-R++/RM's mixed
+columns; otherwise (or when named in ``categorical=``) it is *categorical*. Missing cells make
+every literal on them false except the negated ones (``not f(X)``, ``f != v``), exactly as an ASP
+fact that is absent. At predict time unseen categorical values match no ``f == v``, and a 0/1
+column holding anything but 1 (e.g. 2) makes ``f(X)`` false (with a warning).
+
 **Literals.** For a categorical column ``f`` with values ``v``: ``f == v`` and ``f != v``. For a
-0/1 column (every numeric or bool column whose values are all 0 or 1) only ``f == 1`` (printed
-``f(X)``) and ``f == 0`` (printed ``not f(X)``). For a numeric column: ``f =< t`` and ``f > t`` with
-``t`` ranging over the values observed in the *training set* (one sorted pass with prefix counts).
+0/1 column only ``f == 1`` (printed ``f(X)``) and ``f == 0`` (printed ``not f(X)``). For a numeric
+column: ``f =< t`` and ``f > t`` with ``t`` ranging over the numbers present among the current
+examples (false on cells without a number), plus ``f == v`` / ``f != v`` for its string values.
 
 **Score** (SPEC §6.5). With tp/fp the positives/negatives the literal keeps (covers) and fn/tn
 the positives/negatives it drops, out of the N examples currently covered by the rule::
@@ -32,29 +42,44 @@ positives), given a fresh predicate ``abN`` and the rule gets the literal ``not 
 same procedure runs inside, so exceptions can have exceptions (``abN :- …, not abM(X).``).
 Recursion ends because every literal drops at least one negative, so the examples left shrink.
 
-**Covering loop fold(P, N)** (used for exception rule sets): learn a rule, stop when there is
-none, when it covers no positive, or (``tail``, FOLD-SE) when it covers fewer than
+**Covering loop fold(P, N)** (exception rule sets, and the binary convention): learn a rule, stop
+when there is none, when it covers no positive, or (``tail``, FOLD-SE) when it covers fewer than
 ``tail·|train|`` positives (|train| = rows given to :meth:`FoldSEM.fit`); otherwise keep it,
 remove the positives it covers (negatives stay) and repeat.
 
-**Multi-class driver** (FOLD-RM style): among the examples left take the most frequent class
+**Binary convention** (FOLD-SE; ``positive_class="auto"`` on two classes): the covering loop
+learns rules for the positive class only (the less frequent class, or ``positive_class``); the
+other class is the default. ``positive_class=None`` learns rules for both (driver below).
+
+**Multi-class driver** (FOLD-SE-M): among the examples left take the most frequent open class
 (ties: the first in ``classes_``), learn *one* rule for it (positives = that class, negatives =
 all other classes left), append it and remove every example it covers (positives and
-negatives); repeat until no example is left. When the rule for the chosen class does not exist,
-covers no positive or fewer than ``tail·|train|`` positives, that class gets no further rules
-(its examples stay, as negatives for the others) and the driver goes on with the next most
-frequent class; it stops when no class can get a rule. (Stopping the whole driver at the first
-small rule instead left up to 18% of digits test rows to the default class.) Rules are ordered; prediction is the first rule that fires, else the default
-class: ``default_class`` if given, otherwise the most frequent class among the training examples
-no rule covers (ties: first in ``classes_``; the overall most frequent class when every example
-is covered). :meth:`FoldSEM.predict_rule` reports which rule fired (−1 = default used).
+negatives); repeat until no example is left. A rule that does not exist, covers no positive or
+fewer than ``tail·|examples left|`` positives closes its class until the next rule is accepted
+(then every class is open again); the driver stops when no open class can get a rule. (The
+original driver counted ``tail·|train|`` and closed a class for good: on binarized digits 4% of
+the test rows then fell to the default class; see notes/fold-experiments.md.) Rules are
+ordered; prediction is the first rule that fires, else the default class: ``default_class`` if
+given, the other class under the binary convention, otherwise the most frequent class among the
+training examples no rule covers (ties: first in ``classes_``; the overall most frequent class
+when every example is covered). :meth:`FoldSEM.predict_rule` reports which rule fired (−1 =
+default used).
+
+**mode="fold-rm"** follows FOLD-RM as published and as the ``foldrm`` package implements it
+(tested to learn the same rule trees): no tail; every literal over the values present among the
+current examples is offered (also ones that keep no positive), except literals the rule or its
+ancestors already use; a rule stopped because no literal scores finitely gets no exceptions;
+the driver removes only the covered *positives* (ties between classes: the one whose first
+example comes last) and stops at the first rule that covers no positive.
 
 **Fast path.** 0/1 and categorical columns become one 0/1 indicator matrix; the counts tp/fp
 for *every* candidate at once are one column-sum reduction (a float32 matrix product with the
 P/N masks when the covered set is large, a gathered ``sum`` when it is small). Numeric columns
-are dense-ranked once; the counts for all thresholds of all numeric columns are one
-``bincount`` over rank offsets plus a segmented cumulative sum. The 0/1 (NeSy) case is just the
-indicator matrix, so a 10,000 × 512 table learns in well under a second.
+are dense-ranked once; the threshold counts are one sorted pass with prefix counts: for a large
+example set one ``bincount`` over rank offsets plus a segmented cumulative sum over all
+thresholds, for a small one a sort of the set's own ranks (cost ∝ the set, not the table). The
+0/1 (NeSy) case is just the indicator matrix, so a 10,000 × 512 table learns in well under a
+second; a 20,000 × 16 continuous table in FOLD-RM mode in seconds (notes/fold-benchmarks.md).
 """
 from __future__ import annotations
 
@@ -203,11 +228,16 @@ def _seg_cumsum(cnt: np.ndarray, seg: np.ndarray) -> np.ndarray:
 class _Learner:
     """The search of SPEC §6.5 over an :class:`_Encoded` table.
 
-    ``mode="fold-se-m"``: the FOLD-SE-M search (tail pruning, candidates that drop no negative
-    are skipped, exceptions also after a stop on "no finite literal").
-    ``mode="fold-rm"``: FOLD-RM as published (Wang & Gupta): no tail, only literals that keep no
-    positive are skipped, literals already used by a rule or its ancestors are not offered
+    ``mode="fold-se-m"``: the FOLD-SE-M search (tail pruning, candidates that keep no positive or
+    drop no negative are skipped, exceptions also after a stop on "no finite literal").
+    ``mode="fold-rm"``: FOLD-RM as published (Wang & Gupta) and as the ``foldrm`` package: no
+    tail, every literal over the values present in the current examples is offered (even one
+    that keeps no positive), literals already used by a rule or its ancestors are not offered
     again, a rule stopped because no literal scores finitely gets no exceptions.
+
+    The class attributes ``retry``, ``tail_base``, ``exc_tail`` and ``remove_negatives`` fix the
+    FOLD-SE-M driver's choices; they exist for the many-class study
+    (experiments/fold_manyclass.py) and are not part of the public API.
     """
 
     def __init__(self, enc: _Encoded, ratio: float, tail: float, heuristic: str,
@@ -391,6 +421,8 @@ class _Learner:
             mc = 0.0
         elif self.exc_tail == "local":
             mc = self.tail * (len(P) + len(N))
+        elif self.exc_tail == "left":
+            mc = self.tail * self._n_left
         else:
             mc = self.min_cover
         rules: list[_Node] = []
@@ -450,6 +482,7 @@ class _Learner:
             if counts[c] < 0:
                 break
             is_c = y[remaining] == c
+            self._n_left = len(remaining)
             r = self.learn_rule(remaining[is_c], remaining[~is_c])
             if r is None:
                 open_[c] = False
@@ -471,6 +504,7 @@ class _Learner:
     retry = True
     tail_base = "left"
     exc_tail = "train"
+    _n_left = 0
     remove_negatives = True
 
     def _class_min_cover(self, n_left: int) -> float:
@@ -589,7 +623,8 @@ class FoldSEM(ClassifierMixin, BaseEstimator):
         positives become exceptions (``not abN(X)``). (The ``foldrm`` package's default is 0.5.)
     tail : float, default 5e-3
         FOLD-SE pruning (``mode="fold-se-m"`` only): a classifying rule must cover at least
-        ``tail·(examples left)`` positives, an exception rule at least ``tail·n_train``.
+        ``tail·(examples left)`` positives (multi-class driver) or ``tail·n_train`` (binary
+        convention), an exception rule at least ``tail·n_train``.
     heuristic : {"ig", "gini"}, default "ig"
         Literal score: information gain of SPEC §6.5 or weighted Gini.
     default_class : label or None
