@@ -3,7 +3,8 @@
 Tables: breast cancer (569 × 30 numeric, 2 classes), wine (178 × 13 numeric, 3), iris
 (150 × 4 numeric, 3), digits binarized (1797 × 64 pixels, pixel > 7 → 1, 10 classes).
 For each of ``--seeds`` stratified 80/20 splits, on the same split: cnnlens ``FoldSEM``
-(ratio 0.8, tail 5e-3 as in NESY, and tail 0 = no pruning), scikit-learn ``DecisionTreeClassifier(random_state=seed)``, and — when
+(ratio 0.8, tail 5e-3 as in NESY; tail 0 = no pruning; ``mode="fold-rm"``; on the two-class table
+also ``positive_class=None`` = rules for both classes instead of the binary convention), scikit-learn ``DecisionTreeClassifier(random_state=seed)``, and — when
 installed (``pip install --no-deps foldrm foldrpp``) — the ``foldrm`` (FOLD-RM, multi-class)
 and ``foldrpp`` (FOLD-R++, binary: breast cancer only, positive class = "malignant") reference
 packages run as black boxes with the same ratio. Reports mean ± std test accuracy, rules (all
@@ -38,11 +39,11 @@ def load_tables() -> dict[str, tuple[np.ndarray, np.ndarray, list[str]]]:
     return out
 
 
-def run_ours(Xtr, ytr, Xte, yte, names, tail: float = 5e-3) -> dict:
+def run_ours(Xtr, ytr, Xte, yte, names, tail: float = 5e-3, **params) -> dict:
     from cnnlens.nesy import FoldSEM
 
     t = time.perf_counter()
-    m = FoldSEM(ratio=0.8, tail=tail).fit(Xtr, ytr, feature_names=names)
+    m = FoldSEM(ratio=0.8, tail=tail, **params).fit(Xtr, ytr, feature_names=names)
     fit = time.perf_counter() - t
     return {"acc": float((m.predict(Xte) == yte).mean()), "rules": m.rules_.n_rules,
             "size": m.rules_.size, "fit": fit}
@@ -158,6 +159,11 @@ def main(argv: list[str] | None = None) -> int:
             Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.2, random_state=seed, stratify=y)
             res.setdefault("cnnlens FoldSEM", []).append(run_ours(Xtr, ytr, Xte, yte, names))
             res.setdefault("cnnlens FoldSEM, tail 0", []).append(run_ours(Xtr, ytr, Xte, yte, names, 0.0))
+            res.setdefault("cnnlens FoldSEM mode=fold-rm", []).append(
+                run_ours(Xtr, ytr, Xte, yte, names, mode="fold-rm"))
+            if len(set(ytr)) == 2:
+                res.setdefault("cnnlens FoldSEM, rules for both classes", []).append(
+                    run_ours(Xtr, ytr, Xte, yte, names, positive_class=None))
             res.setdefault("DecisionTree", []).append(run_tree(Xtr, ytr, Xte, yte, seed))
             if have_rm:
                 res.setdefault("foldrm 0.0.2", []).append(run_foldrm(Xtr, ytr, Xte, yte, binary))

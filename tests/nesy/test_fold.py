@@ -207,7 +207,7 @@ def _ref_ig(tp, fp, tn, fn):
 class _Ref:
     def __init__(self, rows, kinds, ratio, tail):
         self.rows, self.cands, self.ratio = rows, _ref_candidates(rows, kinds), ratio
-        self.min_cover = tail * len(rows)  # exception rule sets: tail · n_train
+        self.min_cover = tail * len(rows)
         self.tail = tail
 
     def best(self, P, N):
@@ -263,6 +263,7 @@ class _Ref:
             if max(counts) == 0:
                 break
             c = classes[counts.index(max(counts))]
+            self.min_cover = self.tail * len(left)  # exception tail: examples left
             r = self.learn_rule([i for i in left if y[i] == c], [i for i in left if y[i] != c])
             if r is None:
                 open_.discard(c)

@@ -44,8 +44,11 @@ Recursion ends because every literal drops at least one negative, so the example
 
 **Covering loop fold(P, N)** (exception rule sets, and the binary convention): learn a rule, stop
 when there is none, when it covers no positive, or (``tail``, FOLD-SE) when it covers fewer than
-``tail·|train|`` positives (|train| = rows given to :meth:`FoldSEM.fit`); otherwise keep it,
-remove the positives it covers (negatives stay) and repeat.
+``tail·n_left`` positives; otherwise keep it, remove the positives it covers (negatives stay) and
+repeat. ``n_left`` = the examples the multi-class driver still had when it learned the
+classifying rule the exceptions belong to (= |train| under the binary convention). Counting
+|train| instead pruned the exceptions of late rules so hard that they covered many negatives:
+−5 points on binarized digits (notes/fold-experiments.md).
 
 **Binary convention** (FOLD-SE; ``positive_class="auto"`` on two classes): the covering loop
 learns rules for the positive class only (the less frequent class, or ``positive_class``); the
@@ -246,6 +249,7 @@ class _Learner:
         self.ratio = float(ratio)
         self.tail = float(tail)
         self.min_cover = float(tail) * enc.n
+        self._n_left = enc.n  # examples left in the multi-class driver (exception tail base)
         self.score = _HEURISTICS[heuristic]
         self.rm = mode == "fold-rm"
         self._is_flag = np.array([v is None for v in enc.ind_value], dtype=bool)  # 0/1 columns
@@ -466,15 +470,20 @@ class _Learner:
             remaining = np.concatenate([P[~cov], N])
         return out
 
-    def multiclass_sem(self, y: np.ndarray, n_classes: int, classes_order: np.ndarray | None = None
-                       ) -> list[tuple[int, _Node]]:
+    def multiclass_sem(self, y: np.ndarray, n_classes: int) -> list[tuple[int, _Node]]:
         """FOLD-SE-M's multi-class driver (module docstring): the most frequent open class among
         the examples left gets one rule; covered examples (positives and negatives) leave; a
         rule covering fewer than ``tail·|examples left|`` positives closes its class until the
-        next rule is accepted."""
+        next rule is accepted; exception rule sets are pruned at the same ``tail·|examples left|``."""
         remaining = np.arange(self.e.n)
         out: list[tuple[int, _Node]] = []
         open_ = np.ones(n_classes, dtype=bool)
+        try:
+            return self._multiclass_sem(y, n_classes, remaining, out, open_)
+        finally:
+            self._n_left = self.e.n
+
+    def _multiclass_sem(self, y, n_classes, remaining, out, open_):
         while len(remaining):
             counts = np.bincount(y[remaining], minlength=n_classes)
             counts = np.where(open_ & (counts > 0), counts, -1)
@@ -503,8 +512,7 @@ class _Learner:
 
     retry = True
     tail_base = "left"
-    exc_tail = "train"
-    _n_left = 0
+    exc_tail = "left"
     remove_negatives = True
 
     def _class_min_cover(self, n_left: int) -> float:
@@ -622,9 +630,9 @@ class FoldSEM(ClassifierMixin, BaseEstimator):
         Exception ratio: literals are added to a rule until fp ≤ ratio·tp; remaining false
         positives become exceptions (``not abN(X)``). (The ``foldrm`` package's default is 0.5.)
     tail : float, default 5e-3
-        FOLD-SE pruning (``mode="fold-se-m"`` only): a classifying rule must cover at least
-        ``tail·(examples left)`` positives (multi-class driver) or ``tail·n_train`` (binary
-        convention), an exception rule at least ``tail·n_train``.
+        FOLD-SE pruning (``mode="fold-se-m"`` only): a classifying or exception rule must cover
+        at least ``tail·(examples left)`` positives (multi-class driver; ``tail·n_train`` under
+        the binary convention).
     heuristic : {"ig", "gini"}, default "ig"
         Literal score: information gain of SPEC §6.5 or weighted Gini.
     default_class : label or None
