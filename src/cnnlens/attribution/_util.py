@@ -35,15 +35,16 @@ def check_unit_interval(name: str, value: Any, open_low: bool = True, open_high:
     return v
 
 
-def target_scores(logits: torch.Tensor, targets: torch.Tensor, score: str) -> torch.Tensor:
+def target_scores(logits: torch.Tensor, targets: torch.Tensor, score: str, check: bool = True) -> torch.Tensor:
     """The target class's logit (``score="logit"``) or softmax probability (``"prob"``) per row
-    of ``logits`` ``(B, K)``; ``targets`` ``(B,)``. SPEC §0."""
+    of ``logits`` ``(B, K)``; ``targets`` ``(B,)``. SPEC §0. ``check=False`` skips the range
+    check (a device sync) in hot loops whose targets :func:`explain` already validated."""
     if score == "prob":
         logits = torch.softmax(logits, dim=1)
     elif score != "logit":
         raise CnnlensError(f"score={score!r} is not valid; choose 'logit' or 'prob'")
     targets = targets.to(logits.device)
-    if int(targets.max()) >= logits.shape[1]:
+    if check and int(targets.max()) >= logits.shape[1]:
         raise CnnlensError(f"target {int(targets.max())} out of range: the model has {logits.shape[1]} classes")
     return logits.gather(1, targets.view(-1, 1)).squeeze(1)
 

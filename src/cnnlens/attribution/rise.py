@@ -106,22 +106,27 @@ def rise(
     per_chunk = max(1, batch_size // n)
     img_chunk = min(n, batch_size)
     bar = progress(n * n_masks, "rise", progress_bar)
+    # masks are made in blocks of several forward chunks (at most ~2^24 mask values) so that the
+    # per-chunk work is only blend → forward → score
+    block = per_chunk * max(1, min(-(-n_masks // per_chunk), (1 << 24) // (H * W * per_chunk)))
     with torch.no_grad():
         done = 0
         while done < n_masks:
-            m = min(per_chunk, n_masks - done)
-            masks = _smooth(cells[done:done + m], shift_y[done:done + m], shift_x[done:done + m], (H, W), x.device).to(x.dtype)  # (m, H, W)
-            scores = torch.empty(m, n, device=x.device, dtype=torch.float64)
-            for a in range(0, n, img_chunk):
-                b = min(a + img_chunk, n)
-                xb = x[a:b]
-                masked = torch.lerp(fill, xb.unsqueeze(0), masks[:, None, None])  # (m, B, C, H, W)
-                logits = clf.logits(masked.reshape(-1, c, H, W), batch_size=m * (b - a))
-                s = target_scores(logits, targets[a:b].repeat(m), "prob")
-                scores[:, a:b] = s.view(m, b - a).double()
-                bar.update(m * (b - a))
-            sal += scores.t() @ masks.reshape(m, -1).double()
-            done += m
+            mb = min(block, n_masks - done)
+            masks = _smooth(cells[done:done + mb], shift_y[done:done + mb], shift_x[done:done + mb], (H, W),
+                            x.device).to(x.dtype)  # (mb, H, W)
+            scores = torch.empty(mb, n, device=x.device, dtype=torch.float64)
+            for ma in range(0, mb, per_chunk):
+                m = min(per_chunk, mb - ma)
+                for a in range(0, n, img_chunk):
+                    b = min(a + img_chunk, n)
+                    masked = torch.lerp(fill, x[a:b].unsqueeze(0), masks[ma:ma + m, None, None])  # (m, B, C, H, W)
+                    logits = clf.logits(masked.reshape(-1, c, H, W), batch_size=m * (b - a))
+                    s = target_scores(logits, targets[a:b].repeat(m), "prob", check=False)
+                    scores[ma:ma + m, a:b] = s.view(m, b - a).double()
+                    bar.update(m * (b - a))
+            sal += scores.t() @ masks.reshape(mb, -1).double()
+            done += mb
     bar.close()
     maps = (sal / (n_masks * p)).to(torch.float32).view(n, H, W)
     return Explanation(maps=maps, targets=targets, method="rise",
