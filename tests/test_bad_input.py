@@ -59,6 +59,8 @@ API_CASES = {
     "model-not-a-module": (lambda: Classifier(lambda x: x), "must be a torch.nn.Module"),
     "output-not-callable": (lambda: Classifier(_net(), output="logits"), "output must be a callable"),
     "mean-empty": (lambda: Classifier(_net(), mean=[]), "mean is empty"),
+    "mean-a-string": (lambda: Classifier(_net(), mean="0.5"), "mean must be a number"),
+    "std-with-a-word": (lambda: Classifier(_net(), std=[0.2, "a", 0.2]), "std must be a number"),
     "mean-nan": (lambda: Classifier(_net(), mean=[0.5, float("nan"), 0.5]), "mean contains NaN"),
     "std-zero": (lambda: Classifier(_net(), std=[0.2, 0.0, 0.2]), "std must be positive"),
     "mean-0-255-scale": (lambda: Classifier(_net(), mean=[123.7, 116.3, 103.5]), "divide them by 255"),

@@ -47,7 +47,12 @@ _MAX_STD = 5.0
 def _as_stat(value: float | Sequence[float] | torch.Tensor | None, what: str) -> torch.Tensor | None:
     if value is None:
         return None
-    t = torch.as_tensor(value, dtype=torch.float32).flatten()
+    if isinstance(value, (str, bytes)):
+        raise CnnlensError(f"{what} must be a number or one number per channel, got the string {value[:40]!r}")
+    try:
+        t = torch.as_tensor(value, dtype=torch.float32).flatten()
+    except (TypeError, ValueError, RuntimeError):
+        raise CnnlensError(f"{what} must be a number or one number per channel, got {str(value)[:60]}") from None
     if t.numel() == 0:
         raise CnnlensError(f"{what} is empty; give one value or one value per channel")
     if not torch.isfinite(t).all():
