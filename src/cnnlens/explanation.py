@@ -275,7 +275,9 @@ def _write_set(folder: Path, blobs: list[tuple[str, bytes]]) -> list[Path]:
 
     from ._io import current_umask, default_file_mode
 
-    parent = folder.absolute().parent
+    given = folder
+    folder = Path(os.path.abspath(folder))  # "." and "a/.." get a real name and parent
+    parent = folder.parent
     parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_staging(parent, folder.name)
     staging = parent / f".{folder.name}{_STAGING}{os.getpid()}-{secrets.token_hex(4)}"
@@ -291,12 +293,12 @@ def _write_set(folder: Path, blobs: list[tuple[str, bytes]]) -> list[Path]:
             try:
                 os.chmod(staging, 0o777 & ~current_umask())  # mkdtemp-like 0o700 → a normal folder
                 os.rename(staging, folder)
-                return [folder / fname for fname, _ in blobs]
+                return [given / fname for fname, _ in blobs]
             except OSError:
                 folder.mkdir(parents=True, exist_ok=True)  # lost a race: fall back to moving files
         for fname, _ in blobs:
             os.replace(staging / fname, folder / fname)
-        return [folder / fname for fname, _ in blobs]
+        return [given / fname for fname, _ in blobs]
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
