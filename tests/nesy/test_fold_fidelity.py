@@ -235,3 +235,14 @@ def test_local_and_full_threshold_search_learn_the_same_rules(seed, monkeypatch)
         progs.append(FoldSEM(tail=0, ratio=0.5).fit(X, y).rules_.to_asp("scasp"))
         monkeypatch.setattr(F._Learner, "__init__", init)
     assert progs[0] == progs[1]
+
+
+def test_justify_a_row_without_a_number_in_a_numeric_column():
+    X = pd.DataFrame({"x": pd.Series([1, 2, 3, 10, 11, 12, "?", "?"], dtype=object)})
+    y = ["a", "a", "a", "b", "b", "b", "a", "a"]
+    m = FoldSEM(tail=0, positive_class="b").fit(X, y)
+    assert m.rules_.to_asp() == "target(X,b) :- x(X,N1), N1 > 3.\n% default: a\n"
+    for cell, shown in (("?", "'?'"), (None, "missing")):
+        j = m.justify(pd.DataFrame({"x": pd.Series([cell], dtype=object)}))
+        assert j.prediction == "a" and j.default_used
+        assert f"there is no evidence that 'x' holds a number (for img; the cell is {shown}), so x > 3 is false" in j.text

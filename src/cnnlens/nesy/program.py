@@ -760,6 +760,13 @@ class _Justifier:
             node["text"] = (self.holds_phrase(lit.name, f", and {val}") if positive_true
                             else self.no_evidence(lit.name, f", and {val}"))
             return node
+        raw = self.table.column(lit.name)[:1]
+        if not np.isfinite(_as_numbers(np.asarray(raw))[0]):
+            # missing cell or a string of a mixed column: no fact name(img,N), comparison false
+            shown = "missing" if _is_missing_cell(raw[0]) else self.value_text(lit.name)
+            node["text"] = (f"there is no evidence that '{lit.name}' holds a number (for {self.name}; "
+                            f"the cell is {shown}), so {lit} is false")
+            return node
         v = self.value_text(lit.name)
         self.model.setdefault(f"{lit.name}({self.name},{v})", None)
         op = {True: {"<=": "=<", ">": ">"}, False: {"<=": ">", ">": "=<"}}[want][lit.op]
