@@ -413,18 +413,11 @@ class _Learner:
             node.exceptions = self.fold(N, P, used | mine)  # positives and negatives swapped
         return node
 
-    def fold(self, P: np.ndarray, N: np.ndarray, used: frozenset = frozenset(),
-             min_cover: float | None = None) -> list[_Node]:
+    def fold(self, P: np.ndarray, N: np.ndarray, used: frozenset = frozenset()) -> list[_Node]:
         """Covering loop: rules for P against N until no rule (or, FOLD-SE, only a rule covering
-        fewer than ``min_cover`` positives) is left."""
-        if self.rm:
+        fewer than ``tail·n_left`` positives) is left."""
+        if self.rm or self.exc_tail == "none":
             mc = 0.0
-        elif min_cover is not None:
-            mc = min_cover
-        elif self.exc_tail == "none":
-            mc = 0.0
-        elif self.exc_tail == "local":
-            mc = self.tail * (len(P) + len(N))
         elif self.exc_tail == "left":
             mc = self.tail * self._n_left
         else:
