@@ -245,6 +245,8 @@ def train(name: str, *, seed: int = 0, epochs: int | None = None, train_limit: i
     out_dir = Path(out_dir)
     atomic_write_bytes(out_dir / f"{name}.pt", _state_bytes(state))
     atomic_write_text(out_dir / f"{name}.json", json.dumps(record, indent=1) + "\n")
+    for suffix in (".pt", ".json"):  # package data: world-readable (the temp file was 0600)
+        os.chmod(out_dir / f"{name}{suffix}", 0o644)
     return record
 
 
