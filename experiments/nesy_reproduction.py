@@ -223,6 +223,14 @@ def texture_labelling(args) -> dict:
                     if set(details[int(lit.name[1:])]["concepts"]) & set(CLASS_CONCEPTS[cname]):
                         occ_cls += 1
         n_pred = len([p for p in nesy.rules.predicates if p.startswith("f")])
+        # diagnostic: the strongest concept other than the background (labelling with margin 1)
+        from cnnlens.nesy.labelling import label_filters
+
+        filt = [int(p[1:]) for p in nesy.rules.predicates if p.startswith("f")]
+        wide = label_filters(clf, tr.images, tr.masks, tr.concept_names, filt, nesy.layer, margin=1.0)
+        nonbg = [next((c for c in fl.concepts if c != "background"), None) for fl in wide]
+        m["share_predicates_defining_nonbackground"] = sum(c in defining for c in nonbg) / max(len(nonbg), 1)
+        m["share_labels_background_first"] = sum(fl.concepts[0] == "background" for fl in wide) / max(len(wide), 1)
         m.update(share_predicates_defining=preds_def / max(n_pred, 1),
                  share_target_literals_own_class=occ_cls / max(occ, 1), n_predicates=n_pred,
                  labelled_program=labelled.to_asp(), labels=nesy.labels)
@@ -247,11 +255,15 @@ def main(argv=None) -> int:
     p.add_argument("--tex-n", type=int, default=1200)
     p.add_argument("--tex-epochs", type=int, default=4)
     p.add_argument("--skip-texture", action="store_true")
+    p.add_argument("--texture-only", metavar="JSON", help="only the texture_scenes labelling, results to JSON")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", default="out/nesy")
     p.add_argument("--results", default="experiments/results/nesy/results.json")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.texture_only:
+        atomic_write_text(args.texture_only, json.dumps(texture_labelling(args), indent=1))
+        return 0
     res_path = Path(args.results)
     results = json.loads(res_path.read_text()) if res_path.exists() else {"runs": []}
     results["config"] = {k: v for k, v in vars(args).items()}
