@@ -81,7 +81,7 @@ def test_real_model_untouched_and_seeded():
     clf = zoo.load_classifier("mnist_cnn")
     x = zoo.load_dataset("mnist").images[:2]
     state = {k: v.clone() for k, v in clf.model.state_dict().items()}
-    kw = dict(step=2, sigma=3.0, max_blur=4.0, iterations=20)
+    kw = dict(step=2, sigma=3.0, max_blur=4.0, iterations=8)
     a = cnnlens.explain(clf, x, "extremal_perturbation", seed=3, **kw)
     b = cnnlens.explain(clf, x, "extremal_perturbation", seed=3, batch_size=1, **kw)
     assert torch.allclose(a.maps, b.maps, atol=1e-5)  # batched over images = one by one
