@@ -204,6 +204,14 @@ def test_csv_inf_and_dash_cells_are_reported_not_silent(tmp_path, capsys):
     assert "% column 'x': numeric; 2 non-numeric cell(s) ('-' ×1, 'inf' ×1)" in out
     assert "% column 'z': numeric; 1 empty/NaN cell(s) are missing" in out
     assert FoldSEM.load(tmp_path / "m.json").feature_kinds_ == ["numeric", "numeric"]
+    # an inf cell is a value, never a huge number: 'x > t' is false on it at predict time too
+    q = tmp_path / "inf2.csv"
+    q.write_text("x,y\n1,a\n2,a\n3,a\n10,b\n11,b\n12,b\ninf,a\n")
+    assert main(["fold", "train", "--csv", str(q), "--label", "y", "--tail", "0", "--positive-class", "b",
+                 "--out", str(tmp_path / "m2.json")]) == 0
+    assert "x(X,N1), N1 > 3" in capsys.readouterr().out
+    assert main(["fold", "predict", "--model", str(tmp_path / "m2.json"), "--csv", str(q)]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "6,a,default"
 
 
 def test_csv_duplicate_header_check_is_linear(tmp_path):

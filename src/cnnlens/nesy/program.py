@@ -364,20 +364,21 @@ def _as_numbers(col: np.ndarray) -> np.ndarray:
     (missing, or a string of a mixed column) — both ``=<`` and ``>`` are then false there, as
     in FOLD-R++ and as in ASP, where such a row has no ``name(X,N)`` fact."""
     if col.dtype.kind in "biuf":
-        return col.astype(np.float64)
-    try:
-        return col.astype(np.float64)
-    except (TypeError, ValueError):
-        pass
-    out = np.full(len(col), np.nan)
-    for i, v in enumerate(col):
-        if isinstance(v, (bool, np.bool_)) or v is None:
-            continue
+        out = col.astype(np.float64)
+    else:
         try:
-            out[i] = float(v)
+            out = col.astype(np.float64)
         except (TypeError, ValueError):
-            continue
-    return out
+            out = np.full(len(col), np.nan)
+            for i, v in enumerate(col):
+                if isinstance(v, (bool, np.bool_)) or v is None:
+                    continue
+                try:
+                    out[i] = float(v)
+                except (TypeError, ValueError):
+                    continue
+    # ±inf is no number either (no ASP fact can hold it; FoldSEM treats 'inf' as a value)
+    return np.where(np.isfinite(out), out, np.nan)
 
 
 def _eval_literal(lit: Literal, table: _Table, derived: Mapping[str, np.ndarray]) -> np.ndarray:
