@@ -79,7 +79,7 @@ def run(config: str, args: argparse.Namespace) -> dict:
         raise SystemExit(f"unknown config {config!r}; choose from mnist, onet, {', '.join(FASHION_SUBSETS)}")
     t0 = time.time()
     ri = RepresentativeInterpreter(clf, ref_images, n_boundaries=50, seed=0, batch_size=args.batch_size, progress=True)
-    table = ri.evaluate_reuse(unseen, seeds=args.seeds, reference_labels=ref_labels, per_class=per_class,
+    table = ri.evaluate_reuse(unseen, seeds=list(range(args.first_seed, args.first_seed + args.seeds)), reference_labels=ref_labels, per_class=per_class,
                               n_unseen=n_unseen, model_name=model, dataset_name=dataset)
     took = time.time() - t0
     out = Path(args.out)
@@ -91,16 +91,42 @@ def run(config: str, args: argparse.Namespace) -> dict:
     return table.to_dict()
 
 
+def merge(name: str, files: list[str], out: str) -> None:
+    """Combine runs of the same configuration over disjoint seeds into ``<out>/<name>.md|json``."""
+    from cnnlens.representative import ReuseTable
+
+    parts = [json.loads(Path(f).read_text()) for f in files]
+    per_seed = {m: [r for p in parts for r in p["per_seed"][m]] for m in parts[0]["per_seed"]}
+    precision = {k: [v for p in parts for v in p["precision"].get(k, [])] for k in parts[0]["precision"]}
+    meta = {**parts[0]["meta"], "seeds": [s for p in parts for s in p["meta"]["seeds"]]}
+    table = ReuseTable(per_seed=per_seed, coverage=[c for p in parts for c in p["coverage"]], precision=precision,
+                       meta=meta)
+    took = sum(p.get("wall_s", 0.0) for p in parts)
+    md = table.to_markdown() + (f"\nwall time {took:.0f} s in {len(parts)} runs on the shared 2-core machine; "
+                                f"reference pool {parts[0].get('pool')} images\n")
+    atomic_write_text(Path(out) / f"{name}.md", md)
+    atomic_write_text(Path(out) / f"{name}.json", json.dumps({**table.to_dict(), "wall_s": took,
+                                                             "pool": parts[0].get("pool"), "merged_from": files},
+                                                            indent=2, default=str))
+    print(md)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description="RI Table 1 reproduction (SPEC §5)")
     ap.add_argument("configs", nargs="+")
     ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--first-seed", type=int, default=0, help="run seeds first-seed … first-seed + seeds − 1")
     ap.add_argument("--per-class", type=int, default=2500, help="fashion: references per class per seed")
     ap.add_argument("--pool-per-class", type=int, default=3000, help="fashion: train images per class in the pool")
     ap.add_argument("--n-unseen", type=int, default=1000, help="fashion: |S| per seed")
     ap.add_argument("--batch-size", type=int, default=256)
     ap.add_argument("--out", default="experiments/results/ri")
+    ap.add_argument("--merge", nargs="+", metavar="JSON",
+                    help="instead of running: merge these result files into <out>/<first config>.md|json")
     args = ap.parse_args()
+    if args.merge:
+        merge(args.configs[0], args.merge, args.out)
+        return
     torch.set_num_threads(1)
     for c in args.configs:
         run(c, args)
