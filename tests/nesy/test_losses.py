@@ -70,3 +70,13 @@ def test_size_counting_fig3():
     rs = RuleSet.from_asp(FIG3)
     assert rs.size == 7 and rs.n_rules == 5
     assert set(rs.predicates) == {"f295", "f398", "f38", "f209", "f145", "f134"}
+
+
+@pytest.mark.parametrize("module", ["cnnlens.nesy.binarize", "cnnlens.nesy.losses", "cnnlens.nesy.labelling",
+                                    "cnnlens.data.texture_scenes"])
+def test_docstring_examples(module):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.failed == 0 and result.attempted > 0

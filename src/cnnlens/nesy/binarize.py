@@ -13,7 +13,7 @@ Example::
     >>> from cnnlens import Classifier
     >>> from cnnlens.nesy import filter_norms, thresholds
     >>> net = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-    ...                     nn.Linear(4, 2))
+    ...                     nn.Linear(4, 2)).eval()
     >>> clf = Classifier(net)
     >>> norms = filter_norms(clf, torch.rand(5, 1, 8, 8))
     >>> norms.shape, thresholds(norms).shape
