@@ -11,7 +11,7 @@ setup-test:
 	bash scripts/setup.sh --test
 
 demo: setup
-	$(VENV)/bin/cnnlens predict --model mobilenet_v2_imagenet --dataset photos
+	$(VENV)/bin/cnnlens demo --out cnnlens-demo
 
 test: setup-test
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)

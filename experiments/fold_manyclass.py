@@ -1,4 +1,4 @@
-"""Many-class study for FOLD-SE-M's defaults (issue 13, item 2; notes/fold-experiments.md).
+"""Many-class study for FOLD-SE-M's defaults (issue 13, item 2; EXPERIMENTS.md).
 
 Why does ``tail=5e-3`` cost accuracy on tables with many classes, and which driver keeps programs
 small *and* accurate? For each table and each of ``--seeds`` stratified 80/20 splits, the same

@@ -1,4 +1,4 @@
-"""NESY reproduction (SPEC §6.9), reduced to what 2 shared CPU cores allow — see notes/nesy-experiments.md.
+"""NESY reproduction (SPEC §6.9), reduced to what 2 shared CPU cores allow — see EXPERIMENTS.md.
 
 Backbone: the zoo's ``fashion_vgg`` (CE-pretrained on all 10 Fashion-MNIST classes, last conv 256
 filters) when its weights are installed; otherwise the same architecture (``FashionVGG``)

@@ -17,6 +17,13 @@ def test_readme_python_examples_run():
         exec(compile(block, "README.md", "exec"), {})
 
 
+@pytest.mark.parametrize("guide", sorted(p.name for p in (ROOT / "docs").glob("*.md")))
+def test_docs_guides_python_examples_run(guide):
+    text = (ROOT / "docs" / guide).read_text()
+    for block in re.findall(r"```python\n(.*?)```", text, flags=re.S):
+        exec(compile(block, f"docs/{guide}", "exec"), {})
+
+
 @pytest.mark.parametrize(
     "module",
     ["cnnlens.classifier", "cnnlens.explanation", "cnnlens.data.folder", "cnnlens.zoo", "cnnlens.nesy.program", "cnnlens.nesy.fold"],

@@ -34,14 +34,28 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in _SUBCOMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:  # a part not built yet (development only)
-            if exc.name not in (name, name.rsplit(".", 1)[0]):
-                raise
-            continue
-        module.register(sub)
+        importlib.import_module(name).register(sub)
+    from .report.cli import add_report_argument
+
+    for command in _REPORTING:  # `--report`: the same kind of page as `cnnlens demo` (SPEC §8)
+        add_report_argument(sub.choices[command])
     return parser
+
+
+# commands whose output folder can become an HTML report with --report
+_REPORTING = ("explain", "evaluate", "ablate", "represent")
+
+
+def _write_command_report(args: argparse.Namespace) -> None:
+    from .report.cli import report_from_outputs
+
+    skip = {"func", "debug", "report", "command"}
+    params = {k: v for k, v in sorted(vars(args).items()) if k not in skip and isinstance(v, (str, int, float, bool, list, type(None)))}
+    data = getattr(args, "dataset", None) or getattr(args, "images", None) or getattr(args, "files", None) or "image files"
+    path = report_from_outputs(args.out, title=f"cnnlens {args.command}", command=args.command,
+                               model=str(getattr(args, "model", "")), data=str(data), params=params,
+                               seed=getattr(args, "seed", None))
+    print(f"report: {path}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -51,7 +65,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        if code == 0 and getattr(args, "report", False):
+            _write_command_report(args)
+        return code
     except (CnnlensError, FileNotFoundError, PermissionError, IsADirectoryError) as exc:
         if args.debug:
             raise

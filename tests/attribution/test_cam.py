@@ -143,7 +143,7 @@ def test_mobilenet_deleting_top_gradcam_pixels_hurts_more_than_random():
     """Real-model sanity on the bundled photos. The control deletes 20% of the pixels chosen by a
     random map of the same structure (uniform noise at the layer's 7×7 resolution, upsampled
     like Grad-CAM): deleting scattered single pixels is salt noise, which by itself destroys
-    MobileNetV2's predictions (see notes/attribution-benchmarks.md), so it is no fair control."""
+    MobileNetV2's predictions (see BENCHMARKS.md), so it is no fair control."""
     clf = zoo.load_classifier("mobilenet_v2_imagenet")
     x = zoo.load_dataset("photos").images
     e = cnnlens.explain(clf, x, "gradcam", batch_size=8)

@@ -1,7 +1,6 @@
-"""The docstring examples of cnnlens.metrics and the usage block of notes/metrics-readme.md run."""
+"""The docstring examples of cnnlens.metrics run (the docs/ guides run in tests/test_docs.py)."""
 import doctest
 import importlib
-import re
 from pathlib import Path
 
 import pytest
@@ -15,13 +14,3 @@ def test_metrics_docstring_examples(module):
     mod = importlib.import_module(module)
     result = doctest.testmod(mod, optionflags=doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS)
     assert result.failed == 0 and result.attempted > 0
-
-
-def test_readme_section_runs():
-    note = ROOT / "notes" / "metrics-readme.md"
-    if not note.exists():  # merged into README.md by the integrator (test_docs runs it there)
-        pytest.skip("notes/metrics-readme.md merged into README.md")
-    blocks = re.findall(r"```python\n(.*?)```", note.read_text(), flags=re.S)
-    assert blocks
-    for block in blocks:
-        exec(compile(block, str(note), "exec"), {})

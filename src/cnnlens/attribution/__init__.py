@@ -103,11 +103,7 @@ def _load_providers() -> None:
         return
     _loaded = True
     for module in _PROVIDERS:
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:  # a family not built yet (development only)
-            if exc.name != module:
-                raise
+        importlib.import_module(module)
 
 
 def methods() -> list[str]:

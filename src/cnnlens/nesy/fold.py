@@ -48,7 +48,7 @@ when there is none, when it covers no positive, or (``tail``, FOLD-SE) when it c
 repeat. ``n_left`` = the examples the multi-class driver still had when it learned the
 classifying rule the exceptions belong to (= |train| under the binary convention). Counting
 |train| instead pruned the exceptions of late rules so hard that they covered many negatives:
-−5 points on binarized digits (notes/fold-experiments.md).
+−5 points on binarized digits (EXPERIMENTS.md).
 
 **Binary convention** (FOLD-SE; ``positive_class="auto"`` on two classes): the covering loop
 learns rules for the positive class only (the less frequent class, or ``positive_class``); the
@@ -61,7 +61,7 @@ negatives); repeat until no example is left. A rule that does not exist, covers 
 fewer than ``tail·|examples left|`` positives closes its class until the next rule is accepted
 (then every class is open again); the driver stops when no open class can get a rule. (The
 original driver counted ``tail·|train|`` and closed a class for good: on binarized digits 4% of
-the test rows then fell to the default class; see notes/fold-experiments.md.) Rules are
+the test rows then fell to the default class; see EXPERIMENTS.md.) Rules are
 ordered; prediction is the first rule that fires, else the default class: ``default_class`` if
 given, the other class under the binary convention, otherwise the most frequent class among the
 training examples no rule covers (ties: first in ``classes_``; the overall most frequent class
@@ -82,7 +82,7 @@ are dense-ranked once; the threshold counts are one sorted pass with prefix coun
 example set one ``bincount`` over rank offsets plus a segmented cumulative sum over all
 thresholds, for a small one a sort of the set's own ranks (cost ∝ the set, not the table). The
 0/1 (NeSy) case is just the indicator matrix, so a 10,000 × 512 table learns in well under a
-second; a 20,000 × 16 continuous table in FOLD-RM mode in seconds (notes/fold-benchmarks.md).
+second; a 20,000 × 16 continuous table in FOLD-RM mode in seconds (BENCHMARKS.md).
 """
 from __future__ import annotations
 

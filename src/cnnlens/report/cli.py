@@ -20,7 +20,8 @@ def add_report_argument(p: argparse.ArgumentParser) -> None:
 def report_from_outputs(out: str | Path, *, title: str, command: str, model: str, data: str,
                         params: dict[str, Any], seed: int | None) -> Path:
     """Build ``out/report.html`` from what a command wrote into ``out``: its pictures (grids and
-    galleries first), its markdown tables and its rule/text files. The page shows the files; it
+    galleries first), its markdown tables, its small JSON records (parameters, image names and
+    their class folders) and its rule/text files. The page shows the files; it
     computes nothing."""
     from . import ReportBuilder, write_report
 
@@ -37,6 +38,9 @@ def report_from_outputs(out: str | Path, *, title: str, command: str, model: str
                     caption=f"{len(rest)} pictures" + (" (first 400 shown)" if len(rest) > 400 else ""))
     for p in sorted(out.rglob("*.md")):
         sec.pre(p.read_text(encoding="utf-8"), caption=p.relative_to(out).as_posix())
+    for p in sorted(out.rglob("*.json")):
+        if p.name != "manifest.json" and p.stat().st_size <= 50_000:
+            sec.pre(p.read_text(encoding="utf-8", errors="replace"), caption=p.relative_to(out).as_posix())
     for p in sorted(list(out.rglob("*.txt")) + list(out.rglob("*.lp"))):
         sec.pre(p.read_text(encoding="utf-8", errors="replace")[:20000], caption=p.relative_to(out).as_posix())
     b.save()

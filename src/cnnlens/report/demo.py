@@ -172,7 +172,24 @@ def _metrics(b: ReportBuilder, cfg: DemoConfig) -> None:
                             "method_params": mparams}, seed=cfg.seed)
     sec.text("Rows are methods, columns the six metrics of OVERVIEW with their direction (↑ higher is "
              "better, ↓ lower is better); 'random' is a uniform random map. Mean ± std over images.")
-    sec.pre(table.to_markdown(), caption="table (also saved as metrics/table.csv, table.json, per_image.csv)")
+    import csv
+
+    rows = list(csv.reader(io.StringIO(table.to_csv())))
+    arrows = {"iauc": "IAUC ↑", "dauc": "DAUC ↓", "ic": "IC ↑", "dc": "DC ↑", "ad": "AD ↓", "iic": "IIC ↑"}
+    header = []
+    for c in rows[0]:
+        name, _, stat = c.rpartition("_")
+        header.append(f"{arrows[name]} {stat}" if name in arrows else c)
+
+    def fmt(v: str) -> str:
+        try:
+            return f"{float(v):.3f}" if "." in v else v
+        except ValueError:
+            return v
+
+    sec.table(header, [[fmt(v) for v in r] for r in rows[1:]],
+              caption="mean (and std) per metric; also saved as metrics/table.csv, table.json, per_image.csv")
+    sec.pre(table.to_markdown(), caption="the same table as markdown (mean ± std)")
     if (out / "curves.png").is_file():
         rel = (out / "curves.png").relative_to(b.folder).as_posix()
         sec.image_file(rel, caption="mean insertion and deletion curves per method")
@@ -307,7 +324,7 @@ def _nesy(b: ReportBuilder, cfg: DemoConfig) -> None:
     scenes = texture_scenes(n_tr, size=32, seed=cfg.seed)
     test_scenes = texture_scenes(300, size=32, seed=cfg.seed + 1)
     torch.manual_seed(cfg.seed)
-    net = _texture_cnn(len(scenes.class_names))
+    net = _texture_cnn(len(scenes.class_names)).eval()
     tclf = Classifier(net, class_names=scenes.class_names, input_shape=(3, 32, 32))
     train(tclf, (scenes.images, scenes.labels), None, strategy="CE", epochs=4 if cfg.quick else 8, lr=2e-3,
           weight_decay=0.0, batch_size=32, seed=cfg.seed, progress=False)
