@@ -310,3 +310,17 @@ def test_registered_and_batched() -> None:
         chunked = explain(clf, x, method, batch_size=2)
         torch.testing.assert_close(whole.maps, chunked.maps, rtol=1e-4, atol=1e-6)
         assert whole.params["method"] == method and "conservation" in whole.info
+
+
+def test_lrp_and_deeplift_on_the_project_sequential_cnn() -> None:
+    """OVERVIEW's setting: the zoo's plain nn.Sequential binary CNN at 128×128."""
+    clf = zoo.load_classifier("fashion_pair_seq")
+    x = zoo.load_dataset("fashion_pair", split="test").images[:2]
+    d = explain(clf, x, "deeplift", baseline="zero_normalized")
+    c = d.info["conservation"]
+    assert c["max_abs_error"] <= 1e-3 * max(abs(v) for v in c["delta_f"]) + 1e-6
+    r = explain(clf, x, "lrp")
+    assert r.maps.shape == (2, 128, 128) and torch.isfinite(r.maps).all()
+    eps = explain(clf, x, "lrp", composite="epsilon", epsilon=1e-9)
+    ce = eps.info["conservation"]  # biases absorb part of the relevance; the sign and scale hold
+    assert all(abs(s) <= 2 * abs(e) + 1e-3 for s, e in zip(ce["relevance_sum"], ce["explained"]))
