@@ -54,7 +54,7 @@ class DemoConfig:
             return {"lime": {"num_samples": 300}, "rise": {"n_masks": 500},
                     "extremal_perturbation": {"iterations": 60}, "da_pos": {"iterations": 100},
                     "da_neg": {"iterations": 100}, "scorecam": {"layer": "features.17"}}
-        return {"extremal_perturbation": {"iterations": 300}}
+        return {"extremal_perturbation": {"iterations": 300}, "rise": {"n_masks": 2000}}
 
     @property
     def face_params(self) -> dict[str, dict[str, Any]]:
@@ -66,7 +66,7 @@ class DemoConfig:
 
     @property
     def n_metric_images(self) -> int:
-        return 12 if self.quick else 60
+        return 12 if self.quick else 40
 
 
 def _png(arr: np.ndarray) -> bytes:
@@ -160,7 +160,7 @@ def _metrics(b: ReportBuilder, cfg: DemoConfig) -> None:
     g = torch.Generator().manual_seed(cfg.seed)
     index = torch.randperm(len(ds.labels), generator=g)[:n]
     methods = ["saliency", "guided_backprop", "gradcam", "gradcam++", "scorecam", "lrp", "deeplift", "lime", "rise"]
-    mparams = {"lime": {"num_samples": 300 if cfg.quick else 1000}, "rise": {"n_masks": 1000 if cfg.quick else 4000}}
+    mparams = {"lime": {"num_samples": 300 if cfg.quick else 1000}, "rise": {"n_masks": 1000 if cfg.quick else 2000}}
     out = b.folder / "metrics"
     table = run_evaluate(clf, ds.images[index], ds.labels[index], out, methods=methods,
                          metrics=["iauc", "dauc", "ic", "dc", "ad", "iic"], protocol="rise", seed=cfg.seed,
