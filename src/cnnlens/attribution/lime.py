@@ -120,6 +120,23 @@ def _fill(x: torch.Tensor, segments: torch.Tensor, n_max: int, hide_color: Any) 
     return colour.view(1, -1, 1, 1).expand(x.shape)
 
 
+def _given_samples(samples: Any, n: int, n_feat: torch.Tensor, f_max: int) -> torch.Tensor:
+    data = torch.as_tensor(np.asarray(samples) if not isinstance(samples, torch.Tensor) else samples).cpu()
+    if data.dim() == 2:
+        data = data.expand(n, -1, -1)
+    if data.dim() != 3 or data.shape[0] != n or data.shape[1] < 2:
+        raise CnnlensError(f"samples must have shape (S, F) or ({n}, S, F) with S >= 2, got {tuple(data.shape)}")
+    if data.shape[2] < f_max:
+        raise CnnlensError(f"samples have {data.shape[2]} columns but the images have up to {f_max} superpixels")
+    if not ((data == 0) | (data == 1)).all():
+        raise CnnlensError("samples must be 0/1 (1 = superpixel kept)")
+    data = data[:, :, :f_max].to(torch.int64).clone()
+    beyond = torch.arange(f_max)[None, None, :] >= n_feat.cpu()[:, None, None]
+    if (data.bool() & beyond).any():
+        raise CnnlensError("samples switch on a superpixel an image does not have")
+    return data
+
+
 def lime_fit(
     clf: Classifier,
     x: torch.Tensor,
@@ -132,9 +149,14 @@ def lime_fit(
     seed: int = 0,
     batch_size: int = 64,
     progress_bar: bool = True,
+    samples: torch.Tensor | np.ndarray | None = None,
 ) -> LimeFit:
     """Sample, score and fit LIME's local linear models for the batch ``x`` ``(N, C, H, W)``
-    with superpixel labels ``segments`` ``(N, H, W)`` (steps 2–4 of the module docstring)."""
+    with superpixel labels ``segments`` ``(N, H, W)`` (steps 2–4 of the module docstring).
+
+    ``samples``: the 0/1 vectors to use instead of drawing them, ``(S, F)`` for every image or
+    ``(N, S, F_max)``; ``S`` replaces ``num_samples`` (e.g. another LIME run's samples, for a
+    paired comparison). Taken as given: the first row is not forced to all ones."""
     n, c, h, w = x.shape
     segments = torch.as_tensor(segments, device=x.device)
     if segments.dim() == 2:
@@ -144,11 +166,15 @@ def lime_fit(
     segments = torch.stack([torch.from_numpy(_relabel(s.cpu().numpy())) for s in segments]).to(x.device)
     n_feat = segments.reshape(n, -1).max(dim=1).values + 1
     f_max = int(n_feat.max())
-    gen = torch.Generator().manual_seed(seed)
-    data = torch.randint(0, 2, (n, num_samples, f_max), generator=gen).to(x.device)
     real = torch.arange(f_max, device=x.device)[None, :] < n_feat[:, None]  # (N, F_max)
-    data = data * real[:, None, :]
-    data[:, 0, :] = real.to(data.dtype)
+    if samples is None:
+        gen = torch.Generator().manual_seed(seed)
+        data = torch.randint(0, 2, (n, num_samples, f_max), generator=gen).to(x.device)
+        data = data * real[:, None, :]
+        data[:, 0, :] = real.to(data.dtype)
+    else:
+        data = _given_samples(samples, n, n_feat, f_max).to(x.device)
+        num_samples = data.shape[1]
     fill = _fill(x, segments, f_max, hide_color)
     seg_flat = segments.reshape(n, -1)
     scores = torch.empty(n * num_samples, device=x.device, dtype=torch.float64)
@@ -193,7 +219,7 @@ def lime(
     num_samples: int = 1000, segmenter: str | Callable[[np.ndarray], np.ndarray] = "quickshift",
     segments: torch.Tensor | None = None, kernel_size: float = 4, max_dist: float = 200, ratio: float = 0.2,
     n_segments: int = 50, hide_color: float | Sequence[float] | None = 0.0, kernel_width: float = 0.25,
-    alpha: float = 1.0, progress_bar: bool = True,
+    alpha: float = 1.0, progress_bar: bool = True, samples: torch.Tensor | np.ndarray | None = None,
 ) -> Explanation:
     """LIME (Ribeiro et al. 2016; SPEC §2): per-superpixel weights of a weighted ridge model of
     the target probability, painted onto the superpixels. Steps and options: module docstring.
@@ -201,7 +227,8 @@ def lime(
     Options: ``num_samples=1000``; ``segmenter="quickshift"`` (``kernel_size=4, max_dist=200,
     ratio=0.2``) or ``"slic"`` (``n_segments=50``) or a callable; ``segments`` ``(N, H, W)`` or
     ``(H, W)`` to skip segmentation; ``hide_color=0.0`` (``None`` = superpixel mean colour);
-    ``kernel_width=0.25``; ``alpha=1.0`` (ridge); ``progress_bar=True``.
+    ``kernel_width=0.25``; ``alpha=1.0`` (ridge); ``progress_bar=True``; ``samples`` ``(S, F)``
+    or ``(N, S, F_max)`` 0/1 vectors used instead of random ones (``num_samples`` becomes ``S``).
     """
     check_positive_int("num_samples", num_samples, 2)
     if not (isinstance(kernel_width, (int, float)) and kernel_width > 0):
@@ -215,9 +242,11 @@ def lime(
         segs = segments
     fit = lime_fit(clf, x, targets, segs, num_samples=num_samples, hide_color=hide_color,
                    kernel_width=kernel_width, alpha=alpha, seed=seed, batch_size=batch_size,
-                   progress_bar=progress_bar)
+                   progress_bar=progress_bar, samples=samples)
+    num_samples = int(fit.data.shape[1])
     seg_name = "given" if segments is not None else (segmenter if isinstance(segmenter, str) else getattr(segmenter, "__name__", "callable"))
-    params: dict[str, Any] = {"num_samples": num_samples, "segmenter": seg_name, "hide_color": hide_color,
+    params: dict[str, Any] = {"num_samples": num_samples, "samples": "random" if samples is None else "given",
+                              "segmenter": seg_name, "hide_color": hide_color,
                               "kernel_width": kernel_width, "alpha": alpha}
     if seg_name == "quickshift":
         params.update(kernel_size=kernel_size, max_dist=max_dist, ratio=ratio)
