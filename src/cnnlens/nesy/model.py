@@ -18,7 +18,8 @@ Norm ≥ θ). ``"sigmoid"`` without ``theta`` also computes θ from ``x``.
 
 No default class (SPEC §6.1): :meth:`NeSyModel.predict` gives −1 where no rule fires; such an
 image counts as wrong (accuracy) and disagreeing (fidelity), and :meth:`evaluate` reports how
-many there were.
+many there were. Rules are learned for every class, two-class tasks included
+(``FoldSEM(positive_class=None)``): FOLD-SE's binary convention leaves one class to the default.
 """
 from __future__ import annotations
 
@@ -122,7 +123,10 @@ class NeSyModel:
                 raise CnnlensError(f"theta has {th.numel()} values but layer {lay_name!r} has {F_} filters")
             theta_src = "given"
         bits = binarize(norms, th.to(norms.device), binarization).cpu().numpy()
-        fold = FoldSEM(ratio=ratio, tail=tail).fit(bits, yy)
+        # positive_class=None: every class gets rules, also with two classes. FOLD-SE's binary
+        # convention (rules for one class, the other is the default) would leave every image of
+        # the other class with no rule firing, since the NeSy model has no default class.
+        fold = FoldSEM(ratio=ratio, tail=tail, positive_class=None).fit(bits, yy)
         raw = fold.rules_
         rules = RuleSet(raw.rules, None)  # no default class (SPEC §6.1)
         info = {"n_train": int(x.shape[0]), "ratio": ratio, "tail": tail, "theta": theta_src,
