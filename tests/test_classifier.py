@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from cnnlens import Classifier, CnnlensError
+from cnnlens.errors import ModelError
 from tests.conftest import cuda, no_hooks_left
 
 tv = pytest.importorskip("torchvision")
@@ -421,3 +422,37 @@ def test_one_classifier_shared_by_threads_keeps_their_hooks_apart():
         th.join()
     assert errors == []
     assert no_hooks_left(net)
+
+
+def test_batched_scoring_runs_channels_last_with_the_same_logits_and_falls_back_for_view_models():
+    """``logits(batch_size=…)`` feeds a multi-channel CPU batch as channels-last (faster oneDNN
+    convolutions); the logits equal the plain-layout ones up to round-off. A model that calls
+    ``.view`` on its input cannot take that layout: it is scored in the plain layout, correctly."""
+    torch.manual_seed(0)
+    conv = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Conv2d(8, 8, 3, stride=2), nn.ReLU(),
+                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 4)).eval()
+    x = torch.rand(6, 3, 32, 32)
+    clf = Classifier(conv, mean=[0.4, 0.5, 0.6], std=[0.2, 0.3, 0.25])
+    with torch.no_grad():
+        plain = conv((x - torch.tensor([0.4, 0.5, 0.6]).view(1, 3, 1, 1)) / torch.tensor([0.2, 0.3, 0.25]).view(1, 3, 1, 1))
+    fast = clf.logits(x, batch_size=4)
+    assert torch.allclose(fast, plain, atol=1e-5) and clf._channels_last_ok
+
+    class ViewMLP(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = nn.Linear(3 * 8 * 8, 3)
+
+        def forward(self, inp: torch.Tensor) -> torch.Tensor:
+            return self.fc(inp.view(inp.shape[0], -1))
+
+    mlp = ViewMLP().eval()
+    xs = torch.rand(5, 3, 8, 8)
+    clf2 = Classifier(mlp)
+    out = clf2.logits(xs, batch_size=2)
+    assert not clf2._channels_last_ok
+    with torch.no_grad():
+        assert torch.allclose(out, mlp(xs), atol=1e-6)
+    # a model that fails for another reason still raises the wrapped error
+    with pytest.raises(ModelError):
+        Classifier(mlp).logits(torch.rand(2, 3, 9, 9), batch_size=2)

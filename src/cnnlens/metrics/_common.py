@@ -180,7 +180,7 @@ def forward_logits(clf: Classifier, x: torch.Tensor) -> torch.Tensor:
     with torch.no_grad():
         fwd = getattr(clf, "_forward", None)
         if fwd is not None:
-            return fwd(x)
+            return fwd(x, fast_layout=True)
         return clf.logits(x.clamp(0, 1), batch_size=x.shape[0])  # pragma: no cover
 
 
