@@ -110,32 +110,58 @@ def run_model(name: str, n: int, lime_samples: int, rise_masks: int) -> list[dic
     ours, wall = timed(lambda: cnnlens.explain(clf, x, "lime", target=targets, segments=segs,
                                                num_samples=lime_samples, batch_size=bs, progress_bar=False))
     row("lime", "cnnlens", wall, n * lime_samples)
-    explainer = lime_image.LimeImageExplainer(random_state=0)
+    asked: list[list[np.ndarray]] = [[] for _ in range(n)]
 
-    def lime_run():
+    def lime_run(random_state: int, record: bool):
+        explainer = lime_image.LimeImageExplainer(random_state=random_state)
         out = []
         for i in range(n):
             seg = segs[i].numpy()
             img = x[i].expand(3, -1, -1) if x.shape[1] == 1 else x[i]
-            fn = (lambda imgs: clf.probs(torch.from_numpy(imgs).permute(0, 3, 1, 2).float()[:, : x.shape[1]],
-                                         batch_size=bs).numpy())
+
+            def fn(imgs, i=i):
+                if record:
+                    asked[i].append(imgs.copy())
+                return clf.probs(torch.from_numpy(imgs).permute(0, 3, 1, 2).float()[:, : x.shape[1]],
+                                 batch_size=bs).numpy()
             out.append(explainer.explain_instance(
                 img.permute(1, 2, 0).double().numpy(), fn, labels=(int(targets[i]),), top_labels=None,
                 hide_color=0, num_samples=lime_samples, batch_size=bs, segmentation_fn=lambda _im, s=seg: s,
                 num_features=100000))
         return out
 
-    refs, wall = timed(lime_run)
-    corrs = []
-    for i, r in enumerate(refs):
+    def weights(i: int, e=None, r=None) -> np.ndarray:
         k = int(segs[i].max()) + 1
-        mine = torch.stack([ours.maps[i][segs[i] == f][0] for f in range(k)]).numpy()
-        theirs = np.zeros(k)
+        if e is not None:
+            return torch.stack([e.maps[i][segs[i] == f][0] for f in range(k)]).double().numpy()
+        w = np.zeros(k)
         for f, v in r.local_exp[int(targets[i])]:
-            theirs[f] = v
-        corrs.append(float(np.corrcoef(mine, theirs)[0, 1]))
+            w[f] = v
+        return w
+
+    def corr(a: np.ndarray, b: np.ndarray) -> float:
+        return float(np.corrcoef(a, b)[0, 1])
+
+    refs, wall = timed(lambda: lime_run(0, True))
+    refs1 = lime_run(1, False)  # lime against itself with another seed: the sampling noise
+    c_ours = [corr(weights(i, e=ours), weights(i, r=refs[i])) for i in range(n)]
+    c_self = [corr(weights(i, r=refs1[i]), weights(i, r=refs[i])) for i in range(n)]
+    # ours with the 0/1 samples lime drew (read back from the images it asked to score)
+    c_same = []
+    for i in range(n):
+        imgs = np.concatenate(asked[i])
+        x0 = (x[i].expand(3, -1, -1) if x.shape[1] == 1 else x[i]).permute(1, 2, 0).double().numpy()
+        seg = segs[i].numpy()
+        kept = np.stack([(imgs[:, seg == f] == x0[seg == f]).reshape(len(imgs), -1).all(1)
+                         for f in range(int(seg.max()) + 1)], axis=1).astype(np.int64)
+        e = cnnlens.explain(clf, x[i:i + 1], "lime", target=targets[i:i + 1], segments=segs[i:i + 1],
+                            samples=kept, batch_size=bs, progress_bar=False)
+        mine = torch.stack([e.maps[0][segs[i] == f][0] for f in range(int(seg.max()) + 1)]).double().numpy()
+        c_same.append(corr(mine, weights(i, r=refs[i])))
+    fmt = lambda cs: ", ".join(f"{c:.3f}" for c in cs)  # noqa: E731
     row("lime", "lime 0.2.0.1", wall, n * lime_samples,
-        f"weight correlation {', '.join(f'{c:.3f}' for c in corrs)} ({', '.join(str(int(s.max()) + 1) for s in segs)} superpixels)")
+        f"weight correlation with ours {fmt(c_ours)}; lime seed 0 vs seed 1 {fmt(c_self)}; ours with lime's "
+        f"samples {fmt(c_same)} ({', '.join(str(int(s.max()) + 1) for s in segs)} superpixels)")
 
     ours, wall = timed(lambda: cnnlens.explain(clf, x, "rise", target=targets, n_masks=rise_masks, batch_size=bs,
                                                progress_bar=False))
