@@ -14,13 +14,19 @@ split is learned by driver variants of :class:`cnnlens.nesy.FoldSEM` (patched th
   counted on the examples left (the new default), or with no tail on exception rule sets;
 * ``tail=0`` and ``mode="fold-rm"`` (ratio 0.5 as the ``foldrm`` package) for reference.
 
+With ``--pruning`` it runs the post-pruning / class-order study instead (issue 13, the digits goal
+"≥ 0.86 at size ≤ 120"): the public options ``prune`` (greedy post-pruning, alpha = training rows
+lost per literal saved) and ``class_order="best"`` (next rule for the class whose rule has the
+largest net coverage), swept over alpha, plus sklearn's iris and breast cancer (all classes get
+rules there, ``positive_class=None``).
+
 Besides accuracy and size it reports where the test rows go: the share that falls to the default
 class ("dflt%"), and the training positives left uncovered. Tables: binarized sklearn digits
 (10 classes), sklearn wine/iris, and generated many-class tables (``gen-K``: K classes, 0/1
 features, class-specific prototypes with 15% bit noise; and ``gmix-K``: K Gaussian classes in 8
 continuous dimensions).
 
-    python experiments/fold_manyclass.py [--seeds 3]
+    python experiments/fold_manyclass.py [--seeds 3] [--pruning]
 """
 from __future__ import annotations
 
@@ -68,6 +74,29 @@ VARIANTS = [
 ]
 
 
+PRUNING_VARIANTS = [
+    ("defaults", dict(), {}),
+    *[(f"prune={a:g}", dict(), {"prune": a}) for a in (0.5, 1.0, 1.5, 2.0)],
+    ("class_order=best", dict(), {"class_order": "best"}),
+    *[(f"class_order=best, prune={a:g}", dict(), {"class_order": "best", "prune": a})
+      for a in (0.5, 1.0, 1.5)],
+    *[(f"class_order=best, tail=0, prune={a:g}", dict(), {"class_order": "best", "tail": 0.0, "prune": a})
+      for a in (1.0, 1.5)],
+    *[(f"tail={t:g}", dict(), {"tail": t}) for t in (0.01, 0.02)],
+]
+
+
+def pruning_tables() -> dict:
+    from sklearn import datasets
+
+    out = tables()
+    ir = datasets.load_iris()
+    out["iris"] = (ir.data, ir.target)
+    bc = datasets.load_breast_cancer()
+    out["breast cancer (both classes)"] = (bc.data, bc.target)
+    return out
+
+
 def run(X, y, Xt, yt, patch: dict, params: dict) -> dict:
     from cnnlens.nesy import FoldSEM
     from cnnlens.nesy import fold as F
@@ -93,13 +122,18 @@ def main(argv=None) -> int:
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--pruning", action="store_true",
+                    help="post-pruning / class-order study (options prune, class_order) instead")
     args = ap.parse_args(argv)
+    variants = PRUNING_VARIANTS if args.pruning else VARIANTS
     rows = []
-    for name, (X, y) in tables().items():
-        res = {v[0]: [] for v in VARIANTS}
+    for name, (X, y) in (pruning_tables() if args.pruning else tables()).items():
+        res = {v[0]: [] for v in variants}
         for seed in range(args.seeds):
             Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.2, stratify=y, random_state=seed)
-            for vname, patch, params in VARIANTS:
+            for vname, patch, params in variants:
+                if args.pruning:
+                    params = {"positive_class": None, **params}
                 res[vname].append(run(Xtr, ytr, Xte, yte, patch, params))
         for vname, rs in res.items():
             def m(k):

@@ -3,7 +3,8 @@
 Tables: breast cancer (569 × 30 numeric, 2 classes), wine (178 × 13 numeric, 3), iris
 (150 × 4 numeric, 3), digits binarized (1797 × 64 pixels, pixel > 7 → 1, 10 classes).
 For each of ``--seeds`` stratified 80/20 splits, on the same split: cnnlens ``FoldSEM``
-(ratio 0.8, tail 5e-3 as in NESY; tail 0 = no pruning; ``mode="fold-rm"``; on the two-class table
+(ratio 0.8, tail 5e-3 as in NESY; tail 0 = no pruning; the options ``class_order="best",
+prune=1.0`` (issue 13's digits goal); ``mode="fold-rm"``; on the two-class table
 also ``positive_class=None`` = rules for both classes instead of the binary convention), scikit-learn ``DecisionTreeClassifier(random_state=seed)``, and — when
 installed (``pip install --no-deps foldrm foldrpp``) — the ``foldrm`` (FOLD-RM, multi-class)
 and ``foldrpp`` (FOLD-R++, binary: breast cancer only, positive class = "malignant") reference
@@ -159,6 +160,8 @@ def main(argv: list[str] | None = None) -> int:
             Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.2, random_state=seed, stratify=y)
             res.setdefault("cnnlens FoldSEM", []).append(run_ours(Xtr, ytr, Xte, yte, names))
             res.setdefault("cnnlens FoldSEM, tail 0", []).append(run_ours(Xtr, ytr, Xte, yte, names, 0.0))
+            res.setdefault("cnnlens FoldSEM class_order=best, prune=1", []).append(
+                run_ours(Xtr, ytr, Xte, yte, names, class_order="best", prune=1.0))
             res.setdefault("cnnlens FoldSEM mode=fold-rm", []).append(
                 run_ours(Xtr, ytr, Xte, yte, names, mode="fold-rm"))
             if len(set(ytr)) == 2:

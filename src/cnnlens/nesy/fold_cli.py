@@ -1,7 +1,8 @@
 """``cnnlens fold``: learn, apply and explain FOLD-SE-M rule-sets on CSV tables (SPEC §6.5–6.6, §8).
 
     cnnlens fold train   --csv FILE --label COL [--categorical A B ...] [--ratio 0.8] [--tail 5e-3]
-                         [--heuristic ig|gini] [--default-class C] --out model.json
+                         [--heuristic ig|gini] [--default-class C] [--class-order frequent|best]
+                         [--prune A] --out model.json
     cnnlens fold predict --model model.json --csv FILE [--out predictions.csv]
     cnnlens fold explain --model model.json --csv FILE --row N [--json]
 
@@ -158,7 +159,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         except ValueError:
             pass
     model = FoldSEM(ratio=args.ratio, tail=args.tail, heuristic=args.heuristic, default_class=default,
-                    mode=args.mode, positive_class=None if pos == "none" else pos)
+                    mode=args.mode, positive_class=None if pos == "none" else pos,
+                    class_order=args.class_order, prune=args.prune)
     model.fit(X, y, feature_names=feats, categorical=[h for h in feats if h in cat])
     obj = model.to_dict()
     obj["cli"] = {"label": args.label, "train_csv": os.path.basename(args.csv)}
@@ -249,6 +251,12 @@ def register(subparsers: Any) -> None:
                         "(default 'auto': the less frequent of two classes; 'none': rules for every class)")
     t.add_argument("--default-class", default=None, help="class when no rule fires (default: majority "
                                                           "of the uncovered training rows)")
+    t.add_argument("--class-order", choices=("frequent", "best"), default="frequent",
+                   help="multi-class driver: next rule for the most frequent class left (default) or "
+                        "the class whose rule has the largest net coverage")
+    t.add_argument("--prune", type=float, default=None, metavar="A",
+                   help="post-prune: drop rules/exceptions while each costs <= A training rows per "
+                        "literal saved (default: off; 1.0 halves binarized digits' program)")
     t.add_argument("--out", required=True, help="model JSON file to write")
     t.set_defaults(func=cmd_train)
 
