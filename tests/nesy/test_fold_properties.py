@@ -143,8 +143,15 @@ def _timed(fn, arg) -> float:
 
 
 def _linear(fn, make, big_size: int = 1_000_000) -> None:
-    small, big = _timed(fn, make(big_size // 10)), _timed(fn, make(big_size))
-    # 10× the input may cost at most ~25× the time (+ slack for a busy machine), never quadratic (100×)
+    small_arg, big_arg = make(big_size // 10), make(big_size)
+    small, big = _timed(fn, small_arg), _timed(fn, big_arg)
+    # 10× the input may cost at most ~25× the time (+ slack for a busy machine), never quadratic (100×).
+    # On a shared machine one timing can be stretched by other jobs: the best of three decides.
+    for _ in range(2):
+        if big < 25 * small + 0.5:
+            break
+        small = min(small, _timed(fn, small_arg))
+        big = min(big, _timed(fn, big_arg))
     assert big < 25 * small + 0.5, (small, big)
 
 
