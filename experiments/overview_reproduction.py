@@ -59,8 +59,11 @@ def explanations(clf, x, targets, out: Path, seed: int, batch_size: int) -> dict
         path = out / f"explanation_{label}.pt"
         if path.exists():
             d = torch.load(path, weights_only=False)
-            found[label] = Explanation(d["maps"], d["targets"], d["method"], d["params"], d["layer_maps"])
-            continue
+            if d["targets"].shape == targets.shape and torch.equal(d["targets"].cpu(), targets.cpu()):
+                found[label] = Explanation(d["maps"], d["targets"], d["method"], d["params"], d["layer_maps"],
+                                           info={"seconds": d.get("seconds")})
+                continue
+            print(f"  {label}: cached explanation is for other images, recomputing", flush=True)
         t0 = time.perf_counter()
         e = cnnlens.explain(clf, x, method, target=targets, seed=seed, batch_size=batch_size, **params)
         e.info["seconds"] = time.perf_counter() - t0
@@ -68,7 +71,8 @@ def explanations(clf, x, targets, out: Path, seed: int, batch_size: int) -> dict
         tmp = path.with_suffix(".tmp")
         torch.save({"maps": e.maps.cpu(), "targets": e.targets.cpu(), "method": e.method,
                     "params": {k: v for k, v in e.params.items() if not isinstance(v, torch.Tensor)},
-                    "layer_maps": None if e.layer_maps is None else e.layer_maps.cpu()}, tmp)
+                    "layer_maps": None if e.layer_maps is None else e.layer_maps.cpu(),
+                    "seconds": e.info["seconds"]}, tmp)
         tmp.replace(path)
         found[label] = e
     return found
@@ -96,9 +100,13 @@ def run_case(name: str, model: str, dataset: str, split: str | None, n: int, out
                "layer_map_shape": list(exps["GradCAM"].layer_maps.shape[1:])}
     for protocol in ("rise", "gomez"):
         path = case_dir / f"table_{protocol}.json"
+        table = None
         if path.exists():
             table = ComparisonTable.from_dict(json.loads(path.read_text()))
-        else:
+            if table.params.get("targets") != targets.tolist():  # cached for other images (another --n)
+                print(f"  {protocol}: cached table is for other images, recomputing", flush=True)
+                table = None
+        if table is None:
             t0 = time.perf_counter()
             table = cnnlens.compare(clf, x, methods=list(exps.items()), metrics=METRICS, protocol=protocol,
                                     target=targets, seed=seed, batch_size=batch_size, progress=False)
