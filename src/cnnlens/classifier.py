@@ -113,6 +113,17 @@ def _as_input_shape(shape: Any) -> tuple[int, int, int] | None:
     return out  # type: ignore[return-value]
 
 
+
+def _channels_last(x: torch.Tensor) -> torch.Tensor:
+    """``x`` ``(N, C, H, W)`` laid out channels-last. For one channel, ``contiguous(memory_format=
+    channels_last)`` keeps the plain strides (both layouts are the same memory), and convolutions
+    then take the plain path; explicit strides ``(H·W, 1, W, 1)`` mark the batch as channels-last."""
+    if x.shape[1] != 1:
+        return x.contiguous(memory_format=torch.channels_last)
+    n, _, h, w = x.shape
+    out = torch.empty_strided(x.shape, (h * w, 1, w, 1), dtype=x.dtype, device=x.device)
+    return out.copy_(x)
+
 class Classifier:
     """Wrap a PyTorch image classifier (SPEC §1).
 
@@ -396,18 +407,17 @@ class Classifier:
 
     def _forward(self, x: torch.Tensor, fast_layout: bool = False) -> torch.Tensor:
         """normalise → model → output selection → binary expansion. ``fast_layout`` (no-grad
-        scoring only): a multi-channel CPU batch goes in as channels-last, which oneDNN's
-        convolutions run ~1.4× faster (MobileNetV2, BENCHMARKS.md); same logits up to float
-        round-off. A model that cannot take it (``.view`` on its input) is remembered and gets
+        scoring only): a CPU batch goes in as channels-last, which oneDNN's convolutions run
+        ~1.4× faster (MobileNetV2, and ~1.3× on the 1-channel MNIST CNN; BENCHMARKS.md); same
+        logits up to float round-off. A model that cannot take it (``.view`` on its input) is remembered and gets
         the plain layout."""
         with self._lock:
             self._ensure_eval()
             try:
                 xn = self.normalize(x)
-                if (fast_layout and self._channels_last_ok and xn.dim() == 4 and xn.shape[1] > 1
-                        and xn.device.type == "cpu"):
+                if fast_layout and self._channels_last_ok and xn.dim() == 4 and xn.device.type == "cpu":
                     try:
-                        out = self.model(xn.contiguous(memory_format=torch.channels_last))
+                        out = self.model(_channels_last(xn))
                     except RuntimeError:
                         out = self.model(xn.contiguous())  # fails again if not the layout
                         self._channels_last_ok = False
