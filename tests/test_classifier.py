@@ -456,3 +456,37 @@ def test_batched_scoring_runs_channels_last_with_the_same_logits_and_falls_back_
     # a model that fails for another reason still raises the wrapped error
     with pytest.raises(ModelError):
         Classifier(mlp).logits(torch.rand(2, 3, 9, 9), batch_size=2)
+
+
+def test_one_channel_batches_are_marked_channels_last_with_the_same_logits():
+    """For one channel ``contiguous(memory_format=channels_last)`` keeps the plain strides, so the
+    fast path gives such batches explicit ``(H·W, 1, W, 1)`` strides (the layout in which oneDNN's
+    convolutions run faster); values, logits and a ``.view``-ing model are unaffected."""
+    from cnnlens.classifier import _channels_last
+
+    x = torch.rand(5, 1, 9, 7)
+    y = _channels_last(x)
+    assert y.stride() == (63, 1, 7, 1) and torch.equal(y, x)
+    assert y.view(5, -1).shape == (5, 63)  # flattening still works: C = 1
+    assert _channels_last(torch.rand(2, 3, 4, 4)).is_contiguous(memory_format=torch.channels_last)
+    torch.manual_seed(0)
+    conv = nn.Sequential(nn.Conv2d(1, 8, 3), nn.ReLU(), nn.Conv2d(8, 8, 3), nn.ReLU(),
+                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 3)).eval()
+    xs = torch.rand(6, 1, 20, 20)
+    clf = Classifier(conv, mean=[0.3], std=[0.2])
+    with torch.no_grad():
+        plain = conv((xs - 0.3) / 0.2)
+    assert torch.allclose(clf.logits(xs, batch_size=4), plain, atol=1e-5) and clf._channels_last_ok
+
+    class ViewMLP(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = nn.Linear(64, 2)
+
+        def forward(self, inp: torch.Tensor) -> torch.Tensor:
+            return self.fc(inp.view(inp.shape[0], -1))
+
+    mlp = ViewMLP().eval()
+    xm = torch.rand(3, 1, 8, 8)
+    with torch.no_grad():
+        assert torch.allclose(Classifier(mlp).logits(xm, batch_size=2), mlp(xm), atol=1e-6)

@@ -113,7 +113,6 @@ def _as_input_shape(shape: Any) -> tuple[int, int, int] | None:
     return out  # type: ignore[return-value]
 
 
-
 def _channels_last(x: torch.Tensor) -> torch.Tensor:
     """``x`` ``(N, C, H, W)`` laid out channels-last. For one channel, ``contiguous(memory_format=
     channels_last)`` keeps the plain strides (both layouts are the same memory), and convolutions
@@ -123,6 +122,7 @@ def _channels_last(x: torch.Tensor) -> torch.Tensor:
     n, _, h, w = x.shape
     out = torch.empty_strided(x.shape, (h * w, 1, w, 1), dtype=x.dtype, device=x.device)
     return out.copy_(x)
+
 
 class Classifier:
     """Wrap a PyTorch image classifier (SPEC §1).
@@ -408,9 +408,9 @@ class Classifier:
     def _forward(self, x: torch.Tensor, fast_layout: bool = False) -> torch.Tensor:
         """normalise → model → output selection → binary expansion. ``fast_layout`` (no-grad
         scoring only): a CPU batch goes in as channels-last, which oneDNN's convolutions run
-        ~1.4× faster (MobileNetV2, and ~1.3× on the 1-channel MNIST CNN; BENCHMARKS.md); same
-        logits up to float round-off. A model that cannot take it (``.view`` on its input) is remembered and gets
-        the plain layout."""
+        ~1.4× faster (MobileNetV2; ~1.6× on the 1-channel MNIST CNN, BENCHMARKS.md); same logits
+        up to float round-off. A model that cannot take it (``.view`` on its input) is remembered
+        and gets the plain layout."""
         with self._lock:
             self._ensure_eval()
             try:
