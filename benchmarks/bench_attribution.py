@@ -121,7 +121,13 @@ def run_model(name: str, n: int, lime_samples: int, rise_masks: int) -> list[dic
         row(m, "cnnlens", wall, 0)
 
     # Score-CAM: ours, then pytorch-grad-cam on the same layer
-    ours, wall = timed(lambda: cnnlens.explain(clf, x, "scorecam", target=targets, batch_size=bs, progress_bar=False))
+    def our_scorecam():
+        return cnnlens.explain(clf, x, "scorecam", target=targets, batch_size=bs, progress_bar=False)
+
+    def their_scorecam():
+        return cam(input_tensor=x, targets=[ClassifierOutputTarget(int(t)) for t in targets])
+
+    ours, wall = timed(our_scorecam)
     row("scorecam", "cnnlens", wall, ours.info["forward_passes"])
     layer = clf.layer_module(None, x)[0]
     cam = ScoreCAM(model=_Module(clf), target_layers=[layer])
@@ -129,19 +135,21 @@ def run_model(name: str, n: int, lime_samples: int, rise_masks: int) -> list[dic
     import tqdm as _tqdm
     from functools import partialmethod
     _tqdm.tqdm.__init__ = partialmethod(_tqdm.tqdm.__init__, disable=True)  # silence the peer's bars
-    ref, wall = timed(lambda: cam(input_tensor=x, targets=[ClassifierOutputTarget(int(t)) for t in targets]))
+    ref, wall = timed(their_scorecam)
     diff = float(np.abs(minmax_normalize(ours.maps).numpy() - ref).max())
     # alternate (ours, peer, ours, peer) and keep each side's best: the machine's speed drifts
-    _, wall_ours2 = timed(lambda: cnnlens.explain(clf, x, "scorecam", target=targets, batch_size=bs, progress_bar=False))
-    _, wall2 = timed(lambda: cam(input_tensor=x, targets=[ClassifierOutputTarget(int(t)) for t in targets]))
-    improve(rows[-1], wall_ours2)
+    improve(rows[-1], timed(our_scorecam)[1])
+    _, wall2 = timed(their_scorecam)
     row("scorecam", "pytorch-grad-cam", wall.best(wall2), n * ours.info["channels"],
         f"max |Δ| of normalised maps {diff:.1e}")
 
     # LIME: ours (quickshift, as the lime package), then lime with the same segments
     segs = segment(x, "quickshift", seed=0)
-    ours, wall = timed(lambda: cnnlens.explain(clf, x, "lime", target=targets, segments=segs,
-                                               num_samples=lime_samples, batch_size=bs, progress_bar=False))
+    def our_lime():
+        return cnnlens.explain(clf, x, "lime", target=targets, segments=segs, num_samples=lime_samples,
+                               batch_size=bs, progress_bar=False)
+
+    ours, wall = timed(our_lime)
     row("lime", "cnnlens", wall, n * lime_samples)
     asked: list[list[np.ndarray]] = [[] for _ in range(n)]
 
@@ -178,9 +186,7 @@ def run_model(name: str, n: int, lime_samples: int, rise_masks: int) -> list[dic
     refs, wall = timed(lambda: lime_run(0, True))
     # ours again, then lime with another seed (its sampling noise, below), both timed: each
     # side's best of two alternating runs is reported, since the machine's speed drifts
-    _, wall_ours2 = timed(lambda: cnnlens.explain(clf, x, "lime", target=targets, segments=segs,
-                                                  num_samples=lime_samples, batch_size=bs, progress_bar=False))
-    improve(rows[-1], wall_ours2)
+    improve(rows[-1], timed(our_lime)[1])
     refs1, wall1 = timed(lambda: lime_run(1, False))  # lime against itself with another seed
     wall = wall.best(wall1)
     c_ours = [corr(weights(i, e=ours), weights(i, r=refs[i])) for i in range(n)]
