@@ -2,7 +2,10 @@
 import pytest
 import torch
 
+import cnnlens
+
 torch.set_num_threads(2)
+cnnlens.tune_cpu_malloc()  # as the `cnnlens` command does: no page fault per large activation (BENCHMARKS.md)
 
 
 @pytest.fixture(autouse=True)

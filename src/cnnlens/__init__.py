@@ -25,6 +25,7 @@ _LAZY = {
     "AblationResult": "cnnlens.ablation",
     "RepresentativeInterpreter": "cnnlens.representative",
     "Interpretation": "cnnlens.representative",
+    "tune_cpu_malloc": "cnnlens._cpu",
 }
 
 __all__ = [

@@ -44,10 +44,13 @@ def test_weights_correlate_with_the_lime_package_on_a_real_photo():
 
 def test_same_samples_give_lime_packages_weights_at_paper_size():
     """The issue's setting: MobileNetV2, a 224×224 photo, quickshift with lime's parameters,
-    1000 samples. The 0/1 vectors lime drew are read back from the images it asked the model to
-    score and given to ours (``samples=``): the per-superpixel weights then agree to float64
-    round-off. (With independent samples no implementation can reach r ≥ 0.95 here: two lime runs
-    with different seeds correlate only 0.38–0.59 at 33 superpixels; BENCHMARKS.md.)"""
+    1000 samples. lime draws its 0/1 vectors (read back from the images it asks the model to
+    score) and they are given to ours (``samples=``); ours scores its own perturbed images. lime
+    then fits on ours' scores in a second run with the same seed (same vectors, same order), so
+    the model runs 1000 times, not 2000; ours' perturbed images are checked against lime's on 40
+    of the samples. The per-superpixel weights agree to float64 round-off. (With independent
+    samples no implementation can reach r ≥ 0.95 here: two lime runs with different seeds
+    correlate only 0.38–0.59 at 33 superpixels; BENCHMARKS.md.)"""
     clf = zoo.load_classifier("mobilenet_v2_imagenet")
     x = zoo.load_dataset("photos").images[:1]
     target = int(clf.predict(x))
@@ -55,31 +58,63 @@ def test_same_samples_give_lime_packages_weights_at_paper_size():
     seg0 = segs[0].numpy()
     n_feat = int(seg0.max()) + 1
     x0 = x[0].permute(1, 2, 0).double().numpy()
-    asked = []
+    regions = [seg0 == f for f in range(n_feat)]
+    check_at = set(range(0, 1000, 25))
+    kept_rows: list[np.ndarray] = []
+    checked: dict[int, np.ndarray] = {}
 
-    def classifier_fn(imgs: np.ndarray) -> np.ndarray:
-        asked.append(imgs.copy())
-        return clf.probs(torch.from_numpy(imgs).permute(0, 3, 1, 2).float(), batch_size=len(imgs)).numpy()
+    def read_back(imgs: np.ndarray) -> np.ndarray:  # the 0/1 vector of each image lime asks for
+        same, black = (imgs == x0).all(axis=3), (imgs == 0).all(axis=3)  # (B, H, W) per pixel
+        kept = np.stack([same[:, r].all(1) for r in regions], axis=1)
+        hidden = np.stack([black[:, r].all(1) for r in regions], axis=1)
+        assert (kept ^ hidden).all()  # every superpixel is either the original or black
+        return kept
 
-    ref = lime_image.LimeImageExplainer(random_state=0).explain_instance(
-        x0, classifier_fn, labels=(target,), top_labels=None, hide_color=0, num_samples=1000,
-        batch_size=100, segmentation_fn=lambda _img: seg0, num_features=100000,
-    )
-    imgs = np.concatenate(asked)
-    assert imgs.shape[0] == 1000 and n_feat > 20
-    kept = np.stack([(imgs[:, seg0 == f] == x0[seg0 == f]).reshape(len(imgs), -1).all(1)
-                     for f in range(n_feat)], axis=1)
-    hidden = np.stack([(imgs[:, seg0 == f] == 0).reshape(len(imgs), -1).all(1) for f in range(n_feat)], axis=1)
-    assert (kept ^ hidden).all()  # every superpixel is either the original or black
-    e = cnnlens.explain(clf, x, "lime", segments=segs, samples=kept.astype(np.int64), batch_size=100)
-    ours = np.array([float(e.maps[0][segs[0] == f][0]) for f in range(n_feat)])
+    def record(imgs: np.ndarray) -> np.ndarray:
+        start = sum(len(k) for k in kept_rows)
+        kept_rows.append(read_back(imgs))
+        checked.update({i: imgs[i - start].copy() for i in check_at if start <= i < start + len(imgs)})
+        return np.zeros((len(imgs), 1000))
+
+    def run_lime(classifier_fn):
+        return lime_image.LimeImageExplainer(random_state=0).explain_instance(
+            x0, classifier_fn, labels=(target,), top_labels=None, hide_color=0, num_samples=1000,
+            batch_size=100, segmentation_fn=lambda _img: seg0, num_features=100000)
+
+    run_lime(record)
+    kept = np.concatenate(kept_rows)
+    assert kept.shape[0] == 1000 and n_feat > 20
+    fit = lime_fit(clf, x, torch.tensor([target]), segs, samples=kept.astype(np.int64), batch_size=100,
+                   progress_bar=False)
+    ours_scores = fit.scores[0].numpy()
+    # ours perturbs and scores exactly the images lime asks for
+    idx = sorted(checked)
+    lime_imgs = torch.from_numpy(np.stack([checked[i] for i in idx])).permute(0, 3, 1, 2).float()
+    np.testing.assert_allclose(ours_scores[idx], clf.probs(lime_imgs, batch_size=40)[:, target].double().numpy(), atol=1e-6)
+
+    served = iter(range(1000))
+
+    def ours_scores_for(imgs: np.ndarray) -> np.ndarray:
+        rows = [next(served) for _ in range(len(imgs))]
+        assert (read_back(imgs) == kept[rows]).all()  # the second run asks for the same vectors
+        out = np.zeros((len(imgs), 1000))
+        out[:, target] = ours_scores[rows]
+        return out
+
+    ref = run_lime(ours_scores_for)
     theirs = np.zeros(n_feat)
     for f, v in ref.local_exp[target]:
         theirs[f] = v
+    ours = fit.coef[0, :n_feat].numpy()
     assert np.corrcoef(ours, theirs)[0, 1] > 0.9999
     np.testing.assert_allclose(ours, theirs, atol=1e-6 * np.abs(theirs).max() + 1e-9)
-    assert abs(e.info["intercept"][0] - ref.intercept[target]) < 1e-6
-    assert e.params["num_samples"] == 1000 and e.params["samples"] == "given"
+    assert abs(float(fit.intercept[0]) - ref.intercept[target]) < 1e-6
+    # the public path paints the same weights
+    e = cnnlens.explain(clf, x, "lime", segments=segs, samples=kept[:60].astype(np.int64), batch_size=60)
+    small = lime_fit(clf, x, torch.tensor([target]), segs, samples=kept[:60].astype(np.int64), batch_size=60,
+                     progress_bar=False)
+    np.testing.assert_allclose(e.maps[0].numpy(), small.maps()[0].numpy(), atol=1e-6)
+    assert e.params["num_samples"] == 60 and e.params["samples"] == "given"
 
 
 class _SuperpixelLinear(nn.Module):
