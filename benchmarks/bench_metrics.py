@@ -106,7 +106,11 @@ def main() -> None:
     ap.add_argument("--no-mobilenet", action="store_true", help="skip the MobileNetV2 cases (slow on CPU)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--tune-malloc", action="store_true",
+                    help="call cnnlens.tune_cpu_malloc() first (process-wide: both sides get it)")
     args = ap.parse_args()
+    if args.tune_malloc:
+        print(f"tune_cpu_malloc: {cnnlens.tune_cpu_malloc()} (both implementations)")
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     g = torch.Generator().manual_seed(0)
