@@ -245,6 +245,7 @@ def main() -> None:
     ap.add_argument("--alphas", default="0.05,0.1,0.2,0.4,0.8")
     ap.add_argument("--fcs", default="0.8,0.9,0.95,0.99")
     args = ap.parse_args()
+    cnnlens.tune_cpu_malloc()  # a long CPU job: no page fault per large activation (BENCHMARKS.md)
     defaults = {"fig5": 100, "table1": 200, "table2": 50, "fig6": 50}
     args.n = args.n or defaults[args.which]
     {"fig5": fig5, "table1": table1, "table2": table2, "fig6": fig6}[args.which](args)

@@ -32,6 +32,7 @@ import numpy as np
 import torch
 from torch import nn
 
+import cnnlens
 from cnnlens import Classifier, zoo
 from cnnlens._io import atomic_write_text
 from cnnlens.data.datasets import select_classes
@@ -262,6 +263,7 @@ def main(argv=None) -> int:
     p.add_argument("--out", default="out/nesy")
     p.add_argument("--results", default="experiments/results/nesy/results.json")
     args = p.parse_args(argv)
+    cnnlens.tune_cpu_malloc()  # a long CPU job: no page fault per large activation (BENCHMARKS.md)
     torch.set_num_threads(args.threads)
     if args.texture_only:
         atomic_write_text(args.texture_only, json.dumps(texture_labelling(args), indent=1))

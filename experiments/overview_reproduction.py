@@ -150,6 +150,7 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=128)
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
+    cnnlens.tune_cpu_malloc()  # a long CPU job: no page fault per large activation (BENCHMARKS.md)
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     cases = {"a": ("a_onet_lfw", "onet_face", "lfw_faces", None),

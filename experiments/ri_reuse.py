@@ -26,6 +26,7 @@ from pathlib import Path
 
 import torch
 
+import cnnlens
 from cnnlens import RepresentativeInterpreter, zoo
 from cnnlens._io import atomic_write_text
 
@@ -124,6 +125,7 @@ def main() -> None:
     ap.add_argument("--merge", nargs="+", metavar="JSON",
                     help="instead of running: merge these result files into <out>/<first config>.md|json")
     args = ap.parse_args()
+    cnnlens.tune_cpu_malloc()  # a long CPU job: no page fault per large activation (BENCHMARKS.md)
     if args.merge:
         merge(args.configs[0], args.merge, args.out)
         return
