@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .._progress import silenced
 from ..classifier import Classifier
 from ..errors import CnnlensError
 from ..explanation import Explanation
@@ -336,7 +337,7 @@ def dynamic_ablation(
     from tqdm import tqdm
 
     bar = tqdm(total=n * iterations, desc=f"dynamic ablation ({rule}-R)", unit="it",
-               disable=(None if progress is None else not progress), leave=False)
+               disable=True if silenced() else (None if progress is None else not progress), leave=False)
     start = time.perf_counter()
     with torch.no_grad():
         if sequential:

@@ -59,5 +59,7 @@ def progress(total: int, desc: str, enabled: bool = True) -> Any:
     """A tqdm bar over ``total`` forward passes, shown only for long work (> 1000 passes)."""
     from tqdm import tqdm
 
-    return tqdm(total=total, desc=desc, disable=not enabled or total <= 1000, leave=False)
+    from .._progress import silenced
+
+    return tqdm(total=total, desc=desc, disable=not enabled or total <= 1000 or silenced(), leave=False)
 

@@ -37,6 +37,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from .._progress import silenced
 from ..classifier import Classifier
 from ..errors import CnnlensError
 from ..explanation import Explanation
@@ -167,7 +168,7 @@ def extremal_perturbation(
 
     maps, final_scores = [], []
     bar = tqdm(total=iterations * math.ceil(n / batch_size), desc="extremal perturbation", unit="it", leave=False,
-               disable=None)
+               disable=True if silenced() else None)
     for lo in range(0, n, batch_size):  # chunks of images optimised together
         xb = x[lo : lo + batch_size].detach()
         tb = targets[lo : lo + batch_size].to(x.device)

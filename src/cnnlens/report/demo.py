@@ -21,6 +21,7 @@ from __future__ import annotations
 import io
 import json
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -29,6 +30,7 @@ import numpy as np
 import torch
 
 from .._io import atomic_write_bytes, atomic_write_text
+from .._progress import quiet_progress
 from ..errors import CnnlensError
 from . import ReportBuilder, write_report
 
@@ -369,7 +371,8 @@ def run_demo(out: str | Path = "cnnlens-demo", quick: bool = False, seed: int = 
     bar = tqdm(steps, desc="demo", disable=not progress)
     for name, step in bar:
         bar.set_postfix_str(name)
-        step()
+        with nullcontext() if progress else quiet_progress():  # no method bars either
+            step()
         b.save()  # finished sections survive an interruption
     b.save()
     return write_report(b.folder)
