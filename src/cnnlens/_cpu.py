@@ -4,8 +4,8 @@ With glibc's default settings, every allocation above the (adaptive, at most 32 
 threshold is a fresh ``mmap``: the kernel zero-fills each page on first touch, and the block
 goes back to the OS when the tensor is freed. A CNN forward pass on a batch of 224×224 images
 allocates and frees hundreds of MiB of activations, so on CPU much of a scoring loop's time is
-page faults in the kernel (MobileNetV2 at batch size 64: ~60 % system time, ~2.5× slower per
-image than with the tuning below). Perturbation methods and metrics run thousands of such
+page faults in the kernel (MobileNetV2 at batch size 64: two thirds of its CPU time is system
+time, and it is 3.4× slower per image than with the tuning below). Perturbation methods and metrics run thousands of such
 forwards.
 """
 from __future__ import annotations
@@ -22,7 +22,7 @@ def tune_cpu_malloc() -> bool:
 
     Sets ``M_MMAP_MAX = 0`` (large blocks come from the heap, not from fresh mappings),
     ``M_TRIM_THRESHOLD`` = 2 GiB and ``M_TOP_PAD`` = 64 MiB (the heap is not shrunk after each
-    forward pass). Results are unchanged; batched CPU forwards get faster (2.5× for MobileNetV2
+    forward pass). Results are unchanged; batched CPU forwards get faster (3.4× for MobileNetV2
     at batch size 64, BENCHMARKS.md). The cost: the process keeps its peak heap until it exits.
 
     Process-wide, so it is opt-in for library use; the ``cnnlens`` command calls it. Returns
