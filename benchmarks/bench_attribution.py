@@ -267,7 +267,11 @@ def main() -> None:
     p.add_argument("--lime-samples", type=int, default=1000)
     p.add_argument("--rise-masks", type=int, default=4000)
     p.add_argument("--json", default=None)
+    p.add_argument("--tune-malloc", action="store_true",
+                   help="call cnnlens.tune_cpu_malloc() first (process-wide: the peers get it too)")
     args = p.parse_args()
+    if args.tune_malloc:
+        print(f"tune_cpu_malloc: {cnnlens.tune_cpu_malloc()} (both sides)", flush=True)
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, {platform.processor() or platform.machine()}, "
           f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}", flush=True)
     rows = []
