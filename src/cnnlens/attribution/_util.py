@@ -6,6 +6,7 @@ from typing import Any
 
 import torch
 
+from .._progress import silenced
 from ..errors import CnnlensError
 
 __all__ = ["check_choice", "check_positive_int", "check_unit_interval", "target_scores", "chunk_ranges", "progress"]
@@ -58,8 +59,6 @@ def chunk_ranges(total: int, size: int) -> Iterator[tuple[int, int]]:
 def progress(total: int, desc: str, enabled: bool = True) -> Any:
     """A tqdm bar over ``total`` forward passes, shown only for long work (> 1000 passes)."""
     from tqdm import tqdm
-
-    from .._progress import silenced
 
     return tqdm(total=total, desc=desc, disable=not enabled or total <= 1000 or silenced(), leave=False)
 
