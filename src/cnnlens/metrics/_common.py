@@ -35,18 +35,6 @@ __all__ = [
 
 DEFAULT_BATCH_SIZE = 64
 
-# metric name -> (direction arrow, higher is better)
-DIRECTIONS: dict[str, tuple[str, bool]] = {
-    "iauc": ("↑", True),
-    "dauc": ("↓", False),
-    "ic": ("↑", True),
-    "dc": ("↑", True),
-    "ad": ("↓", False),
-    "iic": ("↑", True),
-    "insertion_game": ("↑", True),
-}
-
-
 @dataclasses.dataclass
 class MetricResult:
     """One metric on a batch of images (SPEC §3, §9).
@@ -98,13 +86,13 @@ class MetricResult:
 
 
 def make_result(name: str, values: torch.Tensor, params: dict[str, Any], n_constant: int = 0,
-                curves: torch.Tensor | None = None) -> MetricResult:
+                curves: torch.Tensor | None = None, direction: str = "↑") -> MetricResult:
+    """A :class:`MetricResult` with mean and population std of ``values`` over images."""
     v = values.detach().double().cpu()
     mean = float(v.mean()) if v.numel() else float("nan")
     std = float(v.std(unbiased=False)) if v.numel() else float("nan")
     return MetricResult(name, v, mean, std, dict(params), int(n_constant),
-                        None if curves is None else curves.detach().double().cpu(),
-                        DIRECTIONS.get(name, ("↑", True))[0])
+                        None if curves is None else curves.detach().double().cpu(), direction)
 
 
 def check_classifier(clf: Any) -> Classifier:

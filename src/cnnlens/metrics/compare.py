@@ -35,13 +35,13 @@ import torch
 from .._io import atomic_write_bytes, atomic_write_text
 from ..errors import CnnlensError
 from ..explanation import Explanation
-from ._common import DEFAULT_BATCH_SIZE, DIRECTIONS, MetricResult, check_batch_size, check_classifier
-from .evaluate import DEFAULT_METRICS, canonical_metric, evaluate
+from ._common import DEFAULT_BATCH_SIZE, MetricResult, check_batch_size, check_classifier
+from .evaluate import evaluate
+from .registry import canonical_metric, default_metrics, metric_info
 
 __all__ = ["compare", "ComparisonTable", "random_maps", "RANDOM_LABEL", "result_from_dict"]
 
 RANDOM_LABEL = "random"
-_SCALAR = ("iauc", "dauc", "ic", "dc", "ad", "iic", "mar")
 
 
 def _jsonable(v: Any) -> bool:
@@ -66,7 +66,15 @@ def result_from_dict(d: Mapping[str, Any]) -> MetricResult:
     curves = torch.tensor(d["mean_curve"], dtype=torch.float64).unsqueeze(0) if d.get("mean_curve") else None
     return MetricResult(d["name"], torch.tensor(d["per_image"], dtype=torch.float64), mean,
                         float(d.get("std", float("nan"))), dict(d.get("params", {})), int(d.get("n_constant", 0)),
-                        curves, d.get("direction", DIRECTIONS.get(d["name"], ("↑", True))[0]))
+                        curves, d.get("direction") or _direction(d["name"]))
+
+
+def _direction(name: str) -> str:
+    """The registered direction of ``name`` (``"↑"`` for a metric no longer registered)."""
+    try:
+        return metric_info(name).direction
+    except CnnlensError:
+        return "↑"
 
 
 @dataclasses.dataclass
@@ -90,7 +98,7 @@ class ComparisonTable:
         return list(self.results)
 
     def _columns(self) -> list[str]:
-        return [m for m in self.metrics if canonical_metric(m) in _SCALAR]
+        return [m for m in self.metrics if metric_info(m).scalar]
 
     def value(self, row: str, metric: str) -> float:
         """Mean of ``metric`` in ``row``."""
@@ -100,14 +108,14 @@ class ComparisonTable:
         """The table in OVERVIEW's layout: rows methods, columns with ↑/↓, cells ``mean ± std``.
         ``percent=True`` prints AD and IIC ×100 (they are stored as fractions)."""
         cols = self._columns()
-        head = ["method"] + [f"{canonical_metric(c).upper()}{' %' if percent and canonical_metric(c) in ('ad', 'iic') else ''} "
-                             f"{DIRECTIONS.get(canonical_metric(c), ('↑', True))[0]}" for c in cols]
+        infos = [metric_info(c) for c in cols]
+        head = ["method"] + [f"{i.name.upper()}{' %' if percent and i.percent else ''} {i.direction}" for i in infos]
         lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] + ["---:"] * len(cols)) + "|"]
         for row, res in self.results.items():
             cells = [row]
             for c in cols:
                 r = res[c]
-                scale = 100.0 if percent and r.name in ("ad", "iic") else 1.0
+                scale = 100.0 if percent and metric_info(r.name).percent else 1.0
                 cells.append(f"{r.mean * scale:.{digits}f} ± {r.std * scale:.{digits}f}")
             lines.append("| " + " | ".join(cells) + " |")
         n = self.params.get("n_images")
@@ -247,7 +255,7 @@ def compare(
     clf: Any,
     x: torch.Tensor,
     methods: Sequence[Any] | Mapping[str, Any] | None = None,
-    metrics: Sequence[str] = DEFAULT_METRICS,
+    metrics: Sequence[str] | None = None,
     protocol: str = "rise",
     target: Any = None,
     seed: int = 0,
@@ -290,7 +298,7 @@ def compare(
 
     clf = check_classifier(clf)
     batch_size = check_batch_size(batch_size)
-    metrics = [metrics] if isinstance(metrics, str) else list(metrics)
+    metrics = list(default_metrics()) if metrics is None else [metrics] if isinstance(metrics, str) else list(metrics)
     for m in metrics:
         canonical_metric(m)
     entries = _method_entries(methods, method_params)

@@ -15,58 +15,42 @@ Example::
 """
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
 import torch
 
+from .. import validation
 from ..errors import CnnlensError
 from ..explanation import Explanation
 from ._common import (
     DEFAULT_BATCH_SIZE,
     MetricResult,
-    check_batch_size,
     check_classifier,
     check_maps,
     check_score,
     forward_logits,
-    make_result,
     resolve_targets,
-    substrate,
-    to_size,
 )
-from .games import auc, n_forwards, pearson, play
-from .insertion_game import DEFAULT_FRACTIONS, insertion_game
-from .single_step import _check_mode, ad_ai
+from .context import GOMEZ_MAX_STEPS, RISE_STEPS, EvaluateOptions, MetricContext, preset_step
+from .insertion_game import DEFAULT_FRACTIONS
+from .registry import canonical_metric, default_metrics, list_metrics, metric_info
+from .single_step import _check_mode
 
-__all__ = ["evaluate", "METRICS", "PROTOCOLS", "DEFAULT_METRICS", "canonical_metric", "preset_step"]
+__all__ = ["evaluate", "METRICS", "PROTOCOLS", "DEFAULT_METRICS", "canonical_metric", "preset_step",
+           "RISE_STEPS", "GOMEZ_MAX_STEPS"]
 
-METRICS = ("iauc", "dauc", "ic", "dc", "ad", "iic", "insertion_game", "mar")
-ALIASES = {"ai": "iic"}
 PROTOCOLS = ("rise", "gomez")
-DEFAULT_METRICS = ("iauc", "dauc", "ic", "dc", "ad", "iic")
-
-# the reference settings of each preset (SPEC §3)
-RISE_STEPS = 224  # Petsiuk 2018: 224 steps on 224x224 inputs
-GOMEZ_MAX_STEPS = 196  # Gomez et al. 2022: at most 14x14 steps
+SUBSTRATES = ("black", "blur", "mean")
 
 
-def canonical_metric(name: Any) -> str:
-    """``"ai"`` → ``"iic"``; an unknown name raises a :class:`CnnlensError` listing the valid ones."""
-    if not isinstance(name, str):
-        raise CnnlensError(f"metric names must be strings, got {name!r}")
-    key = ALIASES.get(name.lower(), name.lower())
-    if key not in METRICS:
-        raise CnnlensError(f"unknown metric {name!r}; available: {', '.join(METRICS)} (alias: ai = iic)")
-    return key
-
-
-def preset_step(protocol: str, n_cells: int, image_size: tuple[int, int]) -> int:
-    """Cells per step of a preset: ``rise`` ⌈H·W/224⌉; ``gomez`` ⌊n / min(196, n)⌋."""
-    if protocol == "rise":
-        return max(1, math.ceil(image_size[0] * image_size[1] / RISE_STEPS))
-    return max(1, n_cells // min(GOMEZ_MAX_STEPS, n_cells))
+def __getattr__(name: str) -> Any:
+    """``METRICS`` / ``DEFAULT_METRICS``: the registry's names at the time of asking."""
+    if name == "METRICS":
+        return tuple(list_metrics())
+    if name == "DEFAULT_METRICS":
+        return default_metrics()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _unpack(explanation: Any, x: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None, str | None, Any]:
@@ -84,7 +68,7 @@ def evaluate(
     clf: Any,
     x: torch.Tensor,
     explanation: Any,
-    metrics: Sequence[str] | str = DEFAULT_METRICS,
+    metrics: Sequence[str] | str | None = None,
     protocol: str = "rise",
     score: str = "prob",
     step: int | None = None,
@@ -99,16 +83,18 @@ def evaluate(
     labels: Any = None,
     fractions: Sequence[float] = DEFAULT_FRACTIONS,
     progress: bool = False,
+    masks: Any = None,
+    second_model: Any = None,
 ) -> dict[str, MetricResult]:
-    """Evaluate an explanation with the SPEC §3 metrics.
+    """Evaluate an explanation with registered metrics (SPEC §3; :func:`~cnnlens.metrics.list_metrics`).
 
     Args:
         clf: the :class:`~cnnlens.Classifier`.
         x: images ``(N, C, H, W)`` in [0, 1].
         explanation: an :class:`~cnnlens.Explanation`, a ``(N, h, w)`` tensor of maps, or a
             Dynamic Ablation result (``.mask``; for ``mar``).
-        metrics: names from ``iauc``, ``dauc``, ``ic``, ``dc``, ``ad``, ``iic`` (alias ``ai``),
-            ``insertion_game``, ``mar``.
+        metrics: metric names (``None``: OVERVIEW's ``iauc``, ``dauc``, ``ic``, ``dc``, ``ad``,
+            ``iic``); built in also ``insertion_game`` and ``mar``; alias ``ai`` = ``iic``.
         protocol: ``"rise"`` (Petsiuk 2018: pixel cells, ⌈H·W/224⌉ per step, Gaussian blur 11/σ5,
             bilinear soft masks) or ``"gomez"`` (Gomez et al. 2022: the method's native map,
             ⌊n / min(196, n)⌋ cells per step, box blur, bicubic soft masks).
@@ -123,6 +109,8 @@ def evaluate(
         labels: ground truth for ``insertion_game`` (``None`` → agreement with the prediction).
         fractions: kept fractions of ``insertion_game``.
         progress: show a progress bar over the forward passes.
+        masks: ground-truth masks, for metrics that need them.
+        second_model: a second classifier, for metrics that compare two models.
 
     Returns:
         ``{name: MetricResult}`` in the order asked. Each result's ``params`` records the
@@ -134,49 +122,40 @@ def evaluate(
     clf = check_classifier(clf)
     if protocol not in PROTOCOLS:
         raise CnnlensError(f"unknown protocol {protocol!r}; use 'rise' (Petsiuk 2018) or 'gomez' (Gomez et al. 2022)")
+    if metrics is None:
+        metrics = default_metrics()
     if isinstance(metrics, str):
         metrics = [metrics]
     names = list(metrics)
     if not names:
-        raise CnnlensError("metrics is empty; give at least one of: " + ", ".join(METRICS))
-    keys = [canonical_metric(m) for m in names]
+        raise CnnlensError("metrics is empty; give at least one of: " + ", ".join(list_metrics()))
+    infos = [metric_info(m) for m in names]
+    needs = {n for info in infos for n in info.needs}
     score = check_score(score)
-    batch_size = check_batch_size(batch_size)
+    batch_size = validation.batch_size(batch_size)
     _check_mode(mode, keep)
-    for what, sub in (("deletion_substrate", deletion_substrate), ("insertion_substrate", insertion_substrate)):
-        if sub not in ("black", "blur", "mean"):
-            raise CnnlensError(f"{what} must be 'black', 'blur' or 'mean', got {sub!r}")
-    if step is not None and (isinstance(step, bool) or not isinstance(step, int) or step < 1):
-        raise CnnlensError(f"step must be a positive integer (cells per step) or None, got {step!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise CnnlensError(f"seed must be an integer, got {seed!r}")
+    validation.choice("deletion_substrate", deletion_substrate, SUBSTRATES)
+    validation.choice("insertion_substrate", insertion_substrate, SUBSTRATES)
+    step = validation.integer("step", step, minimum=1, allow_none=True, hint="cells per step")
+    seed = validation.seed(seed)
     x = clf.check_input(x)
-    n, _, hh, ww = x.shape
+    n = x.shape[0]
     maps, layer_maps, exp_targets, method, da_mask = _unpack(explanation, x)
-    needs_maps = any(k != "mar" for k in keys)
+    raw_maps = maps
+    needs_maps = bool(needs & {"maps", "insertion", "deletion"})
     if needs_maps:
         if maps is None:
             raise CnnlensError("this explanation has no maps; pass an Explanation or a (N, H, W) tensor")
         maps = check_maps(maps, x)
         if layer_maps is not None:
             layer_maps = check_maps(layer_maps, x, what="layer_maps", allow_larger=True)
+    else:
+        maps = None
     with torch.no_grad():
         n_classes = int(forward_logits(clf, x[:1]).shape[1])
     if target is None and exp_targets is not None:
         target = exp_targets
     targets = resolve_targets(clf, x, target, batch_size, n_classes=n_classes)
-
-    # the game resolution of the preset
-    if needs_maps:
-        if protocol == "rise":
-            game_maps = to_size(maps, (hh, ww), "bilinear")
-            ad_maps, upsample_mode = maps, "bilinear"
-        else:
-            native = layer_maps if layer_maps is not None else maps
-            game_maps, ad_maps, upsample_mode = native, native, "bicubic"
-        n_cells = game_maps.shape[1] * game_maps.shape[2]
-        the_step = min(step if step is not None else preset_step(protocol, n_cells, (hh, ww)), n_cells)
-        n_steps = math.ceil(n_cells / the_step)
     common = {
         "protocol": protocol,
         "score": score,
@@ -187,83 +166,26 @@ def evaluate(
         "version": __version__,
         "targets": targets.tolist(),
     }
-    game_params = {}
-    if needs_maps:
-        game_params = {
-            "step": the_step,
-            "n_steps": n_steps,
-            "res": list(game_maps.shape[1:]),
-            "n_cells": n_cells,
-            "cell_upsampling": "nearest",
-            "deletion_substrate": deletion_substrate,
-            "insertion_substrate": insertion_substrate,
-            "blur": "gaussian k=11 sigma=5, zero padding" if protocol == "rise" else "box max(H//5, 9) odd, zero padding",
-            "auc": "trapezoid over x_k = k / n_steps",
-        }
+    options = EvaluateOptions(protocol, score, step, deletion_substrate, insertion_substrate, mode, keep, clip,
+                              batch_size, seed, fractions)
+    ctx = MetricContext(clf, x, targets, options, maps=maps, layer_maps=layer_maps, explanation=explanation,
+                        method=method, common=common, labels=labels, masks=masks, second_model=second_model,
+                        ablation_mask=da_mask)
+    ctx.raw_maps = raw_maps
 
     bar = None
     if progress:
         from tqdm import tqdm
 
-        total = 0
-        if needs_maps:
-            total += sum(n_forwards(n, n_cells, the_step) for g in ("insertion", "deletion")
-                         if any(k in keys for k in ({"iauc", "ic"} if g == "insertion" else {"dauc", "dc"})))
+        total = sum(ctx.forwards(g) for g in ("insertion", "deletion") if g in needs) if needs_maps else 0
         bar = tqdm(total=total, desc=f"evaluate {method or ''}".strip(), unit="fwd", leave=False)
-
+        ctx.progress = bar.update
     results: dict[str, MetricResult] = {}
     try:
-        games: dict[str, Any] = {}
-        for kind, pair, sub_kind in (("insertion", ("iauc", "ic"), insertion_substrate),
-                                     ("deletion", ("dauc", "dc"), deletion_substrate)):
-            if not any(k in keys for k in pair):
-                continue
-            sub = substrate(sub_kind, x, clf, protocol)
-            games[kind] = play(clf, x, game_maps, targets, kind, the_step, sub, score, batch_size, seed,
-                               progress=bar.update if bar is not None else None)
-        for name, key in zip(names, keys):
-            if key in ("iauc", "dauc", "ic", "dc"):
-                g = games["insertion" if key in ("iauc", "ic") else "deletion"]
-                params = {**common, **game_params,
-                          "game": "insertion" if key in ("iauc", "ic") else "deletion"}
-                if key in ("iauc", "dauc"):
-                    results[name] = make_result(key, auc(g.scores), params, 0, g.scores)
-                else:
-                    diff = g.scores[:, 1:] - g.scores[:, :-1]
-                    if key == "dc":
-                        diff = -diff
-                    r, n_const = pearson(diff, g.cell_means)
-                    results[name] = make_result(key, r, {**params, "correlation": "pearson(score change, m_k)"},
-                                                n_const, g.scores)
-        if any(k in ("ad", "iic") for k in keys):
-            ad, ai, y, o, n_zero = ad_ai(clf, x, ad_maps, targets, mode=mode, keep=float(keep), clip=bool(clip),
-                                         score=score, upsample=upsample_mode, batch_size=batch_size, seed=seed)
-            params = {**common, "mode": mode, "keep": float(keep) if mode == "keep" else None, "clip": bool(clip),
-                      "upsample": upsample_mode, "substrate": "black",
-                      "res": list(ad_maps.shape[1:]),
-                      "normalisation": "min-max per image" + (" then bicubic" if upsample_mode == "bicubic"
-                                                               else " after bilinear upsampling")}
-            for name, key in zip(names, keys):
-                if key == "ad":
-                    results[name] = make_result("ad", ad, params, n_zero)
-                elif key == "iic":
-                    results[name] = make_result("iic", ai, params, 0)
-        for name, key in zip(names, keys):
-            if key == "insertion_game":
-                g = insertion_game(clf, x, maps, labels, fractions=fractions, seed=seed, batch_size=batch_size)
-                res = MetricResult("insertion_game", g.correct.double(), g.accuracy, float("nan"),
-                                   {**common, **g.params, "unmodified": g.unmodified,
-                                    "check_passed": g.check_passed}, 0, None, "↑")
-                results[name] = res
-            elif key == "mar":
-                if da_mask is None:
-                    if maps is not None and maps.dtype == torch.bool:
-                        da_mask = maps
-                    else:
-                        raise CnnlensError("mar needs a Dynamic Ablation result (its .mask) or a boolean (N, H, W) mask")
-                m = da_mask.reshape(da_mask.shape[0], -1).double()
-                results[name] = make_result("mar", m.mean(1), {**common, "definition": "|m| / (H*W)"}, 0)
+        for name, info in zip(names, infos):
+            ctx.info = info
+            results[name] = info.fn(ctx)
     finally:
         if bar is not None:
             bar.close()
-    return {name: results[name] for name in names}
+    return results

@@ -17,10 +17,16 @@ from __future__ import annotations
 import dataclasses
 import math
 
+from typing import TYPE_CHECKING
+
 import torch
 import torch.nn.functional as F
 
-from ._common import model_scores, rank_of, tie_break_order
+from ._common import MetricResult, model_scores, rank_of, tie_break_order
+from .registry import register
+
+if TYPE_CHECKING:
+    from .context import MetricContext
 
 __all__ = ["GameCurves", "play", "auc", "pearson", "n_forwards"]
 
@@ -115,3 +121,44 @@ def pearson(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, int]:
     r = (a * b).sum(1) / (na * nb).clamp_min(1e-300)
     r = torch.where(const, torch.zeros_like(r), r.clamp(-1.0, 1.0))
     return r, int(const.sum())
+
+
+# ---------------------------------------------------------------------------------------------
+# the registered metrics (SPEC §3): one game gives both numbers of its pair
+def _auc_metric(ctx: "MetricContext", kind: str) -> MetricResult:
+    g = ctx.game(kind)
+    return ctx.result(auc(g.scores), {**ctx.common, **ctx.game_params, "game": kind}, 0, g.scores)
+
+
+def _calibration_metric(ctx: "MetricContext", kind: str) -> MetricResult:
+    g = ctx.game(kind)
+    diff = g.scores[:, 1:] - g.scores[:, :-1]
+    if kind == "deletion":
+        diff = -diff
+    r, n_const = pearson(diff, g.cell_means)
+    params = {**ctx.common, **ctx.game_params, "game": kind, "correlation": "pearson(score change, m_k)"}
+    return ctx.result(r, params, n_const, g.scores)
+
+
+@register("iauc", direction="↑", needs=("maps", "insertion"), default=True, order=1,
+          description="insertion AUC: area under the target score as cells are inserted (OVERVIEW)")
+def iauc(ctx: "MetricContext") -> MetricResult:
+    return _auc_metric(ctx, "insertion")
+
+
+@register("dauc", direction="↓", needs=("maps", "deletion"), default=True, order=2,
+          description="deletion AUC: area under the target score as cells are deleted (OVERVIEW)")
+def dauc(ctx: "MetricContext") -> MetricResult:
+    return _auc_metric(ctx, "deletion")
+
+
+@register("ic", direction="↑", needs=("maps", "insertion"), default=True, order=3,
+          description="insertion correlation: Pearson of score gain and map value per step (OVERVIEW)")
+def ic(ctx: "MetricContext") -> MetricResult:
+    return _calibration_metric(ctx, "insertion")
+
+
+@register("dc", direction="↑", needs=("maps", "deletion"), default=True, order=4,
+          description="deletion correlation: Pearson of score drop and map value per step (OVERVIEW)")
+def dc(ctx: "MetricContext") -> MetricResult:
+    return _calibration_metric(ctx, "deletion")

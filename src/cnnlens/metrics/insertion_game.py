@@ -23,13 +23,14 @@ from __future__ import annotations
 import dataclasses
 import warnings
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from ..errors import CnnlensError
 from ._common import (
     DEFAULT_BATCH_SIZE,
+    MetricResult,
     check_batch_size,
     check_classifier,
     check_maps,
@@ -39,6 +40,10 @@ from ._common import (
     tie_break_order,
     to_size,
 )
+from .registry import register
+
+if TYPE_CHECKING:
+    from .context import MetricContext
 
 __all__ = ["insertion_game", "InsertionGameResult", "DEFAULT_FRACTIONS"]
 
@@ -186,3 +191,14 @@ def insertion_game(
         params={"fractions": fr, "seed": seed, "batch_size": batch_size, "upsample": "bilinear",
                 "measure": measure, "substrate": "black"},
     )
+
+
+@register("insertion_game", direction="↑", scalar=False, order=7,
+          description="DA's insertion game: accuracy when only the top fraction p of pixels is kept, per p")
+def insertion_game_metric(ctx: "MetricContext") -> MetricResult:
+    o = ctx.options
+    g = insertion_game(ctx.clf, ctx.x, ctx.maps, ctx.labels, fractions=o.fractions, seed=o.seed,
+                       batch_size=o.batch_size)
+    return MetricResult("insertion_game", g.correct.double(), g.accuracy, float("nan"),
+                        {**ctx.common, **g.params, "unmodified": g.unmodified, "check_passed": g.check_passed},
+                        0, None, ctx.info.direction if ctx.info is not None else "↑")

@@ -19,7 +19,7 @@ Example::
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -27,6 +27,7 @@ from ..errors import CnnlensError
 from ..explanation import minmax_normalize
 from ._common import (
     DEFAULT_BATCH_SIZE,
+    MetricResult,
     check_batch_size,
     check_classifier,
     check_maps,
@@ -38,6 +39,7 @@ from ._common import (
     tie_break_order,
     to_size,
 )
+from .registry import register
 
 __all__ = ["average_drop_increase", "soft_masks", "keep_masks"]
 
@@ -78,6 +80,9 @@ def _check_mode(mode: Any, keep: Any) -> None:
     if mode == "keep":
         if isinstance(keep, bool) or not isinstance(keep, (int, float)) or not 0.0 < float(keep) <= 1.0:
             raise CnnlensError(f"keep must be a fraction in (0, 1], got {keep!r}")
+
+if TYPE_CHECKING:
+    from .context import MetricContext
 
 
 def ad_ai(
@@ -170,3 +175,17 @@ def average_drop_increase(
     ad, ai, _, _, _ = ad_ai(clf, x, maps, t, mode=mode, keep=float(keep), clip=bool(clip), score=score,
                             upsample=upsample, batch_size=batch_size, seed=int(seed))
     return ad, ai
+
+
+@register("ad", direction="↓", percent=True, default=True, order=5,
+          description="average drop: relative loss of the target score when only the map's region is kept")
+def ad(ctx: "MetricContext") -> MetricResult:
+    values, _, n_zero, params = ctx.ad_ai()
+    return ctx.result(values, params, n_zero)
+
+
+@register("iic", direction="↑", percent=True, default=True, aliases=("ai",), order=6,
+          description="increase in confidence (AI): share of images whose score rises when only the region is kept")
+def iic(ctx: "MetricContext") -> MetricResult:
+    _, values, _, params = ctx.ad_ai()
+    return ctx.result(values, params, 0)
