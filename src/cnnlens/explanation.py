@@ -90,7 +90,7 @@ class Explanation:
 
     maps: torch.Tensor
     targets: torch.Tensor
-    method: str
+    method: str = ""
     params: dict[str, Any] = dataclasses.field(default_factory=dict)
     layer_maps: torch.Tensor | None = None
     attributions: torch.Tensor | None = None

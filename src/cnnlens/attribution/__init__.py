@@ -5,9 +5,12 @@ validated pixel-space batch and the resolved targets and returns an :class:`~cnn
 with raw maps; :func:`explain` records the common parameters (method, seed, layer, targets,
 batch size, package version) on top of the method's own.
 
-Method modules live in this package (one per family) or elsewhere (Dynamic Ablation,
-Representative Interpretations); :data:`_PROVIDERS` lists the modules imported on first use so
-that every method appears in :func:`methods`.
+Method modules live in this package, one per family (``da.py`` and ``ri.py`` adapt Dynamic
+Ablation and Representative Interpretations). Every module of the package is imported on first
+use, so a new method is one decorated function in one new file, found without editing a list; a
+third-party package registers its methods through the ``cnnlens.methods`` entry-point group.
+:func:`explain` checks the method's own parameters against what its function accepts (or what it
+declared with ``register(params=...)``) and names the valid ones.
 
 Example::
 
@@ -27,11 +30,14 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import pkgutil
 from collections.abc import Callable, Sequence
+from importlib.metadata import entry_points
 from typing import Any, Protocol
 
 import torch
 
+from .. import validation
 from ..classifier import Classifier
 from ..errors import CnnlensError
 from ..explanation import Explanation
@@ -40,18 +46,11 @@ __all__ = ["register", "methods", "explain", "method_info", "MethodInfo", "DEFAU
 
 DEFAULT_BATCH_SIZE = 64
 
-# modules that register methods when imported (SPEC §2 table order)
-_PROVIDERS = (
-    "cnnlens.attribution.gradient",  # saliency, guided_backprop
-    "cnnlens.attribution.cam",  # gradcam, gradcam++, scorecam
-    "cnnlens.attribution.lrp",  # lrp
-    "cnnlens.attribution.deeplift",  # deeplift
-    "cnnlens.attribution.lime",  # lime
-    "cnnlens.attribution.rise",  # rise
-    "cnnlens.attribution.extremal",  # extremal_perturbation
-    "cnnlens.ablation",  # da_pos, da_neg
-    "cnnlens.representative",  # ri
-)
+# the order of methods() (SPEC §2 table order); methods found elsewhere follow in import order
+_ORDER = ("saliency", "guided_backprop", "gradcam", "gradcam++", "scorecam", "lrp", "deeplift", "lime", "rise",
+          "extremal_perturbation", "da_pos", "da_neg", "ri")
+# arguments every method function takes from explain() itself
+_COMMON = ("clf", "x", "targets", "seed", "batch_size", "layer")
 
 
 class MethodFn(Protocol):
@@ -70,46 +69,58 @@ class MethodFn(Protocol):
 
 @dataclasses.dataclass(frozen=True)
 class MethodInfo:
-    """A registered method: its name, function, and whether it reads a layer / is stochastic."""
+    """A registered method: its name, function, whether it reads a layer / is stochastic, and the
+    names of its own parameters (``var_params``: it also takes any other keyword)."""
 
     name: str
     fn: MethodFn
     uses_layer: bool
     stochastic: bool
     description: str
+    params: tuple[str, ...] = ()
 
 
 _REGISTRY: dict[str, MethodInfo] = {}
 _loaded = False
 
 
-def register(name: str, *, uses_layer: bool = False, stochastic: bool = False, description: str = "") -> Callable[[MethodFn], MethodFn]:
+def register(name: str, *, uses_layer: bool = False, stochastic: bool = False, description: str = "",
+             params: Sequence[str] | None = None) -> Callable[[MethodFn], MethodFn]:
     """Decorator: register ``fn(clf, x, targets, *, seed, batch_size, layer, **params)`` as
-    method ``name``. ``uses_layer`` marks methods that read a feature layer (``layer=`` applies)."""
+    method ``name``. ``uses_layer`` marks methods that read a feature layer (``layer=`` applies);
+    ``params`` names the method's own parameters when ``fn`` takes them as ``**params`` (default:
+    the keyword parameters of ``fn`` beyond the common ones)."""
 
     def deco(fn: MethodFn) -> MethodFn:
-        if name in _REGISTRY and _REGISTRY[name].fn is not fn:
+        old = _REGISTRY.get(name)
+        if old is not None and old.fn is not fn and (old.fn.__module__, old.fn.__qualname__) != (fn.__module__, fn.__qualname__):
             raise CnnlensError(f"attribution method {name!r} is registered twice")
         doc = description or ((fn.__doc__ or "").strip().splitlines() or [""])[0]
-        _REGISTRY[name] = MethodInfo(name, fn, uses_layer, stochastic, doc)
+        own = tuple(params) if params is not None else tuple(validation.accepted_params(fn, skip=_COMMON)[0])
+        _REGISTRY[name] = MethodInfo(name, fn, uses_layer, stochastic, doc, own)
         return fn
 
     return deco
 
 
 def _load_providers() -> None:
+    """Import every module of this package and every ``cnnlens.methods`` entry point once."""
     global _loaded
     if _loaded:
         return
     _loaded = True
-    for module in _PROVIDERS:
-        importlib.import_module(module)
+    for mod in pkgutil.iter_modules(__path__):
+        if not mod.name.startswith("_") and mod.name not in ("cli", "graph"):
+            importlib.import_module(f"{__name__}.{mod.name}")
+    for ep in entry_points(group="cnnlens.methods"):
+        ep.load()
 
 
 def methods() -> list[str]:
-    """Names of every registered attribution method (SPEC §2 order)."""
+    """Names of every registered attribution method (SPEC §2 order, then any others)."""
     _load_providers()
-    return list(_REGISTRY)
+    rank = {m: i for i, m in enumerate(_ORDER)}
+    return sorted(_REGISTRY, key=lambda m: rank.get(m, len(rank)))
 
 
 def method_info(name: str) -> MethodInfo:
@@ -152,10 +163,9 @@ def explain(
     info = method_info(method)
     if not isinstance(clf, Classifier):
         raise CnnlensError(f"clf must be a cnnlens.Classifier, got {type(clf).__name__}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise CnnlensError(f"batch_size must be a positive integer, got {batch_size!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise CnnlensError(f"seed must be an integer, got {seed!r}")
+    batch_size = validation.batch_size(batch_size)
+    seed = validation.seed(seed)
+    validation.known_params(f"method {method!r}", params, info.params)
     x = clf.check_input(x)
     if layer is not None and not info.uses_layer:
         raise CnnlensError(f"method {method!r} does not read a layer; drop layer={layer!r}")
@@ -171,9 +181,9 @@ def explain(
     if info.uses_layer:
         _, layer_name = clf.layer_module(layer, x)
     targets = clf.targets(x, target, batch_size=batch_size)
-    if int(targets.max()) >= n_classes:
-        raise CnnlensError(f"target {targets.tolist()} out of range for {n_classes} classes")
+    validation.target_range(targets, n_classes)
     exp = info.fn(clf, x, targets, seed=seed, batch_size=batch_size, layer=layer, **params)
+    exp.method = info.name
     exp.params = {
         **exp.params,
         "method": method,

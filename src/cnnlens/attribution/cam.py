@@ -100,7 +100,7 @@ def gradcam(
     A, G = layer_gradients(clf, x, targets, batch_size, layer, score)
     w = G.mean(dim=(2, 3), keepdim=True)
     maps, layer_map = _finish((w * A).sum(dim=1), x, relu)
-    return Explanation(maps=maps, targets=targets, method="gradcam", params={"score": score, "relu": relu},
+    return Explanation(maps=maps, targets=targets, params={"score": score, "relu": relu},
                        layer_maps=layer_map)
 
 
@@ -124,7 +124,7 @@ def gradcam_plus_plus(
     alpha = torch.where(G != 0, alpha, torch.zeros_like(alpha))
     w = (alpha * G.clamp(min=0)).sum(dim=(2, 3), keepdim=True)
     maps, layer_map = _finish((w * A).sum(dim=1), x, relu)
-    return Explanation(maps=maps, targets=targets, method="gradcam++", params={"relu": relu, "eps": eps},
+    return Explanation(maps=maps, targets=targets, params={"relu": relu, "eps": eps},
                        layer_maps=layer_map)
 
 
@@ -189,7 +189,7 @@ def scorecam(
     cam = (w.to(A.dtype)[:, :, None, None] * A).sum(dim=1)
     maps, layer_map = _finish(cam, x, relu)
     return Explanation(
-        maps=maps, targets=targets, method="scorecam",
+        maps=maps, targets=targets,
         params={"channel_softmax": channel_softmax, "mask_align_corners": mask_align_corners, "relu": relu},
         layer_maps=layer_map,
         info={"forward_passes": passes, "constant_channels": int(constant.sum()), "channels": k},

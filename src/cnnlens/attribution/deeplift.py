@@ -156,7 +156,7 @@ def deeplift(
     return Explanation(
         maps=attributions.sum(1),
         targets=targets,
-        method="deeplift",
+       
         params={"baseline": baseline if isinstance(baseline, str) else "tensor", "rule": "rescale"},
         attributions=attributions,
         info={"conservation": {

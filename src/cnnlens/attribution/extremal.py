@@ -206,7 +206,7 @@ def extremal_perturbation(
     return Explanation(
         maps=out,
         targets=targets,
-        method="extremal_perturbation",
+       
         params={"area": float(area), "iterations": iterations, "step": step, "sigma": float(sigma),
                 "max_blur": float(max_blur), "levels": levels, "jitter": bool(jitter), "lr": float(lr),
                 "temperature": float(temperature), "lambda_start": float(lambda_start),

@@ -134,7 +134,7 @@ def saliency(
     Returns maps ``(N, H, W)`` and the signed gradient ``attributions`` ``(N, C, H, W)``.
     """
     g = input_gradient(clf, x, targets, batch_size, score=score)
-    return Explanation(maps=g.abs().amax(dim=1), targets=targets, method="saliency",
+    return Explanation(maps=g.abs().amax(dim=1), targets=targets,
                        params={"score": score}, attributions=g)
 
 
@@ -151,5 +151,5 @@ def guided_backprop(
     gradient ``attributions`` ``(N, C, H, W)``.
     """
     g = input_gradient(clf, x, targets, batch_size, score=score, guided=True)
-    return Explanation(maps=g.abs().amax(dim=1), targets=targets, method="guided_backprop",
+    return Explanation(maps=g.abs().amax(dim=1), targets=targets,
                        params={"score": score}, attributions=g)

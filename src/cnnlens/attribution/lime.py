@@ -253,6 +253,6 @@ def lime(
     elif seg_name == "slic":
         params.update(n_segments=n_segments)
     return Explanation(
-        maps=fit.maps(), targets=targets, method="lime", params=params,
+        maps=fit.maps(), targets=targets, params=params,
         info={"n_superpixels": fit.n_features.tolist(), "intercept": fit.intercept.tolist(), "r2": fit.r2.tolist()},
     )

@@ -129,5 +129,5 @@ def rise(
             done += mb
     bar.close()
     maps = (sal / (n_masks * p)).to(torch.float32).view(n, H, W)
-    return Explanation(maps=maps, targets=targets, method="rise",
+    return Explanation(maps=maps, targets=targets,
                        params={"n_masks": n_masks, "grid": grid, "p": p, "baseline": baseline})
