@@ -106,7 +106,7 @@ API_CASES = {
     "target-string": (lambda: Classifier(_net()).targets(_x(), "cat"), "class indices"),
     "target-bool": (lambda: Classifier(_net()).targets(_x(), True), "torch.bool"),
     "target-count-mismatch": (lambda: Classifier(_net()).targets(_x(4), [0, 1, 2]), "3 entries for 4 images"),
-    "batch-size-zero": (lambda: Classifier(_net()).features(_x(), batch_size=0), "batch_size must be >= 1"),
+    "batch-size-zero": (lambda: Classifier(_net()).features(_x(), batch_size=0), "batch_size must be a positive integer, got 0"),
     "batch-size-fractional": (lambda: Classifier(_net()).logits(_x(), batch_size=2.5), "positive integer"),
     "batch-size-string": (lambda: Classifier(_net()).predict(_x(), batch_size="8"), "positive integer"),
     "head-t-wrong-shape": (lambda: Classifier(_net(), feature_layer="2").head(_x(1), torch.zeros(1, 5, 2, 2)), r"t has shape \(1, 5, 2, 2\)"),

@@ -34,6 +34,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from . import validation
 from .errors import CnnlensError, ModelError, one_line
 
 __all__ = ["Classifier"]
@@ -70,15 +71,6 @@ def _as_stat(value: float | Sequence[float] | torch.Tensor | None, what: str) ->
             "(for 0-255 statistics divide them by 255)"
         )
     return t.view(1, -1, 1, 1)
-
-
-def check_batch_size(batch_size: Any, what: str = "batch_size") -> int:
-    """Validate a ``batch_size`` knob: a positive int (SPEC §0); returns it as ``int``."""
-    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral):
-        raise CnnlensError(f"{what} must be a positive integer, got {batch_size!r}")
-    if batch_size < 1:
-        raise CnnlensError(f"{what} must be >= 1, got {batch_size}")
-    return int(batch_size)
 
 
 def _as_class_names(names: Any) -> list[str] | None:
@@ -440,7 +432,7 @@ class Classifier:
         x = self.check_input(x)
         if batch_size is None:
             return self._forward(x)
-        batch_size = check_batch_size(batch_size)
+        batch_size = validation.batch_size(batch_size)
         with torch.no_grad():
             return torch.cat([self._forward(c, fast_layout=True) for c in x.split(batch_size)])
 
@@ -613,7 +605,7 @@ class Classifier:
         follows it in the network). With ``batch_size``: chunked, without gradients."""
         if batch_size is None:
             return self.forward_with_features(x, layer)[0]
-        batch_size = check_batch_size(batch_size)
+        batch_size = validation.batch_size(batch_size)
         x = self.check_input(x)
         with torch.no_grad():
             return torch.cat([self.forward_with_features(c, layer)[0] for c in x.split(batch_size)])

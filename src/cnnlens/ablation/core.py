@@ -27,6 +27,7 @@ import torch
 
 from .._progress import silenced
 from ..classifier import Classifier
+from .. import validation
 from ..errors import CnnlensError
 from ..explanation import Explanation
 from .superpixels import Segmentation, segment
@@ -116,18 +117,11 @@ def rule_text(rule: str, class_name: str, mar: float | None = None) -> str:
 
 
 # ---------------------------------------------------------------------------------- validation
-def _check_int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise CnnlensError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
 def _check_params(rule: str, iterations: int, k: int, alpha_step: float, fc: float, batch_size: int) -> None:
-    if rule not in ("pos", "neg"):
-        raise CnnlensError(f"rule must be 'pos' (Pos-R) or 'neg' (Neg-R), got {rule!r}")
-    _check_int("iterations", iterations, 1)
-    _check_int("k (number of dynamic circles)", k, 1)
-    _check_int("batch_size", batch_size, 1)
+    validation.choice("rule", rule, ("pos", "neg"))
+    validation.integer("iterations", iterations, minimum=1)
+    validation.integer("k (number of dynamic circles)", k, minimum=1)
+    validation.batch_size(batch_size)
     if isinstance(fc, bool) or not isinstance(fc, (int, float)) or not math.isfinite(fc) or not 0.0 < fc <= 1.0:
         raise CnnlensError(f"fc (area shrink factor) must be in (0, 1], got {fc!r}")
     if isinstance(alpha_step, bool) or not isinstance(alpha_step, (int, float)) or not math.isfinite(alpha_step) or alpha_step < 0:
@@ -291,11 +285,8 @@ def dynamic_ablation(
     if not isinstance(clf, Classifier):
         raise CnnlensError(f"clf must be a cnnlens.Classifier, got {type(clf).__name__}")
     _check_params(rule, iterations, k, alpha_step, fc, batch_size)
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise CnnlensError(f"seed must be an integer, got {seed!r}")
-    if speculation is not None and (isinstance(speculation, bool) or not isinstance(speculation, (int, float))
-                                    or not math.isfinite(speculation) or speculation <= 0):
-        raise CnnlensError(f"speculation must be a positive number or None, got {speculation!r}")
+    validation.seed(seed)
+    validation.real("speculation", speculation, low=0, open_low=True, allow_none=True)
     iterations, k, batch_size = int(iterations), int(k), int(batch_size)
     alpha, fc = float(alpha_step), float(fc)
     x = clf.check_input(x)

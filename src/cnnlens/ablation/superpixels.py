@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..errors import CnnlensError
+from .. import validation
 
 __all__ = ["Segmentation", "segment"]
 
@@ -51,8 +51,7 @@ def segment(x: torch.Tensor, n_segments: int) -> Segmentation:
 
     SLIC is per-image preprocessing (done once per image, not in the chain's loop).
     """
-    if isinstance(n_segments, bool) or not isinstance(n_segments, int) or n_segments < 0:
-        raise CnnlensError(f"superpixels must be an integer >= 0 (0 = pixel mode), got {n_segments!r}")
+    validation.integer("superpixels", n_segments, minimum=0, hint="0 = pixel mode")
     n, c, h, w = x.shape
     grid = _pixel_grid(h, w)
     if n_segments == 0:

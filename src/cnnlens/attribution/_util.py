@@ -9,31 +9,7 @@ import torch
 from .._progress import silenced
 from ..errors import CnnlensError
 
-__all__ = ["check_choice", "check_positive_int", "check_unit_interval", "target_scores", "chunk_ranges", "progress"]
-
-
-def check_choice(name: str, value: Any, choices: tuple[Any, ...]) -> None:
-    """Raise :class:`CnnlensError` unless ``value`` is one of ``choices``."""
-    if value not in choices:
-        raise CnnlensError(f"{name}={value!r} is not valid; choose one of: {', '.join(map(repr, choices))}")
-
-
-def check_positive_int(name: str, value: Any, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise CnnlensError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return value
-
-
-def check_unit_interval(name: str, value: Any, open_low: bool = True, open_high: bool = True) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise CnnlensError(f"{name} must be a number, got {value!r}") from None
-    low_ok = v > 0 if open_low else v >= 0
-    high_ok = v < 1 if open_high else v <= 1
-    if not (low_ok and high_ok):
-        raise CnnlensError(f"{name} must be in {'(' if open_low else '['}0, 1{')' if open_high else ']'}, got {value!r}")
-    return v
+__all__ = ["target_scores", "chunk_ranges", "progress"]
 
 
 def target_scores(logits: torch.Tensor, targets: torch.Tensor, score: str, check: bool = True) -> torch.Tensor:

@@ -45,7 +45,8 @@ from ..classifier import Classifier
 from ..errors import CnnlensError
 from ..explanation import Explanation, upsample
 from . import register
-from ._util import check_choice, chunk_ranges, progress, target_scores
+from .. import validation
+from ._util import chunk_ranges, progress, target_scores
 
 __all__ = ["gradcam", "gradcam_plus_plus", "scorecam", "layer_gradients"]
 
@@ -96,7 +97,7 @@ def gradcam(
     ``False`` to keep the signed map). ``layer=`` picks the layer for this call.
     Returns maps ``(N, H, W)`` and ``layer_maps`` ``(N, h, w)``.
     """
-    check_choice("score", score, ("logit", "prob"))
+    validation.choice("score", score, ("logit", "prob"))
     A, G = layer_gradients(clf, x, targets, batch_size, layer, score)
     w = G.mean(dim=(2, 3), keepdim=True)
     maps, layer_map = _finish((w * A).sum(dim=1), x, relu)

@@ -39,6 +39,7 @@ import torch.nn.functional as F
 
 from .._progress import silenced
 from ..classifier import Classifier
+from .. import validation
 from ..errors import CnnlensError
 from ..explanation import Explanation
 from . import register
@@ -151,12 +152,10 @@ def extremal_perturbation(
     if not 0.0 < float(area) < 1.0:
         raise CnnlensError(f"area must be in (0, 1), got {area!r}")
     for name, v in (("iterations", iterations), ("step", step), ("levels", levels)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise CnnlensError(f"{name} must be a positive integer, got {v!r}")
+        validation.integer(name, v, minimum=1)
     for name, v in (("sigma", sigma), ("max_blur", max_blur), ("lr", lr), ("temperature", temperature),
                     ("lambda_start", lambda_start), ("lambda_end", lambda_end)):
-        if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v) or v <= 0:
-            raise CnnlensError(f"{name} must be a positive number, got {v!r}")
+        validation.real(name, v, low=0, open_low=True)
     if score not in ("logit", "prob"):
         raise CnnlensError(f"score must be 'logit' or 'prob', got {score!r}")
 

@@ -38,7 +38,8 @@ from torch.overrides import TorchFunctionMode
 from ..classifier import Classifier
 from ..explanation import Explanation
 from . import register
-from ._util import check_choice, chunk_ranges, target_scores
+from .. import validation
+from ._util import chunk_ranges, target_scores
 
 __all__ = ["saliency", "guided_backprop", "input_gradient", "guided_relu"]
 
@@ -109,7 +110,7 @@ def input_gradient(
 
     Uses :func:`torch.autograd.grad` with respect to the input only: parameter ``.grad`` fields
     are never written."""
-    check_choice("score", score, ("logit", "prob"))
+    validation.choice("score", score, ("logit", "prob"))
     grads = []
     for a, b in chunk_ranges(x.shape[0], batch_size):
         xb = x[a:b].detach().clone().requires_grad_(True)

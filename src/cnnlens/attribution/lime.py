@@ -42,7 +42,8 @@ from ..classifier import Classifier
 from ..errors import CnnlensError
 from ..explanation import Explanation
 from . import register
-from ._util import check_positive_int, chunk_ranges, progress, target_scores
+from .. import validation
+from ._util import chunk_ranges, progress, target_scores
 
 __all__ = ["lime", "segment", "lime_fit", "LimeFit"]
 
@@ -230,11 +231,9 @@ def lime(
     ``kernel_width=0.25``; ``alpha=1.0`` (ridge); ``progress_bar=True``; ``samples`` ``(S, F)``
     or ``(N, S, F_max)`` 0/1 vectors used instead of random ones (``num_samples`` becomes ``S``).
     """
-    check_positive_int("num_samples", num_samples, 2)
-    if not (isinstance(kernel_width, (int, float)) and kernel_width > 0):
-        raise CnnlensError(f"kernel_width must be a positive number, got {kernel_width!r}")
-    if not (isinstance(alpha, (int, float)) and alpha >= 0):
-        raise CnnlensError(f"alpha must be a number >= 0, got {alpha!r}")
+    validation.integer("num_samples", num_samples, minimum=2)
+    validation.real("kernel_width", kernel_width, low=0, open_low=True)
+    validation.real("alpha", alpha, low=0)
     if segments is None:
         segs = segment(x, segmenter, seed=seed, kernel_size=kernel_size, max_dist=max_dist, ratio=ratio,
                        n_segments=n_segments)

@@ -46,6 +46,7 @@ from typing import Any
 import torch
 
 from ..classifier import Classifier
+from .. import validation
 from ..errors import CnnlensError
 from ..explanation import Explanation
 from . import register
@@ -166,8 +167,7 @@ def lrp(
     Returns an :class:`Explanation` whose ``maps`` are the channel sums of the pixel relevance
     ``attributions``; ``info["conservation"]`` holds Σ relevance against the explained logit.
     """
-    if not (isinstance(epsilon, (int, float)) and epsilon >= 0):
-        raise CnnlensError(f"epsilon must be a number >= 0, got {epsilon!r}")
+    validation.real("epsilon", epsilon, low=0)
     rel, expl = [], []
     with torch.no_grad():
         for chunk, t in zip(x.split(batch_size), targets.split(batch_size)):

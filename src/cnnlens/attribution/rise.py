@@ -35,7 +35,8 @@ from ..classifier import Classifier
 from ..errors import CnnlensError
 from ..explanation import Explanation
 from . import register
-from ._util import check_choice, check_positive_int, check_unit_interval, progress, target_scores
+from .. import validation
+from ._util import progress, target_scores
 
 __all__ = ["rise", "rise_masks"]
 
@@ -85,10 +86,10 @@ def rise(
     ``"mean"`` (the Classifier's mean colour), ``progress_bar=True``. The same masks are used
     for every image of the batch. ``batch_size`` bounds masked images per forward pass.
     """
-    check_positive_int("n_masks", n_masks)
-    check_positive_int("grid", grid)
-    p = check_unit_interval("p", p)
-    check_choice("baseline", baseline, ("black", "mean"))
+    validation.integer("n_masks", n_masks, minimum=1)
+    validation.integer("grid", grid, minimum=1)
+    p = validation.real("p", p, 0, 1, open_low=True, open_high=True)
+    validation.choice("baseline", baseline, ("black", "mean"))
     n, c, H, W = x.shape
     if baseline == "mean":
         mean = getattr(clf, "_mean", None)

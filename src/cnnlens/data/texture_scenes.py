@@ -46,6 +46,7 @@ import numpy as np
 import torch
 
 from .._io import atomic_write_bytes, atomic_write_text
+from .. import validation
 from ..errors import CnnlensError
 from .imageset import ImageDataset
 
@@ -164,10 +165,8 @@ def _scene(rng: np.random.Generator, size: int, cls: int) -> tuple[np.ndarray, n
 def texture_scenes(n: int, size: int = 64, seed: int = 0, split: str = "all") -> TextureScenes:
     """Generate ``n`` scenes of ``size``×``size`` RGB with masks; classes are balanced in
     expectation (each image draws its class uniformly). Deterministic in ``(seed, index)``."""
-    if not isinstance(n, int) or n < 1:
-        raise CnnlensError(f"n must be an integer >= 1, got {n!r}")
-    if not isinstance(size, int) or size < 16:
-        raise CnnlensError(f"size must be an integer >= 16, got {size!r}")
+    validation.integer("n", n, minimum=1)
+    validation.integer("size", size, minimum=16)
     imgs = np.empty((n, 3, size, size), np.float32)
     masks = np.empty((n, size, size), np.uint8)
     labels = np.empty(n, np.int64)

@@ -36,8 +36,6 @@ __all__ = [
     "insertion_game",
     "InsertionGameResult",
     "DEFAULT_FRACTIONS",
-    "DEFAULT_METRICS",
-    "METRICS",
     "PROTOCOLS",
 ]
 

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from ..classifier import Classifier
+from .. import validation
 from ..errors import CnnlensError
 from ..explanation import Explanation, upsample
 
@@ -21,7 +22,6 @@ __all__ = [
     "MetricResult",
     "DEFAULT_BATCH_SIZE",
     "check_classifier",
-    "check_batch_size",
     "check_maps",
     "resolve_targets",
     "model_scores",
@@ -101,12 +101,6 @@ def check_classifier(clf: Any) -> Classifier:
     return clf
 
 
-def check_batch_size(batch_size: Any) -> int:
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise CnnlensError(f"batch_size must be a positive integer, got {batch_size!r}")
-    return batch_size
-
-
 def check_maps(maps: Any, x: torch.Tensor, what: str = "maps", same_size: bool = False,
                allow_larger: bool = False) -> torch.Tensor:
     """Validate ``(N, h, w)`` maps for the images ``x`` ``(N, C, H, W)``; returns float maps on
@@ -181,8 +175,7 @@ def model_scores(clf: Classifier, x: torch.Tensor, targets: torch.Tensor, score:
 
 
 def check_score(score: Any) -> str:
-    if score not in ("prob", "logit"):
-        raise CnnlensError(f"score must be 'prob' or 'logit', got {score!r}")
+    validation.choice("score", score, ("prob", "logit"))
     return score
 
 

@@ -33,9 +33,10 @@ from typing import Any
 import torch
 
 from .._io import atomic_write_bytes, atomic_write_text
+from .. import validation
 from ..errors import CnnlensError
 from ..explanation import Explanation
-from ._common import DEFAULT_BATCH_SIZE, MetricResult, check_batch_size, check_classifier
+from ._common import DEFAULT_BATCH_SIZE, MetricResult, check_classifier
 from .evaluate import evaluate
 from .registry import canonical_metric, default_metrics, metric_info
 
@@ -297,7 +298,7 @@ def compare(
     from ..attribution import explain
 
     clf = check_classifier(clf)
-    batch_size = check_batch_size(batch_size)
+    batch_size = validation.batch_size(batch_size)
     metrics = list(default_metrics()) if metrics is None else [metrics] if isinstance(metrics, str) else list(metrics)
     for m in metrics:
         canonical_metric(m)

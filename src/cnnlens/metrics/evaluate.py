@@ -37,7 +37,7 @@ from .insertion_game import DEFAULT_FRACTIONS
 from .registry import canonical_metric, default_metrics, list_metrics, metric_info
 from .single_step import _check_mode
 
-__all__ = ["evaluate", "METRICS", "PROTOCOLS", "DEFAULT_METRICS", "canonical_metric", "preset_step",
+__all__ = ["evaluate", "PROTOCOLS", "canonical_metric", "preset_step",
            "RISE_STEPS", "GOMEZ_MAX_STEPS"]
 
 PROTOCOLS = ("rise", "gomez")

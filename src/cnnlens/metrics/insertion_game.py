@@ -27,11 +27,11 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from .. import validation
 from ..errors import CnnlensError
 from ._common import (
     DEFAULT_BATCH_SIZE,
     MetricResult,
-    check_batch_size,
     check_classifier,
     check_maps,
     forward_logits,
@@ -134,9 +134,8 @@ def insertion_game(
         warning says so and ``check_passed`` is ``False``.
     """
     clf = check_classifier(clf)
-    batch_size = check_batch_size(batch_size)
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise CnnlensError(f"seed must be an integer, got {seed!r}")
+    batch_size = validation.batch_size(batch_size)
+    validation.seed(seed)
     fr = _check_fractions(fractions)
     x = clf.check_input(x)
     maps = check_maps(maps, x)

@@ -23,12 +23,12 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from .. import validation
 from ..errors import CnnlensError
 from ..explanation import minmax_normalize
 from ._common import (
     DEFAULT_BATCH_SIZE,
     MetricResult,
-    check_batch_size,
     check_classifier,
     check_maps,
     check_score,
@@ -78,8 +78,7 @@ def _check_mode(mode: Any, keep: Any) -> None:
     if mode not in ("soft", "keep"):
         raise CnnlensError(f"mode must be 'soft' or 'keep', got {mode!r}")
     if mode == "keep":
-        if isinstance(keep, bool) or not isinstance(keep, (int, float)) or not 0.0 < float(keep) <= 1.0:
-            raise CnnlensError(f"keep must be a fraction in (0, 1], got {keep!r}")
+        validation.real("keep", keep, 0, 1, open_low=True, hint="the kept fraction")
 
 if TYPE_CHECKING:
     from .context import MetricContext
@@ -164,7 +163,7 @@ def average_drop_increase(
         An image whose original score is 0 gets AD 0.
     """
     clf = check_classifier(clf)
-    batch_size = check_batch_size(batch_size)
+    batch_size = validation.batch_size(batch_size)
     score = check_score(score)
     _check_mode(mode, keep)
     if upsample not in ("bilinear", "bicubic"):

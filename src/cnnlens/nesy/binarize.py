@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from ..classifier import Classifier
+from .. import validation
 from ..errors import CnnlensError
 
 __all__ = [
@@ -106,8 +107,7 @@ def norms_from_maps(maps: torch.Tensor, norm: str = "fro") -> torch.Tensor:
 
 
 def _chunks(clf: Classifier, x: torch.Tensor, batch_size: int):
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise CnnlensError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+    validation.batch_size(batch_size)
     x = clf.check_input(x)
     return x.split(batch_size)
 
@@ -171,8 +171,7 @@ def thresholds(norms: torch.Tensor, h1: float = 0.6, h2: float = 0.7) -> torch.T
 
 def check_k(k: int, n_classes: int, n_filters: int) -> None:
     """SPEC §6.2: ``K·C ≤ F/2``."""
-    if not isinstance(k, int) or k < 1:
-        raise CnnlensError(f"k must be an integer >= 1, got {k!r}")
+    validation.integer("k", k, minimum=1)
     if k * n_classes > n_filters / 2:
         raise CnnlensError(
             f"k={k} filters for each of {n_classes} classes needs K·C = {k * n_classes} <= F/2 = "

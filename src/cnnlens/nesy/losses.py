@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .. import validation
 from ..errors import CnnlensError
 
 __all__ = ["SparsityLoss", "EBPLoss", "ebp_matrix", "class_weights"]
@@ -68,8 +69,7 @@ def ebp_matrix(D: torch.Tensor, k: int = 5) -> torch.Tensor:
     ``clip(1 − D[c, j] / D[c, k-th elite], 0, 1)``."""
     if D.dim() != 2:
         raise CnnlensError(f"D must be (C, F), got shape {tuple(D.shape)}")
-    if not isinstance(k, int) or not 1 <= k <= D.shape[1]:
-        raise CnnlensError(f"k must be an integer in [1, {D.shape[1]}], got {k!r}")
+    validation.integer("k", k, minimum=1, maximum=D.shape[1])
     D = D.float()
     order = torch.sort(-D, dim=1, stable=True).indices
     elite = order[:, :k]

@@ -44,6 +44,7 @@ from torch import nn
 
 from .._io import atomic_write_bytes
 from ..classifier import Classifier
+from .. import validation
 from ..errors import CnnlensError
 from .binarize import (
     check_k,
@@ -183,12 +184,9 @@ def train(
         layer: filters read (default: last ``Conv2d`` after its activation, SPEC §6.1).
         on_batch: called as ``on_batch(epoch, batch_index)`` after every optimizer step.
     """
-    if strategy not in STRATEGIES:
-        raise CnnlensError(f"strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
-    if not isinstance(epochs, int) or epochs < 1:
-        raise CnnlensError(f"epochs must be an integer >= 1, got {epochs!r}")
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise CnnlensError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+    validation.choice("strategy", strategy, STRATEGIES)
+    validation.integer("epochs", epochs, minimum=1)
+    validation.batch_size(batch_size)
     if resume and checkpoint_dir is None:
         raise CnnlensError("resume=True needs checkpoint_dir")
     clf = model if isinstance(model, Classifier) else Classifier(model)

@@ -31,6 +31,7 @@ import torch
 from torch import nn
 
 from ..classifier import Classifier
+from .. import validation
 from ..errors import CnnlensError
 from ..explanation import minmax_normalize, upsample
 from .greedy import greedy_cover
@@ -184,12 +185,9 @@ class RepresentativeInterpreter:
                  unit_normals: bool = False, progress: bool = False) -> None:
         if not isinstance(clf, Classifier):
             raise CnnlensError(f"clf must be a cnnlens.Classifier, got {type(clf).__name__}")
-        if isinstance(n_boundaries, bool) or not isinstance(n_boundaries, int) or n_boundaries < 1:
-            raise CnnlensError(f"n_boundaries must be a positive integer, got {n_boundaries!r}")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise CnnlensError(f"batch_size must be a positive integer, got {batch_size!r}")
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise CnnlensError(f"seed must be an integer, got {seed!r}")
+        validation.integer("n_boundaries", n_boundaries, minimum=1)
+        validation.batch_size(batch_size)
+        validation.seed(seed)
         if not isinstance(reference_images, torch.Tensor):
             raise CnnlensError(f"reference_images must be a (N, C, H, W) tensor, got {type(reference_images).__name__}")
         images = _check_images(clf, reference_images, "reference_images")
