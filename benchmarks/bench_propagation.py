@@ -80,8 +80,8 @@ def main() -> None:
         t = clf.predict(xs)
         ours = explain(clf, xs, "deeplift", target=t).attributions
         norm = nn.Identity()
-        if clf._mean is not None:
-            mean, std = clf._mean, clf._std
+        if clf.mean is not None:
+            mean, std = clf.mean, clf.std
 
             class _Norm(nn.Module):
                 def forward(self, z: torch.Tensor) -> torch.Tensor:

@@ -366,7 +366,7 @@ class _Repeat(nn.Module):
         (lambda: Classifier(_small_net()).targets(torch.rand(2, 3, 8, 8), 1.7), "whole class indices"),
         (lambda: Classifier(_small_net()).targets(torch.rand(2, 3, 8, 8), "cat"), "class indices"),
         (lambda: Classifier(_small_net()).targets(torch.rand(2, 3, 8, 8), True), "dtype torch.bool"),
-        (lambda: Classifier(_small_net()).features(torch.rand(2, 3, 8, 8), batch_size=0), "batch_size must be >= 1"),
+        (lambda: Classifier(_small_net()).features(torch.rand(2, 3, 8, 8), batch_size=0), "batch_size must be a positive integer"),
         (lambda: Classifier(_small_net()).logits(torch.rand(2, 3, 8, 8), batch_size=2.5), "positive integer"),
         (lambda: Classifier(_small_net(), mean=[0.5, 0.5], input_shape=(3, 8, 8)), "2 values but input_shape has 3"),
         (lambda: Classifier(_small_net(), mean=[0.1, 0.2, 0.3, 0.4]), "first convolution '0' takes 3"),
@@ -462,7 +462,7 @@ def test_one_channel_batches_are_marked_channels_last_with_the_same_logits():
     """For one channel ``contiguous(memory_format=channels_last)`` keeps the plain strides, so the
     fast path gives such batches explicit ``(H·W, 1, W, 1)`` strides (the layout in which oneDNN's
     convolutions run faster); values, logits and a ``.view``-ing model are unaffected."""
-    from cnnlens.classifier import _channels_last
+    from cnnlens.classifier import channels_last as _channels_last
 
     x = torch.rand(5, 1, 9, 7)
     y = _channels_last(x)

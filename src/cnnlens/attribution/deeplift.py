@@ -59,7 +59,7 @@ def make_baseline(clf: Classifier, x: torch.Tensor, baseline: str | torch.Tensor
     if baseline == "black":
         return torch.zeros_like(x)
     if baseline == "zero_normalized":
-        mean = clf._mean
+        mean = clf.mean
         if mean is None:
             return torch.zeros_like(x)
         return mean.to(device=x.device, dtype=x.dtype).expand_as(x).clone()
@@ -78,7 +78,7 @@ def deeplift_attributions(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``(attributions (N, C, H, W), f(x) − f(x′) (N,))`` for the target logits."""
     n = x.shape[0]
-    tape: Tape = record(clf._forward, torch.cat([x, ref]))
+    tape: Tape = record(clf.forward_unchecked, torch.cat([x, ref]))
     logits = tape.values[tape.output]
     rows = torch.arange(n, device=logits.device)
     delta_f = logits[rows, targets] - logits[rows + n, targets]

@@ -273,7 +273,7 @@ class _Recorder(TorchFunctionMode):
 def record(fn: Callable[[torch.Tensor], Any], x: torch.Tensor) -> Tape:
     """Run ``fn(x)`` once and record every operation on values derived from ``x`` (no gradients).
 
-    ``fn`` is typically ``Classifier._forward`` (normalisation, model, output selection). Raises
+    ``fn`` is typically ``Classifier.forward_unchecked`` (normalisation, model, output selection). Raises
     :class:`CnnlensError` naming the first unsupported operation.
     """
     tape = Tape()

@@ -105,7 +105,7 @@ def lrp_relevance(
     """
     if composite not in COMPOSITES:
         raise CnnlensError(f"unknown LRP composite {composite!r}; available: {', '.join(COMPOSITES)}")
-    tape: Tape = record(clf._forward, x)
+    tape: Tape = record(clf.forward_unchecked, x)
     fold_batchnorm(tape)
     first = next((op.index for op in tape.ops if op.kind == KIND_PARAM), None)
     logits = tape.values[tape.output]

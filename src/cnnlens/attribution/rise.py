@@ -92,7 +92,7 @@ def rise(
     validation.choice("baseline", baseline, ("black", "mean"))
     n, c, H, W = x.shape
     if baseline == "mean":
-        mean = getattr(clf, "_mean", None)
+        mean = clf.mean
         if mean is None:
             raise CnnlensError("baseline='mean' needs a Classifier with mean=...; use baseline='black'")
         fill = mean.to(device=x.device, dtype=x.dtype).view(1, -1, 1, 1).expand(1, c, H, W)

@@ -23,7 +23,6 @@ __all__ = [
     "DEFAULT_BATCH_SIZE",
     "check_classifier",
     "check_maps",
-    "resolve_targets",
     "model_scores",
     "tie_break_order",
     "rank_of",
@@ -132,38 +131,14 @@ def check_maps(maps: Any, x: torch.Tensor, what: str = "maps", same_size: bool =
     return maps.float()
 
 
-def resolve_targets(clf: Classifier, x: torch.Tensor, targets: Any, batch_size: int,
-                    n_classes: int | None = None) -> torch.Tensor:
-    """``None`` → the predicted class (SPEC §0); an int or one per image otherwise. Checks the
-    range against the model's number of outputs."""
-    if targets is None:
-        return clf.predict(x, batch_size=batch_size)
-    t = torch.as_tensor(targets, dtype=torch.long, device=clf.device).flatten() if not isinstance(targets, torch.Tensor) \
-        else targets.detach().to(device=clf.device, dtype=torch.long).flatten()
-    n = x.shape[0]
-    if t.numel() == 1:
-        t = t.expand(n).clone()
-    if t.numel() != n:
-        raise CnnlensError(f"targets has {t.numel()} entries for {n} images")
-    if n_classes is None:
-        n_classes = int(forward_logits(clf, x[:1]).shape[1])
-    if (t < 0).any() or (t >= n_classes).any():
-        bad = t[(t < 0) | (t >= n_classes)].tolist()
-        raise CnnlensError(f"target {bad} out of range: the model has {n_classes} classes (0..{n_classes - 1})")
-    return t
-
-
 def forward_logits(clf: Classifier, x: torch.Tensor) -> torch.Tensor:
     """Logits of an already validated, possibly perturbed batch without gradients.
 
     Perturbed inputs (bicubic soft masks) may overshoot [0, 1] slightly, which ``check_input``
-    would reject, so this calls the wrapper's internal forward (normalise → model → output
-    selection → binary expansion, SPEC §1) directly."""
+    would reject, so this takes the wrapper's unchecked forward (normalise → model → output
+    selection → binary expansion, SPEC §1)."""
     with torch.no_grad():
-        fwd = getattr(clf, "_forward", None)
-        if fwd is not None:
-            return fwd(x, fast_layout=True)
-        return clf.logits(x.clamp(0, 1), batch_size=x.shape[0])  # pragma: no cover
+        return clf.forward_unchecked(x, fast_layout=True)
 
 
 def model_scores(clf: Classifier, x: torch.Tensor, targets: torch.Tensor, score: str) -> torch.Tensor:
@@ -249,7 +224,7 @@ def substrate(kind: str, x: torch.Tensor, clf: Classifier, protocol: str) -> tor
     if kind == "blur":
         return gaussian_blur(x) if protocol == "rise" else box_blur(x)
     if kind == "mean":
-        mean = getattr(clf, "_mean", None)
+        mean = clf.mean
         if mean is None:
             mean = x.mean(dim=(0, 2, 3), keepdim=True)
         return mean.to(device=x.device, dtype=x.dtype).expand_as(x).clone()

@@ -35,7 +35,6 @@ from ._common import (
     model_scores,
     n_keep,
     rank_of,
-    resolve_targets,
     tie_break_order,
     to_size,
 )
@@ -170,7 +169,7 @@ def average_drop_increase(
         raise CnnlensError(f"upsample must be 'bilinear' or 'bicubic', got {upsample!r}")
     x = clf.check_input(x)
     maps = check_maps(maps, x)
-    t = resolve_targets(clf, x, targets, batch_size)
+    t = clf.targets(x, targets, batch_size=batch_size)
     ad, ai, _, _, _ = ad_ai(clf, x, maps, t, mode=mode, keep=float(keep), clip=bool(clip), score=score,
                             upsample=upsample, batch_size=batch_size, seed=int(seed))
     return ad, ai

@@ -268,7 +268,7 @@ class NeSyModel:
             layer = obj["layer"]
             _, lay_name = clf.layer_module(layer)
             n_filters = int(obj["n_filters"])
-            probe = clf._probe_input()
+            probe = clf.probe_input()
             if probe is not None:  # the filters the classifier's layer really has
                 n_filters = int(filter_norms(clf, probe, lay_name, batch_size=1).shape[1])
             model = cls(clf, RuleSet(rules.rules, None), torch.tensor(obj["theta"]), obj["binarization"],
@@ -287,7 +287,7 @@ class NeSyModel:
         if isinstance(rules, str):
             rules = RuleSet.from_asp(rules)
         lay = default_layer(clf) if layer is None else layer
-        probe = x[:1] if x is not None else clf._probe_input()
+        probe = x[:1] if x is not None else clf.probe_input()
         if probe is None:
             raise CnnlensError("give x (an image) or a Classifier with input_shape to count the layer's filters")
         n = filter_norms(clf, probe, lay, norm=norm, batch_size=1)

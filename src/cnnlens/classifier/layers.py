@@ -1,0 +1,232 @@
+"""Layers of the :class:`~cnnlens.Classifier` (SPEC §1): hook contexts, the feature layer
+(``"auto"`` resolution, per-call ``layer=``), ψ = ``features(x)`` and the head G(t) (SPEC §5)."""
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import torch
+from torch import nn
+
+from .. import validation
+from ..errors import CnnlensError
+
+__all__ = ["LayersMixin"]
+
+
+class LayersMixin:
+    """Hook contexts and layer access (mixed into :class:`~cnnlens.Classifier`)."""
+
+    model: nn.Module
+    input_shape: tuple[int, int, int] | None
+    _lock: threading.RLock
+    _module_names: dict[int, str]
+    _feature_module: nn.Module | None
+    _feature_name: str | None
+    _auto: bool
+
+    @contextlib.contextmanager
+    def hooks(self, *registrations: tuple[nn.Module, str, Callable[..., Any]]) -> Iterator[None]:
+        """Register ``(module, kind, fn)`` hooks (kind: ``"forward"``, ``"forward_pre"``,
+        ``"full_backward"``) for the duration of the ``with`` block; all are removed on exit,
+        also when the block raises."""
+        handles = []
+        self._lock.acquire()
+        try:
+            for module, kind, fn in registrations:
+                register = {
+                    "forward": module.register_forward_hook,
+                    "forward_pre": module.register_forward_pre_hook,
+                    "full_backward": module.register_full_backward_hook,
+                }.get(kind)
+                if register is None:
+                    raise CnnlensError(f"unknown hook kind {kind!r}")
+                handles.append(register(fn))
+            yield
+        finally:
+            for h in handles:
+                h.remove()
+            self._lock.release()
+
+    def _trace_4d_outputs(self, x: torch.Tensor) -> list[tuple[str, tuple[int, ...]]]:
+        """Names and shapes of modules producing 4-D tensors, in the order they finish."""
+        finished: list[tuple[str, tuple[int, ...]]] = []
+
+        def record(module: nn.Module, _inp: Any, out: Any) -> None:
+            if isinstance(out, torch.Tensor) and out.dim() == 4:
+                finished.append((self._module_names[id(module)], tuple(out.shape)))
+
+        regs = [(m, "forward", record) for name, m in self.model.named_modules() if name]
+        with self.hooks(*regs), torch.no_grad():
+            self.forward_unchecked(x)
+        return finished
+
+    def probe_input(self) -> torch.Tensor | None:
+        """A ``(1, *input_shape)`` batch of 0.5 for probe forwards; ``None`` without ``input_shape``."""
+        if self.input_shape is None:
+            return None
+        dtype = next((p.dtype for p in self.model.parameters() if p.is_floating_point()), torch.float32)
+        return torch.full((1, *self.input_shape), 0.5, device=self.device, dtype=dtype)
+
+    def candidate_layers(self, x: torch.Tensor | None = None) -> list[str]:
+        """Names of modules whose output is 4-D, in forward order (needs ``x`` or ``input_shape``;
+        otherwise the modules that are or contain a ``Conv2d``)."""
+        probe = x[:1] if x is not None else self.probe_input()
+        if probe is not None:
+            seen: dict[str, None] = {}
+            for name, _ in self._trace_4d_outputs(probe):
+                seen.setdefault(name, None)
+            return list(seen)
+        return [
+            name
+            for name, m in self.model.named_modules()
+            if name and name.count(".") <= 1 and any(isinstance(c, nn.Conv2d) for c in m.modules())
+        ]
+
+    def resolve_feature_layer(self, x: torch.Tensor | None = None) -> str:
+        """Resolve ``feature_layer="auto"`` (SPEC §1): the module that last finishes producing a
+        4-D tensor with spatial size > 1. Uses ``x`` (or ``input_shape``) for one probe forward."""
+        if self._feature_name is not None:
+            return self._feature_name
+        if not self._auto:
+            raise CnnlensError("this Classifier has feature_layer=None; pass feature_layer='auto' or a layer name")
+        probe = x[:1] if x is not None else self.probe_input()
+        if probe is None:
+            raise CnnlensError(
+                "feature_layer='auto' is resolved on first use: call features(x) first, "
+                "or give Classifier(..., input_shape=(C, H, W))"
+            )
+        probe = self.check_input(probe)
+        spatial = [(n, s) for n, s in self._trace_4d_outputs(probe) if s[2] * s[3] > 1]
+        if not spatial:
+            raise CnnlensError(
+                "feature_layer='auto' found no module with a 4-D output of spatial size > 1; "
+                "this model needs an explicit feature_layer, or feature_layer=None"
+            )
+        name = spatial[-1][0]
+        self._feature_name = name
+        self._feature_module = dict(self.model.named_modules())[name]
+        return name
+
+    @property
+    def feature_layer_name(self) -> str | None:
+        """Dotted name of the feature layer (resolving ``"auto"`` via ``input_shape`` if needed)."""
+        if self._feature_name is None and self._auto:
+            return self.resolve_feature_layer()
+        return self._feature_name
+
+    @property
+    def feature_module(self) -> nn.Module:
+        self.feature_layer_name  # resolves "auto" when possible
+        if self._feature_module is None:
+            raise CnnlensError("this Classifier has no feature layer (feature_layer=None)")
+        return self._feature_module
+
+    def _feature_module_for(self, x: torch.Tensor) -> nn.Module:
+        if self._feature_module is None:
+            self.resolve_feature_layer(x)
+        assert self._feature_module is not None
+        return self._feature_module
+
+    def layer_module(self, layer: str | nn.Module | None = None, x: torch.Tensor | None = None) -> tuple[nn.Module, str]:
+        """``(module, dotted name)`` of ``layer``: ``None`` → the Classifier's feature layer;
+        a dotted name or a submodule → that layer, for one call (SPEC §1 per-call ``layer=``)."""
+        if layer is None:
+            module = self._feature_module_for(x) if x is not None else self.feature_module
+            assert self._feature_name is not None
+            return module, self._feature_name
+        if isinstance(layer, nn.Module):
+            if id(layer) not in self._module_names:
+                raise CnnlensError("layer module is not a submodule of the model")
+            return layer, self._module_names[id(layer)]
+        if isinstance(layer, str):
+            modules = dict(self.model.named_modules())
+            if layer == "" or layer not in modules:
+                raise CnnlensError(
+                    f"layer {layer!r} not found; layers with 4-D outputs: "
+                    f"{', '.join(self.candidate_layers(x)) or '(none found)'}"
+                )
+            return modules[layer], layer
+        raise CnnlensError(f"layer must be None, a layer name or a module, got {type(layer).__name__}")
+
+    def forward_with_features(
+        self, x: torch.Tensor, layer: str | nn.Module | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One forward pass returning ``(features ψ(x), logits)``, both on the autograd graph
+        (Grad-CAM and friends differentiate the logits with respect to ψ). ``layer`` overrides
+        the feature layer for this call."""
+        x = self.check_input(x)
+        module, name = self.layer_module(layer, x)
+        captured: list[torch.Tensor] = []
+
+        def grab(_m: nn.Module, _inp: Any, out: Any) -> torch.Tensor:
+            if not isinstance(out, torch.Tensor):
+                raise CnnlensError(f"feature layer {name!r} returned {type(out).__name__}, not a tensor")
+            captured.append(out)
+            # the rest of the network gets a copy: an in-place op after the layer (ReLU(inplace),
+            # `out += identity`, DenseNet's F.relu(..., inplace=True)) changes the copy, never ψ,
+            # and the logits stay differentiable with respect to ψ
+            return out.clone()
+
+        with self.hooks((module, "forward", grab)):
+            logits = self.forward_unchecked(x)
+        if len(captured) != 1:
+            raise CnnlensError(
+                f"feature layer {name!r} ran {len(captured)} times in one forward pass; "
+                "choose a layer that runs exactly once"
+            )
+        return captured[0], logits
+
+    def features(
+        self, x: torch.Tensor, batch_size: int | None = None, layer: str | nn.Module | None = None
+    ) -> torch.Tensor:
+        """ψ(x), the feature-layer output (the layer's own output, unchanged by any in-place op that
+        follows it in the network). With ``batch_size``: chunked, without gradients."""
+        if batch_size is None:
+            return self.forward_with_features(x, layer)[0]
+        batch_size = validation.batch_size(batch_size)
+        x = self.check_input(x)
+        with torch.no_grad():
+            return torch.cat([self.forward_with_features(c, layer)[0] for c in x.split(batch_size)])
+
+    def head(self, x: torch.Tensor, t: torch.Tensor, layer: str | nn.Module | None = None) -> torch.Tensor:
+        """G(t): the logits obtained when the feature-layer output for ``x`` is replaced by ``t``.
+
+        Computed through the real network (a forward hook substitutes the layer's output), so it
+        is differentiable in ``t`` (RI needs ∂ΔG/∂ψ, SPEC §5). ``t`` must have the feature shape
+        ``(N, ...)`` of ``features(x)``; it may be a leaf with ``requires_grad``. The network gets a
+        copy of ``t`` (cast to the layer's dtype), so the caller's ``t`` is never changed by an
+        in-place op after the layer.
+        """
+        x = self.check_input(x)
+        module, name = self.layer_module(layer, x)
+        if not isinstance(t, torch.Tensor):
+            raise CnnlensError(f"t must be a tensor, got {type(t).__name__}")
+        if not t.is_floating_point():
+            raise CnnlensError(f"t must be a floating tensor, got dtype {t.dtype}")
+        if t.dim() == 0 or t.shape[0] != x.shape[0]:
+            raise CnnlensError(f"t has shape {tuple(t.shape)} for {x.shape[0]} images; expected ({x.shape[0]}, ...)")
+        t = t.to(self.device)
+        calls = [0]
+
+        def substitute(_m: nn.Module, _inp: Any, out: Any) -> torch.Tensor:
+            calls[0] += 1
+            if not isinstance(out, torch.Tensor):
+                raise CnnlensError(f"feature layer {name!r} returned {type(out).__name__}, not a tensor")
+            if out.shape != t.shape:
+                raise CnnlensError(
+                    f"t has shape {tuple(t.shape)} but feature layer {name!r} "
+                    f"outputs {tuple(out.shape)}"
+                )
+            return t.to(out.dtype) if t.dtype != out.dtype else t.clone()
+
+        with self.hooks((module, "forward", substitute)):
+            logits = self.forward_unchecked(x)
+        if calls[0] != 1:
+            raise CnnlensError(
+                f"feature layer {name!r} ran {calls[0]} times in one forward pass; "
+                "choose a layer that runs exactly once"
+            )
+        return logits
