@@ -118,6 +118,8 @@ from typing import Any, Sequence
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.exceptions import NotFittedError
+from sklearn.utils.multiclass import type_of_target
 
 from .. import validation
 from .._io import atomic_write_text
@@ -141,6 +143,10 @@ _FORMAT_VERSION = 1
 
 _MODES = ("fold-se-m", "fold-rm")
 _CLASS_ORDERS = ("frequent", "best")
+
+
+class FoldNotFittedError(CnnlensError, NotFittedError):
+    """A FoldSEM was used before ``fit`` / ``load`` (also scikit-learn's ``NotFittedError``)."""
 
 
 class FoldSEM(ClassifierMixin, BaseEstimator):
@@ -226,6 +232,15 @@ class FoldSEM(ClassifierMixin, BaseEstimator):
         self.exception_tail = exception_tail
         self.remove_covered_negatives = remove_covered_negatives
 
+    def __sklearn_tags__(self):  # scikit-learn >= 1.6
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True  # NaN / None / "" cells are missing values
+        tags.input_tags.string = True  # string cells are categorical values
+        return tags
+
+    def _more_tags(self) -> dict:  # scikit-learn < 1.6
+        return {"allow_nan": True, "X_types": ["2darray", "string"]}
+
     # --- input handling -------------------------------------------------------------------
     def _check_params(self) -> None:
         """Validate the parameters (in ``fit`` and when a model file is read, never in
@@ -285,6 +300,8 @@ class FoldSEM(ClassifierMixin, BaseEstimator):
         ``fit_report_`` says how each unusual column was treated.
         """
         self._check_params()
+        if y is None:
+            raise CnnlensError("FoldSEM requires y to be passed, but the target y is None")
         yarr = y.to_numpy() if hasattr(y, "to_numpy") else np.asarray(y)
         if yarr.ndim != 1:
             raise CnnlensError(f"y must be 1-D (one label per row), got shape {yarr.shape}")
@@ -300,9 +317,15 @@ class FoldSEM(ClassifierMixin, BaseEstimator):
             raise CnnlensError("the labels mix types that cannot be sorted (e.g. numbers and strings); "
                                "convert them to one type") from None
         yidx = yidx.reshape(-1).astype(np.int64)
+        if classes.dtype.kind == "f" and type_of_target(yarr) == "continuous":
+            raise CnnlensError(
+                "Unknown label type: continuous (float labels that are not whole numbers, e.g. "
+                f"{next(c for c in classes if not float(c).is_integer())!r}); FoldSEM is a "
+                "classifier: give class labels")
         if len(classes) < 2:
             raise CnnlensError(
-                f"the label has a single class ({classes[0]!r}); FOLD-SE-M needs at least two classes"
+                f"the label has a single class ({classes[0]!r}); FOLD-SE-M needs at least two classes, "
+                "got one class"
             )
         consts = [normalize_constant(c) for c in classes]
         if len(set(consts)) != len(consts):
@@ -361,13 +384,13 @@ class FoldSEM(ClassifierMixin, BaseEstimator):
     # --- predict --------------------------------------------------------------------------
     def _check_fitted(self) -> None:
         if not hasattr(self, "rules_"):
-            raise CnnlensError("this FoldSEM is not fitted yet; call fit(X, y) or FoldSEM.load(path)")
+            raise FoldNotFittedError("this FoldSEM is not fitted yet; call fit(X, y) or FoldSEM.load(path)")
 
-    def _table(self, X: Any) -> dict[str, np.ndarray]:
+    def _table(self, X: Any, one_row: bool = False) -> dict[str, np.ndarray]:
         """X's columns as the rules read them (:func:`~cnnlens.nesy.fold_encoding.prediction_columns`)."""
         self._check_fitted()
         return prediction_columns(X, self.feature_names_in_, self.feature_predicates_,
-                                  self.feature_kinds_, set(self.rules_.predicates))
+                                  self.feature_kinds_, set(self.rules_.predicates), one_row=one_row)
 
     def predict_rule(self, X: Any) -> np.ndarray:
         """Index of the classifying rule that fires first per row (−1: default class used)."""
@@ -392,7 +415,7 @@ class FoldSEM(ClassifierMixin, BaseEstimator):
             return self.rules_.justify(data, name=name)
         if hasattr(row, "to_frame") and hasattr(row, "index"):  # pandas Series
             row = row.to_frame().T
-        return self.rules_.justify(self._table(row), name=name)
+        return self.rules_.justify(self._table(row, one_row=True), name=name)
 
     # --- persistence ----------------------------------------------------------------------
     def to_dict(self) -> dict:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
+import scipy.sparse as sp
 
 from ..errors import CnnlensError
 from .cells import categorical_constants, parse_cells
@@ -107,13 +108,29 @@ class _Columns:
         return [f"column {e['column']!r}: {e['note']}" for e in self.report if "note" in e]
 
 
+def _refuse_sparse(X: Any) -> None:
+    if sp.issparse(X):
+        raise CnnlensError(f"sparse input is not supported: FoldSEM reads a dense table (got a "
+                           f"{type(X).__name__}); convert it with X.toarray()")
+
+
+def _refuse_complex(cols: Sequence[np.ndarray], names: Sequence[Any]) -> None:
+    for name, col in zip(names, cols):
+        if col.dtype.kind == "c":
+            raise CnnlensError(f"Complex data not supported: column {str(name)!r} holds complex "
+                               "numbers; give the real and imaginary parts as two columns")
+
+
 def split_columns(X: Any, feature_names: Sequence[Any] | None) -> tuple[list[Any], list[np.ndarray], bool]:
     """Split X into named 1-D columns. Returns (names, columns, is_dataframe)."""
+    _refuse_sparse(X)
     if hasattr(X, "columns") and hasattr(X, "to_numpy"):
         names = list(X.columns) if feature_names is None else list(feature_names)
         if len(names) != X.shape[1]:
             raise CnnlensError(f"feature_names has {len(names)} names for {X.shape[1]} columns")
-        return names, [X.iloc[:, j].to_numpy() for j in range(X.shape[1])], True
+        cols = [X.iloc[:, j].to_numpy() for j in range(X.shape[1])]
+        _refuse_complex(cols, names)
+        return names, cols, True
     try:
         arr = np.asarray(X)
     except (TypeError, ValueError) as exc:
@@ -123,7 +140,14 @@ def split_columns(X: Any, feature_names: Sequence[Any] | None) -> tuple[list[Any
     names = [f"f{j}" for j in range(arr.shape[1])] if feature_names is None else list(feature_names)
     if len(names) != arr.shape[1]:
         raise CnnlensError(f"feature_names has {len(names)} names for {arr.shape[1]} columns")
-    return names, [arr[:, j] for j in range(arr.shape[1])], False
+    cols = [arr[:, j] for j in range(arr.shape[1])]
+    _refuse_complex(cols, names)
+    return names, cols, False
+
+
+def _n_rows(X: Any) -> int | str:
+    shape = getattr(X, "shape", None)
+    return int(shape[0]) if shape else "?"
 
 
 def encode(X: Any, feature_names: Sequence[Any] | None,
@@ -131,7 +155,8 @@ def encode(X: Any, feature_names: Sequence[Any] | None,
     """The training table ``X`` in the form the search runs on, and the column facts."""
     names, cols, _ = split_columns(X, feature_names)
     if not names:
-        raise CnnlensError("X has no columns")
+        raise CnnlensError(f"X has no columns: 0 feature(s) (shape=({_n_rows(X)}, 0)) while a "
+                           "minimum of 1 is required.")
     n = len(cols[0])
     if n == 0:
         raise CnnlensError("X has no rows")
@@ -281,13 +306,14 @@ def encode(X: Any, feature_names: Sequence[Any] | None,
 # ------------------------------------------------------------------------------------------
 
 def prediction_columns(X: Any, feature_names: Sequence[str], predicates: Sequence[str],
-                       kinds: Sequence[str], used: set[str]) -> dict[str, np.ndarray]:
+                       kinds: Sequence[str], used: set[str], *, one_row: bool = False) -> dict[str, np.ndarray]:
     """Map X's columns to the predicates the rules use (``used``), parsed as in training: 0/1
     columns become booleans (a cell other than 1 — 0, 2, missing — makes ``f(X)`` false, with a
     warning), numeric columns floats (NaN where there is no number; string cells kept for
     ``f == v``), categorical columns their constants (None where missing; unseen values match
-    nothing)."""
+    nothing). ``one_row``: a 1-D array is one row (else it is refused, as scikit-learn does)."""
     names = [str(x) for x in feature_names]
+    _refuse_sparse(X)
     if hasattr(X, "columns") and hasattr(X, "to_numpy"):
         have = {str(c): j for j, c in enumerate(X.columns)}
         missing = [n for n in names if n not in have]
@@ -297,19 +323,26 @@ def prediction_columns(X: Any, feature_names: Sequence[str], predicates: Sequenc
             )
         cols = [X.iloc[:, have[n]].to_numpy() for n in names]
         nrows = int(X.shape[0])
+        _refuse_complex(cols, names)
     else:
         try:
             arr = np.asarray(X)
         except (TypeError, ValueError) as exc:
             raise CnnlensError(f"X is not a table (2-D array or DataFrame): {exc}") from None
-        if arr.ndim == 1:
+        if arr.ndim == 1 and one_row:
             arr = arr.reshape(1, -1)
+        elif arr.ndim == 1:
+            raise CnnlensError(f"X must be a 2-D table, got a 1-D array of shape {arr.shape}; Reshape "
+                               "your data with X.reshape(1, -1) if it is one row")
         if arr.ndim != 2 or arr.shape[1] != len(names):
+            got = f"X has {arr.shape[1]} features, but FoldSEM is expecting {len(names)} features " \
+                  "as input: " if arr.ndim == 2 else ""
             raise CnnlensError(
-                f"X must have {len(names)} columns like the training data, got shape {arr.shape}"
+                f"{got}X must have {len(names)} columns like the training data, got shape {arr.shape}"
             )
         cols = [arr[:, j] for j in range(arr.shape[1])]
         nrows = int(arr.shape[0])
+        _refuse_complex(cols, names)
     out: dict[str, np.ndarray] = {}
     for name, pred, kind, col in zip(names, predicates, kinds, cols):
         if pred not in used:
