@@ -2,8 +2,8 @@
 
 Why does ``tail=5e-3`` cost accuracy on tables with many classes, and which driver keeps programs
 small *and* accurate? For each table and each of ``--seeds`` stratified 80/20 splits, the same
-split is learned by driver variants of :class:`cnnlens.nesy.FoldSEM` (patched through the private
-``_Learner`` class attributes ``tail_base``, ``retry``, ``exc_tail`` and ``remove_negatives``):
+split is learned by driver variants of :class:`cnnlens.nesy.FoldSEM` (its parameters ``tail_base``,
+``reopen_classes``, ``exception_tail`` and ``remove_covered_negatives``):
 
 * ``train/close``: the original driver: a class rule must cover ``tail·n_train`` positives, and a
   class whose rule is smaller is closed for good;
@@ -67,43 +67,43 @@ def tables(seed: int = 0) -> dict:
 
 
 VARIANTS = [
-    ("train/close (old default)", dict(tail_base="train", retry=False, exc_tail="train"), {}),
-    ("train/retry", dict(tail_base="train", retry=True, exc_tail="train"), {}),
-    ("left/close", dict(tail_base="left", retry=False, exc_tail="train"), {}),
-    ("left/retry", dict(tail_base="left", retry=True, exc_tail="train"), {}),
-    ("left/retry, keep covered negatives", dict(remove_negatives=False, exc_tail="train"), {}),
-    ("left/retry, exceptions tail·left (new default)", dict(exc_tail="left"), {}),
-    ("left/retry, no exception tail", dict(exc_tail="none"), {}),
-    ("tail=0", dict(), {"tail": 0.0}),
-    ("mode=fold-rm r=0.5 (FOLD-RM)", dict(), {"mode": "fold-rm", "ratio": 0.5}),
-    ("mode=fold-rm r=0.8", dict(), {"mode": "fold-rm", "ratio": 0.8}),
+    ("train/close (old default)", dict(tail_base="train", reopen_classes=False, exception_tail="train")),
+    ("train/retry", dict(tail_base="train", reopen_classes=True, exception_tail="train")),
+    ("left/close", dict(tail_base="left", reopen_classes=False, exception_tail="train")),
+    ("left/retry", dict(tail_base="left", reopen_classes=True, exception_tail="train")),
+    ("left/retry, keep covered negatives", dict(remove_covered_negatives=False, exception_tail="train")),
+    ("left/retry, exceptions tail·left (new default)", dict(exception_tail="left")),
+    ("left/retry, no exception tail", dict(exception_tail="none")),
+    ("tail=0", {"tail": 0.0}),
+    ("mode=fold-rm r=0.5 (FOLD-RM)", {"mode": "fold-rm", "ratio": 0.5}),
+    ("mode=fold-rm r=0.8", {"mode": "fold-rm", "ratio": 0.8}),
 ]
 
 
 PRUNING_VARIANTS = [
-    ("defaults", dict(), {}),
-    *[(f"prune={a:g}", dict(), {"prune": a}) for a in (0.5, 1.0, 1.5, 2.0)],
-    ("class_order=best", dict(), {"class_order": "best"}),
-    *[(f"class_order=best, prune={a:g}", dict(), {"class_order": "best", "prune": a})
+    ("defaults", {}),
+    *[(f"prune={a:g}", {"prune": a}) for a in (0.5, 1.0, 1.5, 2.0)],
+    ("class_order=best", {"class_order": "best"}),
+    *[(f"class_order=best, prune={a:g}", {"class_order": "best", "prune": a})
       for a in (0.5, 1.0, 1.5)],
-    *[(f"class_order=best, tail=0, prune={a:g}", dict(), {"class_order": "best", "tail": 0.0, "prune": a})
+    *[(f"class_order=best, tail=0, prune={a:g}", {"class_order": "best", "tail": 0.0, "prune": a})
       for a in (1.0, 1.5)],
-    *[(f"tail={t:g}", dict(), {"tail": t}) for t in (0.01, 0.02)],
+    *[(f"tail={t:g}", {"tail": t}) for t in (0.01, 0.02)],
 ]
 
 
 SEARCH_VARIANTS = [
-    ("defaults", dict(), {}),
-    ("tail=0", dict(), {"tail": 0.0}),
-    *[(f"tail=0, prune={a:g}", dict(), {"tail": 0.0, "prune": a}) for a in (0.5, 1.0, 1.5)],
-    *[(f"ratio=0.5, tail=0, prune={a:g}", dict(), {"ratio": 0.5, "tail": 0.0, "prune": a})
+    ("defaults", {}),
+    ("tail=0", {"tail": 0.0}),
+    *[(f"tail=0, prune={a:g}", {"tail": 0.0, "prune": a}) for a in (0.5, 1.0, 1.5)],
+    *[(f"ratio=0.5, tail=0, prune={a:g}", {"ratio": 0.5, "tail": 0.0, "prune": a})
       for a in (1.0, 1.25, 1.5)],
-    ("ratio=0.6, tail=0, prune=1", dict(), {"ratio": 0.6, "tail": 0.0, "prune": 1.0}),
-    ("ratio=0.6, tail=1e-3, prune=1", dict(), {"ratio": 0.6, "tail": 1e-3, "prune": 1.0}),
-    ("ratio=0.6, prune=1", dict(), {"ratio": 0.6, "prune": 1.0}),
-    ("class_order=best, tail=0, prune=0.75", dict(), {"class_order": "best", "tail": 0.0, "prune": 0.75}),
-    ("class_order=best, tail=0, prune=1", dict(), {"class_order": "best", "tail": 0.0, "prune": 1.0}),
-    ("mode=fold-rm r=0.5 (FOLD-RM)", dict(), {"mode": "fold-rm", "ratio": 0.5}),
+    ("ratio=0.6, tail=0, prune=1", {"ratio": 0.6, "tail": 0.0, "prune": 1.0}),
+    ("ratio=0.6, tail=1e-3, prune=1", {"ratio": 0.6, "tail": 1e-3, "prune": 1.0}),
+    ("ratio=0.6, prune=1", {"ratio": 0.6, "prune": 1.0}),
+    ("class_order=best, tail=0, prune=0.75", {"class_order": "best", "tail": 0.0, "prune": 0.75}),
+    ("class_order=best, tail=0, prune=1", {"class_order": "best", "tail": 0.0, "prune": 1.0}),
+    ("mode=fold-rm r=0.5 (FOLD-RM)", {"mode": "fold-rm", "ratio": 0.5}),
 ]
 
 
@@ -118,20 +118,12 @@ def pruning_tables() -> dict:
     return out
 
 
-def run(X, y, Xt, yt, patch: dict, params: dict) -> dict:
+def run(X, y, Xt, yt, params: dict) -> dict:
     from cnnlens.nesy import FoldSEM
-    from cnnlens.nesy import fold as F
 
-    saved = {k: getattr(F._Learner, k) for k in patch}
-    for k, v in patch.items():
-        setattr(F._Learner, k, v)
-    try:
-        t = time.perf_counter()
-        m = FoldSEM(**params).fit(X, y)
-        fit = time.perf_counter() - t
-    finally:
-        for k, v in saved.items():
-            setattr(F._Learner, k, v)
+    t = time.perf_counter()
+    m = FoldSEM(**params).fit(X, y)
+    fit = time.perf_counter() - t
     r = m.predict_rule(Xt)
     return {"acc": float((m.predict(Xt) == yt).mean()), "size": m.rules_.size,
             "rules": m.rules_.n_rules, "dflt": float((r < 0).mean()),
@@ -165,10 +157,10 @@ def main(argv=None) -> int:
         res = {v[0]: [] for v in variants}
         for seed in range(args.seeds):
             Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.2, stratify=y, random_state=seed)
-            for vname, patch, params in variants:
+            for vname, params in variants:
                 if args.pruning:
                     params = {"positive_class": None, **params}
-                res[vname].append(run(Xtr, ytr, Xte, yte, patch, params))
+                res[vname].append(run(Xtr, ytr, Xte, yte, params))
         for vname, rs in res.items():
             def m(k):
                 return statistics.mean(r[k] for r in rs)

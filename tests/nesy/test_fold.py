@@ -348,7 +348,9 @@ def test_sklearn_api_get_params_clone_score():
     m = FoldSEM(ratio=0.5, tail=0.01, heuristic="gini", default_class=None)
     assert m.get_params() == {"ratio": 0.5, "tail": 0.01, "heuristic": "gini", "default_class": None,
                               "mode": "fold-se-m", "positive_class": "auto",
-                              "class_order": "frequent", "prune": None}
+                              "class_order": "frequent", "prune": None, "reopen_classes": True,
+                              "tail_base": "left", "exception_tail": "left",
+                              "remove_covered_negatives": True}
     c = clone(m)
     assert c.get_params() == m.get_params() and not hasattr(c, "rules_")
     X, y = _nested_table()

@@ -9,7 +9,7 @@ import pytest
 
 from cnnlens.errors import CnnlensError
 from cnnlens.nesy import FoldSEM
-from cnnlens.nesy import fold as F
+from cnnlens.nesy import fold_learner as F
 from cnnlens.nesy.program import TARGET
 
 pd = pytest.importorskip("pandas")

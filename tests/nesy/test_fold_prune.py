@@ -10,7 +10,8 @@ import pytest
 
 from cnnlens.errors import CnnlensError
 from cnnlens.nesy import FoldSEM
-from cnnlens.nesy.fold import _Learner, _Node, _Pruner
+from cnnlens.nesy.fold_learner import _Learner, _Node
+from cnnlens.nesy.fold_pruning import _Pruner
 
 AGES = np.arange(1, 11).reshape(-1, 1)
 AGE_Y = np.array(list("aaabaabbbb"))

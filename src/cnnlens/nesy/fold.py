@@ -101,23 +101,35 @@ example set one ``bincount`` over rank offsets plus a segmented cumulative sum o
 thresholds, for a small one a sort of the set's own ranks (cost ∝ the set, not the table). The
 0/1 (NeSy) case is just the indicator matrix, so a 10,000 × 512 table learns in well under a
 second; a 20,000 × 16 continuous table in FOLD-RM mode in seconds (BENCHMARKS.md).
+
+**Modules.** :mod:`~cnnlens.nesy.cells` (what a cell means), :mod:`~cnnlens.nesy.fold_encoding`
+(columns, predicate names, the encoded table), :mod:`~cnnlens.nesy.fold_learner` (scores and the
+search), :mod:`~cnnlens.nesy.fold_pruning` (post-pruning); this module holds the estimator
+:class:`FoldSEM` and its model files.
 """
 from __future__ import annotations
 
 import json
 import math
+import numbers
 import os
 import re
-import warnings
-from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.exceptions import NotFittedError
+from sklearn.utils.multiclass import type_of_target
 
+from .. import validation
 from .._io import atomic_write_text
 from ..errors import CnnlensError
-from .program import EXAMPLE, TARGET, Justification, Literal, Rule, RuleSet, normalize_constant
+from .cells import is_missing, normalize_constant
+from .fold_encoding import KINDS, _Encoded, encode, predicate_name, prediction_columns
+from .fold_learner import gini_score, information_gain  # noqa: F401  (re-exported)
+from .fold_learner import EXCEPTION_TAILS, HEURISTICS, TAIL_BASES, _Learner, to_ruleset
+from .fold_pruning import _Pruner
+from .program import Justification, RuleSet
 
 __all__ = ["FoldSEM", "predicate_name", "information_gain", "read_model_json"]
 
@@ -126,673 +138,15 @@ _FORMAT_VERSION = 1
 
 
 # ------------------------------------------------------------------------------------------
-# scores (SPEC §6.5)
-# ------------------------------------------------------------------------------------------
-
-def _xlogx(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """a·ln(a/(a+b)) with 0 where a == 0 (zero-count terms are dropped, SPEC §6.5)."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = a * np.log(a / (a + b))
-    return np.where(a > 0, out, 0.0)
-
-
-def information_gain(tp: Any, fp: Any, tn: Any, fn: Any) -> np.ndarray:
-    """Weighted-entropy information gain of SPEC §6.5 (element-wise over arrays of counts)::
-
-        IG = [tp·ln(tp/(tp+fp)) + fp·ln(fp/(tp+fp)) + tn·ln(tn/(tn+fn)) + fn·ln(fn/(tn+fn))] / N
-
-    zero-count terms dropped; −∞ where tp + tn < fp + fn.
-    """
-    tp, fp, tn, fn = (np.asarray(a, dtype=np.float64) for a in (tp, fp, tn, fn))
-    n = tp + fp + tn + fn
-    s = _xlogx(tp, fp) + _xlogx(fp, tp) + _xlogx(tn, fn) + _xlogx(fn, tn)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ig = np.where(n > 0, s / np.maximum(n, 1), 0.0)
-    return np.where(tp + tn < fp + fn, -np.inf, ig)
-
-
-def gini_score(tp: Any, fp: Any, tn: Any, fn: Any) -> np.ndarray:
-    """−(weighted Gini impurity) of the split, with the same −∞ rule as :func:`information_gain`."""
-    tp, fp, tn, fn = (np.asarray(a, dtype=np.float64) for a in (tp, fp, tn, fn))
-    n = tp + fp + tn + fn
-    with np.errstate(divide="ignore", invalid="ignore"):
-        g1 = np.where(tp + fp > 0, 2 * tp * fp / (tp + fp), 0.0)
-        g2 = np.where(tn + fn > 0, 2 * tn * fn / (tn + fn), 0.0)
-        s = np.where(n > 0, -(g1 + g2) / np.maximum(n, 1), 0.0)
-    return np.where(tp + tn < fp + fn, -np.inf, s)
-
-
-_HEURISTICS = {"ig": information_gain, "gini": gini_score}
-
-
-# ------------------------------------------------------------------------------------------
-# names
-# ------------------------------------------------------------------------------------------
-
-_RESERVED = re.compile(rf"^(?:{TARGET}|{EXAMPLE}|not|ab\d+)$")
-
-
-def predicate_name(name: Any) -> str:
-    """ASP predicate for a column name: ``3`` → ``f3``, ``"Cell size"`` → ``cell_size``;
-    reserved names (``target``, ``example``, ``not``, ``abN``) get a trailing ``_``."""
-    s = re.sub(r"[^A-Za-z0-9_]", "_", str(name).strip())
-    if not s or not s[0].isalpha():
-        s = "f" + s if s[:1].isdigit() else "f_" + s
-    s = s[0].lower() + s[1:]
-    if _RESERVED.match(s):
-        s += "_"
-    return s
-
-
-def _unique_predicates(names: Sequence[Any]) -> list[str]:
-    out: list[str] = []
-    seen: set[str] = set()
-    for n in names:
-        p = predicate_name(n)
-        base, k = p, 2
-        while p in seen:
-            p = f"{base}_{k}"
-            k += 1
-        seen.add(p)
-        out.append(p)
-    return out
-
-
-def _sort_key(v: Any) -> tuple:
-    return (0, v, "") if isinstance(v, int) else (1, 0, str(v))
-
-
-# ------------------------------------------------------------------------------------------
-# encoded training table
-# ------------------------------------------------------------------------------------------
-
-@dataclass
-class _Encoded:
-    """The training table in the form the learner searches."""
-
-    n: int
-    # indicator block (0/1 columns, one-hot categorical values, string values of mixed columns)
-    ind: np.ndarray  # (n, m) uint8
-    ind_f32: np.ndarray | None  # (n, m) float32 (for the matrix-product counts), or None
-    ind_feature: np.ndarray  # (m,) column index of the feature
-    ind_value: list  # None for 0/1 columns, the categorical value otherwise
-    # numeric block (NaN = no number in that cell: missing or a string of a mixed column)
-    num_vals: np.ndarray  # (n, q) float64
-    num_rank: np.ndarray  # (n, q) int64, dense rank + global offset; T (= len(thr)) for NaN cells
-    num_present: np.ndarray | None  # (n, q) uint8: cell holds a number; None when all do
-    num_feature: np.ndarray  # (q,) column index
-    thr: np.ndarray  # (T,) thresholds, per numeric column ascending, concatenated
-    thr_col: np.ndarray  # (T,) which numeric block column (0..q-1) a threshold belongs to
-    seg_start: np.ndarray  # (q,) offset of each column's thresholds in thr
-    seg_len: np.ndarray  # (q,)
-
-
-@dataclass
-class _Node:
-    """A learned rule before naming: body candidates + exception rule set."""
-
-    body: list[tuple[str, int, bool]]  # (block 'ind'|'num', index, second-kind flag)
-    exceptions: list["_Node"] = field(default_factory=list)
-
-
-def _seg_cumsum(cnt: np.ndarray, seg: np.ndarray) -> np.ndarray:
-    """Cumulative sum of ``cnt`` restarting wherever ``seg`` (sorted segment ids) changes."""
-    cs = np.cumsum(cnt)
-    if len(cs) == 0:
-        return cs
-    first = np.ones(len(seg), dtype=bool)
-    first[1:] = seg[1:] != seg[:-1]
-    offs = np.maximum.accumulate(np.where(first, cs - cnt, 0))  # cs - cnt is non-decreasing
-    return cs - offs
-
-
-class _Learner:
-    """The search of SPEC §6.5 over an :class:`_Encoded` table.
-
-    ``mode="fold-se-m"``: the FOLD-SE-M search (tail pruning, candidates that keep no positive or
-    drop no negative are skipped, exceptions also after a stop on "no finite literal").
-    ``mode="fold-rm"``: FOLD-RM as published (Wang & Gupta) and as the ``foldrm`` package: no
-    tail, every literal over the values present in the current examples is offered (even one
-    that keeps no positive), literals already used by a rule or its ancestors are not offered
-    again, a rule stopped because no literal scores finitely gets no exceptions.
-
-    The class attributes ``retry``, ``tail_base``, ``exc_tail`` and ``remove_negatives`` fix the
-    FOLD-SE-M driver's choices; they exist for the many-class study
-    (experiments/fold_manyclass.py) and are not part of the public API.
-    ``class_order`` is set per instance from :class:`FoldSEM`'s option of that name.
-    """
-
-    def __init__(self, enc: _Encoded, ratio: float, tail: float, heuristic: str,
-                 mode: str = "fold-se-m") -> None:
-        self.e = enc
-        self.ratio = float(ratio)
-        self.tail = float(tail)
-        self.min_cover = float(tail) * enc.n
-        self._n_left = enc.n  # examples left in the multi-class driver (exception tail base)
-        self.score = _HEURISTICS[heuristic]
-        self.rm = mode == "fold-rm"
-        self._is_flag = np.array([v is None for v in enc.ind_value], dtype=bool)  # 0/1 columns
-        T = len(enc.thr)
-        self._T = T
-        q = enc.num_rank.shape[1]
-        # local (present-values-only) threshold search pays off when the subset is small
-        self._local_rows = max(1, T // max(4 * q, 1)) if q else 0
-
-    # --- literal satisfaction -------------------------------------------------------------
-    def sat(self, cand: tuple[str, int, bool], idx: np.ndarray) -> np.ndarray:
-        block, k, second = cand
-        if block == "ind":
-            v = self.e.ind[idx, k].astype(bool)
-            return ~v if second else v
-        q = int(self.e.thr_col[k])
-        x = self.e.num_vals[idx, q]
-        # NaN (missing / string cell): both comparisons are false (FOLD-R++ convention)
-        return (x > self.e.thr[k]) if second else (x <= self.e.thr[k])
-
-    def covers(self, node: _Node, idx: np.ndarray) -> np.ndarray:
-        ok = np.ones(len(idx), dtype=bool)
-        for c in node.body:
-            ok &= self.sat(c, idx)
-        if node.exceptions and ok.any():
-            sub = idx[ok]
-            ab = np.zeros(len(sub), dtype=bool)
-            for ex in node.exceptions:
-                ab |= self.covers(ex, sub)
-            ok[np.flatnonzero(ok)[ab]] = False
-        return ok
-
-    # --- counts for all candidates --------------------------------------------------------
-    def _ind_counts(self, P: np.ndarray, N: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        e = self.e
-        if e.ind_f32 is not None and len(P) + len(N) > e.n // 6:
-            masks = np.zeros((2, e.n), dtype=np.float32)
-            masks[0, P] = 1.0
-            masks[1, N] = 1.0
-            c = masks @ e.ind_f32  # exact: integer counts < 2**24
-            return c[0].astype(np.int64), c[1].astype(np.int64)
-        return (e.ind[P].sum(axis=0, dtype=np.int64), e.ind[N].sum(axis=0, dtype=np.int64))
-
-    def _num_counts(self, P: np.ndarray, N: np.ndarray
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """For the candidate thresholds: (threshold indices, #P ≤ t, #N ≤ t, #P with a number
-        in that column, #N with a number). One sorted pass with prefix counts: over all
-        thresholds (bincount of the global ranks + a segmented cumulative sum) for large
-        subsets, over the values present in the subset only (sort of the subset's ranks) for
-        small ones — the counts of an absent threshold equal those of the nearest present value
-        below it, which comes first in the tie order, so both give the same best literal."""
-        e = self.e
-        T = self._T
-        q = e.num_rank.shape[1]
-        nP, nN = len(P), len(N)
-        if e.num_present is None:
-            presP = np.full(q, nP, dtype=np.int64)
-            presN = np.full(q, nN, dtype=np.int64)
-        else:
-            presP = e.num_present[P].sum(axis=0, dtype=np.int64)
-            presN = e.num_present[N].sum(axis=0, dtype=np.int64)
-        if nP + nN <= self._local_rows:
-            RP = e.num_rank[P].ravel()
-            RN = e.num_rank[N].ravel()
-            allr = np.concatenate([RP, RN])
-            u, inv = np.unique(allr, return_inverse=True)
-            inv = inv.reshape(-1)
-            if len(u) and u[-1] == T:  # the NaN sentinel
-                keep = len(u) - 1
-            else:
-                keep = len(u)
-            cntP = np.bincount(inv[: len(RP)], minlength=len(u))[:keep]
-            cntN = np.bincount(inv[len(RP):], minlength=len(u))[:keep]
-            u = u[:keep]
-            col = e.thr_col[u]
-            return u, _seg_cumsum(cntP, col), _seg_cumsum(cntN, col), presP[col], presN[col]
-        cntP = self._cnt_all(P)
-        cntN = self._cnt_all(N)
-        leP = _seg_cumsum(cntP, e.thr_col)
-        leN = _seg_cumsum(cntN, e.thr_col)
-        # only thresholds at values present in the subset (as the local search and FOLD-RM)
-        idx = np.flatnonzero((cntP + cntN) > 0)
-        col = e.thr_col[idx]
-        return idx, leP[idx], leN[idx], presP[col], presN[col]
-
-    def _cnt_all(self, idx: np.ndarray) -> np.ndarray:
-        T = self._T
-        if len(idx) == 0:
-            return np.zeros(T, dtype=np.int64)
-        return np.bincount(self.e.num_rank[idx].ravel(), minlength=T + 1)[:T]
-
-    def best_literal(self, P: np.ndarray, N: np.ndarray,
-                     used: frozenset = frozenset()) -> tuple[str, int, bool] | None:
-        """Best candidate over every column at once (SPEC §6.5), or None if none scores finitely.
-        ``used``: (block, index) pairs not to offer again (both polarities)."""
-        e = self.e
-        nP, nN = len(P), len(N)
-        best: tuple[float, int, int, tuple[str, int, bool]] | None = None
-        if e.ind.shape[1]:
-            cP, cN = self._ind_counts(P, N)
-            tp = np.stack([cP, nP - cP], axis=1)  # (m, 2): [in, out]
-            fp = np.stack([cN, nN - cN], axis=1)
-            s = self.score(tp, fp, nN - fp, nP - tp)
-            if self.rm:  # FOLD-RM offers every literal over the values present in the subset
-                ok = np.broadcast_to((((cP + cN) > 0) | self._is_flag)[:, None], tp.shape).copy()
-            else:
-                ok = (tp > 0) & (fp < nN)
-            if used:
-                ban = [k for b, k in used if b == "ind"]
-                if ban:
-                    ok[ban, :] = False
-            s = np.where(ok, s, -np.inf).ravel()
-            k = int(np.argmax(s))
-            if np.isfinite(s[k]):
-                best = (float(s[k]), int(e.ind_feature[k // 2]), 1, ("ind", k // 2, bool(k % 2)))
-        if self._T:
-            idx, leP, leN, presP, presN = self._num_counts(P, N)
-            if len(idx):
-                tp = np.stack([leP, presP - leP], axis=1)  # (t, 2): [<=, >]
-                fp = np.stack([leN, presN - leN], axis=1)
-                s = self.score(tp, fp, nN - fp, nP - tp)
-                ok = np.ones(tp.shape, dtype=bool) if self.rm else (tp > 0) & (fp < nN)
-                if used:
-                    ban = np.array([k for b, k in used if b == "num"], dtype=np.int64)
-                    if len(ban):
-                        ok &= ~np.isin(idx, ban)[:, None]
-                s = np.where(ok, s, -np.inf).ravel()
-                k = int(np.argmax(s))
-                if np.isfinite(s[k]):
-                    t = int(idx[k // 2])
-                    col = int(e.num_feature[e.thr_col[t]])
-                    cand = (float(s[k]), col, 0, ("num", t, bool(k % 2)))
-                    # ties: lowest column; within a column numeric comparisons before values
-                    if best is None or (cand[0], -cand[1], -cand[2]) > (best[0], -best[1], -best[2]):
-                        best = cand
-        return None if best is None else best[3]
-
-    # --- the algorithm --------------------------------------------------------------------
-    def learn_rule(self, P: np.ndarray, N: np.ndarray, used: frozenset = frozenset()) -> _Node | None:
-        body: list[tuple[str, int, bool]] = []
-        mine: set = set()
-        invalid = False
-        while True:
-            lit = self.best_literal(P, N, used | mine if mine else used)
-            if lit is None:
-                invalid = True
-                break
-            body.append(lit)
-            mine.add(lit[:2])
-            P = P[self.sat(lit, P)]
-            N = N[self.sat(lit, N)]
-            if len(N) <= self.ratio * len(P):
-                break
-        if not body:
-            if self.rm and invalid and (len(P) or len(N)):
-                # FOLD-RM keeps the rule with an empty body (it covers every example)
-                return _Node([])
-            return None
-        node = _Node(body)
-        if len(N) > 0 and not (self.rm and invalid):
-            node.exceptions = self.fold(N, P, used | mine)  # positives and negatives swapped
-        return node
-
-    def fold(self, P: np.ndarray, N: np.ndarray, used: frozenset = frozenset()) -> list[_Node]:
-        """Covering loop: rules for P against N until no rule (or, FOLD-SE, only a rule covering
-        fewer than ``tail·n_left`` positives) is left."""
-        if self.rm or self.exc_tail == "none":
-            mc = 0.0
-        elif self.exc_tail == "left":
-            mc = self.tail * self._n_left
-        else:
-            mc = self.min_cover
-        rules: list[_Node] = []
-        while len(P) > 0:
-            r = self.learn_rule(P, N, used)
-            if r is None:
-                break
-            cov = self.covers(r, P)
-            k = int(cov.sum())
-            if k == 0 or k < mc:
-                break
-            rules.append(r)
-            P = P[~cov]
-        return rules
-
-    def multiclass_rm(self, y: np.ndarray, n_classes: int) -> list[tuple[int, _Node]]:
-        """FOLD-RM's driver: the most frequent class among the examples left (ties: the class
-        whose first example comes last in the list, as the reference implementation), one
-        rule, remove the positives it covers (covered negatives stay); stop at the first rule
-        that covers no positive."""
-        remaining = np.arange(self.e.n)
-        out: list[tuple[int, _Node]] = []
-        while len(remaining):
-            yr = y[remaining]
-            counts = np.bincount(yr, minlength=n_classes)
-            top = np.flatnonzero(counts == counts.max())
-            if len(top) > 1:
-                first = {int(c): int(np.argmax(yr == c)) for c in top}
-                c = max(first, key=first.get)
-            else:
-                c = int(top[0])
-            is_c = yr == c
-            P, N = remaining[is_c], remaining[~is_c]
-            r = self.learn_rule(P, N)
-            if r is None:
-                break
-            cov = self.covers(r, P)
-            if not cov.any():
-                break
-            out.append((c, r))
-            remaining = np.concatenate([P[~cov], N])
-        return out
-
-    def multiclass_sem(self, y: np.ndarray, n_classes: int) -> list[tuple[int, _Node]]:
-        """FOLD-SE-M's multi-class driver (module docstring): the most frequent open class among
-        the examples left gets one rule; covered examples (positives and negatives) leave; a
-        rule covering fewer than ``tail·|examples left|`` positives closes its class until the
-        next rule is accepted; exception rule sets are pruned at the same ``tail·|examples left|``."""
-        remaining = np.arange(self.e.n)
-        out: list[tuple[int, _Node]] = []
-        open_ = np.ones(n_classes, dtype=bool)
-        try:
-            return self._multiclass_sem(y, n_classes, remaining, out, open_)
-        finally:
-            self._n_left = self.e.n
-
-    def _multiclass_sem(self, y, n_classes, remaining, out, open_):
-        if self.class_order == "best":
-            return self._multiclass_best(y, n_classes, remaining, out)
-        while len(remaining):
-            counts = np.bincount(y[remaining], minlength=n_classes)
-            counts = np.where(open_ & (counts > 0), counts, -1)
-            c = int(np.argmax(counts))
-            if counts[c] < 0:
-                break
-            is_c = y[remaining] == c
-            self._n_left = len(remaining)
-            r = self.learn_rule(remaining[is_c], remaining[~is_c])
-            if r is None:
-                open_[c] = False
-                continue
-            cov = self.covers(r, remaining)
-            k = int((cov & is_c).sum())
-            if k == 0 or k < self._class_min_cover(len(remaining)):
-                open_[c] = False
-                continue
-            out.append((c, r))
-            if self.remove_negatives:
-                remaining = remaining[~cov]
-            else:
-                remaining = remaining[~(cov & is_c)]
-            if self.retry:
-                open_[:] = True
-        return out
-
-    def _multiclass_best(self, y, n_classes, remaining, out):
-        """``class_order="best"``: every class present among the examples left gets a candidate
-        rule (learned as in the frequent-class driver, exceptions included); the rule with the
-        largest net coverage tp − fp (covered positives minus covered negatives, on the examples
-        left; ties: the first class in ``classes_``) is appended and every example it covers
-        leaves. Candidates covering no positive or fewer than ``tail·|examples left|`` are not
-        eligible; the driver stops when no class has an eligible rule."""
-        while len(remaining):
-            self._n_left = len(remaining)
-            yr = y[remaining]
-            best = None
-            for c in np.unique(yr):
-                is_c = yr == c
-                r = self.learn_rule(remaining[is_c], remaining[~is_c])
-                if r is None:
-                    continue
-                cov = self.covers(r, remaining)
-                k = int((cov & is_c).sum())
-                if k == 0 or k < self._class_min_cover(len(remaining)):
-                    continue
-                net = k - int((cov & ~is_c).sum())
-                if best is None or net > best[0]:
-                    best = (net, int(c), r, cov)
-            if best is None:
-                break
-            out.append((best[1], best[2]))
-            remaining = remaining[~best[3]]
-        return out
-
-    class_order = "frequent"
-    retry = True
-    tail_base = "left"
-    exc_tail = "left"
-    remove_negatives = True
-
-    def _class_min_cover(self, n_left: int) -> float:
-        return self.tail * (n_left if self.tail_base == "left" else self.e.n)
-
-
-def _node_size(node: _Node) -> int:
-    """Body literals of a rule and its exception rules, ``not abN`` included (SPEC §6.7)."""
-    return len(node.body) + (1 if node.exceptions else 0) + sum(_node_size(e) for e in node.exceptions)
-
-
-def _exception_slots(node: _Node):
-    """(parent, index) of every exception rule under ``node``, depth-first, in learned order."""
-    for i, e in enumerate(node.exceptions):
-        yield node, i
-        yield from _exception_slots(e)
-
-
-class _Pruner:
-    """Post-pruning of a learned program (``FoldSEM(prune=alpha)``; module docstring, "Pruning").
-
-    Greedy backward elimination on the training rows: each step considers deleting one
-    classifying rule (with its exceptions) or one exception rule (with its own exceptions, and
-    the ``not abN`` literal when it was the last rule of its set), and measures the *loss* = the
-    number of training rows the ordered program (first rule that fires, default class as in
-    ``fit``) classifies correctly before minus after. The step with the smallest loss per
-    literal saved (ties: more literals saved, then the first in program order: rules in order,
-    each followed by its exception rules depth-first) is taken while that loss per literal is
-    ≤ ``alpha``. Only rows whose first firing rule changes are re-evaluated, so a step costs
-    about (rows the change touches) × (rules).
-    """
-
-    def __init__(self, learner: _Learner, learned: list[tuple[int, _Node]], y: np.ndarray,
-                 n_classes: int, default: int | None) -> None:
-        self.L = learner
-        self.learned = list(learned)  # rules are edited in place
-        self.rows = np.arange(learner.e.n)
-        self.y = y
-        self.ncls = n_classes
-        self.fixed = default  # None: the most frequent class among the uncovered rows
-        self.total = np.bincount(y, minlength=n_classes)
-        self._body: dict[int, np.ndarray] = {}
-
-    def _bmask(self, node: _Node) -> np.ndarray:
-        k = id(node)
-        if k not in self._body:
-            ok = np.ones(len(self.rows), dtype=bool)
-            for c in node.body:
-                ok &= self.L.sat(c, self.rows)
-            self._body[k] = ok
-        return self._body[k]
-
-    def _cov(self, node: _Node) -> np.ndarray:
-        b = self._bmask(node)
-        if not node.exceptions:
-            return b
-        ab = np.zeros_like(b)
-        for e in node.exceptions:
-            ab |= self._cov(e)
-        return b & ~ab
-
-    def _correct(self, cc: int, unc: np.ndarray) -> int:
-        if self.fixed is not None:
-            d = self.fixed
-        else:
-            d = int(np.argmax(unc)) if unc.sum() else int(np.argmax(self.total))
-        return cc + int(unc[d])
-
-    def _state(self) -> None:
-        R = len(self.learned)
-        n = len(self.rows)
-        self.cls = np.array([c for c, _ in self.learned] + [-1], dtype=np.int64)  # cls[R]: none
-        self.covs = np.array([self._cov(nd) for _, nd in self.learned], dtype=bool).reshape(R, n)
-        if R:
-            anyc = self.covs.any(axis=0)
-            self.first = np.where(anyc, self.covs.argmax(axis=0), R)
-        else:
-            self.first = np.full(n, R)
-        self.unc = np.bincount(self.y[self.first == R], minlength=self.ncls)
-        self.cc = int((self.cls[self.first] == self.y).sum())
-        self.base = self._correct(self.cc, self.unc)
-
-    def _loss(self, r: int, newcov: np.ndarray | None) -> int:
-        """Correct training rows lost when rule r's coverage becomes ``newcov`` (None: deleted)."""
-        R = len(self.learned)
-        if newcov is None:
-            D = np.flatnonzero(self.first == r)
-            sub = self.covs[r + 1:, D]
-            off = r + 1
-        else:
-            D = np.flatnonzero(self.covs[r] != newcov)
-            sub = self.covs[:, D].copy()
-            sub[r] = newcov[D]
-            off = 0
-        if len(sub):
-            nf = np.where(sub.any(axis=0), sub.argmax(axis=0) + off, R)
-        else:
-            nf = np.full(len(D), R)
-        yD = self.y[D]
-        of = self.first[D]
-        cc = self.cc - int((self.cls[of] == yD).sum()) + int((self.cls[nf] == yD).sum())
-        unc = (self.unc - np.bincount(yD[of == R], minlength=self.ncls)
-               + np.bincount(yD[nf == R], minlength=self.ncls))
-        return self.base - self._correct(cc, unc)
-
-    def run(self, alpha: float) -> list[tuple[int, _Node]]:
-        while self.learned:
-            self._state()
-            best = None
-            for r, (_, node) in enumerate(self.learned):
-                cands = [(self._loss(r, None), _node_size(node), ("rule", r))]
-                for parent, i in _exception_slots(node):
-                    ex = parent.exceptions.pop(i)
-                    try:
-                        nc = self._cov(node)
-                    finally:
-                        parent.exceptions.insert(i, ex)
-                    saved = _node_size(ex) + (1 if len(parent.exceptions) == 1 else 0)
-                    cands.append((self._loss(r, nc), saved, ("exc", parent, i)))
-                for loss, saved, op in cands:
-                    # a rule with an empty body (fold-rm mode) saves nothing: dropped only if harmless
-                    per = loss / saved if saved else (0.0 if loss <= 0 else math.inf)
-                    key = (per, -saved)
-                    if best is None or key < best[0]:
-                        best = (key, op)
-            if best is None or best[0][0] > alpha:
-                break
-            op = best[1]
-            if op[0] == "rule":
-                self.learned.pop(op[1])
-            else:
-                op[1].exceptions.pop(op[2])
-        return self.learned
-
-
-# ------------------------------------------------------------------------------------------
-# cells: numbers, missing values, string values (FOLD-R++ mixed columns)
-# ------------------------------------------------------------------------------------------
-
-def _is_missing(v: Any) -> bool:
-    """None, NaN, pandas.NA / NaT, an empty or blank string."""
-    if v is None:
-        return True
-    if isinstance(v, (float, np.floating)):
-        return bool(np.isnan(v))
-    if isinstance(v, str):
-        return not v.strip()
-    return type(v).__name__ in ("NAType", "NaTType")
-
-
-def _inf_const(f: float) -> str:
-    return "inf" if f > 0 else "-inf"
-
-
-def _parse_cells(col: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """Split a column into (numbers: float64 with NaN where the cell is not a number, missing:
-    bool mask of empty / NaN / None cells, other: object array with the constant of every
-    non-numeric, non-missing cell — a string, or ``'inf'`` / ``'-inf'`` — or None if there is
-    none). Strings that parse as finite numbers count as numbers."""
-    col = np.asarray(col)
-    if col.ndim != 1:
-        col = col.reshape(-1)
-    if col.dtype.kind in "biuf":
-        num = col.astype(np.float64)
-        miss = np.isnan(num)
-        inf = np.isinf(num)
-        other = None
-        if inf.any():
-            other = np.full(len(num), None, dtype=object)
-            other[inf] = np.where(num[inf] > 0, "inf", "-inf")
-            num = np.where(inf, np.nan, num)
-        return num, miss, other
-    n = len(col)
-    num = np.full(n, np.nan)
-    miss = np.zeros(n, dtype=bool)
-    other: np.ndarray | None = None
-    for i, v in enumerate(col):
-        const: Any
-        if isinstance(v, str):
-            s = v.strip()
-            if not s:
-                miss[i] = True
-                continue
-            try:
-                f = float(s)
-            except ValueError:
-                const = s
-            else:
-                if f != f:
-                    miss[i] = True
-                    continue
-                if math.isinf(f):
-                    const = _inf_const(f)
-                else:
-                    num[i] = f
-                    continue
-        elif _is_missing(v):
-            miss[i] = True
-            continue
-        elif isinstance(v, (bool, np.bool_)):
-            num[i] = float(v)
-            continue
-        elif isinstance(v, (int, float, np.integer, np.floating)):
-            f = float(v)
-            if math.isinf(f):
-                const = _inf_const(f)
-            else:
-                num[i] = f
-                continue
-        else:
-            const = normalize_constant(v)
-        if other is None:
-            other = np.full(n, None, dtype=object)
-        other[i] = const
-    return num, miss, other
-
-
-def _categorical_constants(col: Any) -> np.ndarray:
-    """Constants of a categorical column (None for missing cells)."""
-    col = np.asarray(col, dtype=object).reshape(-1)
-    return np.array([None if _is_missing(v) else normalize_constant(v) for v in col], dtype=object)
-
-
-def _few(values: Sequence[Any], counts: Sequence[int] | None = None, k: int = 5) -> str:
-    items = [repr(v) + (f" ×{c}" if counts is not None else "") for v, c in
-             zip(values, counts if counts is not None else [None] * len(values))]
-    return ", ".join(items[:k]) + (" …" if len(items) > k else "")
-
-
-# ------------------------------------------------------------------------------------------
 # the estimator
 # ------------------------------------------------------------------------------------------
 
 _MODES = ("fold-se-m", "fold-rm")
 _CLASS_ORDERS = ("frequent", "best")
-_KINDS = ("binary", "numeric", "categorical")
+
+
+class FoldNotFittedError(CnnlensError, NotFittedError):
+    """A FoldSEM was used before ``fit`` / ``load`` (also scikit-learn's ``NotFittedError``)."""
 
 
 class FoldSEM(ClassifierMixin, BaseEstimator):
@@ -829,6 +183,21 @@ class FoldSEM(ClassifierMixin, BaseEstimator):
         None: off. ``class_order="best", prune=1.0`` reaches 0.86 test accuracy at size ≤ 120 on
         binarized digits (the defaults: 0.856 at 237), at some cost on other tables
         (EXPERIMENTS.md).
+    reopen_classes : bool, default True
+        Multi-class driver (``mode="fold-se-m"``): a class whose rule fails the tail is closed
+        until the next rule is accepted (True), or for good (False, the original driver).
+    tail_base : {"left", "train"}, default "left"
+        What ``tail`` multiplies for a classifying rule of the multi-class driver: the examples
+        still left, or the training rows (the original driver).
+    exception_tail : {"left", "train", "none"}, default "left"
+        What ``tail`` multiplies for an exception rule set (``mode="fold-se-m"``): the examples
+        the driver had left when it learned the classifying rule, the training rows, or no tail.
+    remove_covered_negatives : bool, default True
+        Multi-class driver (``mode="fold-se-m"``): an accepted rule removes every example it
+        covers (True), or only the covered positives (False, FOLD-RM's driver).
+
+    The last four reproduce the driver variants of the many-class study
+    (experiments/fold_manyclass.py, EXPERIMENTS.md); the defaults are the current driver.
 
     Attributes (after ``fit``): ``rules_`` (:class:`RuleSet`), ``classes_``, ``n_features_in_``,
     ``feature_names_in_``, ``feature_predicates_``, ``feature_kinds_`` ("binary",
@@ -848,7 +217,8 @@ class FoldSEM(ClassifierMixin, BaseEstimator):
     def __init__(self, ratio: float = 0.8, tail: float = 5e-3, heuristic: str = "ig",
                  default_class: Any = None, mode: str = "fold-se-m",
                  positive_class: Any = "auto", class_order: str = "frequent",
-                 prune: float | None = None) -> None:
+                 prune: float | None = None, reopen_classes: bool = True, tail_base: str = "left",
+                 exception_tail: str = "left", remove_covered_negatives: bool = True) -> None:
         self.ratio = ratio
         self.tail = tail
         self.heuristic = heuristic
@@ -857,195 +227,50 @@ class FoldSEM(ClassifierMixin, BaseEstimator):
         self.positive_class = positive_class
         self.class_order = class_order
         self.prune = prune
+        self.reopen_classes = reopen_classes
+        self.tail_base = tail_base
+        self.exception_tail = exception_tail
+        self.remove_covered_negatives = remove_covered_negatives
+
+    def __sklearn_tags__(self):  # scikit-learn >= 1.6
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True  # NaN / None / "" cells are missing values
+        tags.input_tags.string = True  # string cells are categorical values
+        return tags
+
+    def _more_tags(self) -> dict:  # scikit-learn < 1.6
+        return {"allow_nan": True, "X_types": ["2darray", "string"]}
 
     # --- input handling -------------------------------------------------------------------
     def _check_params(self) -> None:
-        if (isinstance(self.ratio, bool) or not isinstance(self.ratio, (int, float))
-                or not np.isfinite(self.ratio) or self.ratio < 0):
-            raise CnnlensError(f"ratio must be a finite number >= 0 (0.8 in NESY), got {self.ratio!r}")
-        if isinstance(self.tail, bool) or not isinstance(self.tail, (int, float)) or not (0 <= self.tail < 1):
-            raise CnnlensError(f"tail must be a number in [0, 1) (5e-3 in NESY), got {self.tail!r}")
-        if self.heuristic not in _HEURISTICS:
-            raise CnnlensError(f"heuristic must be one of {', '.join(_HEURISTICS)}, got {self.heuristic!r}")
-        if self.mode not in _MODES:
-            raise CnnlensError(f"mode must be one of {', '.join(_MODES)}, got {self.mode!r}")
-        if self.class_order not in _CLASS_ORDERS:
-            raise CnnlensError(
-                f"class_order must be one of {', '.join(_CLASS_ORDERS)}, got {self.class_order!r}")
-        if self.prune is not None and (isinstance(self.prune, bool) or not isinstance(self.prune, (int, float))
-                                       or not np.isfinite(self.prune) or self.prune < 0):
-            raise CnnlensError(f"prune must be None (off) or a finite number >= 0, got {self.prune!r}")
-
-    @staticmethod
-    def _columns(X: Any, feature_names: Sequence[Any] | None) -> tuple[list[Any], list[np.ndarray], bool]:
-        """Split X into named 1-D columns. Returns (names, columns, is_dataframe)."""
-        if hasattr(X, "columns") and hasattr(X, "to_numpy"):
-            names = list(X.columns) if feature_names is None else list(feature_names)
-            if len(names) != X.shape[1]:
-                raise CnnlensError(f"feature_names has {len(names)} names for {X.shape[1]} columns")
-            return names, [X.iloc[:, j].to_numpy() for j in range(X.shape[1])], True
-        try:
-            arr = np.asarray(X)
-        except (TypeError, ValueError) as exc:
-            raise CnnlensError(f"X is not a table (2-D array or DataFrame): {exc}") from None
-        if arr.ndim != 2:
-            raise CnnlensError(f"X must be 2-D (examples × features), got shape {arr.shape}")
-        names = [f"f{j}" for j in range(arr.shape[1])] if feature_names is None else list(feature_names)
-        if len(names) != arr.shape[1]:
-            raise CnnlensError(f"feature_names has {len(names)} names for {arr.shape[1]} columns")
-        return names, [arr[:, j] for j in range(arr.shape[1])], False
+        """Validate the parameters (in ``fit`` and when a model file is read, never in
+        ``__init__``: scikit-learn convention)."""
+        r = self.ratio
+        if (isinstance(r, (bool, np.bool_)) or not isinstance(r, numbers.Real)
+                or not math.isfinite(r) or r < 0):
+            raise CnnlensError(f"ratio must be a finite number >= 0 (0.8 in NESY), got {r!r}")
+        validation.real("tail", self.tail, low=0, high=1, open_high=True, hint="5e-3 in NESY")
+        validation.choice("heuristic", self.heuristic, HEURISTICS)
+        validation.choice("mode", self.mode, _MODES)
+        validation.choice("class_order", self.class_order, _CLASS_ORDERS)
+        validation.real("prune", self.prune, low=0, allow_none=True, hint="None: off")
+        validation.flag("reopen_classes", self.reopen_classes)
+        validation.choice("tail_base", self.tail_base, TAIL_BASES)
+        validation.choice("exception_tail", self.exception_tail, EXCEPTION_TAILS)
+        validation.flag("remove_covered_negatives", self.remove_covered_negatives)
 
     def _encode(self, X: Any, feature_names: Sequence[Any] | None,
                 categorical: Sequence[Any] | None) -> _Encoded:
-        names, cols, _ = self._columns(X, feature_names)
-        if not names:
-            raise CnnlensError("X has no columns")
-        n = len(cols[0])
-        if n == 0:
-            raise CnnlensError("X has no rows")
-        str_names = [str(x) for x in names]
-        if len(set(str_names)) != len(str_names):
-            seen: set[str] = set()
-            dup = sorted({s for s in str_names if s in seen or seen.add(s)})  # type: ignore[func-returns-value]
-            raise CnnlensError(f"duplicate column name(s): {', '.join(dup[:10])}")
-        forced: set[int] = set()
-        index_of = {nm: j for j, nm in enumerate(names)}
-        for c in (categorical or ()):
-            if isinstance(c, (int, np.integer)) and not isinstance(c, bool) and c not in index_of:
-                if not 0 <= int(c) < len(names):
-                    raise CnnlensError(f"categorical column index {c} is out of range (0..{len(names) - 1})")
-                forced.add(int(c))
-            elif c in index_of:
-                forced.add(index_of[c])
-            else:
-                raise CnnlensError(
-                    f"categorical column {c!r} is not a column of X; columns: "
-                    f"{', '.join(map(str, names[:30]))}{' …' if len(names) > 30 else ''}"
-                )
-        kinds: list[str] = []
-        report: list[dict] = []
-        ind_cols: list[np.ndarray] = []
-        ind_feature: list[int] = []
-        ind_value: list[Any] = []
-        num_cols: list[np.ndarray] = []
-        num_feature: list[int] = []
-
-        def add_values(j: int, consts: np.ndarray) -> None:
-            present = [v for v in consts if v is not None]
-            uniq = sorted(set(present), key=_sort_key)
-            pos = {v: i for i, v in enumerate(uniq)}
-            codes = np.fromiter((-1 if v is None else pos[v] for v in consts), dtype=np.int64, count=n)
-            for i, v in enumerate(uniq):
-                ind_cols.append((codes == i).astype(np.uint8))
-                ind_feature.append(j)
-                ind_value.append(v)
-
-        for j, (name, col) in enumerate(zip(names, cols)):
-            entry: dict[str, Any] = {"column": str(name)}
-            if j in forced:
-                consts = _categorical_constants(col)
-                nmiss = int(sum(v is None for v in consts))
-                kinds.append("categorical")
-                entry.update(kind="categorical", missing=nmiss, declared=True)
-                if nmiss:
-                    entry["note"] = (f"categorical (declared); {nmiss} empty/NaN cell(s) match no value "
-                                     "(f == v false, f != v true)")
-                add_values(j, consts)
-                report.append(entry)
-                continue
-            num, miss, other = _parse_cells(col)
-            nmiss = int(miss.sum())
-            is_num = ~np.isnan(num)
-            n_num = int(is_num.sum())
-            n_other = 0 if other is None else int(sum(v is not None for v in other))
-            entry.update(missing=nmiss)
-            if n_other:
-                vals, cnts = np.unique(np.array([str(v) for v in other if v is not None]), return_counts=True)
-                order = np.argsort(-cnts, kind="stable")
-                entry["non_numeric"] = {str(vals[i]): int(cnts[i]) for i in order[:20]}
-            if n_num and n_other == 0 and np.all((num[is_num] == 0) | (num[is_num] == 1)):
-                kinds.append("binary")
-                entry["kind"] = "binary"
-                if nmiss:
-                    entry["note"] = (f"0/1 column; {nmiss} empty/NaN cell(s) count as not 1 "
-                                     "(f(X) false, not f(X) true)")
-                ind_cols.append((num == 1).astype(np.uint8))
-                ind_feature.append(j)
-                ind_value.append(None)
-            elif n_num and n_num >= n_other:
-                kinds.append("numeric")
-                entry["kind"] = "numeric"
-                notes = []
-                if nmiss:
-                    notes.append(f"{nmiss} empty/NaN cell(s) are missing: both f =< t and f > t are false there")
-                if n_other:
-                    notes.append(
-                        f"{n_other} non-numeric cell(s) ({_few(list(entry['non_numeric']), list(entry['non_numeric'].values()))}) "
-                        "are compared as values (f == v / f != v) and make f =< t and f > t false "
-                        "(FOLD-R++ mixed column)")
-                if notes:
-                    entry["note"] = "numeric; " + "; ".join(notes)
-                num_cols.append(num)
-                num_feature.append(j)
-                if n_other:
-                    add_values(j, other)  # type: ignore[arg-type]
-            else:
-                kinds.append("categorical")
-                entry["kind"] = "categorical"
-                consts = _categorical_constants(col)
-                notes = []
-                if n_num:
-                    notes.append(f"only {n_num} of {n - nmiss} filled cell(s) are numbers, so the numbers "
-                                 "are values too (declare nothing to change: clean the column)")
-                if nmiss:
-                    notes.append(f"{nmiss} empty/NaN cell(s) match no value (f == v false, f != v true)")
-                if notes:
-                    entry["note"] = "categorical; " + "; ".join(notes)
-                add_values(j, consts)
-            report.append(entry)
-        self.feature_names_in_ = np.array(str_names, dtype=object)
-        self.feature_predicates_ = _unique_predicates(names)
-        self.feature_kinds_ = kinds
-        self.n_features_in_ = len(names)
-        self.column_report_ = report
-        self.fit_report_ = [f"column {e['column']!r}: {e['note']}" for e in report if "note" in e]
-
-        ind = np.stack(ind_cols, axis=1) if ind_cols else np.zeros((n, 0), dtype=np.uint8)
-        ind = np.ascontiguousarray(ind)
-        ind_f32 = ind.astype(np.float32) if ind.size and ind.size <= 200_000_000 else None
-        if num_cols:
-            vals = np.stack(num_cols, axis=1)
-            thr_list, rank_cols, lens = [], [], []
-            off = 0
-            present = ~np.isnan(vals)
-            for q in range(vals.shape[1]):
-                col = vals[:, q]
-                ok = present[:, q]
-                u, inv = np.unique(col[ok], return_inverse=True)
-                r = np.full(n, -1, dtype=np.int64)
-                r[ok] = inv.reshape(-1) + off
-                thr_list.append(u)
-                rank_cols.append(r)
-                lens.append(len(u))
-                off += len(u)
-            thr = np.concatenate(thr_list)
-            rank = np.stack(rank_cols, axis=1)
-            rank[rank < 0] = len(thr)  # NaN sentinel, outside every threshold
-            seg_len = np.array(lens, dtype=np.int64)
-            seg_start = np.concatenate([[0], np.cumsum(seg_len)[:-1]]).astype(np.int64)
-            thr_col = np.repeat(np.arange(len(lens)), seg_len)
-            num_present = None if present.all() else present.astype(np.uint8)
-        else:
-            vals = np.zeros((n, 0))
-            rank = np.zeros((n, 0), dtype=np.int64)
-            thr = np.zeros(0)
-            thr_col = np.zeros(0, dtype=np.int64)
-            seg_start = np.zeros(0, dtype=np.int64)
-            seg_len = np.zeros(0, dtype=np.int64)
-            num_present = None
-        return _Encoded(n, ind, ind_f32, np.array(ind_feature, dtype=np.int64), ind_value,
-                        vals, rank, num_present, np.array(num_feature, dtype=np.int64), thr, thr_col,
-                        seg_start, seg_len)
+        """Encode the training table (:func:`~cnnlens.nesy.fold_encoding.encode`) and set the
+        column attributes (``feature_names_in_``, ``feature_kinds_``, ``column_report_`` …)."""
+        enc, columns = encode(X, feature_names, categorical)
+        self.feature_names_in_ = columns.names
+        self.feature_predicates_ = columns.predicates
+        self.feature_kinds_ = columns.kinds
+        self.n_features_in_ = len(columns.kinds)
+        self.column_report_ = columns.report
+        self.fit_report_ = columns.notes
+        return enc
 
     def _positive_index(self, classes: np.ndarray, counts: np.ndarray) -> int | None:
         if self.mode == "fold-rm":
@@ -1075,11 +300,13 @@ class FoldSEM(ClassifierMixin, BaseEstimator):
         ``fit_report_`` says how each unusual column was treated.
         """
         self._check_params()
+        if y is None:
+            raise CnnlensError("FoldSEM requires y to be passed, but the target y is None")
         yarr = y.to_numpy() if hasattr(y, "to_numpy") else np.asarray(y)
         if yarr.ndim != 1:
             raise CnnlensError(f"y must be 1-D (one label per row), got shape {yarr.shape}")
         for i, v in enumerate(yarr):
-            if _is_missing(v) or (isinstance(v, (float, np.floating)) and not np.isfinite(v)):
+            if is_missing(v) or (isinstance(v, (float, np.floating)) and not np.isfinite(v)):
                 raise CnnlensError(f"label of row {i} is missing ({v!r}); drop unlabelled rows first")
         enc = self._encode(X, feature_names, categorical)
         if len(yarr) != enc.n:
@@ -1090,9 +317,15 @@ class FoldSEM(ClassifierMixin, BaseEstimator):
             raise CnnlensError("the labels mix types that cannot be sorted (e.g. numbers and strings); "
                                "convert them to one type") from None
         yidx = yidx.reshape(-1).astype(np.int64)
+        if classes.dtype.kind == "f" and type_of_target(yarr) == "continuous":
+            raise CnnlensError(
+                "Unknown label type: continuous (float labels that are not whole numbers, e.g. "
+                f"{next(c for c in classes if not float(c).is_integer())!r}); FoldSEM is a "
+                "classifier: give class labels")
         if len(classes) < 2:
             raise CnnlensError(
-                f"the label has a single class ({classes[0]!r}); FOLD-SE-M needs at least two classes"
+                f"the label has a single class ({classes[0]!r}); FOLD-SE-M needs at least two classes, "
+                "got one class"
             )
         consts = [normalize_constant(c) for c in classes]
         if len(set(consts)) != len(consts):
@@ -1108,9 +341,10 @@ class FoldSEM(ClassifierMixin, BaseEstimator):
                 )
         counts = np.bincount(yidx, minlength=len(classes))
         pos = self._positive_index(classes, counts)
-        learner = _Learner(enc, self.ratio, self.tail, self.heuristic, self.mode)
-        if self.class_order != "frequent":
-            learner.class_order = self.class_order
+        learner = _Learner(enc, self.ratio, self.tail, self.heuristic, self.mode,
+                           class_order=self.class_order, reopen_classes=self.reopen_classes,
+                           tail_base=self.tail_base, exception_tail=self.exception_tail,
+                           remove_covered_negatives=self.remove_covered_negatives)
         if self.mode == "fold-rm":
             learned = learner.multiclass_rm(yidx, len(classes))
         elif pos is not None:
@@ -1144,109 +378,19 @@ class FoldSEM(ClassifierMixin, BaseEstimator):
         self.positive_class_ = None if pos is None else classes[pos]
         self.default_class_ = classes[dflt]
         self.n_uncovered_train_ = int(len(left))
-        self.rules_ = self._to_ruleset(enc, learned, consts[dflt])
+        self.rules_ = to_ruleset(enc, self.feature_predicates_, learned, self._const_of, consts[dflt])
         return self
-
-    def _literal(self, enc: _Encoded, cand: tuple[str, int, bool]) -> Literal:
-        block, k, second = cand
-        if block == "ind":
-            j = int(enc.ind_feature[k])
-            name = self.feature_predicates_[j]
-            v = enc.ind_value[k]
-            if v is None:
-                return Literal(name, "holds", None, second)
-            return Literal(name, "==", v, second)
-        j = int(enc.num_feature[enc.thr_col[k]])
-        return Literal(self.feature_predicates_[j], ">" if second else "<=", float(enc.thr[k]))
-
-    def _to_ruleset(self, enc: _Encoded, learned: list[tuple[int, _Node]], default: Any) -> RuleSet:
-        target_rules: list[Rule] = []
-        ab_rules: list[Rule] = []
-        counter = [0]
-
-        def body_of(node: _Node) -> tuple[Literal, ...]:
-            lits = [self._literal(enc, c) for c in node.body]
-            if node.exceptions:
-                counter[0] += 1
-                name = f"ab{counter[0]}"
-                lits.append(Literal(name, "holds", None, True))
-                pending.append((name, node.exceptions))
-            return tuple(lits)
-
-        pending: list[tuple[str, list[_Node]]] = []
-        for c, node in learned:
-            target_rules.append(Rule(TARGET, body_of(node), self._const_of[c]))
-            # exceptions get their numbers depth-first, right after their rule
-            while pending:
-                name, exs = pending.pop(0)
-                for ex in exs:
-                    ab_rules.append(Rule(name, body_of(ex)))
-        ab_rules.sort(key=lambda r: int(r.head[2:]))  # stable: keeps learned order within abN
-        return RuleSet(tuple(target_rules + ab_rules), default)
 
     # --- predict --------------------------------------------------------------------------
     def _check_fitted(self) -> None:
         if not hasattr(self, "rules_"):
-            raise CnnlensError("this FoldSEM is not fitted yet; call fit(X, y) or FoldSEM.load(path)")
+            raise FoldNotFittedError("this FoldSEM is not fitted yet; call fit(X, y) or FoldSEM.load(path)")
 
-    def _table(self, X: Any) -> dict[str, np.ndarray]:
-        """Map X's columns to the predicates the rules use, parsed as in training: 0/1 columns
-        become booleans (a cell other than 1 — 0, 2, missing — makes ``f(X)`` false), numeric
-        columns floats (NaN where there is no number; string cells kept for ``f == v``),
-        categorical columns their constants (None where missing; unseen values match nothing)."""
+    def _table(self, X: Any, one_row: bool = False) -> dict[str, np.ndarray]:
+        """X's columns as the rules read them (:func:`~cnnlens.nesy.fold_encoding.prediction_columns`)."""
         self._check_fitted()
-        names = [str(x) for x in self.feature_names_in_]
-        if hasattr(X, "columns") and hasattr(X, "to_numpy"):
-            have = {str(c): j for j, c in enumerate(X.columns)}
-            missing = [n for n in names if n not in have]
-            if missing:
-                raise CnnlensError(
-                    f"X lacks the column(s) {', '.join(missing[:10])} the model was fitted on"
-                )
-            cols = [X.iloc[:, have[n]].to_numpy() for n in names]
-            nrows = int(X.shape[0])
-        else:
-            try:
-                arr = np.asarray(X)
-            except (TypeError, ValueError) as exc:
-                raise CnnlensError(f"X is not a table (2-D array or DataFrame): {exc}") from None
-            if arr.ndim == 1:
-                arr = arr.reshape(1, -1)
-            if arr.ndim != 2 or arr.shape[1] != len(names):
-                raise CnnlensError(
-                    f"X must have {len(names)} columns like the training data, got shape {arr.shape}"
-                )
-            cols = [arr[:, j] for j in range(arr.shape[1])]
-            nrows = int(arr.shape[0])
-        used = set(self.rules_.predicates)
-        out: dict[str, np.ndarray] = {}
-        for name, pred, kind, col in zip(names, self.feature_predicates_, self.feature_kinds_, cols):
-            if pred not in used:
-                continue
-            if kind == "categorical":
-                out[pred] = _categorical_constants(col)
-                continue
-            num, miss, other = _parse_cells(col)
-            if kind == "binary":
-                odd = ~miss & (num != 0) & (num != 1)
-                if odd.any():
-                    r = int(np.flatnonzero(odd)[0])
-                    warnings.warn(
-                        f"column {name!r} was 0/1 in training but holds {num[r]:g} (row {r}, "
-                        f"{int(odd.sum())} such cell(s)); {pred}(X) is false there (only 1 makes it true)",
-                        stacklevel=3)
-                out[pred] = num == 1
-            elif other is None:
-                out[pred] = num
-            else:
-                mixed = np.array(num, dtype=object)
-                has = np.array([v is not None for v in other])
-                mixed[has] = other[has]
-                mixed[miss] = None
-                out[pred] = mixed
-        if not out:
-            out["__n__"] = np.zeros(nrows)
-        return out
+        return prediction_columns(X, self.feature_names_in_, self.feature_predicates_,
+                                  self.feature_kinds_, set(self.rules_.predicates), one_row=one_row)
 
     def predict_rule(self, X: Any) -> np.ndarray:
         """Index of the classifying rule that fires first per row (−1: default class used)."""
@@ -1271,7 +415,7 @@ class FoldSEM(ClassifierMixin, BaseEstimator):
             return self.rules_.justify(data, name=name)
         if hasattr(row, "to_frame") and hasattr(row, "index"):  # pandas Series
             row = row.to_frame().T
-        return self.rules_.justify(self._table(row), name=name)
+        return self.rules_.justify(self._table(row, one_row=True), name=name)
 
     # --- persistence ----------------------------------------------------------------------
     def to_dict(self) -> dict:
@@ -1351,9 +495,9 @@ class FoldSEM(ClassifierMixin, BaseEstimator):
         if not names or not (len(names) == len(preds) == len(kinds)):
             raise bad("'feature_names', 'feature_predicates' and 'feature_kinds' must be non-empty "
                       "and of the same length")
-        bad_kind = [k for k in kinds if k not in _KINDS]
+        bad_kind = [k for k in kinds if k not in KINDS]
         if bad_kind:
-            raise bad(f"unknown feature kind {bad_kind[0]!r} (expected one of {', '.join(_KINDS)})")
+            raise bad(f"unknown feature kind {bad_kind[0]!r} (expected one of {', '.join(KINDS)})")
         if len(set(preds)) != len(preds) or not all(_PRED_RE.match(p) for p in preds):
             raise bad("'feature_predicates' must be distinct ASP names ([a-z][A-Za-z0-9_]*)")
         if not isinstance(obj["program"], str):
