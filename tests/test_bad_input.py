@@ -303,7 +303,7 @@ def test_folder_debris_is_not_a_class_and_not_an_image(tmp_path):
     (flat / ".ipynb_checkpoints").mkdir(parents=True)
     _ok_png(flat / "x.png")
     _ok_png(flat / ".ipynb_checkpoints" / "x-checkpoint.png")
-    from cnnlens.commands import prepare_images
+    from cnnlens.cli.inputs import prepare_images
 
     data = prepare_images(Classifier(_net()), folder=flat)
     assert data.names == ["x.png"]

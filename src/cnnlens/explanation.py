@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from .errors import CnnlensError, one_line
+from ._imaging import png_bytes, safe_name
 
 __all__ = ["Explanation", "minmax_normalize", "upsample", "jet"]
 
@@ -142,8 +143,8 @@ class Explanation:
         pictures = self.overlay(images)
         blobs: list[tuple[str, bytes]] = []
         for i, pic in enumerate(pictures):
-            stem = f"{i:04d}" + (f"_{_safe(names[i])}" if names is not None else "")
-            blobs.append((f"{stem}_{_safe(self.method)}.png", _png_bytes(Image.fromarray(pic))))
+            stem = f"{i:04d}" + (f"_{safe_name(names[i])}" if names is not None else "")
+            blobs.append((f"{stem}_{safe_name(self.method)}.png", png_bytes(Image.fromarray(pic))))
         arrays: dict[str, np.ndarray] = {
             "maps": self.maps.detach().cpu().numpy(),
             "targets": self.targets.cpu().numpy(),
@@ -303,12 +304,3 @@ def _write_set(folder: Path, blobs: list[tuple[str, bytes]]) -> list[Path]:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
 
-
-def _safe(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_" else "_" for c in str(name))[:60]
-
-
-def _png_bytes(image: Any) -> bytes:
-    bio = io.BytesIO()
-    image.save(bio, format="PNG")
-    return bio.getvalue()

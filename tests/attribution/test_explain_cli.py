@@ -80,7 +80,6 @@ def test_cli_on_image_files_with_param(tmp_path):
     (["--method", "gradcam,nope"], "unknown method 'nope'; available: .*saliency.*rise"),
     (["--method", "gradcam", "--layer", "zzz"], "layer 'zzz' not found; layers with 4-D outputs: .*features.3"),
     (["--method", "saliency", "--target", "12"], "out of range for (10 classes|a 10-class)"),
-    (["--method", "saliency", "--param", "n_masks=5"], "not an option of saliency"),
     (["--method", "saliency", "--layer", "features.3"], "only read by layer methods"),
 ])
 def test_cli_bad_input_exits_2_with_one_line(tmp_path, capsys, argv, message):
@@ -89,6 +88,18 @@ def test_cli_bad_input_exits_2_with_one_line(tmp_path, capsys, argv, message):
     rc = main(["explain", "--model", "mnist_cnn", "--dataset", "mnist", "--limit", "1", *argv, "--out", str(tmp_path)])
     err = capsys.readouterr().err
     assert rc == 2 and len(err.strip().splitlines()) == 1 and re.search(message, err), err
+
+
+# The command line no longer checks method options itself (it refused da_pos.iterations, which
+# da_pos takes through **params); cnnlens.explain() checks them and names the valid ones.
+@pytest.mark.xfail(raises=TypeError, strict=False,
+                   reason="until explain() validates method parameters (parallel change): a TypeError")
+@pytest.mark.parametrize("param", ["n_masks=5", "saliency.n_masks=5"])
+def test_cli_unknown_method_option_exits_2_with_one_line(tmp_path, capsys, param):
+    rc = main(["explain", "--model", "mnist_cnn", "--dataset", "mnist", "--limit", "1", "--method", "saliency",
+               "--param", param, "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert rc == 2 and len(err.strip().splitlines()) == 1 and "n_masks" in err, err
 
 
 def test_explain_bad_input_is_clear_and_leaves_the_model_unchanged():
@@ -122,7 +133,7 @@ def test_wrong_image_size_for_a_model_without_input_shape():
     assert_unchanged(net, before)
 
 
-@pytest.mark.parametrize("module", ["gradient", "cam", "lime", "rise", "cli", "_util"])
+@pytest.mark.parametrize("module", ["gradient", "cam", "lime", "rise", "run", "_util"])
 def test_module_docstring_examples(module):
     import doctest
     import importlib

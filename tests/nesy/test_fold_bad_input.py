@@ -12,7 +12,7 @@ import pytest
 from cnnlens.cli import main
 from cnnlens.errors import CnnlensError
 from cnnlens.nesy import FoldSEM, RuleSet
-from cnnlens.nesy.fold_cli import read_csv
+from cnnlens.nesy.csvtable import read_csv
 
 pd = pytest.importorskip("pandas")
 

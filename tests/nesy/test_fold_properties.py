@@ -14,7 +14,7 @@ from hypothesis import strategies as st  # noqa: E402
 
 from cnnlens.errors import CnnlensError  # noqa: E402
 from cnnlens.nesy import FoldSEM, RuleSet  # noqa: E402
-from cnnlens.nesy.fold_cli import read_csv  # noqa: E402
+from cnnlens.nesy.csvtable import read_csv  # noqa: E402
 
 SETTINGS = settings(max_examples=120, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])

@@ -37,6 +37,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from .._imaging import png_bytes
 from .._io import atomic_write_bytes, atomic_write_text
 from ..errors import CnnlensError
 
@@ -112,7 +113,7 @@ class ReportBuilder:
         return Section(self, entry)
 
     def save_picture(self, name: str, picture: Any) -> str:
-        data = _png_bytes(picture)
+        data = png_bytes(picture)
         rel = Path("figures") / name
         atomic_write_bytes(self.folder / rel, data)
         return rel.as_posix()
@@ -122,27 +123,6 @@ class ReportBuilder:
         path = self.folder / MANIFEST
         atomic_write_text(path, json.dumps(self.manifest, indent=1, sort_keys=False))
         return path
-
-
-def _png_bytes(picture: Any) -> bytes:
-    import io
-
-    if isinstance(picture, (bytes, bytearray)):
-        return bytes(picture)
-    if hasattr(picture, "savefig"):  # matplotlib figure
-        bio = io.BytesIO()
-        picture.savefig(bio, format="png", dpi=100, bbox_inches="tight")
-        return bio.getvalue()
-    from PIL import Image
-    import numpy as np
-
-    if isinstance(picture, np.ndarray):
-        picture = Image.fromarray(picture)
-    if isinstance(picture, Image.Image):
-        bio = io.BytesIO()
-        picture.save(bio, format="PNG")
-        return bio.getvalue()
-    raise CnnlensError(f"cannot save a {type(picture).__name__} as a picture")
 
 
 def load_manifest(folder: str | os.PathLike[str]) -> dict[str, Any]:

@@ -71,14 +71,6 @@ class DemoConfig:
         return 12 if self.quick else 40
 
 
-def _png(arr: np.ndarray) -> bytes:
-    from PIL import Image
-
-    bio = io.BytesIO()
-    Image.fromarray(arr).save(bio, format="PNG")
-    return bio.getvalue()
-
-
 def _rgb(images: torch.Tensor, size: int | None = None) -> np.ndarray:
     """uint8 ``(N, H, W, 3)`` pictures of pixel-space images (grey repeated), optionally enlarged."""
     x = images.detach().float().cpu().clamp(0, 1)
@@ -154,7 +146,7 @@ def _heatmaps(b: ReportBuilder, cfg: DemoConfig, *, key: str, title: str, model:
 
 def _metrics(b: ReportBuilder, cfg: DemoConfig) -> None:
     from .. import zoo
-    from ..metrics.cli import run_evaluate
+    from ..metrics.run import run_evaluate
 
     clf = zoo.load_classifier("onet_face", device=cfg.device)
     ds = zoo.load_dataset("lfw_faces")

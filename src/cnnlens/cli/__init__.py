@@ -1,7 +1,9 @@
 """The ``cnnlens`` command line (SPEC §8, §9).
 
-Each subcommand lives in a module with a ``register(subparsers)`` function that adds its parser
-and sets ``func`` (a callable taking the parsed ``argparse.Namespace`` and returning an exit code).
+One module per command in this package, each with a ``register(subparsers)`` function that adds
+its parser and sets ``func`` (a callable taking the parsed ``argparse.Namespace`` and returning an
+exit code); the options they share are spelled once in :mod:`cnnlens.cli.options`. The command
+line only parses options and calls the library; nothing outside this package imports it.
 Bad usage or bad input exits with code 2 and a one-line message (``--debug`` shows the traceback).
 """
 from __future__ import annotations
@@ -9,21 +11,28 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from contextlib import nullcontext
 from typing import Sequence
 
-from .errors import CnnlensError
-from ._cpu import tune_cpu_malloc
+from .._cpu import tune_cpu_malloc
+from .._progress import quiet_progress
+from ..errors import CnnlensError
 
-# module path of every subcommand group, in the order ``--help`` lists them
-_SUBCOMMAND_MODULES = (
-    "cnnlens.commands",  # predict, models, datasets
-    "cnnlens.attribution.cli",  # explain
-    "cnnlens.metrics.cli",  # evaluate
-    "cnnlens.ablation.cli",  # ablate
-    "cnnlens.representative.cli",  # represent
-    "cnnlens.nesy.fold_cli",  # fold train / predict / explain
-    "cnnlens.nesy.cli",  # nesy train / extract / predict / justify / label
-    "cnnlens.report.cli",  # report, demo
+__all__ = ["main", "build_parser"]
+
+# module of every command, in the order ``--help`` lists them
+_COMMAND_MODULES = (
+    "predict",
+    "models",
+    "datasets",
+    "explain",
+    "evaluate",
+    "ablate",
+    "represent",
+    "fold",  # fold train / predict / explain
+    "nesy",  # nesy train / extract / predict / justify / label
+    "demo",
+    "report",
 )
 
 
@@ -34,21 +43,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in _SUBCOMMAND_MODULES:
-        importlib.import_module(name).register(sub)
-    from .report.cli import add_report_argument
-
-    for command in _REPORTING:  # `--report`: the same kind of page as `cnnlens demo` (SPEC §8)
-        add_report_argument(sub.choices[command])
+    for name in _COMMAND_MODULES:
+        importlib.import_module(f"{__name__}.{name}").register(sub)
     return parser
 
 
-# commands whose output folder can become an HTML report with --report
-_REPORTING = ("explain", "evaluate", "ablate", "represent")
-
-
 def _write_command_report(args: argparse.Namespace) -> None:
-    from .report.cli import report_from_outputs
+    """``--report``: the same kind of page as ``cnnlens demo`` from the command's output folder."""
+    from ..report.outputs import report_from_outputs
 
     skip = {"func", "debug", "report", "command"}
     params = {k: v for k, v in sorted(vars(args).items()) if k not in skip and isinstance(v, (str, int, float, bool, list, type(None)))}
@@ -67,7 +69,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     tune_cpu_malloc()  # batched CPU forwards without a page fault per activation (BENCHMARKS.md)
     try:
-        code = int(args.func(args) or 0)
+        with quiet_progress() if getattr(args, "quiet", False) else nullcontext():
+            code = int(args.func(args) or 0)
         if code == 0 and getattr(args, "report", False):
             _write_command_report(args)
         return code
@@ -79,7 +82,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("cnnlens: interrupted", file=sys.stderr)
         return 130
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

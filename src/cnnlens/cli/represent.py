@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CnnlensError
+from . import options as opt
 
 __all__ = ["register"]
 
@@ -41,31 +42,6 @@ def _subsample(n_total: int, n: int | None, seed: int):
     return perm if n is None or n >= n_total else perm[:n]
 
 
-def _tile(images, captions: list[str], cell: int):
-    """One row of images (``(M, 3, H, W)`` float in [0, 1] or uint8 HWC arrays) with captions."""
-    import numpy as np
-    from PIL import Image, ImageDraw
-
-    pad = 14
-    row = Image.new("RGB", (cell * len(captions), cell + pad), "white")
-    draw = ImageDraw.Draw(row)
-    for j, (img, cap) in enumerate(zip(images, captions)):
-        arr = img if isinstance(img, np.ndarray) else (img.clamp(0, 1).permute(1, 2, 0).cpu().numpy() * 255).round().astype(np.uint8)
-        if arr.shape[-1] == 1:
-            arr = np.repeat(arr, 3, axis=-1)
-        row.paste(Image.fromarray(arr).resize((cell, cell), Image.NEAREST), (j * cell, 0))
-        draw.text((j * cell + 2, cell + 1), cap[: cell // 6], fill="black")
-    return row
-
-
-def _png(image) -> bytes:
-    import io
-
-    bio = io.BytesIO()
-    image.save(bio, format="PNG")
-    return bio.getvalue()
-
-
 def _kept_scores(clf, images, maps, classes, batch_size: int, seed: int):
     """Softmax score of ``classes`` on the images with the top 20 % pixels of ``maps`` kept."""
     import torch
@@ -79,16 +55,17 @@ def _kept_scores(clf, images, maps, classes, batch_size: int, seed: int):
 
 def _cmd_represent(args: argparse.Namespace) -> int:
     import torch
-    from PIL import Image
 
+    from .._imaging import png_bytes, safe_name, stack_rows, tile_row
     from .._io import atomic_write_bytes, atomic_write_text
-    from ..commands import classifier_from_args, prepare_images
     from ..explanation import Explanation
-    from .core import RepresentativeInterpreter
+    from ..representative.core import RepresentativeInterpreter
+    from .inputs import classifier_from_args, prepare_images
 
-    for opt in ("batch_size", "n_boundaries", "top"):
-        if getattr(args, opt) < 1:
-            raise CnnlensError(f"--{opt.replace('_', '-')} must be >= 1, got {getattr(args, opt)}")
+    for option in ("batch_size", "n_boundaries", "top"):
+        opt.at_least_one(f"--{option.replace('_', '-')}", getattr(args, option))
+    if args.limit is not None:
+        opt.at_least_one("--limit", args.limit)
     sources = sum(bool(s) for s in (args.files, args.images, args.dataset))
     if sources > 1:
         raise CnnlensError("give at most one of: image files, --images DIR, --dataset NAME")
@@ -100,7 +77,7 @@ def _cmd_represent(args: argparse.Namespace) -> int:
     ref_idx = _subsample(len(ref.labels), args.reference_size, args.seed)
     ref_images, ref_labels = ref.images[ref_idx], ref.labels[ref_idx]
     ri = RepresentativeInterpreter(clf, ref_images, n_boundaries=args.n_boundaries, seed=args.seed,
-                                   layer=args.layer, batch_size=args.batch_size, progress=True)
+                                   layer=args.layer, batch_size=args.batch_size, progress=not args.quiet)
     out = Path(args.out)
     summary: dict[str, Any] = {"model": args.model, "reference": args.reference, "layer": ri.layer_name,
                                "n_reference": int(ref_idx.numel()), "n_boundaries": ri.n_boundaries,
@@ -108,10 +85,12 @@ def _cmd_represent(args: argparse.Namespace) -> int:
     if sources:
         if args.dataset:
             data = _dataset(args.dataset, args.split, classes)
-            pick = _subsample(len(data.labels), args.n_images, args.seed + 1)
+            pick = _subsample(len(data.labels), args.limit, args.seed + 1)
             x, names = data.images[pick], [data.names[i] for i in pick.tolist()]
         else:
-            data = prepare_images(clf, files=args.files or None, folder=args.images)
+            data = prepare_images(clf, files=args.files or None, folder=args.images, skip_bad=args.skip_bad)
+            for bad in data.skipped:
+                print(f"skipped unreadable image {bad}")
             x, names = data.images, list(data.names)
         it = ri.interpret(x, k=args.top)
         assert it.maps is not None
@@ -134,16 +113,10 @@ def _cmd_represent(args: argparse.Namespace) -> int:
                     f"{ref.class_names[int(lab[j])] if int(lab[j]) >= 0 else '?'} p{p:.2f}" for j, p in
                     zip(idx.tolist(), probs[1:].tolist())]
                 caps_k = [f"{'x' if j == 0 else ''}kept {s:.2f}" for j, s in enumerate(scores.tolist())]
-                rows.append(_tile(imgs, caps, args.cell))
-                rows.append(_tile(list(overlay), caps_k, args.cell))
-            width = max(r.width for r in rows)
-            sheet = Image.new("RGB", (width, sum(r.height for r in rows)), "white")
-            y = 0
-            for r in rows:
-                sheet.paste(r, (0, y))
-                y += r.height
-            stem = f"{i:04d}_{''.join(c if c.isalnum() or c in '-_' else '_' for c in str(name))[:50]}"
-            atomic_write_bytes(out / f"{stem}_gallery.png", _png(sheet))
+                rows.append(tile_row(imgs, caps, args.cell))
+                rows.append(tile_row(list(overlay), caps_k, args.cell))
+            stem = f"{i:04d}_{safe_name(name)}"
+            atomic_write_bytes(out / f"{stem}_gallery.png", png_bytes(stack_rows(rows)))
             c = it.counts[i]
             entry = {"name": name, "class": clf.class_name(cls), "counts": c,
                      "boundaries": it.boundaries[i].tolist(), "ri_top": top_ri.tolist(),
@@ -158,7 +131,7 @@ def _cmd_represent(args: argparse.Namespace) -> int:
         unseen = _dataset(unseen_name, args.unseen_split, classes)
         table = ri.evaluate_reuse(unseen.images, seeds=args.seeds, reference_labels=ref_labels,
                                   per_class=args.per_class, n_unseen=args.n_unseen, n_centres=args.n_centres,
-                                  model_name=args.model, dataset_name=unseen_name)
+                                  model_name=args.model, dataset_name=unseen_name, progress=not args.quiet)
         md = table.to_markdown()
         print(md)
         atomic_write_text(out / "reuse_table.md", md)
@@ -170,21 +143,20 @@ def _cmd_represent(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from ..commands import add_model_arguments
-
     p = sub.add_parser("represent", help="Representative Interpretations: shared decision regions, reused heatmaps, "
-                                         "similar images, reuse evaluation (SPEC §5)")
-    p.add_argument("files", nargs="*", help="image files to interpret")
-    add_model_arguments(p)
+                                         "similar images, reuse evaluation (SPEC §5)",
+                       description="Representative Interpretations (SPEC §5): per input image its heatmap, the "
+                                   "similar reference images and the counts; --evaluate runs the reuse evaluation.")
+    opt.add_image_source(p, images_help="a folder of images to interpret",
+                         dataset_help="interpret images drawn from a bundled dataset",
+                         limit_help="images drawn (seeded) from --dataset", limit_default=4)
+    opt.add_model_options(p)
+    opt.add_device(p)
     p.add_argument("--reference", required=True, metavar="DATASET", help="bundled dataset used as reference set R")
     p.add_argument("--reference-split", help="split of the reference dataset (e.g. train)")
     p.add_argument("--reference-size", type=int, default=5000,
                    help="number of reference images drawn (seeded) from the dataset (default 5000)")
     p.add_argument("--classes", help="comma-separated class indices/names of the datasets to keep (e.g. 0,6)")
-    p.add_argument("--images", metavar="DIR", help="a folder of images to interpret")
-    p.add_argument("--dataset", metavar="NAME", help="interpret images drawn from a bundled dataset")
-    p.add_argument("--split", help="split of --dataset")
-    p.add_argument("--n-images", type=int, default=4, help="images drawn from --dataset (default 4)")
     p.add_argument("--layer", default=None, help="ψ's layer (default: the feature layer)")
     p.add_argument("--n-boundaries", type=int, default=50, help="|Q|, sampled boundaries (default 50)")
     p.add_argument("--top", type=int, default=5, help="similar images shown per input (default 5)")
@@ -196,7 +168,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--per-class", type=int, default=2500, help="references per class per seed (default 2500)")
     p.add_argument("--n-unseen", type=int, default=1000, help="|S| per seed (default 1000)")
     p.add_argument("--n-centres", type=int, default=None, help="|V| (default 10 × classes)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    opt.add_seed(p)
+    opt.add_batch_size(p, 64)
+    opt.add_quiet(p)
+    opt.add_out(p)
+    opt.add_report(p)
     p.set_defaults(func=_cmd_represent)

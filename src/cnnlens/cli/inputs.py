@@ -1,15 +1,17 @@
-"""Subcommands ``predict``, ``models`` and ``datasets`` of the ``cnnlens`` command line (SPEC §8)."""
+"""Turning command-line options into a model and images: ``--device``, the model options
+(:func:`classifier_from_args`) and the image source (:func:`prepare_images`, :func:`load_image_source`)."""
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
-from .errors import CnnlensError, one_line
+from ..errors import CnnlensError, one_line
 
-__all__ = ["register", "prepare_images", "add_model_arguments", "classifier_from_args"]
+__all__ = ["device", "classifier_from_args", "prepare_images", "check_image_source", "load_image_source"]
 
 
-def _device(name: str | None):
+def device(name: str | None):
     import torch
 
     if name is None:
@@ -72,37 +74,19 @@ def _read_class_names(text: str) -> list[str]:
     return names
 
 
-def add_model_arguments(p: argparse.ArgumentParser) -> None:
-    """The options that pick a model: a bundled name, or a user model file (SPEC §1)."""
-    p.add_argument("--model", default="mobilenet_v2_imagenet",
-                   help="bundled model name (`cnnlens models`), a TorchScript file, a pickled model "
-                        "(needs --trust-pickle), or package.module:factory with --weights")
-    p.add_argument("--weights", help="state-dict file for a package.module:factory model (weights_only loading); "
-                                     "'none' uses the factory's own weights (random for torchvision factories)")
-    p.add_argument("--model-kwargs", metavar="JSON", help="keyword arguments for a package.module:factory model, "
-                                                          "e.g. '{\"num_classes\": 10}' for a fine-tuned head")
-    p.add_argument("--trust-pickle", action="store_true", help="allow loading a pickled nn.Module (runs code from the file)")
-    p.add_argument("--mean", help="user model: per-channel mean, e.g. 0.485,0.456,0.406 (pixel space)")
-    p.add_argument("--std", help="user model: per-channel std, e.g. 0.229,0.224,0.225")
-    p.add_argument("--input-shape", help="user model: C,H,W the model takes, e.g. 3,224,224 (image files are fitted to it)")
-    p.add_argument("--class-names", metavar="FILE", help="user model: text file with one class name per line")
-    p.add_argument("--feature-layer", default="auto", help="feature layer name, or 'auto' (default)")
-    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 … (default: cpu)")
-
-
 def classifier_from_args(args: argparse.Namespace):
-    """Build the :class:`~cnnlens.Classifier` that ``add_model_arguments`` options describe."""
-    from . import zoo
-    from .classifier import Classifier
-    from .modelfile import load_model_file
+    """Build the :class:`~cnnlens.Classifier` that ``add_model_options`` options describe."""
+    from .. import zoo
+    from ..classifier import Classifier
+    from ..modelfile import load_model_file
 
-    device = _device(args.device)
+    dev = device(args.device)
     if args.model in zoo.list_models():
         user_only = [o for o in ("weights", "model_kwargs", "mean", "std", "input_shape", "class_names")
                      if getattr(args, o, None) is not None]
         if user_only:
             raise CnnlensError(f"--{user_only[0].replace('_', '-')} is for user models; {args.model!r} is bundled")
-        return zoo.load_classifier(args.model, device=device, feature_layer=args.feature_layer)
+        return zoo.load_classifier(args.model, device=dev, feature_layer=args.feature_layer)
     shape = None
     if args.input_shape is not None:
         shape = _ints(args.input_shape, "--input-shape")
@@ -115,7 +99,7 @@ def classifier_from_args(args: argparse.Namespace):
     # subcommands that load their own trained weights afterwards (`nesy … --trained RUN/`)
     from_run = weights is None and getattr(args, "trained", None) is not None
     model = load_model_file(args.model, weights=None if no_weights else weights, trust_pickle=args.trust_pickle,
-                            map_location=device or "cpu", model_kwargs=_model_kwargs(getattr(args, "model_kwargs", None)),
+                            map_location=dev or "cpu", model_kwargs=_model_kwargs(getattr(args, "model_kwargs", None)),
                             allow_no_weights=no_weights or from_run)
     return Classifier(model, mean=mean, std=std, feature_layer=args.feature_layer, class_names=names, input_shape=shape)
 
@@ -125,7 +109,7 @@ def prepare_images(clf, files=None, folder=None, skip_bad: bool = False):
     classifier's ``input_shape``: ImageNet-size inputs (≥ 64 px) are resized so the short side is
     256/224 of the crop, then centre-cropped (the torchvision convention); small inputs are
     resized to the crop. Returns an :class:`~cnnlens.data.folder.ImageSet`."""
-    from .data.folder import is_class_folder, is_image_file, load_image_folder, load_images
+    from ..data.folder import is_class_folder, is_image_file, load_image_folder, load_images
 
     shape = clf.input_shape
     mode = None if shape is None else ("L" if shape[0] == 1 else "RGB")
@@ -148,65 +132,40 @@ def prepare_images(clf, files=None, folder=None, skip_bad: bool = False):
     return load_images(found, **kw)
 
 
-def _cmd_predict(args: argparse.Namespace) -> int:
-    import torch
-    from tqdm import tqdm
+def check_image_source(args: argparse.Namespace, *, files: bool = True) -> None:
+    """Exactly one of the image sources that ``add_image_source`` options name, and ``--limit`` >= 1
+    (checked before the model loads)."""
+    from .options import at_least_one
 
-    from . import zoo
+    given = getattr(args, "files", None) if files else None
+    if sum(bool(s) for s in (given, args.images, args.dataset)) != 1:
+        names = ("image files, " if files else "") + "--images DIR, --dataset NAME"
+        raise CnnlensError(f"give exactly one of: {names}")
+    if args.limit is not None:
+        at_least_one("--limit", args.limit)
 
-    sources = sum(bool(s) for s in (args.files, args.images, args.dataset))
-    if sources != 1:
-        raise CnnlensError("give exactly one of: image files, --images DIR, --dataset NAME")
-    if args.top < 1:
-        raise CnnlensError(f"--top must be >= 1, got {args.top}")
-    if args.batch_size < 1:
-        raise CnnlensError(f"--batch-size must be >= 1, got {args.batch_size}")
-    clf = classifier_from_args(args)
+
+def load_image_source(args: argparse.Namespace, clf: Any, *, files: bool = True, first_n: bool = True) -> Any:
+    """The images that ``add_image_source`` options name: positional image files, ``--images``
+    (a folder, or — for ``ablate`` — files or one folder) or ``--dataset`` (``--split``); exactly
+    one of them. Unreadable files are reported (``--skip-bad``) or refused. With ``first_n`` the
+    first ``--limit`` images are kept. Returns an :class:`~cnnlens.data.folder.ImageSet`."""
+    from .. import zoo
+
+    check_image_source(args, files=files)
+    given = getattr(args, "files", None) if files else None
+    skip_bad = getattr(args, "skip_bad", False)
     if args.dataset:
         data = zoo.load_dataset(args.dataset, **({"split": args.split} if args.split else {}))
+    elif isinstance(args.images, list):  # ablate: --images FILE ... or --images DIR
+        if len(args.images) == 1 and Path(args.images[0]).is_dir():
+            data = prepare_images(clf, folder=args.images[0], skip_bad=skip_bad)
+        else:
+            data = prepare_images(clf, files=args.images, skip_bad=skip_bad)
     else:
-        data = prepare_images(clf, files=args.files or None, folder=args.images, skip_bad=args.skip_bad)
+        data = prepare_images(clf, files=given or None, folder=args.images, skip_bad=skip_bad)
     for bad in data.skipped:
         print(f"skipped unreadable image {bad}")
-    images, names = data.images, data.names
-    chunks = images.split(args.batch_size)
-    probs = torch.cat([clf.probs(c, batch_size=args.batch_size) for c in tqdm(chunks, desc="predict", disable=len(chunks) < 2)])
-    values, indices = probs.topk(min(args.top, probs.shape[1]), dim=1)
-    for name, vals, idx in zip(names, values.tolist(), indices.tolist()):
-        print(name)
-        for rank, (v, i) in enumerate(zip(vals, idx), 1):
-            print(f"  {rank}. {clf.class_name(i):<30s} {v:.4f}")
-    labelled = data.labels >= 0
-    if bool(labelled.any()) and args.dataset:
-        hits = (indices[:, 0] == data.labels.to(indices.device))[labelled.to(indices.device)]
-        print(f"top-1 accuracy on {int(labelled.sum())} labelled images: {hits.float().mean().item():.2%}")
-    return 0
-
-
-def _print_catalog(kind: str) -> int:
-    from . import zoo
-
-    entries = [e for e in zoo.catalog() if e.kind == kind]
-    width = max(len(e.name) for e in entries)
-    for e in entries:
-        state = "installed" if e.installed else f"missing — install: {e.install_command}"
-        print(f"{e.name:<{width}}  {e.description}  [{state}]")
-    return 0
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("predict", help="top-k classes of images with a bundled or user model")
-    p.add_argument("files", nargs="*", help="image files")
-    add_model_arguments(p)
-    p.add_argument("--images", metavar="DIR", help="a folder of images (or root/<class>/<image> layout)")
-    p.add_argument("--dataset", metavar="NAME", help="a bundled dataset (see `cnnlens datasets`)")
-    p.add_argument("--split", help="dataset split (e.g. train/test)")
-    p.add_argument("--top", type=int, default=5, help="how many classes to print per image (default 5)")
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--skip-bad", action="store_true", help="skip unreadable image files instead of failing")
-    p.set_defaults(func=_cmd_predict)
-
-    m = sub.add_parser("models", help="list the bundled pretrained models and whether they are installed")
-    m.set_defaults(func=lambda a: _print_catalog("model"))
-    d = sub.add_parser("datasets", help="list the bundled datasets and whether they are installed")
-    d.set_defaults(func=lambda a: _print_catalog("dataset"))
+    if first_n and args.limit is not None:
+        data = data.subset(slice(0, args.limit))
+    return data

@@ -17,121 +17,28 @@ FOLD-R++ convention); 0/1 columns become ``f(X)`` / ``not f(X)`` predicates; a c
 in the model file. A label cell must not be empty. Labels are read as integers only when every
 label is a plain integer written canonically (``01`` and ``1`` stay two distinct string labels). ``train`` prints the program in the clingo dialect, or in the s(CASP) dialect (with a
 comment saying so) when a threshold is fractional. ``--row`` counts data rows from 0 (the header is not a row). All files are written
-atomically (temp file in the same folder, then rename).
+atomically (temp file in the same folder, then rename). The CSV reading is :mod:`cnnlens.nesy.csvtable`.
 """
 from __future__ import annotations
 
 import argparse
 import csv
-import gc
 import io
 import json
 import os
-import re
 import sys
-from collections import Counter
 from typing import Any
 
 import numpy as np
 
-from ..errors import CnnlensError
 from .._io import atomic_write_text
-from .fold import FoldSEM, read_model_json
+from ..errors import CnnlensError
+from ..nesy.csvtable import columns, label_column, model_table, read_csv
+from ..nesy.fold import FoldSEM, read_model_json
+from . import options as opt
 
+__all__ = ["register"]
 
-# ------------------------------------------------------------------------------------------
-# CSV
-# ------------------------------------------------------------------------------------------
-
-def read_csv(path: str) -> tuple[list[str], list[list[str]]]:
-    """Header and rows of a CSV file (cells stripped; empty cells kept as ``""`` = missing);
-    ragged rows, duplicate or empty header names raise with the line number. Linear time."""
-    try:
-        with open(path, encoding="utf-8-sig", newline="") as fh:
-            text = fh.read()
-    except UnicodeDecodeError as exc:
-        raise CnnlensError(f"{path}: not a UTF-8 text file (byte {exc.start}: {exc.reason})") from None
-    except OSError as exc:
-        raise CnnlensError(f"{path}: cannot read the CSV file ({exc.strerror or exc})") from None
-    if "\x00" in text:
-        raise CnnlensError(f"{path}: contains NUL bytes; not a CSV text file")
-    # hundreds of thousands of small row lists: CPython's cyclic GC would rescan them again and
-    # again (measured ~4x the parse time at 250k rows, growing with the file); they hold only strings
-    paused = gc.isenabled()
-    gc.disable()
-    try:
-        return _parse_csv(path, text)
-    finally:
-        if paused:
-            gc.enable()
-
-
-def _parse_csv(path: str, text: str) -> tuple[list[str], list[list[str]]]:
-    reader = csv.reader(io.StringIO(text))
-    try:
-        rows = list(reader)
-    except csv.Error as exc:
-        raise CnnlensError(f"{path}: line {reader.line_num}: malformed CSV ({exc})") from None
-    # csv.reader counts physical lines; keep the line of each record for messages
-    if not rows or not rows[0]:
-        raise CnnlensError(f"{path}: the file is empty; expected a header line and data rows")
-    header = [h.strip() for h in rows[0]]
-    counts = Counter(header)
-    dup = sorted(h for h, k in counts.items() if k > 1)
-    if dup:
-        shown = ", ".join(repr(h) for h in dup[:10]) + (" …" if len(dup) > 10 else "")
-        raise CnnlensError(f"{path}: duplicate column name(s) in the header: {shown}")
-    if "" in counts:
-        raise CnnlensError(f"{path}: column {header.index('') + 1} of the header has no name")
-    data: list[list[str]] = []
-    for i, row in enumerate(rows[1:], start=2):
-        if not row:  # blank line
-            continue
-        if len(row) != len(header):
-            raise CnnlensError(
-                f"{path}: line {i} has {len(row)} fields but the header has {len(header)}; "
-                "every row needs one value per column"
-            )
-        data.append([c.strip() for c in row])
-    if not data:
-        raise CnnlensError(f"{path}: no data rows after the header")
-    return header, data
-
-
-_CANONICAL_INT = re.compile(r"(?:0|-?[1-9][0-9]{0,17})\Z")
-
-
-def _labels(values: list[str], path: str, name: str) -> np.ndarray:
-    """Label column: integers when every cell is a canonically written integer (so ``01`` and
-    ``1`` are never merged), else strings; an empty label is an error."""
-    for i, v in enumerate(values):
-        if v == "":
-            raise CnnlensError(f"{path}: data row {i}: the label column {name!r} is empty; "
-                               "drop unlabelled rows first")
-    if all(_CANONICAL_INT.match(v) for v in values):
-        return np.array([int(v) for v in values], dtype=np.int64)
-    return np.array(values, dtype=object).astype(str)
-
-
-def _frame(header: list[str], rows: list[list[str]]) -> dict[str, list[str]]:
-    return {h: [r[j] for r in rows] for j, h in enumerate(header)}
-
-
-def _model_table(model: FoldSEM, header: list[str], rows: list[list[str]], path: str):
-    import_cols = _frame(header, rows)
-    names = [str(n) for n in model.feature_names_in_]
-    missing = [n for n in names if n not in import_cols]
-    if missing:
-        raise CnnlensError(f"{path}: lacks the column(s) {', '.join(missing[:10])} the model was trained on")
-    X = np.empty((len(rows), len(names)), dtype=object)
-    for j, n in enumerate(names):
-        X[:, j] = import_cols[n]
-    return X
-
-
-# ------------------------------------------------------------------------------------------
-# commands
-# ------------------------------------------------------------------------------------------
 
 def _load_model(path: str) -> tuple[FoldSEM, dict]:
     obj = read_model_json(path)
@@ -151,8 +58,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if unknown:
         raise CnnlensError(f"--categorical {', '.join(unknown)}: no such column in {args.csv}; "
                            f"columns: {', '.join(header)}")
-    frame = _frame(header, rows)
-    y = _labels(frame[args.label], args.csv, args.label)
+    frame = columns(header, rows)
+    y = label_column(frame[args.label], args.csv, args.label)
     feats = [h for h in header if h != args.label]
     if not feats:
         raise CnnlensError(f"{args.csv} has no feature columns besides the label {args.label!r}")
@@ -198,7 +105,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     model, extra = _load_model(args.model)
     header, rows = read_csv(args.csv)
-    X = _model_table(model, header, rows, args.csv)
+    X = model_table(model, header, rows, args.csv)
     pred = model.predict(X)
     rule = model.predict_rule(X)
     tr = model.rules_.target_rules
@@ -226,7 +133,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     header, rows = read_csv(args.csv)
     if not 0 <= args.row < len(rows):
         raise CnnlensError(f"--row {args.row} is out of range: {args.csv} has data rows 0..{len(rows) - 1}")
-    X = _model_table(model, header, rows[args.row:args.row + 1], args.csv)
+    X = model_table(model, header, rows[args.row:args.row + 1], args.csv)
     j = model.justify(X, name=args.name)
     if args.json:
         print(j.to_json(indent=1))
@@ -270,7 +177,7 @@ def register(subparsers: Any) -> None:
     t.add_argument("--prune", type=float, default=None, metavar="A",
                    help="post-prune: drop rules/exceptions while each costs <= A training rows per "
                         "literal saved (default: off; 1.0 halves binarized digits' program)")
-    t.add_argument("--out", required=True, help="model JSON file to write")
+    opt.add_out(t, "model JSON file to write", metavar="FILE")
     t.set_defaults(func=cmd_train)
 
     pr = sub.add_parser("predict", help="apply a rule-set to a CSV table",
@@ -278,7 +185,7 @@ def register(subparsers: Any) -> None:
                                     "line of the rule that fired ('default' when none did).")
     pr.add_argument("--model", required=True, help="model JSON written by 'fold train'")
     pr.add_argument("--csv", required=True, help="table with the model's feature columns")
-    pr.add_argument("--out", default=None, help="CSV file to write (default: standard output)")
+    opt.add_out(pr, "CSV file to write (default: standard output)", required=False, metavar="FILE")
     pr.set_defaults(func=cmd_predict)
 
     ex = sub.add_parser("explain", help="justify the prediction for one row",

@@ -25,34 +25,33 @@ import numpy as np
 import torch
 
 from .._io import atomic_write_bytes, atomic_write_text
-from ..commands import add_model_arguments, classifier_from_args, prepare_images
 from ..errors import CnnlensError
+from . import options as opt
+from .inputs import classifier_from_args, load_image_source, prepare_images
 
 __all__ = ["register"]
 
 
 # ------------------------------------------------------------------ shared helpers
 def _common(p: argparse.ArgumentParser, rules: bool = False) -> None:
-    add_model_arguments(p)
+    opt.add_model_options(p)
+    opt.add_device(p)
     p.add_argument("--trained", metavar="RUN", help="folder written by `cnnlens nesy train` (weights, θ)")
     p.add_argument("--layer", default=None, help="filter layer (default: last Conv2d after its activation)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--batch-size", type=int, default=64, help="images per forward pass (default 64)")
+    opt.add_seed(p)
+    opt.add_batch_size(p, 64, "images per forward pass")
+    opt.add_quiet(p)
     if rules:
         p.add_argument("--rules", required=True, metavar="FILE", help="NeSy model JSON from `nesy extract`")
 
 
 def _data_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--dataset", metavar="NAME", help="a zoo dataset (see `cnnlens datasets`)")
-    p.add_argument("--split", help="dataset split (e.g. train/test)")
-    p.add_argument("--images", metavar="DIR", help="ImageFolder DIR/<class>/<image>")
-    p.add_argument("--limit", type=int, default=None, help="use only the first N images")
-    p.add_argument("--skip-bad", action="store_true", help="skip unreadable image files")
+    opt.add_image_source(p, files=False, images_help="ImageFolder DIR/<class>/<image>",
+                         dataset_help="a zoo dataset (see `cnnlens datasets`)")
 
 
 def _classifier(args: argparse.Namespace):
-    if args.batch_size < 1:
-        raise CnnlensError(f"--batch-size must be >= 1, got {args.batch_size}")
+    opt.at_least_one("--batch-size", args.batch_size)
     clf = classifier_from_args(args)
     if args.trained:
         run = Path(args.trained)
@@ -79,20 +78,9 @@ def _training_info(args: argparse.Namespace) -> dict | None:
 
 
 def _load_data(args: argparse.Namespace, clf, need_labels: bool = True):
-    from .. import zoo
-
     if bool(args.dataset) == bool(args.images):
         raise CnnlensError("give exactly one of --dataset NAME or --images DIR")
-    if args.dataset:
-        data = zoo.load_dataset(args.dataset, **({"split": args.split} if args.split else {}))
-    else:
-        data = prepare_images(clf, folder=args.images, skip_bad=args.skip_bad)
-        for bad in data.skipped:
-            print(f"skipped unreadable image {bad}")
-    if args.limit is not None:
-        if args.limit < 1:
-            raise CnnlensError(f"--limit must be >= 1, got {args.limit}")
-        data = data.subset(slice(0, args.limit))
+    data = load_image_source(args, clf, files=False)
     if need_labels:
         if (data.labels < 0).any():
             raise CnnlensError("the images are unlabelled; use a labelled dataset or DIR/<class>/<image> folders")
@@ -110,7 +98,7 @@ def _metrics_line(m: dict) -> str:
 
 
 def _nesy(args: argparse.Namespace, clf):
-    from .model import NeSyModel
+    from ..nesy.model import NeSyModel
 
     path = Path(args.rules)
     if not path.is_file():
@@ -120,7 +108,7 @@ def _nesy(args: argparse.Namespace, clf):
 
 # ------------------------------------------------------------------ commands
 def cmd_train(args: argparse.Namespace) -> int:
-    from .train import train
+    from ..nesy.train import train
 
     torch.manual_seed(args.seed)
     clf = _classifier(args)
@@ -135,7 +123,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     res = train(clf, tr, va, strategy=args.strategy, epochs=args.epochs, checkpoint_dir=out / "checkpoints",
                 resume=args.resume, seed=args.seed, lr=args.lr, weight_decay=args.weight_decay,
                 batch_size=args.train_batch_size, alpha=args.alpha, beta=args.beta, k=args.k,
-                layer=args.layer, eval_batch_size=args.batch_size)
+                layer=args.layer, eval_batch_size=args.batch_size, progress=not args.quiet)
     import io
 
     buf = io.BytesIO()
@@ -154,7 +142,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_extract(args: argparse.Namespace) -> int:
-    from .model import NeSyModel
+    from ..nesy.model import NeSyModel
 
     clf = _classifier(args)
     info = _training_info(args)
@@ -278,7 +266,7 @@ def register(subparsers: Any) -> None:
     t.add_argument("--k", type=int, default=None, help="filters per class (default 5 for <= 5 classes, else 20)")
     t.add_argument("--val-fraction", type=float, default=0.1, help="share of images held out for validation")
     t.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/last.pt")
-    t.add_argument("--out", required=True, metavar="RUN", help="output folder")
+    opt.add_out(t, "output folder", metavar="RUN")
     t.set_defaults(func=cmd_train)
 
     e = sub.add_parser("extract", help="binarize filters and learn the FOLD-SE-M rule-set")
@@ -288,23 +276,23 @@ def register(subparsers: Any) -> None:
                    help="auto: sigmoid with the training θ for TS runs, else threshold")
     e.add_argument("--ratio", type=float, default=0.8)
     e.add_argument("--tail", type=float, default=5e-3)
-    e.add_argument("--out", required=True, help="NeSy model JSON to write")
+    opt.add_out(e, "NeSy model JSON to write", metavar="FILE")
     e.set_defaults(func=cmd_extract)
 
     pr = sub.add_parser("predict", help="classify images with the rules (-1: no rule fired)")
     _common(pr, rules=True)
     _data_args(pr)
-    pr.add_argument("--out", default=None, help="CSV to write (default: standard output)")
+    opt.add_out(pr, "CSV to write (default: standard output)", required=False, metavar="FILE")
     pr.set_defaults(func=cmd_predict)
 
     j = sub.add_parser("justify", help="why the rules classify one image as they do")
     _common(j, rules=True)
     j.add_argument("--image", help="an image file")
-    j.add_argument("--dataset", help="a zoo dataset")
-    j.add_argument("--split", help="dataset split")
+    j.add_argument("--dataset", metavar="NAME", help="a zoo dataset (see `cnnlens datasets`)")
+    j.add_argument("--split", help="dataset split (e.g. train/test)")
     j.add_argument("--index", type=int, default=0, help="image index in --dataset")
     j.add_argument("--json", action="store_true", help="print JSON")
-    j.add_argument("--out", default=None, help="file to write (default: standard output)")
+    opt.add_out(j, "file to write (default: standard output)", required=False, metavar="FILE")
     j.set_defaults(func=cmd_justify)
 
     lb = sub.add_parser("label", help="label rule predicates with concepts from masks (SPEC §6.8)")
@@ -312,7 +300,7 @@ def register(subparsers: Any) -> None:
     _data_args(lb)
     lb.add_argument("--m", type=int, default=10, help="top images per filter (default 10)")
     lb.add_argument("--margin", type=float, default=0.05, help="keep concepts within this of the best")
-    lb.add_argument("--out", required=True, help="NeSy model JSON to write (with labels)")
+    opt.add_out(lb, "NeSy model JSON to write (with labels)", metavar="FILE")
     lb.set_defaults(func=cmd_label)
 
     p.set_defaults(func=lambda a: (p.print_help(), 2)[1])

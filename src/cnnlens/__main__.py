@@ -1,0 +1,6 @@
+"""``python -m cnnlens``: the ``cnnlens`` command."""
+import sys
+
+from .cli import main
+
+sys.exit(main())

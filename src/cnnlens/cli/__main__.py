@@ -1,0 +1,6 @@
+"""``python -m cnnlens.cli``: the ``cnnlens`` command."""
+import sys
+
+from . import main
+
+sys.exit(main())

@@ -1,0 +1,121 @@
+"""``cnnlens evaluate``: methods × metrics on a model and an image set (SPEC §3, §8).
+
+Writes into ``--out`` what :func:`cnnlens.metrics.run.run_evaluate` describes:
+``results/<method>.json`` as each method finishes (a re-run with the same settings reuses them),
+``table.md``, ``table.csv``, ``per_image.csv``, ``table.json`` and ``curves.png``.
+
+Example::
+
+    cnnlens evaluate --model mnist_cnn --dataset mnist --limit 50 \\
+        --methods saliency,gradcam,deeplift --protocol gomez --out runs/eval
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from ..errors import CnnlensError
+from . import options as opt
+
+__all__ = ["register"]
+
+
+def _metric_names() -> tuple[list[str], dict[str, str], tuple[str, ...]]:
+    """Metrics ``evaluate`` computes (``mar`` belongs to ``ablate``), their aliases, the defaults."""
+    from ..metrics.evaluate import ALIASES, DEFAULT_METRICS, METRICS
+
+    return [m for m in METRICS if m != "mar"], dict(ALIASES), tuple(DEFAULT_METRICS)
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    import torch
+
+    from ..attribution import methods as registered
+    from ..metrics.evaluate import DEFAULT_METRICS, canonical_metric
+    from ..metrics.run import run_evaluate
+    from .inputs import check_image_source, classifier_from_args, load_image_source
+
+    if (args.dataset is None) == (args.images is None):
+        raise CnnlensError("give exactly one of --dataset NAME or --images DIR")
+    check_image_source(args, files=False)
+    opt.at_least_one("--batch-size", args.batch_size)
+    methods = opt.split_list(args.methods) or registered()
+    metrics = opt.split_list(args.metrics) or list(DEFAULT_METRICS)
+    metrics = [canonical_metric(m) for m in metrics]
+    if "mar" in metrics:
+        raise CnnlensError("mar is a Dynamic Ablation metric: use `cnnlens ablate`")
+    method_params = opt.method_params(args.param, methods)
+    if args.limit is not None and args.sample is not None:
+        raise CnnlensError("give --limit (the first N images) or --sample (a seeded random sample), not both")
+    clf = classifier_from_args(args)
+    data = load_image_source(args, clf, files=False)
+    if args.dataset:
+        source = {"model": args.model, "dataset": args.dataset, "split": args.split}
+    else:
+        source = {"model": args.model, "images": str(Path(args.images).resolve())}
+    images, labels = data.images, data.labels
+    if args.limit is not None:
+        source["first_n"] = int(images.shape[0])
+    elif args.sample is not None:
+        opt.at_least_one("--sample", args.sample)
+        g = torch.Generator().manual_seed(args.seed)
+        idx = torch.randperm(images.shape[0], generator=g)[: args.sample].sort().values
+        images, labels = images[idx], labels[idx]
+        source["sample"] = idx.tolist()
+    evaluate_params: dict[str, Any] = {"score": args.score, "mode": args.mode, "clip": not args.no_clip,
+                                       "deletion_substrate": args.deletion_substrate,
+                                       "insertion_substrate": args.insertion_substrate}
+    if args.step is not None:
+        evaluate_params["step"] = args.step
+    if args.mode == "keep":
+        evaluate_params["keep"] = args.keep
+    lab = labels if "insertion_game" in metrics and bool((labels >= 0).all()) else None
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise CnnlensError(f"--out {out} exists and is not a folder")
+    table = run_evaluate(clf, images, lab, out, methods=methods, metrics=metrics, protocol=args.protocol,
+                         seed=args.seed, batch_size=args.batch_size, method_params=method_params,
+                         evaluate_params=evaluate_params, source=source, random_baseline=not args.no_random,
+                         progress=not args.quiet)
+    print(table.to_markdown(), end="")
+    print(f"wrote {out / 'table.md'}, table.csv, per_image.csv, table.json, results/")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    names, aliases, default = _metric_names()
+    p = sub.add_parser(
+        "evaluate",
+        help=f"compare attribution methods with {', '.join(m.upper() for m in default)} (SPEC §3)",
+        description="Explain the images with each method and score the maps with the faithfulness "
+                    "metrics (rows methods + a random-map baseline, columns metrics). Per-method results "
+                    "are written to OUT/results/ as they complete; a re-run skips finished methods.",
+    )
+    opt.add_image_source(p, files=False)
+    p.add_argument("--sample", type=int, default=None, metavar="N",
+                   help="use a random sample of N images (seeded by --seed, kept in dataset order)")
+    opt.add_model_options(p)
+    opt.add_device(p)
+    p.add_argument("--methods", help="comma-separated method names (default: every registered method)")
+    alias_text = ", ".join(f"{a} = {c}" for a, c in aliases.items())
+    p.add_argument("--metrics", help=f"comma-separated, from: {', '.join(names)} "
+                                     f"(default {','.join(default)}; {alias_text})")
+    p.add_argument("--protocol", choices=("rise", "gomez"), default="rise",
+                   help="rise: Petsiuk 2018 (pixel cells, 224 steps, Gaussian blur); "
+                        "gomez: Gomez et al. 2022 (native map, <= 196 steps, box blur)")
+    p.add_argument("--score", choices=("prob", "logit"), default="prob", help="target softmax probability or logit")
+    p.add_argument("--step", type=int, default=None, help="cells per step (default: the protocol's)")
+    p.add_argument("--deletion-substrate", choices=("black", "blur", "mean"), default="black")
+    p.add_argument("--insertion-substrate", choices=("black", "blur", "mean"), default="blur")
+    p.add_argument("--mode", choices=("soft", "keep"), default="soft", help="AD/IIC masking mode")
+    p.add_argument("--keep", type=float, default=0.2, help="fraction kept by --mode keep")
+    p.add_argument("--no-clip", action="store_true", help="AD: signed drop instead of max(0, .)")
+    opt.add_param(p)
+    p.add_argument("--no-random", action="store_true", help="leave out the random-map baseline row")
+    opt.add_seed(p, "seed of the methods, tie breaking and random maps")
+    opt.add_batch_size(p, 64, "images per forward pass")
+    opt.add_quiet(p)
+    opt.add_out(p)
+    opt.add_report(p)
+    p.set_defaults(func=_cmd_evaluate)

@@ -1,0 +1,185 @@
+"""The option groups every ``cnnlens`` command shares, spelled and parsed one way (SPEC §8).
+
+- image source: image files, ``--images DIR``, ``--dataset NAME`` (``--split``), ``--limit N``,
+  ``--skip-bad``;
+- model: ``--model``, ``--weights``, ``--model-kwargs``, ``--trust-pickle``, ``--mean``, ``--std``,
+  ``--input-shape``, ``--class-names``, ``--feature-layer``;
+- run: ``--device``, ``--batch-size``, ``--seed``, ``--quiet`` (no progress bars: the command runs
+  inside :func:`cnnlens._progress.quiet_progress`), ``--out``, ``--report``;
+- method options: ``--param METHOD.KEY=VALUE`` (repeatable; VALUE is read as JSON — numbers,
+  ``true``/``false``, ``null``, lists — else kept as a string).
+
+Old spellings stay as hidden aliases (not in ``--help``; same destination): ``--n`` and
+``--n-images`` for ``--limit``, ``--no-progress`` for ``--quiet``, and ``--param KEY=VALUE``
+without a method (the option goes to the listed methods that take it; see
+:func:`method_params`).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from .. import validation
+from ..errors import CnnlensError
+
+__all__ = [
+    "add_image_source", "add_model_options", "add_device", "add_batch_size", "add_seed", "add_quiet",
+    "add_out", "add_report", "add_param", "alias", "at_least_one", "method_params", "split_list",
+    "LIMIT_ALIASES", "QUIET_ALIASES",
+]
+
+LIMIT_ALIASES = ("--n", "--n-images")  # old spellings of --limit (evaluate, represent)
+QUIET_ALIASES = ("--no-progress",)  # old spelling of --quiet (demo)
+
+
+def alias(p: argparse.ArgumentParser, *names: str, dest: str, **kwargs: Any) -> None:
+    """Old spellings of an option: hidden from ``--help``, writing the same ``dest``; they set
+    nothing unless given (the visible option's default stands)."""
+    p.add_argument(*names, dest=dest, help=argparse.SUPPRESS, default=argparse.SUPPRESS, **kwargs)
+
+
+def at_least_one(option: str, value: Any) -> int:
+    """``value`` when it is an integer >= 1; else a :class:`CnnlensError` ``OPTION must be >= 1``."""
+    try:
+        return validation.integer(option, value, minimum=1)  # type: ignore[return-value]
+    except CnnlensError:
+        raise CnnlensError(f"{option} must be >= 1, got {value}") from None
+
+
+# ------------------------------------------------------------------ image source
+def add_image_source(p: argparse.ArgumentParser, *, files: bool = True, images_paths: bool = False,
+                     limit_help: str = "use only the first N images", limit_default: int | None = None,
+                     dataset_help: str = "a bundled dataset (see `cnnlens datasets`)",
+                     images_help: str = "a folder of images (or root/<class>/<image> layout)",
+                     skip_bad: bool = True) -> None:
+    """Image files (positional, when ``files``), ``--images`` (one folder; one folder or image
+    files when ``images_paths``), ``--dataset``/``--split``, ``--limit`` (aliases ``--n``,
+    ``--n-images``) and ``--skip-bad``."""
+    if files:
+        p.add_argument("files", nargs="*", help="image files")
+    if images_paths:
+        p.add_argument("--images", nargs="+", metavar="PATH", help="image files, or one folder of images")
+    else:
+        p.add_argument("--images", metavar="DIR", help=images_help)
+    p.add_argument("--dataset", metavar="NAME", help=dataset_help)
+    p.add_argument("--split", help="dataset split (e.g. train/test)")
+    p.add_argument("--limit", type=int, default=limit_default, metavar="N",
+                   help=limit_help + ("" if limit_default is None else f" (default {limit_default})"))
+    alias(p, *LIMIT_ALIASES, dest="limit", type=int)
+    if skip_bad:
+        p.add_argument("--skip-bad", action="store_true", help="skip unreadable image files instead of failing")
+
+
+# ------------------------------------------------------------------ model
+def add_model_options(p: argparse.ArgumentParser) -> None:
+    """The options that pick a model: a bundled name, or a user model file (SPEC §1)."""
+    p.add_argument("--model", default="mobilenet_v2_imagenet",
+                   help="bundled model name (`cnnlens models`), a TorchScript file, a pickled model "
+                        "(needs --trust-pickle), or package.module:factory with --weights")
+    p.add_argument("--weights", help="state-dict file for a package.module:factory model (weights_only loading); "
+                                     "'none' uses the factory's own weights (random for torchvision factories)")
+    p.add_argument("--model-kwargs", metavar="JSON", help="keyword arguments for a package.module:factory model, "
+                                                          "e.g. '{\"num_classes\": 10}' for a fine-tuned head")
+    p.add_argument("--trust-pickle", action="store_true", help="allow loading a pickled nn.Module (runs code from the file)")
+    p.add_argument("--mean", help="user model: per-channel mean, e.g. 0.485,0.456,0.406 (pixel space)")
+    p.add_argument("--std", help="user model: per-channel std, e.g. 0.229,0.224,0.225")
+    p.add_argument("--input-shape", help="user model: C,H,W the model takes, e.g. 3,224,224 (image files are fitted to it)")
+    p.add_argument("--class-names", metavar="FILE", help="user model: text file with one class name per line")
+    p.add_argument("--feature-layer", default="auto", help="feature layer name, or 'auto' (default)")
+
+
+# ------------------------------------------------------------------ run options
+def add_device(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 … (default: cpu)")
+
+
+def add_batch_size(p: argparse.ArgumentParser, default: int = 64,
+                   help: str = "images/perturbations per forward pass") -> None:
+    p.add_argument("--batch-size", type=int, default=default, metavar="N", help=f"{help} (default {default})")
+
+
+def add_seed(p: argparse.ArgumentParser, help: str = "random seed") -> None:
+    p.add_argument("--seed", type=int, default=0, help=f"{help} (default 0)")
+
+
+def add_quiet(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    alias(p, *QUIET_ALIASES, dest="quiet", action="store_true")
+
+
+def add_out(p: argparse.ArgumentParser, help: str = "output folder", *, required: bool = True,
+            metavar: str = "DIR", default: str | None = None) -> None:
+    p.add_argument("--out", required=required, metavar=metavar, default=default, help=help)
+
+
+def add_report(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--report", action="store_true",
+                   help="also write OUT/report.html, a self-contained page of the results")
+
+
+# ------------------------------------------------------------------ method options
+def add_param(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--param", action="append", metavar="METHOD.KEY=VALUE",
+                   help="a method option (JSON value), e.g. gradcam.layer=model.20, lime.num_samples=500 "
+                        "or da_pos.iterations=50; repeatable")
+
+
+def _value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except (json.JSONDecodeError, RecursionError):
+        return text  # a bare string such as slic
+
+
+def _takes(method: str, key: str) -> bool | None:
+    """True when ``method``'s function names ``key``; None when it only takes ``**params``."""
+    from ..attribution import method_info
+
+    names, var_kw = validation.accepted_params(method_info(method).fn, skip=("seed", "batch_size", "layer"))
+    return True if key in names else (None if var_kw else False)
+
+
+def method_params(items: list[str] | None, methods: list[str], shared: dict[str, Any] | None = None,
+                  option: str = "--methods") -> dict[str, dict[str, Any]]:
+    """``--param METHOD.KEY=VALUE`` items → ``{method: {key: value}}``.
+
+    A METHOD not in ``methods`` is an error. Options without a method (``--param KEY=VALUE``,
+    the old ``explain`` spelling, and ``shared`` ones such as ``explain --num-samples``) go to the
+    listed methods whose function names the option; when none does, to those that take any
+    ``**params``; when none does either, to every listed method. The values are never checked
+    here: :func:`cnnlens.explain` checks them against each method.
+    """
+    out: dict[str, dict[str, Any]] = {}
+    loose: dict[str, Any] = {}
+    for item in items or []:
+        if "=" not in item:
+            raise CnnlensError(f"--param expects METHOD.KEY=VALUE (e.g. gradcam.layer=model.20), got {item!r}")
+        key, value = item.split("=", 1)
+        method, _, name = key.rpartition(".")
+        method, name = method.strip(), name.strip().replace("-", "_")
+        if not name.isidentifier():
+            raise CnnlensError(f"--param {item!r}: {name!r} is not a parameter name")
+        if not method:
+            loose[name] = _value(value)
+            continue
+        if method not in methods:
+            raise CnnlensError(f"--param {item!r}: method {method!r} is not in {option} ({', '.join(methods)})")
+        out.setdefault(method, {})[name] = _value(value)
+    loose.update({k: v for k, v in (shared or {}).items() if v is not None})
+    for name, value in loose.items():
+        takes = {m: _takes(m, name) for m in methods}
+        to = [m for m, t in takes.items() if t] or [m for m, t in takes.items() if t is None] or list(methods)
+        for m in to:
+            out.setdefault(m, {}).setdefault(name, value)  # METHOD.KEY wins over KEY
+    return out
+
+
+def split_list(text: str | None) -> list[str] | None:
+    """``a,b , c`` → ``["a", "b", "c"]``; ``None`` stays ``None``; an empty list is an error."""
+    if text is None:
+        return None
+    items = [t.strip() for t in text.split(",") if t.strip()]
+    if not items:
+        raise CnnlensError(f"expected a comma-separated list, got {text!r}")
+    return items
