@@ -8,7 +8,6 @@ The FOLD-SE-M / rule-program loaders have their own cases in tests/nesy/.
 from __future__ import annotations
 
 import io
-import json
 import struct
 import sys
 import textwrap

@@ -24,7 +24,7 @@ NUMBER = r"\d+(?:\.\d+)*"
 #: a citation: "§6.5", "§0–§1", "§6.5–6.6", "§6.2-§6.4"
 CITATION = re.compile(rf"§({NUMBER})(?:\s*[–-]\s*§?({NUMBER}))?")
 #: a markdown heading whose text starts with a section number
-HEADING = re.compile(rf"^(#{{1,6}})\s+(.*?)\s*#*\s*$")
+HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
 SECTION_HEADING = re.compile(rf"^§({NUMBER})(?=\s|$)")
 #: words that, right before a "§", say that the section belongs to another document
 EXTERNAL_QUALIFIERS = ("paper", "NESY", "RI", "DA", "OVERVIEW", "Grad-CAM++", "Eq. in")

@@ -92,14 +92,12 @@ def test_cli_bad_input_exits_2_with_one_line(tmp_path, capsys, argv, message):
 
 # The command line no longer checks method options itself (it refused da_pos.iterations, which
 # da_pos takes through **params); cnnlens.explain() checks them and names the valid ones.
-@pytest.mark.xfail(raises=TypeError, strict=False,
-                   reason="until explain() validates method parameters (parallel change): a TypeError")
 @pytest.mark.parametrize("param", ["n_masks=5", "saliency.n_masks=5"])
 def test_cli_unknown_method_option_exits_2_with_one_line(tmp_path, capsys, param):
     rc = main(["explain", "--model", "mnist_cnn", "--dataset", "mnist", "--limit", "1", "--method", "saliency",
                "--param", param, "--out", str(tmp_path)])
     err = capsys.readouterr().err
-    assert rc == 2 and len(err.strip().splitlines()) == 1 and "n_masks" in err, err
+    assert rc == 2 and len(err.strip().splitlines()) == 1 and "n_masks" in err and "valid: score" in err, err
 
 
 def test_explain_bad_input_is_clear_and_leaves_the_model_unchanged():

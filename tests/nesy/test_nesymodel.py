@@ -11,7 +11,7 @@ from torch import nn
 
 from cnnlens import Classifier, zoo
 from cnnlens.errors import CnnlensError
-from cnnlens.nesy import NeSyModel, RuleSet
+from cnnlens.nesy import NeSyModel
 
 clingo = pytest.importorskip("clingo")
 

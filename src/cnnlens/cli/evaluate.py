@@ -22,17 +22,20 @@ __all__ = ["register"]
 
 
 def _metric_names() -> tuple[list[str], dict[str, str], tuple[str, ...]]:
-    """Metrics ``evaluate`` computes (``mar`` belongs to ``ablate``), their aliases, the defaults."""
-    from ..metrics.evaluate import ALIASES, DEFAULT_METRICS, METRICS
+    """Registered metrics ``evaluate`` computes (those needing a Dynamic Ablation result belong
+    to ``ablate``), their aliases, the defaults."""
+    from ..metrics.registry import default_metrics, list_metrics, metric_info
 
-    return [m for m in METRICS if m != "mar"], dict(ALIASES), tuple(DEFAULT_METRICS)
+    infos = [metric_info(m) for m in list_metrics()]
+    names = [i.name for i in infos if "ablation" not in i.needs]
+    return names, {a: i.name for i in infos for a in i.aliases}, default_metrics()
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     import torch
 
     from ..attribution import methods as registered
-    from ..metrics.evaluate import DEFAULT_METRICS, canonical_metric
+    from ..metrics.registry import default_metrics, metric_info
     from ..metrics.run import run_evaluate
     from .inputs import check_image_source, classifier_from_args, load_image_source
 
@@ -41,10 +44,11 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     check_image_source(args, files=False)
     opt.at_least_one("--batch-size", args.batch_size)
     methods = opt.split_list(args.methods) or registered()
-    metrics = opt.split_list(args.metrics) or list(DEFAULT_METRICS)
-    metrics = [canonical_metric(m) for m in metrics]
-    if "mar" in metrics:
-        raise CnnlensError("mar is a Dynamic Ablation metric: use `cnnlens ablate`")
+    metrics = [metric_info(m) for m in opt.split_list(args.metrics) or default_metrics()]
+    for info in metrics:
+        if "ablation" in info.needs:
+            raise CnnlensError(f"{info.name} is a Dynamic Ablation metric: use `cnnlens ablate`")
+    metrics = [info.name for info in metrics]
     method_params = opt.method_params(args.param, methods)
     if args.limit is not None and args.sample is not None:
         raise CnnlensError("give --limit (the first N images) or --sample (a seeded random sample), not both")

@@ -31,7 +31,6 @@ import torch
 
 from .._io import atomic_write_bytes, atomic_write_text
 from .._progress import quiet_progress
-from ..errors import CnnlensError
 from . import ReportBuilder, write_report
 
 __all__ = ["run_demo", "DemoConfig"]
