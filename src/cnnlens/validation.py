@@ -35,6 +35,7 @@ __all__ = [
     "seed",
     "batch_size",
     "flag",
+    "images",
     "target_range",
     "known_params",
     "accepted_params",
@@ -133,6 +134,17 @@ def flag(name: str, value: Any) -> bool:
     if not isinstance(value, bool):
         raise CnnlensError(f"{name} must be True or False, got {value!r}")
     return value
+
+
+def images(clf: Any, x: Any, what: str = "images") -> Any:
+    """``clf.check_input(x)`` with the argument's name in front of any error; an empty batch is
+    refused with what to give instead."""
+    if hasattr(x, "dim") and x.dim() == 4 and x.shape[0] == 0:
+        raise CnnlensError(f"{what} is empty; give at least two images the model predicts as different classes")
+    try:
+        return clf.check_input(x)
+    except CnnlensError as exc:
+        raise CnnlensError(f"{what}: {exc}") from None
 
 
 def target_range(targets: Sequence[int] | Any, n_classes: int) -> None:

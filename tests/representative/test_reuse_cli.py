@@ -10,7 +10,8 @@ from cnnlens import RepresentativeInterpreter, zoo
 from cnnlens.cli import main
 from cnnlens.metrics import average_drop_increase
 from cnnlens.representative import ReuseTable, precision_at_k
-from cnnlens.representative.evaluation import _cam_maps, _kmeans, _sample_reference, _sqdist, cam_channel_weights
+from cnnlens.attribution.cam import cam_weights as cam_channel_weights
+from cnnlens.representative.evaluation import _cam_maps, _kmeans, _sample_reference, _sqdist
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,8 @@ from torch import nn
 import cnnlens
 from cnnlens import Classifier, CnnlensError, RepresentativeInterpreter
 from cnnlens.explanation import minmax_normalize, upsample
-from cnnlens.representative.evaluation import _cam_maps, cam_channel_weights
+from cnnlens.attribution.cam import cam_weights as cam_channel_weights
+from cnnlens.representative.evaluation import _cam_maps
 
 from tests.conftest import no_hooks_left
 

@@ -22,6 +22,12 @@ map after ReLU and before upsampling; ``maps`` is the upsampled map, not normali
   authors' released code does. All constant channels of all images give the same black image, so
   they share a single forward pass.
 
+The steps are reusable on their own (RI's reuse evaluation reuses one image's channel weights on
+another image): :func:`layer_gradients` (A and ∂y/∂A), :func:`gradcam_weights`,
+:func:`gradcam_pp_weights`, :func:`scorecam_scores` + :func:`scorecam_weights` → ``(N, K)``
+channel weights, :func:`cam_weights` (all in one call) and :func:`weighted_map`, the one
+``Σ_k w_k A^k`` map builder.
+
 Example::
 
     >>> import torch
@@ -48,7 +54,10 @@ from . import register
 from .. import validation
 from ._util import chunk_ranges, progress, target_scores
 
-__all__ = ["gradcam", "gradcam_plus_plus", "scorecam", "layer_gradients"]
+__all__ = ["gradcam", "gradcam_plus_plus", "scorecam", "layer_gradients", "gradcam_weights", "gradcam_pp_weights",
+           "scorecam_scores", "scorecam_weights", "cam_weights", "weighted_map", "CAM_METHODS"]
+
+CAM_METHODS = ("gradcam", "gradcam++", "scorecam")
 
 
 def _check_4d(a: torch.Tensor, name: str | None) -> None:
@@ -80,6 +89,102 @@ def layer_gradients(
     return torch.cat(acts), torch.cat(grads)
 
 
+def gradcam_weights(A: torch.Tensor, G: torch.Tensor) -> torch.Tensor:
+    """Grad-CAM channel weights ``(N, K)``: ``w_k = mean_ij ∂y_c/∂A^k_ij`` (``G`` = ∂y_c/∂A)."""
+    return G.mean(dim=(2, 3))
+
+
+def gradcam_pp_weights(A: torch.Tensor, G: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """Grad-CAM++ channel weights ``(N, K)`` (Eq. 19 closed form): ``α = g² / (2g² + Σ_ab A_ab · g³
+    + eps)`` (0 where ``g = 0``), ``w_k = Σ_ij α ReLU(g)``."""
+    g2 = G * G
+    g3 = g2 * G
+    sum_a = A.sum(dim=(2, 3), keepdim=True)
+    alpha = g2 / (2 * g2 + sum_a * g3 + eps)
+    alpha = torch.where(G != 0, alpha, torch.zeros_like(alpha))
+    return (alpha * G.clamp(min=0)).sum(dim=(2, 3))
+
+
+def scorecam_scores(clf: Classifier, x: torch.Tensor, A: torch.Tensor, targets: torch.Tensor, *, batch_size: int,
+                    score: str = "logit", align_corners: bool = True,
+                    progress_bar: bool = False) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Score-CAM channel scores: ``(scores (N, K), constant (N, K), forward passes)``.
+
+    Channel ``k`` of image ``n`` is upsampled bilinearly to the input size and min-max
+    normalised into the mask ``M`` (a constant channel → the black image, scored once for all);
+    ``scores[n, k]`` is the target ``score`` of ``x_n · M``, batched over images × channels.
+    """
+    n, k = A.shape[:2]
+    H, W = x.shape[-2:]
+    flat = A.reshape(n * k, -1)
+    lo, hi = flat.min(dim=1).values, flat.max(dim=1).values
+    constant = hi <= lo  # the upsampled channel has the same min/max as the channel (convex combinations)
+    varying = (~constant).nonzero().squeeze(1)
+    scores = torch.empty(n * k, device=x.device, dtype=torch.float32)
+    img_of = torch.arange(n, device=x.device).repeat_interleave(k)
+    passes = 0
+    with torch.no_grad():
+        if bool(constant.any()):
+            black_logits = clf.logits(torch.zeros_like(x[:1]), batch_size=1)
+            black = target_scores(black_logits.expand(n, -1), targets, score)
+            scores[constant] = black[img_of[constant]].float()
+            passes += 1
+        bar = progress(int(varying.numel()), "scorecam", progress_bar)
+        for a, b in chunk_ranges(int(varying.numel()), batch_size):
+            idx = varying[a:b]
+            ch = A.reshape(n * k, 1, *A.shape[2:])[idx]
+            up = F.interpolate(ch, size=(H, W), mode="bilinear", align_corners=align_corners)
+            ulo = up.amin(dim=(2, 3), keepdim=True)
+            uhi = up.amax(dim=(2, 3), keepdim=True)
+            span = uhi - ulo
+            mask = torch.where(span > 0, (up - ulo) / torch.where(span > 0, span, torch.ones_like(span)),
+                               torch.zeros_like(up))
+            masked = x[img_of[idx]] * mask
+            logits = clf.logits(masked, batch_size=masked.shape[0])
+            scores[idx] = target_scores(logits, targets[img_of[idx]], score, check=False).float()
+            passes += int(idx.numel())
+            bar.update(int(idx.numel()))
+        bar.close()
+    return scores.view(n, k), constant.view(n, k), passes
+
+
+def scorecam_weights(scores: torch.Tensor, constant: torch.Tensor, channel_softmax: bool = True) -> torch.Tensor:
+    """Score-CAM channel weights ``(N, K)``: ``softmax_k(scores)`` (pytorch-grad-cam's convention)
+    or, with ``channel_softmax=False``, the scores with constant channels set to 0 (the authors' code)."""
+    if channel_softmax:
+        return torch.softmax(scores, dim=1)
+    return torch.where(constant, torch.zeros_like(scores), scores)
+
+
+def weighted_map(weights: torch.Tensor, A: torch.Tensor, shared: bool = False) -> torch.Tensor:
+    """The class-activation map ``Σ_k w_k A^k`` — the one map builder of every CAM, of RI's reuse
+    evaluation and of RI's heatmaps (SPEC §2, §5).
+
+    ``weights`` ``(N, K)`` with ``A`` ``(N, K, h, w)`` → ``(N, h, w)`` (one weight vector per image);
+    ``shared=True``: ``weights`` ``(P, K)`` applied to every image → ``(N, P, h, w)`` (RI's |P|
+    boundaries of one region)."""
+    if shared:
+        return torch.einsum("pk,mkhw->mphw", weights.to(A.dtype), A)
+    return (weights.to(A.dtype)[:, :, None, None] * A).sum(dim=1)
+
+
+def cam_weights(clf: Classifier, x: torch.Tensor, targets: torch.Tensor, method: str, layer: Any = None,
+                batch_size: int = 64) -> torch.Tensor:
+    """Channel weights ``(N, K)`` of ``method`` (``gradcam``, ``gradcam++``, ``scorecam``) at
+    ``layer`` with the target logit as score — the defaults of the maps of ``explain``; applied to
+    another image's features with :func:`weighted_map` they give a reused map (RI Table 1)."""
+    validation.choice("method", method, CAM_METHODS)
+    x = clf.check_input(x)
+    targets = torch.as_tensor(targets, device=x.device).long().flatten()
+    if method == "scorecam":
+        A = clf.features(x, batch_size=batch_size, layer=layer)
+        _check_4d(A, clf.layer_module(layer, x)[1])
+        scores, constant, _ = scorecam_scores(clf, x, A, targets, batch_size=batch_size)
+        return scorecam_weights(scores, constant)
+    A, G = layer_gradients(clf, x, targets, batch_size, layer, "logit")
+    return gradcam_weights(A, G) if method == "gradcam" else gradcam_pp_weights(A, G)
+
+
 def _finish(cam: torch.Tensor, x: torch.Tensor, relu: bool) -> tuple[torch.Tensor, torch.Tensor]:
     layer_map = cam.clamp(min=0) if relu else cam
     return upsample(layer_map, tuple(x.shape[-2:])), layer_map
@@ -99,8 +204,7 @@ def gradcam(
     """
     validation.choice("score", score, ("logit", "prob"))
     A, G = layer_gradients(clf, x, targets, batch_size, layer, score)
-    w = G.mean(dim=(2, 3), keepdim=True)
-    maps, layer_map = _finish((w * A).sum(dim=1), x, relu)
+    maps, layer_map = _finish(weighted_map(gradcam_weights(A, G), A), x, relu)
     return Explanation(maps=maps, targets=targets, params={"score": score, "relu": relu},
                        layer_maps=layer_map)
 
@@ -118,13 +222,7 @@ def gradcam_plus_plus(
     Options: ``relu=True``, ``eps=1e-6`` (denominator guard, as pytorch-grad-cam).
     """
     A, G = layer_gradients(clf, x, targets, batch_size, layer, "logit")
-    g2 = G * G
-    g3 = g2 * G
-    sum_a = A.sum(dim=(2, 3), keepdim=True)
-    alpha = g2 / (2 * g2 + sum_a * g3 + eps)
-    alpha = torch.where(G != 0, alpha, torch.zeros_like(alpha))
-    w = (alpha * G.clamp(min=0)).sum(dim=(2, 3), keepdim=True)
-    maps, layer_map = _finish((w * A).sum(dim=1), x, relu)
+    maps, layer_map = _finish(weighted_map(gradcam_pp_weights(A, G, eps), A), x, relu)
     return Explanation(maps=maps, targets=targets, params={"relu": relu, "eps": eps},
                        layer_maps=layer_map)
 
@@ -150,44 +248,11 @@ def scorecam(
     """
     A = clf.features(x, batch_size=batch_size, layer=layer)
     _check_4d(A, clf.layer_module(layer, x)[1])
-    n, k = A.shape[:2]
-    H, W = x.shape[-2:]
-    score = "logit" if channel_softmax else "prob"
-    flat = A.reshape(n * k, -1)
-    lo, hi = flat.min(dim=1).values, flat.max(dim=1).values
-    constant = hi <= lo  # the upsampled channel has the same min/max as the channel (convex combinations)
-    varying = (~constant).nonzero().squeeze(1)
-    scores = torch.empty(n * k, device=x.device, dtype=torch.float32)
-    img_of = torch.arange(n, device=x.device).repeat_interleave(k)
-    passes = 0
-    with torch.no_grad():
-        if bool(constant.any()):
-            black_logits = clf.logits(torch.zeros_like(x[:1]), batch_size=1)
-            black = target_scores(black_logits.expand(n, -1), targets, score)
-            scores[constant] = black[img_of[constant]].float()
-            passes += 1
-        bar = progress(int(varying.numel()), "scorecam", progress_bar)
-        for a, b in chunk_ranges(int(varying.numel()), batch_size):
-            idx = varying[a:b]
-            ch = A.reshape(n * k, 1, *A.shape[2:])[idx]
-            up = F.interpolate(ch, size=(H, W), mode="bilinear", align_corners=mask_align_corners)
-            ulo = up.amin(dim=(2, 3), keepdim=True)
-            uhi = up.amax(dim=(2, 3), keepdim=True)
-            span = uhi - ulo
-            mask = torch.where(span > 0, (up - ulo) / torch.where(span > 0, span, torch.ones_like(span)),
-                               torch.zeros_like(up))
-            masked = x[img_of[idx]] * mask
-            logits = clf.logits(masked, batch_size=masked.shape[0])
-            scores[idx] = target_scores(logits, targets[img_of[idx]], score, check=False).float()
-            passes += int(idx.numel())
-            bar.update(int(idx.numel()))
-        bar.close()
-    scores = scores.view(n, k)
-    if channel_softmax:
-        w = torch.softmax(scores, dim=1)
-    else:
-        w = torch.where(constant.view(n, k), torch.zeros_like(scores), scores)
-    cam = (w.to(A.dtype)[:, :, None, None] * A).sum(dim=1)
+    k = A.shape[1]
+    scores, constant, passes = scorecam_scores(clf, x, A, targets, batch_size=batch_size,
+                                               score="logit" if channel_softmax else "prob",
+                                               align_corners=mask_align_corners, progress_bar=progress_bar)
+    cam = weighted_map(scorecam_weights(scores, constant, channel_softmax), A)
     maps, layer_map = _finish(cam, x, relu)
     return Explanation(
         maps=maps, targets=targets,

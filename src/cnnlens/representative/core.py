@@ -32,6 +32,7 @@ from torch import nn
 
 from ..classifier import Classifier
 from .. import validation
+from ..attribution.cam import weighted_map
 from ..errors import CnnlensError
 from ..explanation import minmax_normalize, upsample
 from .greedy import greedy_cover
@@ -51,15 +52,6 @@ _PASSIVE = (
     nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Flatten, nn.Identity, nn.AdaptiveAvgPool2d,
     nn.AvgPool2d, nn.AdaptiveAvgPool1d,
 )
-
-
-def _check_images(clf: Classifier, images: Any, what: str) -> torch.Tensor:
-    if isinstance(images, torch.Tensor) and images.dim() == 4 and images.shape[0] == 0:
-        raise CnnlensError(f"{what} is empty; give at least two images the model predicts as different classes")
-    try:
-        return clf.check_input(images)
-    except CnnlensError as exc:
-        raise CnnlensError(f"{what}: {exc}") from None
 
 
 @dataclasses.dataclass
@@ -145,7 +137,7 @@ class Interpretation:
         ``features`` may pass precomputed ψ(images). Returns ``(M, H, W)`` in [0, 1].
         """
         ri = self.interpreter
-        images = _check_images(ri.clf, images, "images")
+        images = validation.images(ri.clf, images, "images")
         idx = self._which(images.shape[0], index)
         psi = features if features is not None else ri._features(images)
         weights = [self.channel_weights[i] for i in idx]
@@ -190,7 +182,7 @@ class RepresentativeInterpreter:
         validation.seed(seed)
         if not isinstance(reference_images, torch.Tensor):
             raise CnnlensError(f"reference_images must be a (N, C, H, W) tensor, got {type(reference_images).__name__}")
-        images = _check_images(clf, reference_images, "reference_images")
+        images = validation.images(clf, reference_images, "reference_images")
         self.clf = clf
         self.layer = layer
         self.batch_size = batch_size
@@ -338,7 +330,7 @@ class RepresentativeInterpreter:
         """P(x), ranked covered references, channel weights, heatmaps, counts and Euclidean
         neighbours for a batch ``x`` ``(B, C, H, W)`` (SPEC §5). ``k`` = number of Euclidean
         neighbours (0 = none); ``heatmaps=False`` skips the input heatmaps."""
-        x = _check_images(self.clf, x, "images")
+        x = validation.images(self.clf, x, "images")
         psi, logits = self._features_logits(x)
         if tuple(psi.shape[1:]) != self.feature_shape:
             raise CnnlensError(
@@ -418,7 +410,7 @@ class RepresentativeInterpreter:
                 continue
             sel = torch.as_tensor(ids, device=psi.device)
             for c in sel.split(max(1, self.batch_size)):
-                raw = torch.relu(torch.einsum("pk,mkhw->mphw", w, psi[c]))
+                raw = torch.relu(weighted_map(w, psi[c], shared=True))
                 up = upsample(raw.reshape(-1, *raw.shape[-2:]), size)
                 out[c] = minmax_normalize(up).reshape(c.numel(), w.shape[0], *size).mean(1)
         return out

@@ -11,8 +11,9 @@ shared implementation :func:`cnnlens.metrics.average_drop_increase`.
   nearest centre's), its channel weights reused unchanged.
 - Grad-CAM, Grad-CAM++, Score-CAM: the channel weights of e's nearest centre image, reused on e.
 
-The CAM channel weights are computed here from ``Classifier.forward_with_features`` (SPEC §2
-definitions; the attribution package exposes maps, not reusable weights).
+The CAM channel weights and maps come from the attribution package's reusable steps
+(:func:`cnnlens.attribution.cam.cam_weights`, :func:`~cnnlens.attribution.cam.weighted_map`), so
+reused maps follow exactly the definitions of ``explain(..., "gradcam"|"gradcam++"|"scorecam")``.
 """
 from __future__ import annotations
 
@@ -25,73 +26,23 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from .. import validation
 from .._io import atomic_write_text
+from ..attribution.cam import CAM_METHODS, cam_weights, weighted_map
 from ..errors import CnnlensError
 from ..explanation import minmax_normalize, upsample
 
 if TYPE_CHECKING:
     from .core import RepresentativeInterpreter
 
-__all__ = ["ReuseTable", "evaluate_reuse", "cam_channel_weights", "precision_at_k", "CAM_METHODS"]
-
-CAM_METHODS = ("gradcam", "gradcam++", "scorecam")
+__all__ = ["ReuseTable", "evaluate_reuse", "precision_at_k", "CAM_METHODS"]
 _LABELS = {"ri": "RI", "gradcam": "Grad-CAM", "gradcam++": "Grad-CAM++", "scorecam": "Score-CAM"}
 
 
-# ---------------------------------------------------------------------------------------------
-def cam_channel_weights(clf: Any, x: torch.Tensor, targets: torch.Tensor, method: str, layer: Any = None,
-                        batch_size: int = 64) -> torch.Tensor:
-    """Channel weights ``(N, K)`` of a CAM method at ψ's layer (SPEC §2), target logit scores.
-
-    - ``gradcam``: spatial mean of ∂score_c/∂A.
-    - ``gradcam++``: Eq. 19 closed form as commonly implemented (assumes an exponential output):
-      a = g² / (2g² + Σ_ab A_ab · g³ + 1e-6) (0 where g = 0), w_k = Σ_ij a·ReLU(g).
-    - ``scorecam``: each channel bilinearly upsampled (``align_corners=True``, pytorch-grad-cam's
-      convention, as ``cnnlens.attribution.cam``) and min-max normalised (constant → 0) masks the
-      input; the target logit of each masked input, softmax over channels.
-
-    The same conventions as the maps of ``explain(..., "gradcam"|"gradcam++"|"scorecam")``
-    (tested: these weights reproduce those maps on the image they were computed from).
-    """
-    x = clf.check_input(x)
-    targets = torch.as_tensor(targets, device=x.device).long().flatten()
-    out = []
-    if method in ("gradcam", "gradcam++"):
-        for xb, tb in zip(x.split(batch_size), targets.split(batch_size)):
-            with torch.enable_grad():
-                psi, z = clf.forward_with_features(xb, layer)
-                (g,) = torch.autograd.grad(z.gather(1, tb[:, None]).sum(), psi)
-            psi, g = psi.detach(), g.detach()
-            if psi.dim() != 4:
-                raise CnnlensError(f"CAM weights need a 4-D feature map, got {tuple(psi.shape)}")
-            if method == "gradcam":
-                out.append(g.mean(dim=(2, 3)))
-            else:
-                g2 = g * g
-                a = g2 / (2 * g2 + psi.sum(dim=(2, 3), keepdim=True) * g2 * g + 1e-6)
-                a = torch.where(g != 0, a, torch.zeros_like(a))
-                out.append((a * torch.relu(g)).sum(dim=(2, 3)))
-        return torch.cat(out)
-    if method == "scorecam":
-        size = tuple(x.shape[-2:])
-        with torch.no_grad():
-            for xi, ti in zip(x, targets):
-                psi = clf.features(xi[None], layer=layer)[0]  # (K, h, w)
-                k = psi.shape[0]
-                up = torch.nn.functional.interpolate(psi[:, None], size=size, mode="bilinear", align_corners=True)
-                masks = minmax_normalize(up[:, 0])  # (K, H, W)
-                scores = []
-                for m in masks.split(batch_size):
-                    scores.append(clf.logits(xi[None] * m[:, None], batch_size=batch_size)[:, int(ti)])
-                out.append(torch.softmax(torch.cat(scores), 0).reshape(1, k))
-        return torch.cat(out)
-    raise CnnlensError(f"unknown CAM method {method!r}; choose one of {', '.join(CAM_METHODS)}")
-
-
 def _cam_maps(psi: torch.Tensor, weights: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Grad-CAM-style map from reused weights: minmax(upsample(ReLU(Σ_k w_k ψ^k))) ``(N, H, W)``."""
-    raw = torch.relu(torch.einsum("nk,nkhw->nhw", weights.to(psi.dtype), psi))
-    return minmax_normalize(upsample(raw, size))
+    """A reused CAM map: minmax(upsample(ReLU(Σ_k w_k ψ^k))) ``(N, H, W)`` (the attribution
+    package's map builder, SPEC §2)."""
+    return minmax_normalize(upsample(weighted_map(weights, psi).clamp(min=0), size))
 
 
 def precision_at_k(ranked: Sequence[torch.Tensor] | torch.Tensor, labels: torch.Tensor, query_labels: torch.Tensor,
@@ -249,9 +200,7 @@ def evaluate_reuse(ri: "RepresentativeInterpreter", unseen_images: torch.Tensor,
     if not seed_list:
         raise CnnlensError("seeds must be a positive number or a non-empty list of seeds")
     clf = ri.clf
-    from .core import _check_images
-
-    unseen = _check_images(clf, unseen_images, "unseen_images")
+    unseen = validation.images(clf, unseen_images, "unseen_images")
     psi_u, logits_u = ri._features_logits(unseen, desc="RI unseen features")
     if tuple(psi_u.shape[1:]) != ri.feature_shape:
         raise CnnlensError(f"unseen images give features {tuple(psi_u.shape[1:])}, references {ri.feature_shape}")
@@ -317,8 +266,8 @@ def evaluate_reuse(ri: "RepresentativeInterpreter", unseen_images: torch.Tensor,
                         precision.setdefault(f"RI@{k}", []).append(precision_at_k(ri_rank, lab_r, ql, k))
                         precision.setdefault(f"Euclid@{k}", []).append(precision_at_k(list(eu), lab_r, ql, k))
             else:
-                w = cam_channel_weights(clf, sub.reference_images[centre_ref], centre_cls, method, ri.layer,
-                                        ri.batch_size)
+                w = cam_weights(clf, sub.reference_images[centre_ref], centre_cls, method, ri.layer,
+                                ri.batch_size)
                 maps = _cam_maps(psi_s, w[nearest], size)
                 assigned = nearest
             ad, ai = average_drop_increase(clf, x_s, maps, c_s, mode="keep", keep=keep, batch_size=ri.batch_size,
