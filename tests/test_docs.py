@@ -26,7 +26,7 @@ def test_docs_guides_python_examples_run(guide):
 
 @pytest.mark.parametrize(
     "module",
-    ["cnnlens.classifier", "cnnlens.explanation", "cnnlens.data.folder", "cnnlens.zoo", "cnnlens.nesy.program", "cnnlens.nesy.fold",
+    ["cnnlens.classifier", "cnnlens.fills", "cnnlens.explanation", "cnnlens.data.folder", "cnnlens.zoo", "cnnlens.nesy.program", "cnnlens.nesy.fold",
      "cnnlens.validation"],
 )
 def test_module_docstring_examples(module):

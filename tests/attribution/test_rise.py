@@ -76,19 +76,24 @@ def test_masks_and_maps_are_reproducible_and_independent_of_batching():
     assert torch.allclose(a.maps, b.maps, atol=1e-6)
     assert torch.allclose(a.maps[1], single.maps[0], atol=1e-6)
     assert not torch.allclose(a.maps, c.maps)
-    assert {"n_masks": 100, "grid": 7, "p": 0.5, "baseline": "black", "seed": 7}.items() <= a.params.items()
+    assert {"n_masks": 100, "grid": 7, "p": 0.5, "fill": "black", "seed": 7}.items() <= a.params.items()
 
 
 def test_mean_baseline_and_bad_input():
     torch.manual_seed(0)
     net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 3)).eval()
     x = torch.rand(1, 3, 16, 16)
-    with pytest.raises(CnnlensError, match="mean"):
-        cnnlens.explain(cnnlens.Classifier(net), x, "rise", baseline="mean", n_masks=10)
+    # without normalisation the colour the model sees as 0 is black: fill="mean" is fill="black"
+    plain = cnnlens.Classifier(net)
+    assert torch.equal(cnnlens.explain(plain, x, "rise", baseline="mean", n_masks=10).maps,
+                       cnnlens.explain(plain, x, "rise", fill="black", n_masks=10).maps)
+    with pytest.raises(CnnlensError, match="not both"):
+        cnnlens.explain(plain, x, "rise", fill="mean", baseline="mean", n_masks=10)
     clf = cnnlens.Classifier(net, mean=[0.5, 0.4, 0.3], std=[0.2, 0.2, 0.2])
     black = cnnlens.explain(clf, x, "rise", n_masks=100)
     mean = cnnlens.explain(clf, x, "rise", n_masks=100, baseline="mean")
     assert not torch.allclose(black.maps, mean.maps)
+    assert torch.equal(mean.maps, cnnlens.explain(clf, x, "rise", n_masks=100, fill="mean").maps)  # old name = new
     for bad in ({"p": 1.5}, {"p": 0}, {"n_masks": 0}, {"grid": 0}, {"baseline": "blur"}):
         with pytest.raises(CnnlensError):
             cnnlens.explain(clf, x, "rise", **bad)

@@ -16,9 +16,11 @@ Attribution = ``(x − x′) ⊙ m_x`` in pixel space; by construction Σ attrib
 Reused and in-place ReLU modules and in-place residual additions are separate steps of the
 record, so ResNets and MobileNetV2 are handled exactly.
 
-Baselines: ``"black"`` (pixel 0, default), ``"zero_normalized"`` (the pixel that the Classifier's
-normalisation maps to 0, i.e. its mean colour — OVERVIEW's "zero tensor"), ``"mean"`` (each
-image's own mean colour per channel), or a tensor broadcastable to the images.
+Baselines (``fill=``, old name ``baseline=``; :mod:`cnnlens.fills`): ``"black"`` (pixel 0,
+default), ``"mean"`` (the pixel that the Classifier's normalisation maps to 0, i.e. its mean
+colour — OVERVIEW's "zero tensor"; formerly ``"zero_normalized"``, still accepted),
+``"image_mean"`` (each image's own mean colour per channel; formerly ``"mean"``), or a tensor
+broadcastable to the images.
 
 Example::
 
@@ -35,37 +37,22 @@ from typing import Any
 
 import torch
 
+from .. import fills
 from ..classifier import Classifier
-from ..errors import CnnlensError
 from ..explanation import Explanation
 from . import register
 from .graph import KIND_ACT, KIND_MAXPOOL, KIND_PARAM, Op, Tape, linear_vjp, propagate, record, vjp
 
 __all__ = ["deeplift", "deeplift_attributions", "make_baseline", "BASELINES"]
 
-BASELINES = ("black", "zero_normalized", "mean")
+BASELINES = ("black", "mean", "image_mean")
 _EPS = 1e-10
 
 
-def make_baseline(clf: Classifier, x: torch.Tensor, baseline: str | torch.Tensor) -> torch.Tensor:
-    """The pixel-space baseline ``x′`` for ``x`` (same shape); see the module docstring."""
-    if isinstance(baseline, torch.Tensor):
-        try:
-            ref = torch.broadcast_to(baseline.to(device=x.device, dtype=x.dtype), x.shape).clone()
-        except RuntimeError:
-            raise CnnlensError(f"baseline of shape {tuple(baseline.shape)} does not broadcast to the "
-                               f"images {tuple(x.shape)}") from None
-        return clf.check_input(ref)
-    if baseline == "black":
-        return torch.zeros_like(x)
-    if baseline == "zero_normalized":
-        mean = clf.mean
-        if mean is None:
-            return torch.zeros_like(x)
-        return mean.to(device=x.device, dtype=x.dtype).expand_as(x).clone()
-    if baseline == "mean":
-        return x.mean(dim=(2, 3), keepdim=True).expand_as(x).clone()
-    raise CnnlensError(f"unknown baseline {baseline!r}; use one of {', '.join(BASELINES)} or a tensor")
+def make_baseline(clf: Classifier, x: torch.Tensor, baseline: Any) -> torch.Tensor:
+    """The pixel-space baseline ``x′`` for ``x`` (same shape): a :mod:`cnnlens.fills` fill."""
+    ref = fills.fill(baseline, x, clf, what="fill")
+    return clf.check_input(ref.contiguous()) if isinstance(baseline, torch.Tensor) else ref
 
 
 def _safe_div(num: torch.Tensor, den: torch.Tensor, fallback: torch.Tensor) -> torch.Tensor:
@@ -131,18 +118,22 @@ def deeplift(
     seed: int,
     batch_size: int,
     layer: Any,
-    baseline: str | torch.Tensor = "black",
+    fill: Any = None,
+    baseline: Any = None,
 ) -> Explanation:
     """DeepLIFT-Rescale attributions of the target logit (SPEC §2 ``deeplift``).
 
     Args:
-        baseline: ``"black"`` (default), ``"zero_normalized"``, ``"mean"`` or a tensor.
+        fill: ``"black"`` (default), ``"mean"`` (the Classifier's mean colour), ``"image_mean"`` or a
+            tensor (:mod:`cnnlens.fills`).
+        baseline: the old name of ``fill`` (``"zero_normalized"`` = ``"mean"``).
 
     ``batch_size`` bounds the images per recorded pass (each pass holds the images and their
     baselines, so 2 × batch_size rows). Returns an :class:`Explanation` with ``maps`` = channel
     sums of ``attributions`` and ``info["conservation"]`` (Σ attribution vs f(x) − f(x′)).
     """
-    ref = make_baseline(clf, x, baseline)
+    fill = fills.resolve(fill, allowed=BASELINES, default="black", baseline=baseline)
+    ref = make_baseline(clf, x, fill)
     attrs, deltas = [], []
     step = max(1, batch_size // 2)
     with torch.no_grad():
@@ -157,7 +148,7 @@ def deeplift(
         maps=attributions.sum(1),
         targets=targets,
        
-        params={"baseline": baseline if isinstance(baseline, str) else "tensor", "rule": "rescale"},
+        params={"fill": fills.describe(fill), "rule": "rescale"},
         attributions=attributions,
         info={"conservation": {
             "delta_f": delta_f.tolist(),

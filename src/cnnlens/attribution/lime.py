@@ -5,8 +5,9 @@
    ``f(image HWC float numpy in [0, 1]) -> (H, W) int labels``, or ``segments=`` given directly.
    Grey images are segmented as RGB with three equal channels (what ``gray2rgb`` gives lime).
 2. ``num_samples`` binary vectors ``z`` over the superpixels (uniform on {0, 1}), the first one
-   all ones (the original image). Hidden superpixels take ``hide_color`` (default 0 = black,
-   OVERVIEW; ``None`` = each superpixel's mean colour, the lime package's default).
+   all ones (the original image). Hidden superpixels take ``fill`` (default 0 = black,
+   OVERVIEW; ``"segment_mean"`` = each superpixel's mean colour, the lime package's default; old name
+   ``hide_color``, where ``None`` is ``"segment_mean"``).
    All perturbed images are built by one gather/blend per chunk of ``batch_size`` and scored
    without gradients: the target-class softmax probability (SPEC §0).
 3. Sample weights ``π = sqrt(exp(-d² / kernel_width²))`` with ``d`` the cosine distance between
@@ -42,7 +43,7 @@ from ..classifier import Classifier
 from ..errors import CnnlensError
 from ..explanation import Explanation
 from . import register
-from .. import validation
+from .. import fills, validation
 from ._util import chunk_ranges, progress, target_scores
 
 __all__ = ["lime", "segment", "lime_fit", "LimeFit"]
@@ -105,22 +106,6 @@ class LimeFit:
         return self.coef.to(torch.float32).gather(1, flat).reshape(self.segments.shape)
 
 
-def _fill(x: torch.Tensor, segments: torch.Tensor, n_max: int, hide_color: Any) -> torch.Tensor:
-    """The replacement image for hidden superpixels, ``(N, C, H, W)``."""
-    if hide_color is None:  # each superpixel's mean colour (the lime package's default)
-        n, c = x.shape[:2]
-        flat = segments.reshape(n, 1, -1).expand(-1, c, -1)
-        sums = torch.zeros(n, c, n_max, device=x.device, dtype=x.dtype).scatter_add_(2, flat, x.reshape(n, c, -1))
-        counts = torch.zeros(n, 1, n_max, device=x.device, dtype=x.dtype).scatter_add_(
-            2, segments.reshape(n, 1, -1), torch.ones_like(x[:, :1].reshape(n, 1, -1)))
-        means = sums / counts.clamp(min=1)
-        return means.gather(2, flat).reshape(x.shape)
-    colour = torch.as_tensor(hide_color, dtype=x.dtype, device=x.device).flatten()
-    if colour.numel() not in (1, x.shape[1]) or not torch.isfinite(colour).all():
-        raise CnnlensError(f"hide_color must be None, a number or one value per channel, got {hide_color!r}")
-    return colour.view(1, -1, 1, 1).expand(x.shape)
-
-
 def _given_samples(samples: Any, n: int, n_feat: torch.Tensor, f_max: int) -> torch.Tensor:
     data = torch.as_tensor(np.asarray(samples) if not isinstance(samples, torch.Tensor) else samples).cpu()
     if data.dim() == 2:
@@ -144,7 +129,7 @@ def lime_fit(
     targets: torch.Tensor,
     segments: torch.Tensor,
     num_samples: int = 1000,
-    hide_color: float | Sequence[float] | None = 0.0,
+    fill: Any = 0.0,
     kernel_width: float = 0.25,
     alpha: float = 1.0,
     seed: int = 0,
@@ -176,7 +161,7 @@ def lime_fit(
     else:
         data = _given_samples(samples, n, n_feat, f_max).to(x.device)
         num_samples = data.shape[1]
-    fill = _fill(x, segments, f_max, hide_color)
+    fill = fills.fill("segment_mean" if fill is None else fill, x, clf, segments=segments, what="fill")
     seg_flat = segments.reshape(n, -1)
     scores = torch.empty(n * num_samples, device=x.device, dtype=torch.float64)
     bar = progress(n * num_samples, "lime", progress_bar)
@@ -221,17 +206,26 @@ def lime(
     segments: torch.Tensor | None = None, kernel_size: float = 4, max_dist: float = 200, ratio: float = 0.2,
     n_segments: int = 50, hide_color: float | Sequence[float] | None = 0.0, kernel_width: float = 0.25,
     alpha: float = 1.0, progress_bar: bool = True, samples: torch.Tensor | np.ndarray | None = None,
+    fill: Any = None,
 ) -> Explanation:
     """LIME (Ribeiro et al. 2016; SPEC §2): per-superpixel weights of a weighted ridge model of
     the target probability, painted onto the superpixels. Steps and options: module docstring.
 
     Options: ``num_samples=1000``; ``segmenter="quickshift"`` (``kernel_size=4, max_dist=200,
     ratio=0.2``) or ``"slic"`` (``n_segments=50``) or a callable; ``segments`` ``(N, H, W)`` or
-    ``(H, W)`` to skip segmentation; ``hide_color=0.0`` (``None`` = superpixel mean colour);
+    ``(H, W)`` to skip segmentation; ``fill`` (:mod:`cnnlens.fills`: ``"black"``, ``"mean"``, ``"image_mean"``, ``"segment_mean"``, a colour;
+    old name ``hide_color=0.0``, ``None`` = ``"segment_mean"``);
     ``kernel_width=0.25``; ``alpha=1.0`` (ridge); ``progress_bar=True``; ``samples`` ``(S, F)``
     or ``(N, S, F_max)`` 0/1 vectors used instead of random ones (``num_samples`` becomes ``S``).
     """
     validation.integer("num_samples", num_samples, minimum=2)
+    if fill is not None and not (isinstance(hide_color, float) and hide_color == 0.0):
+        raise CnnlensError("give fill= or hide_color= (its old name), not both")
+    fill = fills.resolve(fill, allowed=("black", "mean", "image_mean", "segment_mean"))
+    if fill is None:
+        fill = "segment_mean" if hide_color is None else hide_color
+        if hide_color is not None:
+            fills.fill(hide_color, x[:1], clf, what="hide_color")  # a bad colour names the keyword given
     validation.real("kernel_width", kernel_width, low=0, open_low=True)
     validation.real("alpha", alpha, low=0)
     if segments is None:
@@ -239,13 +233,13 @@ def lime(
                        n_segments=n_segments)
     else:
         segs = segments
-    fit = lime_fit(clf, x, targets, segs, num_samples=num_samples, hide_color=hide_color,
+    fit = lime_fit(clf, x, targets, segs, num_samples=num_samples, fill=fill,
                    kernel_width=kernel_width, alpha=alpha, seed=seed, batch_size=batch_size,
                    progress_bar=progress_bar, samples=samples)
     num_samples = int(fit.data.shape[1])
     seg_name = "given" if segments is not None else (segmenter if isinstance(segmenter, str) else getattr(segmenter, "__name__", "callable"))
     params: dict[str, Any] = {"num_samples": num_samples, "samples": "random" if samples is None else "given",
-                              "segmenter": seg_name, "hide_color": hide_color,
+                              "segmenter": seg_name, "fill": fills.describe(fill),
                               "kernel_width": kernel_width, "alpha": alpha}
     if seg_name == "quickshift":
         params.update(kernel_size=kernel_size, max_dist=max_dist, ratio=ratio)

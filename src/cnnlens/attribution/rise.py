@@ -3,9 +3,9 @@
 ``n_masks`` (default 4000) binary ``grid × grid`` (7 × 7) grids with keep probability ``p``
 (0.5) are upsampled bilinearly to ``(grid + 1) · cell`` with ``cell = ceil(H / grid)`` and
 cropped at a random shift in ``[0, cell)`` (the reference implementation's smooth masks). Each
-masked image ``x ⊙ M_i + b ⊙ (1 − M_i)`` (``baseline="black"``: ``b = 0`` in pixel space, SPEC
+masked image ``x ⊙ M_i + b ⊙ (1 − M_i)`` (``fill="black"``: ``b = 0`` in pixel space, SPEC
 §0; ``"mean"``: the Classifier's mean colour, what the reference code's zero in normalised space
-means) is scored by the target softmax probability ``P_i``; the saliency is
+means; ``"image_mean"``, a colour or a tensor: :mod:`cnnlens.fills`) is scored by the target softmax probability ``P_i``; the saliency is
 ``S = Σ_i P_i M_i / (n_masks · p)``.
 
 Masks are generated from ``seed`` on the CPU (reproducible across devices) in chunks,
@@ -32,10 +32,9 @@ import torch
 import torch.nn.functional as F
 
 from ..classifier import Classifier
-from ..errors import CnnlensError
 from ..explanation import Explanation
 from . import register
-from .. import validation
+from .. import fills, validation
 from ._util import progress, target_scores
 
 __all__ = ["rise", "rise_masks"]
@@ -78,26 +77,21 @@ def rise_masks(
 @register("rise", stochastic=True)
 def rise(
     clf: Classifier, x: torch.Tensor, targets: torch.Tensor, *, seed: int, batch_size: int, layer: Any,
-    n_masks: int = 4000, grid: int = 7, p: float = 0.5, baseline: str = "black", progress_bar: bool = True,
+    n_masks: int = 4000, grid: int = 7, p: float = 0.5, fill: Any = None, progress_bar: bool = True, baseline: Any = None,
 ) -> Explanation:
     """RISE (Petsiuk et al. 2018; SPEC §2): ``S = Σ_i P_target(x ⊙ M_i) M_i / (n_masks · p)``.
 
-    Options: ``n_masks=4000``, ``grid=7``, ``p=0.5``, ``baseline="black"`` (pixel 0) or
-    ``"mean"`` (the Classifier's mean colour), ``progress_bar=True``. The same masks are used
+    Options: ``n_masks=4000``, ``grid=7``, ``p=0.5``, ``fill="black"`` (pixel 0), ``"mean"`` (the
+    Classifier's mean colour), ``"image_mean"``, a colour or a tensor (:mod:`cnnlens.fills`; old
+    name ``baseline=``), ``progress_bar=True``. The same masks are used
     for every image of the batch. ``batch_size`` bounds masked images per forward pass.
     """
     validation.integer("n_masks", n_masks, minimum=1)
     validation.integer("grid", grid, minimum=1)
     p = validation.real("p", p, 0, 1, open_low=True, open_high=True)
-    validation.choice("baseline", baseline, ("black", "mean"))
+    fill = fills.resolve(fill, allowed=("black", "mean", "image_mean"), default="black", baseline=baseline)
     n, c, H, W = x.shape
-    if baseline == "mean":
-        mean = clf.mean
-        if mean is None:
-            raise CnnlensError("baseline='mean' needs a Classifier with mean=...; use baseline='black'")
-        fill = mean.to(device=x.device, dtype=x.dtype).view(1, -1, 1, 1).expand(1, c, H, W)
-    else:
-        fill = torch.zeros(1, c, H, W, device=x.device, dtype=x.dtype)
+    fill_img = fills.fill(fill, x, clf, what="fill")
     # all random numbers are drawn first (n_masks × grid² values), so the masks do not depend
     # on batch_size or on the batch
     cells, shift_y, shift_x = _draw(n_masks, (H, W), grid, p, torch.Generator().manual_seed(seed))
@@ -121,7 +115,7 @@ def rise(
                 m = min(per_chunk, mb - ma)
                 for a in range(0, n, img_chunk):
                     b = min(a + img_chunk, n)
-                    masked = torch.lerp(fill, x[a:b].unsqueeze(0), masks[ma:ma + m, None, None])  # (m, B, C, H, W)
+                    masked = torch.lerp(fill_img[a:b].unsqueeze(0), x[a:b].unsqueeze(0), masks[ma:ma + m, None, None])  # (m, B, C, H, W)
                     logits = clf.logits(masked.reshape(-1, c, H, W), batch_size=m * (b - a))
                     s = target_scores(logits, targets[a:b].repeat(m), "prob", check=False)
                     scores[ma:ma + m, a:b] = s.view(m, b - a).double()
@@ -131,4 +125,4 @@ def rise(
     bar.close()
     maps = (sal / (n_masks * p)).to(torch.float32).view(n, H, W)
     return Explanation(maps=maps, targets=targets,
-                       params={"n_masks": n_masks, "grid": grid, "p": p, "baseline": baseline})
+                       params={"n_masks": n_masks, "grid": grid, "p": p, "fill": fills.describe(fill)})

@@ -1,4 +1,4 @@
-"""Shared pieces of the metrics (SPEC §3): validation, scoring, ranking, substrates, masks.
+"""Shared pieces of the metrics (SPEC §3): validation, scoring, ranking, masks (fills: :mod:`cnnlens.fills`).
 
 Everything here works on batches on the classifier's device; nothing loops per image.
 """
@@ -26,10 +26,6 @@ __all__ = [
     "model_scores",
     "tie_break_order",
     "rank_of",
-    "substrate",
-    "gaussian_kernel",
-    "box_blur",
-    "gaussian_blur",
 ]
 
 DEFAULT_BATCH_SIZE = 64
@@ -171,64 +167,6 @@ def rank_of(order: torch.Tensor) -> torch.Tensor:
     ar = torch.arange(order.shape[1], device=order.device).expand_as(order)
     rank.scatter_(1, order, ar)
     return rank
-
-
-def gaussian_kernel(size: int = 11, sigma: float = 5.0) -> torch.Tensor:
-    """RISE's blur kernel (Petsiuk 2018 evaluation): a centred unit impulse on a ``size × size``
-    grid filtered by a Gaussian of ``sigma`` (truncated at 4σ, reflecting borders, as
-    ``scipy.ndimage.gaussian_filter`` does), so the kernel sums to 1."""
-    radius = int(4.0 * sigma + 0.5)
-    offs = np.arange(-radius, radius + 1, dtype=np.float64)
-    g = np.exp(-0.5 * (offs / sigma) ** 2)
-    g /= g.sum()
-    # 1-D filter of an impulse at the centre with half-sample symmetric (reflect) borders
-    k1 = np.zeros(size)
-    c = size // 2
-    for o, wgt in zip(offs.astype(int), g):
-        j = c + o
-        # fold j back into [0, size) with reflection d c b a | a b c d | d c b a
-        period = 2 * size
-        j = j % period
-        if j >= size:
-            j = period - 1 - j
-        k1[j] += wgt
-    return torch.from_numpy(np.outer(k1, k1)).float()
-
-
-def _depthwise(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
-    c = x.shape[1]
-    k = kernel.to(device=x.device, dtype=x.dtype).expand(c, 1, *kernel.shape)
-    return F.conv2d(x, k, padding=kernel.shape[-1] // 2, groups=c)
-
-
-def gaussian_blur(x: torch.Tensor, size: int = 11, sigma: float = 5.0) -> torch.Tensor:
-    """RISE's insertion substrate: Gaussian blur (kernel ``size``, σ ``sigma``), zero padding."""
-    return _depthwise(x, gaussian_kernel(size, sigma))
-
-
-def box_blur(x: torch.Tensor) -> torch.Tensor:
-    """Gomez et al.'s insertion substrate: a mean filter of odd size ``max(H // 5, 9)`` with zero
-    padding, for any number of channels (the reference handles 3 channels only)."""
-    size = max(x.shape[2] // 5, 9)
-    if size % 2 == 0:
-        size += 1
-    return _depthwise(x, torch.full((size, size), 1.0 / (size * size)))
-
-
-def substrate(kind: str, x: torch.Tensor, clf: Classifier, protocol: str) -> torch.Tensor:
-    """The image that replaces (deletion) or is replaced (insertion) pixels (SPEC §0, §3):
-    ``"black"`` (pixel 0), ``"blur"`` (the protocol's blur) or ``"mean"`` (the colour that the
-    Classifier normalises to 0, i.e. the dataset mean; the batch mean without one)."""
-    if kind == "black":
-        return torch.zeros_like(x)
-    if kind == "blur":
-        return gaussian_blur(x) if protocol == "rise" else box_blur(x)
-    if kind == "mean":
-        mean = clf.mean
-        if mean is None:
-            mean = x.mean(dim=(0, 2, 3), keepdim=True)
-        return mean.to(device=x.device, dtype=x.dtype).expand_as(x).clone()
-    raise CnnlensError(f"substrate must be 'black', 'blur' or 'mean', got {kind!r}")
 
 
 def to_size(maps: torch.Tensor, size: tuple[int, int], mode: str = "bilinear") -> torch.Tensor:

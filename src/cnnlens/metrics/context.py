@@ -13,7 +13,8 @@ from typing import Any
 import torch
 
 from ..errors import CnnlensError
-from ._common import MetricResult, make_result, substrate, to_size
+from .. import fills
+from ._common import MetricResult, make_result, to_size
 from .games import GameCurves, n_forwards, play
 from .registry import MetricInfo
 from .single_step import ad_ai
@@ -39,8 +40,8 @@ class EvaluateOptions:
     protocol: str
     score: str
     step: int | None
-    deletion_substrate: str
-    insertion_substrate: str
+    deletion_substrate: Any
+    insertion_substrate: Any
     mode: str
     keep: float
     clip: bool
@@ -108,8 +109,8 @@ class MetricContext:
             "res": list(self.game_maps.shape[1:]),
             "n_cells": self.n_cells,
             "cell_upsampling": "nearest",
-            "deletion_substrate": o.deletion_substrate,
-            "insertion_substrate": o.insertion_substrate,
+            "deletion_substrate": fills.describe(o.deletion_substrate),
+            "insertion_substrate": fills.describe(o.insertion_substrate),
             "blur": "gaussian k=11 sigma=5, zero padding" if o.protocol == "rise" else "box max(H//5, 9) odd, zero padding",
             "auc": "trapezoid over x_k = k / n_steps",
         }
@@ -124,7 +125,8 @@ class MetricContext:
         if kind not in self._games:
             o = self.options
             sub_kind = o.insertion_substrate if kind == "insertion" else o.deletion_substrate
-            sub = substrate(sub_kind, self.x, self.clf, o.protocol)
+            sub = fills.fill(sub_kind, self.x, self.clf, blur="gaussian" if o.protocol == "rise" else "box",
+                             what=f"{kind}_fill")
             self._games[kind] = play(self.clf, self.x, self.game_maps, self.targets, kind, self.step, sub, o.score,
                                      o.batch_size, o.seed, progress=self.progress)
         return self._games[kind]

@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from .. import validation
+from .. import fills, validation
 from ..errors import CnnlensError
 from ..explanation import Explanation
 from ._common import (
@@ -40,7 +40,7 @@ __all__ = ["evaluate", "PROTOCOLS", "canonical_metric", "preset_step",
            "RISE_STEPS", "GOMEZ_MAX_STEPS"]
 
 PROTOCOLS = ("rise", "gomez")
-SUBSTRATES = ("black", "blur", "mean")
+SUBSTRATES = ("black", "blur", "mean", "image_mean")
 
 
 def __getattr__(name: str) -> Any:
@@ -71,8 +71,8 @@ def evaluate(
     protocol: str = "rise",
     score: str = "prob",
     step: int | None = None,
-    deletion_substrate: str = "black",
-    insertion_substrate: str = "blur",
+    deletion_fill: Any = None,
+    insertion_fill: Any = None,
     mode: str = "soft",
     keep: float = 0.2,
     clip: bool = True,
@@ -84,6 +84,8 @@ def evaluate(
     progress: bool = False,
     masks: Any = None,
     second_model: Any = None,
+    deletion_substrate: Any = None,
+    insertion_substrate: Any = None,
 ) -> dict[str, MetricResult]:
     """Evaluate an explanation with registered metrics (SPEC §3; :func:`~cnnlens.metrics.list_metrics`).
 
@@ -99,8 +101,11 @@ def evaluate(
             ⌊n / min(196, n)⌋ cells per step, box blur, bicubic soft masks).
         score: ``"prob"`` (softmax probability of the target) or ``"logit"``.
         step: cells per step (``None`` = the preset's).
-        deletion_substrate, insertion_substrate: ``"black"``, ``"blur"`` (the preset's blur) or
-            ``"mean"`` (the colour the Classifier normalises to 0).
+        deletion_fill, insertion_fill: what deleted pixels become / inserted pixels start from
+            (:mod:`cnnlens.fills`): ``"black"`` (deletion default), ``"blur"`` (the preset's
+            blur; insertion default), ``"mean"`` (the colour the Classifier normalises to 0),
+            ``"image_mean"``, a colour or a tensor. Old names: ``deletion_substrate``,
+            ``insertion_substrate``.
         mode, keep, clip: AD/AI masking (see :func:`~cnnlens.metrics.average_drop_increase`).
         batch_size: perturbed images per forward pass.
         seed: seed of the shared tie-breaking permutation.
@@ -133,8 +138,10 @@ def evaluate(
     score = check_score(score)
     batch_size = validation.batch_size(batch_size)
     _check_mode(mode, keep)
-    validation.choice("deletion_substrate", deletion_substrate, SUBSTRATES)
-    validation.choice("insertion_substrate", insertion_substrate, SUBSTRATES)
+    deletion_substrate = fills.resolve(deletion_fill, "deletion_fill", SUBSTRATES, "black",
+                                       deletion_substrate=deletion_substrate)
+    insertion_substrate = fills.resolve(insertion_fill, "insertion_fill", SUBSTRATES, "blur",
+                                        insertion_substrate=insertion_substrate)
     step = validation.integer("step", step, minimum=1, allow_none=True, hint="cells per step")
     seed = validation.seed(seed)
     x = clf.check_input(x)
