@@ -28,6 +28,7 @@ import torch
 from .._progress import silenced
 from ..classifier import Classifier
 from .. import validation
+from .. import seeding
 from ..errors import CnnlensError
 from ..explanation import Explanation
 from .superpixels import Segmentation, segment
@@ -129,14 +130,12 @@ def _check_params(rule: str, iterations: int, k: int, alpha_step: float, fc: flo
 
 
 # ---------------------------------------------------------------------------------- random stream
-def _default_stream(n: int, iterations: int, k: int, seed: int) -> torch.Tensor:
+def _default_stream(n: int, iterations: int, k: int, seed: int, first_index: int = 0) -> torch.Tensor:
     """``(N, iterations + 1, 3, k)`` float64 uniforms in [0, 1): row 0 initialises the circles,
-    row t (1…iterations) is the draw of proposal t. Image i has its own generator seeded by
-    ``(seed, i)``, so its chain does not depend on the other images of the batch."""
+    row t (1…iterations) is the draw of proposal t. Image i has its own seed stream
+    ``(seed, first_index + i)`` (SPEC §11), so its chain does not depend on the other images."""
     out = torch.empty(n, iterations + 1, 3, k, dtype=torch.float64)
-    for i in range(n):  # one generator per image (setup, not the hot loop)
-        state = np.random.SeedSequence([int(seed) & 0xFFFFFFFF, i]).generate_state(2, dtype=np.uint32)
-        g = torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
+    for i, g in enumerate(seeding.image_generators(seed, n, "da.proposals", first_index)):
         out[i] = torch.rand(iterations + 1, 3, k, generator=g, dtype=torch.float64)
     return out
 
@@ -245,6 +244,7 @@ def dynamic_ablation(
     speculation: float | None = None,
     proposals: torch.Tensor | Sequence[Iterable[Any]] | None = None,
     progress: bool | None = None,
+    first_index: int = 0,
 ) -> AblationResult:
     """Dynamic Ablation (DA paper Algorithm 1, SPEC §4) for a batch ``x`` ``(N, C, H, W)`` in [0, 1].
 
@@ -258,7 +258,7 @@ def dynamic_ablation(
         alpha_step: step rate α (paper: 0.2).
         fc: area shrink factor on acceptance, in (0, 1] (paper: 0.95).
         superpixels: SLIC ``n_segments`` (paper: 500); ``0`` = pixel mode.
-        seed: seeds each image's random stream (image i uses ``(seed, i)``).
+        seed: seeds each image's random stream (image i uses ``(seed, first_index + i)``, SPEC §11).
         batch_size: most masked images per model call.
         sequential: ``True`` runs the literal Algorithm 1, one model call per iteration and
             image (the reference; slow). ``False`` (default) runs the batched chains of SPEC §4.
@@ -286,6 +286,7 @@ def dynamic_ablation(
         raise CnnlensError(f"clf must be a cnnlens.Classifier, got {type(clf).__name__}")
     _check_params(rule, iterations, k, alpha_step, fc, batch_size)
     validation.seed(seed)
+    first_index = validation.integer("first_index", first_index, minimum=0)
     validation.real("speculation", speculation, low=0, open_low=True, allow_none=True)
     iterations, k, batch_size = int(iterations), int(k), int(batch_size)
     alpha, fc = float(alpha_step), float(fc)
@@ -307,7 +308,7 @@ def dynamic_ablation(
                 "(or the predicted classes), or select the images the model classifies as the target"
             )
 
-    u = _default_stream(n, iterations, k, int(seed)) if proposals is None else _stream_from(proposals, n, iterations, k)
+    u = _default_stream(n, iterations, k, int(seed), first_index) if proposals is None else _stream_from(proposals, n, iterations, k)
     u = u.to(dev)
     seg = segment(x, superpixels).to(dev)
     q = speculation if speculation is not None else (1.0 if dev.type == "cuda" else 0.25)

@@ -49,8 +49,9 @@ DEFAULT_BATCH_SIZE = 64
 # the order of methods() (SPEC §2 table order); methods found elsewhere follow in import order
 _ORDER = ("saliency", "guided_backprop", "gradcam", "gradcam++", "scorecam", "lrp", "deeplift", "lime", "rise",
           "extremal_perturbation", "da_pos", "da_neg", "ri")
-# arguments every method function takes from explain() itself
-_COMMON = ("clf", "x", "targets", "seed", "batch_size", "layer")
+# arguments every method function takes from explain() itself (``first_index`` only where the
+# function has it: the stochastic methods, SPEC §11)
+_COMMON = ("clf", "x", "targets", "seed", "batch_size", "layer", "first_index")
 
 
 class MethodFn(Protocol):
@@ -78,6 +79,7 @@ class MethodInfo:
     stochastic: bool
     description: str
     params: tuple[str, ...] = ()
+    takes_index: bool = False
 
 
 _REGISTRY: dict[str, MethodInfo] = {}
@@ -97,7 +99,8 @@ def register(name: str, *, uses_layer: bool = False, stochastic: bool = False, d
             raise CnnlensError(f"attribution method {name!r} is registered twice")
         doc = description or ((fn.__doc__ or "").strip().splitlines() or [""])[0]
         own = tuple(params) if params is not None else tuple(validation.accepted_params(fn, skip=_COMMON)[0])
-        _REGISTRY[name] = MethodInfo(name, fn, uses_layer, stochastic, doc, own)
+        takes_index = "first_index" in validation.accepted_params(fn)[0]
+        _REGISTRY[name] = MethodInfo(name, fn, uses_layer, stochastic, doc, own, takes_index)
         return fn
 
     return deco
@@ -139,6 +142,7 @@ def explain(
     seed: int = 0,
     batch_size: int = DEFAULT_BATCH_SIZE,
     layer: Any = None,
+    first_index: int = 0,
     **params: Any,
 ) -> Explanation:
     """Explain ``clf``'s decision on the pixel-space batch ``x`` ``(N, C, H, W)`` with ``method``.
@@ -152,6 +156,9 @@ def explain(
         seed: seed of stochastic methods (LIME, RISE, DA, RI …).
         batch_size: bounds how many images/perturbations go through the model at once.
         layer: for methods that read a layer (CAMs, RI): overrides the feature layer for this call.
+        first_index: data-set position of ``x[0]``: image i draws its random numbers from
+            ``SeedSequence([seed, first_index + i, stream])`` (SPEC §11, :mod:`cnnlens.seeding`), so
+            ``explain(x[i:i+1], first_index=i)`` gives what ``explain(x)`` gives for image i.
         **params: the method's own options (see its docstring).
 
     Returns:
@@ -165,6 +172,7 @@ def explain(
         raise CnnlensError(f"clf must be a cnnlens.Classifier, got {type(clf).__name__}")
     batch_size = validation.batch_size(batch_size)
     seed = validation.seed(seed)
+    first_index = validation.integer("first_index", first_index, minimum=0)
     validation.known_params(f"method {method!r}", params, info.params)
     x = clf.check_input(x)
     if layer is not None and not info.uses_layer:
@@ -182,7 +190,8 @@ def explain(
         _, layer_name = clf.layer_module(layer, x)
     targets = clf.targets(x, target, batch_size=batch_size)
     validation.target_range(targets, n_classes)
-    exp = info.fn(clf, x, targets, seed=seed, batch_size=batch_size, layer=layer, **params)
+    extra = {"first_index": first_index} if info.takes_index else {}
+    exp = info.fn(clf, x, targets, seed=seed, batch_size=batch_size, layer=layer, **extra, **params)
     exp.method = info.name
     exp.params = {
         **exp.params,
@@ -191,6 +200,7 @@ def explain(
         "layer": layer_name,
         "target": "predicted" if target is None else targets.tolist(),
         "batch_size": batch_size,
+        "first_index": first_index,
         "version": __version__,
     }
     return exp

@@ -18,26 +18,27 @@ _DA_PARAMS = ("iterations", "k", "alpha_step", "fc", "superpixels", "sequential"
 
 
 def _explain_da(rule: str, clf: Classifier, x: torch.Tensor, targets: torch.Tensor, *, seed: int,
-                batch_size: int, **params: Any) -> Explanation:
-    res = dynamic_ablation(clf, x, rule=rule, seed=seed, batch_size=batch_size, target=targets, **params)
+                batch_size: int, first_index: int, **params: Any) -> Explanation:
+    res = dynamic_ablation(clf, x, rule=rule, seed=seed, batch_size=batch_size, target=targets,
+                           first_index=first_index, **params)
     return res.to_explanation()
 
 
 @register("da_pos", stochastic=True, params=_DA_PARAMS,
           description="Dynamic Ablation, Pos-R: minimal region that keeps the class (SPEC §4)")
 def da_pos(clf: Classifier, x: torch.Tensor, targets: torch.Tensor, *, seed: int, batch_size: int,
-           layer: Any = None, **params: Any) -> Explanation:
+           layer: Any = None, first_index: int = 0, **params: Any) -> Explanation:
     """Dynamic Ablation with the minimal-positive rule; map = normalised cam (SPEC §4).
 
     Params: ``iterations=500, k=4, alpha_step=0.2, fc=0.95, superpixels=500, sequential=False``.
     The target must be the predicted class (DA explains the model's own decision).
     """
-    return _explain_da("pos", clf, x, targets, seed=seed, batch_size=batch_size, **params)
+    return _explain_da("pos", clf, x, targets, seed=seed, batch_size=batch_size, first_index=first_index, **params)
 
 
 @register("da_neg", stochastic=True, params=_DA_PARAMS,
           description="Dynamic Ablation, Neg-R: minimal region whose removal changes the class (SPEC §4)")
 def da_neg(clf: Classifier, x: torch.Tensor, targets: torch.Tensor, *, seed: int, batch_size: int,
-           layer: Any = None, **params: Any) -> Explanation:
+           layer: Any = None, first_index: int = 0, **params: Any) -> Explanation:
     """Dynamic Ablation with the minimal-negative rule; map = normalised cam (SPEC §4)."""
-    return _explain_da("neg", clf, x, targets, seed=seed, batch_size=batch_size, **params)
+    return _explain_da("neg", clf, x, targets, seed=seed, batch_size=batch_size, first_index=first_index, **params)

@@ -147,7 +147,6 @@ def deeplift(
     return Explanation(
         maps=attributions.sum(1),
         targets=targets,
-       
         params={"fill": fills.describe(fill), "rule": "rescale"},
         attributions=attributions,
         info={"conservation": {

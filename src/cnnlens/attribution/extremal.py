@@ -40,6 +40,7 @@ import torch.nn.functional as F
 from .._progress import silenced
 from ..classifier import Classifier
 from .. import validation
+from .. import seeding
 from ..errors import CnnlensError
 from ..explanation import Explanation
 from . import register
@@ -161,7 +162,7 @@ def extremal_perturbation(
 
     n, c, h, w = x.shape
     gh, gw = math.ceil(h / step), math.ceil(w / step)
-    gen = torch.Generator().manual_seed(int(seed))
+    gen = seeding.run_generator(seed, "extremal.jitter")  # the jitter of a run (SPEC §11)
     shifts = torch.randint(0, 2, (iterations, 2), generator=gen).tolist() if jitter else [[0, 0]] * iterations
     from tqdm import tqdm
 
@@ -205,7 +206,6 @@ def extremal_perturbation(
     return Explanation(
         maps=out,
         targets=targets,
-       
         params={"area": float(area), "iterations": iterations, "step": step, "sigma": float(sigma),
                 "max_blur": float(max_blur), "levels": levels, "jitter": bool(jitter), "lr": float(lr),
                 "temperature": float(temperature), "lambda_start": float(lambda_start),

@@ -44,6 +44,7 @@ from ..errors import CnnlensError
 from ..explanation import Explanation
 from . import register
 from .. import fills, validation
+from .. import seeding
 from ._util import chunk_ranges, progress, target_scores
 
 __all__ = ["lime", "segment", "lime_fit", "LimeFit"]
@@ -62,10 +63,12 @@ def segment(
     max_dist: float = 200,
     ratio: float = 0.2,
     n_segments: int = 50,
+    first_index: int = 0,
 ) -> torch.Tensor:
     """Superpixels of the pixel-space batch ``x`` ``(N, C, H, W)`` → ``(N, H, W)`` int64 labels
     ``0 … F_n − 1`` (on ``x``'s device). ``segmenter``: ``"quickshift"`` (lime's parameters),
-    ``"slic"`` (``n_segments``, ``start_label=0``) or a callable on one HWC float image."""
+    ``"slic"`` (``n_segments``, ``start_label=0``) or a callable on one HWC float image.
+    quickshift's tie-breaking noise of image i comes from its seed stream (SPEC §11)."""
     from skimage.segmentation import quickshift, slic
 
     images = x.detach().float().cpu()
@@ -74,11 +77,11 @@ def segment(
     if images.shape[1] != 3:
         raise CnnlensError(f"LIME's segmenters need 1 or 3 channels, got {images.shape[1]}; pass segments=")
     out = []
-    for img in images.permute(0, 2, 3, 1).numpy().astype(np.float64):
+    for i, img in enumerate(images.permute(0, 2, 3, 1).numpy().astype(np.float64)):
         if callable(segmenter):
             seg = np.asarray(segmenter(img))
         elif segmenter == "quickshift":
-            seg = quickshift(img, kernel_size=kernel_size, max_dist=max_dist, ratio=ratio, rng=seed)
+            seg = quickshift(img, kernel_size=kernel_size, max_dist=max_dist, ratio=ratio, rng=seeding.image_int(seed, first_index + i, "lime.segments"))
         elif segmenter == "slic":
             seg = slic(img, n_segments=n_segments, start_label=0, channel_axis=-1)
         else:
@@ -136,6 +139,7 @@ def lime_fit(
     batch_size: int = 64,
     progress_bar: bool = True,
     samples: torch.Tensor | np.ndarray | None = None,
+    first_index: int = 0,
 ) -> LimeFit:
     """Sample, score and fit LIME's local linear models for the batch ``x`` ``(N, C, H, W)``
     with superpixel labels ``segments`` ``(N, H, W)`` (steps 2–4 of the module docstring).
@@ -154,9 +158,12 @@ def lime_fit(
     f_max = int(n_feat.max())
     real = torch.arange(f_max, device=x.device)[None, :] < n_feat[:, None]  # (N, F_max)
     if samples is None:
-        gen = torch.Generator().manual_seed(seed)
-        data = torch.randint(0, 2, (n, num_samples, f_max), generator=gen).to(x.device)
-        data = data * real[:, None, :]
+        # image i's samples come from its own seed stream (SPEC §11): they do not depend on the
+        # other images of the batch (nor on their number of superpixels)
+        data = torch.zeros(n, num_samples, f_max, dtype=torch.int64)
+        for i, g in enumerate(seeding.image_generators(seed, n, "lime.samples", first_index)):
+            data[i, :, : int(n_feat[i])] = torch.randint(0, 2, (num_samples, int(n_feat[i])), generator=g)
+        data = data.to(x.device)
         data[:, 0, :] = real.to(data.dtype)
     else:
         data = _given_samples(samples, n, n_feat, f_max).to(x.device)
@@ -206,7 +213,7 @@ def lime(
     segments: torch.Tensor | None = None, kernel_size: float = 4, max_dist: float = 200, ratio: float = 0.2,
     n_segments: int = 50, hide_color: float | Sequence[float] | None = 0.0, kernel_width: float = 0.25,
     alpha: float = 1.0, progress_bar: bool = True, samples: torch.Tensor | np.ndarray | None = None,
-    fill: Any = None,
+    fill: Any = None, first_index: int = 0,
 ) -> Explanation:
     """LIME (Ribeiro et al. 2016; SPEC §2): per-superpixel weights of a weighted ridge model of
     the target probability, painted onto the superpixels. Steps and options: module docstring.
@@ -230,12 +237,12 @@ def lime(
     validation.real("alpha", alpha, low=0)
     if segments is None:
         segs = segment(x, segmenter, seed=seed, kernel_size=kernel_size, max_dist=max_dist, ratio=ratio,
-                       n_segments=n_segments)
+                       n_segments=n_segments, first_index=first_index)
     else:
         segs = segments
     fit = lime_fit(clf, x, targets, segs, num_samples=num_samples, fill=fill,
                    kernel_width=kernel_width, alpha=alpha, seed=seed, batch_size=batch_size,
-                   progress_bar=progress_bar, samples=samples)
+                   progress_bar=progress_bar, samples=samples, first_index=first_index)
     num_samples = int(fit.data.shape[1])
     seg_name = "given" if segments is not None else (segmenter if isinstance(segmenter, str) else getattr(segmenter, "__name__", "callable"))
     params: dict[str, Any] = {"num_samples": num_samples, "samples": "random" if samples is None else "given",

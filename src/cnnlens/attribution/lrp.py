@@ -180,7 +180,6 @@ def lrp(
     return Explanation(
         maps=relevance.sum(1),
         targets=targets,
-       
         params={"composite": composite, "epsilon": epsilon, "stabilizer": stabilizer,
                 "initial_relevance": "target logit"},
         attributions=relevance,

@@ -41,7 +41,6 @@ def ri(clf: Classifier, x: torch.Tensor, targets: torch.Tensor, *, seed: int, ba
     return Explanation(
         maps=it.maps,
         targets=it.targets,
-       
         params={"reference": ("RepresentativeInterpreter" if isinstance(reference, RepresentativeInterpreter)
                               else f"images {tuple(reference.shape)}"),
                 "n_boundaries": ri.n_boundaries, "unit_normals": ri.unit_normals,

@@ -35,6 +35,7 @@ from ..classifier import Classifier
 from ..explanation import Explanation
 from . import register
 from .. import fills, validation
+from .. import seeding
 from ._util import progress, target_scores
 
 __all__ = ["rise", "rise_masks"]
@@ -94,7 +95,7 @@ def rise(
     fill_img = fills.fill(fill, x, clf, what="fill")
     # all random numbers are drawn first (n_masks × grid² values), so the masks do not depend
     # on batch_size or on the batch
-    cells, shift_y, shift_x = _draw(n_masks, (H, W), grid, p, torch.Generator().manual_seed(seed))
+    cells, shift_y, shift_x = _draw(n_masks, (H, W), grid, p, seeding.run_generator(seed, "rise.masks"))
     sal = torch.zeros(n, H * W, device=x.device, dtype=torch.float64)
     # masks per chunk: all images of the batch for each mask; if the batch alone exceeds
     # batch_size, images are split as well

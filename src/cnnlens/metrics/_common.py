@@ -15,6 +15,7 @@ import torch.nn.functional as F
 
 from ..classifier import Classifier
 from .. import validation
+from .. import seeding
 from ..errors import CnnlensError
 from ..explanation import Explanation, upsample
 
@@ -154,7 +155,7 @@ def tie_break_order(maps: torch.Tensor, seed: int) -> torch.Tensor:
     """Cell order ``(N, n)``: flattened cells by descending map value; ties broken by one seeded
     random permutation of the cells, shared by every map and method (SPEC §3)."""
     n_cells = maps[0].numel()
-    g = torch.Generator().manual_seed(int(seed))
+    g = seeding.run_generator(seed, "metrics.tie_break")  # shared by every map of a run (SPEC §11)
     perm = torch.randperm(n_cells, generator=g).to(maps.device)
     flat = maps.reshape(maps.shape[0], -1)[:, perm]
     order_in_perm = torch.sort(flat, dim=1, descending=True, stable=True).indices

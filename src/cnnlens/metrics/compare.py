@@ -33,6 +33,7 @@ from typing import Any
 import torch
 
 from .._io import atomic_write_bytes, atomic_write_text
+from .. import seeding
 from .. import validation
 from ..errors import CnnlensError
 from ..explanation import Explanation
@@ -53,10 +54,12 @@ def _jsonable(v: Any) -> bool:
     return True
 
 
-def random_maps(n: int, size: tuple[int, int], seed: int, device: torch.device | str = "cpu") -> torch.Tensor:
-    """The random baseline: i.i.d. uniform ``(n, H, W)`` maps from a seeded generator (no ties)."""
-    g = torch.Generator().manual_seed(int(seed) + 7919)
-    return torch.rand((n, *size), generator=g).to(device)
+def random_maps(n: int, size: tuple[int, int], seed: int, device: torch.device | str = "cpu",
+                first_index: int = 0) -> torch.Tensor:
+    """The random baseline: i.i.d. uniform ``(n, H, W)`` maps (no ties); image i's map from its seed
+    stream ``(seed, first_index + i)`` (SPEC §11)."""
+    gens = seeding.image_generators(seed, n, "compare.random_maps", first_index)
+    return torch.stack([torch.rand(size, generator=g) for g in gens]).to(device)
 
 
 def result_from_dict(d: Mapping[str, Any]) -> MetricResult:
@@ -264,6 +267,7 @@ def compare(
     method_params: Mapping[str, Mapping[str, Any]] | None = None,
     random_baseline: bool = True,
     progress: bool = False,
+    first_index: int = 0,
     on_result: Callable[[str, dict[str, MetricResult], float], None] | None = None,
     done: Mapping[str, dict[str, MetricResult]] | None = None,
     **evaluate_params: Any,
@@ -285,6 +289,7 @@ def compare(
             itself as its reference images.
         random_baseline: add the ``random`` row (uniform random maps at image resolution).
         progress: progress bars.
+        first_index: data-set position of ``x[0]`` (per-image seed streams, SPEC §11).
         on_result: called ``on_result(label, results, seconds)`` as each row completes (the
             command line writes each row to disk there, so finished work is never lost).
         done: rows already computed (``{label: {metric: MetricResult}}``), reused, not re-run.
@@ -305,7 +310,9 @@ def compare(
     entries = _method_entries(methods, method_params)
     x = clf.check_input(x)
     targets = clf.targets(x, target, batch_size=batch_size)
-    common = dict(metrics=metrics, protocol=protocol, batch_size=batch_size, seed=seed, target=targets)
+    first_index = validation.integer("first_index", first_index, minimum=0)
+    common = dict(metrics=metrics, protocol=protocol, batch_size=batch_size, seed=seed, target=targets,
+                  first_index=first_index)
     results: dict[str, dict[str, MetricResult]] = {}
     seconds: dict[str, float] = {}
     done = dict(done or {})
@@ -325,14 +332,15 @@ def compare(
             else:
                 t0 = time.perf_counter()
                 if spec is None:
-                    maps: Any = random_maps(x.shape[0], tuple(x.shape[2:]), seed, x.device)
+                    maps: Any = random_maps(x.shape[0], tuple(x.shape[2:]), seed, x.device, first_index)
                 elif isinstance(spec, Explanation):
                     maps = spec
                 else:
                     if spec == "ri" and params.get("reference") is None:
                         # RI needs reference images: by default the evaluated images themselves
                         params = {**params, "reference": x}
-                    maps = explain(clf, x, spec, target=targets, seed=seed, batch_size=batch_size, **params)
+                    maps = explain(clf, x, spec, target=targets, seed=seed, batch_size=batch_size,
+                                   first_index=first_index, **params)
                 seconds[label] = time.perf_counter() - t0
                 res = evaluate(clf, x, maps, progress=progress, **common, **evaluate_params)
                 if spec is None:

@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from .. import seeding
 from ..errors import CnnlensError
 from .. import fills
 from ._common import MetricResult, make_result, to_size
@@ -84,6 +85,7 @@ class MetricContext:
         self.ablation_mask = ablation_mask
         self.raw_maps: Any = maps  # what the user passed as maps, before validation
         self.progress: Any = None  # a callable taking a number of forward passes, or None
+        self.first_index = 0  # data-set position of x[0] (SPEC §11)
         self._games: dict[str, GameCurves] = {}
         self._ad_ai: Any = None
         self.info: MetricInfo | None = None  # the metric being computed (set by evaluate)
@@ -147,6 +149,14 @@ class MetricContext:
         return self._ad_ai
 
     # ---------------------------------------------------------------- helpers for metrics
+    def image_generator(self, i: int, stream: str | int) -> torch.Generator:
+        """The seed stream of image ``i`` of this call (SPEC §11, :mod:`cnnlens.seeding`)."""
+        return seeding.image_generator(self.options.seed, self.first_index + i, stream)
+
+    def run_generator(self, stream: str | int) -> torch.Generator:
+        """A seed stream shared by the whole call (SPEC §11)."""
+        return seeding.run_generator(self.options.seed, stream)
+
     def need(self, what: str) -> Any:
         """The optional input ``what`` (``masks``, ``second_model``, ``labels``); one line if missing."""
         value = getattr(self, what)

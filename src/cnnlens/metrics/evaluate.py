@@ -84,6 +84,7 @@ def evaluate(
     progress: bool = False,
     masks: Any = None,
     second_model: Any = None,
+    first_index: int = 0,
     deletion_substrate: Any = None,
     insertion_substrate: Any = None,
 ) -> dict[str, MetricResult]:
@@ -115,6 +116,8 @@ def evaluate(
         progress: show a progress bar over the forward passes.
         masks: ground-truth masks, for metrics that need them.
         second_model: a second classifier, for metrics that compare two models.
+        first_index: data-set position of ``x[0]``: per-image randomness of a metric comes from
+            ``SeedSequence([seed, first_index + i, stream])`` (SPEC §11; ``ctx.image_generator``).
 
     Returns:
         ``{name: MetricResult}`` in the order asked. Each result's ``params`` records the
@@ -144,6 +147,7 @@ def evaluate(
                                         insertion_substrate=insertion_substrate)
     step = validation.integer("step", step, minimum=1, allow_none=True, hint="cells per step")
     seed = validation.seed(seed)
+    first_index = validation.integer("first_index", first_index, minimum=0)
     x = clf.check_input(x)
     n = x.shape[0]
     maps, layer_maps, exp_targets, method, da_mask = _unpack(explanation, x)
@@ -177,6 +181,7 @@ def evaluate(
                         method=method, common=common, labels=labels, masks=masks, second_model=second_model,
                         ablation_mask=da_mask)
     ctx.raw_maps = raw_maps
+    ctx.first_index = first_index
 
     bar = None
     if progress:

@@ -28,6 +28,7 @@ from torch import nn
 
 from ..classifier import Classifier
 from .. import validation
+from .. import seeding
 from ..errors import CnnlensError
 
 __all__ = [
@@ -211,7 +212,7 @@ def p_matrix(clf: Classifier, x: torch.Tensor, y: Any, k: int, method: int = 1, 
         with torch.no_grad():
             F_ = filter_maps(clf, x[:1], layer).shape[1]
         check_k(k, C, F_)
-        g = torch.Generator().manual_seed(int(seed))
+        g = seeding.run_generator(seed, "nesy.p_matrix")
         if disjoint:
             idx = torch.randperm(F_, generator=g)[: C * k].view(C, k)
         else:

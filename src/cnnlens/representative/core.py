@@ -33,6 +33,7 @@ from torch import nn
 from ..classifier import Classifier
 from .. import validation
 from ..attribution.cam import weighted_map
+from .. import seeding
 from ..errors import CnnlensError
 from ..explanation import minmax_normalize, upsample
 from .greedy import greedy_cover
@@ -214,7 +215,7 @@ class RepresentativeInterpreter:
             q = n
         self.n_boundaries = q
         self.seed = seed
-        g = torch.Generator().manual_seed(seed)
+        g = seeding.run_generator(seed, "ri.boundaries")  # shared by the run (SPEC §11)
         sample = torch.randperm(n, generator=g)[:q].to(images.device)
         self.boundaries_ = self._compute_boundaries(sample)
         self.W_ = self.boundaries_.W

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from .. import validation
+from .. import seeding, validation
 from .._io import atomic_write_text
 from ..attribution.cam import CAM_METHODS, cam_weights, weighted_map
 from ..errors import CnnlensError
@@ -218,7 +218,7 @@ def evaluate_reuse(ri: "RepresentativeInterpreter", unseen_images: torch.Tensor,
     precision: dict[str, list[float]] = {}
     meta: dict[str, Any] = {}
     for seed in tqdm(seed_list, desc="reuse seeds", disable=not progress):
-        g = torch.Generator().manual_seed(10_007 * seed + 1)
+        g = seeding.run_generator(seed, "ri.reuse")
         ref_idx = _sample_reference(labels, n_pool, per_class, g).to(ri.features_.device)
         sub = ri._resampled(ref_idx, seed)
         m_u = flat_u.shape[0]
