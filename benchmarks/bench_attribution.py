@@ -122,7 +122,7 @@ def run_model(name: str, n: int, lime_samples: int, rise_masks: int) -> list[dic
 
     # Score-CAM: ours, then pytorch-grad-cam on the same layer
     def our_scorecam():
-        return cnnlens.explain(clf, x, "scorecam", target=targets, batch_size=bs, progress_bar=False)
+        return cnnlens.explain(clf, x, "scorecam", target=targets, batch_size=bs, progress=False)
 
     def their_scorecam():
         return cam(input_tensor=x, targets=[ClassifierOutputTarget(int(t)) for t in targets])
@@ -147,7 +147,7 @@ def run_model(name: str, n: int, lime_samples: int, rise_masks: int) -> list[dic
     segs = segment(x, "quickshift", seed=0)
     def our_lime():
         return cnnlens.explain(clf, x, "lime", target=targets, segments=segs, num_samples=lime_samples,
-                               batch_size=bs, progress_bar=False)
+                               batch_size=bs, progress=False)
 
     ours, wall = timed(our_lime)
     row("lime", "cnnlens", wall, n * lime_samples)
@@ -200,7 +200,7 @@ def run_model(name: str, n: int, lime_samples: int, rise_masks: int) -> list[dic
         kept = np.stack([(imgs[:, seg == f] == x0[seg == f]).reshape(len(imgs), -1).all(1)
                          for f in range(int(seg.max()) + 1)], axis=1).astype(np.int64)
         e = cnnlens.explain(clf, x[i:i + 1], "lime", target=targets[i:i + 1], segments=segs[i:i + 1],
-                            samples=kept, batch_size=bs, progress_bar=False)
+                            samples=kept, batch_size=bs, progress=False)
         mine = torch.stack([e.maps[0][segs[i] == f][0] for f in range(int(seg.max()) + 1)]).double().numpy()
         c_same.append(corr(mine, weights(i, r=refs[i])))
     fmt = lambda cs: ", ".join(f"{c:.3f}" for c in cs)  # noqa: E731
@@ -209,7 +209,7 @@ def run_model(name: str, n: int, lime_samples: int, rise_masks: int) -> list[dic
         f"samples {fmt(c_same)} ({', '.join(str(int(s.max()) + 1) for s in segs)} superpixels)")
 
     ours, wall = timed(lambda: cnnlens.explain(clf, x, "rise", target=targets, n_masks=rise_masks, batch_size=bs,
-                                               progress_bar=False))
+                                               progress=False))
     row("rise", "cnnlens", wall, n * rise_masks)
 
     # control: a plain loop of forwards at the same batch size over fresh masked copies, as long

@@ -50,7 +50,7 @@ def explanations(clf, x, targets, out: Path, seed: int, batch_size: int) -> dict
     layer = last_conv(clf.model)
     specs = {
         "LRP": ("lrp", {"composite": "epsilon_alpha2_beta1_flat"}),
-        "LIME": ("lime", {"progress_bar": False}),
+        "LIME": ("lime", {"progress": False}),
         "GradCAM": ("gradcam", {"layer": layer}),
         "DeepLIFT": ("deeplift", {"baseline": "zero_normalized"}),
     }

@@ -302,3 +302,17 @@ def test_detector_import_cycles(tmp_path):
     # without the function-local import, no cycle between a and b
     (pkg / "a.py").write_text("def f():\n    return 1\n")
     assert strongly_connected(import_graph(pkg, "pkg")) == [["pkg.e", "pkg.sub", "pkg.sub.m"]]
+
+
+def test_every_progress_bar_goes_through_the_one_helper():
+    """Only cnnlens._progress creates tqdm bars, so quiet_progress() silences every bar."""
+    offenders = []
+    for path in sorted(SRC.rglob("*.py")):
+        if path.name == "_progress.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("tqdm"):
+                offenders.append(f"{path.relative_to(SRC)}:{node.lineno}")
+            elif isinstance(node, ast.Import) and any(a.name.startswith("tqdm") for a in node.names):
+                offenders.append(f"{path.relative_to(SRC)}:{node.lineno}")
+    assert not offenders, "tqdm used directly (use cnnlens._progress.bar): " + ", ".join(offenders)

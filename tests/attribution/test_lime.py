@@ -85,7 +85,7 @@ def test_same_samples_give_lime_packages_weights_at_paper_size():
     kept = np.concatenate(kept_rows)
     assert kept.shape[0] == 1000 and n_feat > 20
     fit = lime_fit(clf, x, torch.tensor([target]), segs, samples=kept.astype(np.int64), batch_size=100,
-                   progress_bar=False)
+                   progress=False)
     ours_scores = fit.scores[0].numpy()
     # ours perturbs and scores exactly the images lime asks for
     idx = sorted(checked)
@@ -112,7 +112,7 @@ def test_same_samples_give_lime_packages_weights_at_paper_size():
     # the public path paints the same weights
     e = cnnlens.explain(clf, x, "lime", segments=segs, samples=kept[:60].astype(np.int64), batch_size=60)
     small = lime_fit(clf, x, torch.tensor([target]), segs, samples=kept[:60].astype(np.int64), batch_size=60,
-                     progress_bar=False)
+                     progress=False)
     np.testing.assert_allclose(e.maps[0].numpy(), small.maps()[0].numpy(), atol=1e-6)
     assert e.params["num_samples"] == 60 and e.params["samples"] == "given"
 
@@ -146,7 +146,7 @@ def test_recovers_the_true_weights_of_a_superpixel_linear_model():
     block_means = F.avg_pool2d(x[:, :1], size // 4).flatten(1)
     truth = block_means * w  # coefficient of superpixel j: w_j × its own mean (hidden → 0)
     fit = lime_fit(clf, x, torch.tensor([1, 1]), segs, num_samples=200, alpha=0.0, seed=1, batch_size=64,
-                   progress_bar=False)
+                   progress=False)
     assert torch.allclose(fit.coef.float(), truth, atol=1e-6)
     assert torch.allclose(fit.intercept.float(), torch.full((2,), 0.1), atol=1e-6)
     assert torch.allclose(fit.r2, torch.ones(2, dtype=torch.float64), atol=1e-9)

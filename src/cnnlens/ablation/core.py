@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .._progress import silenced
+from .._progress import bar as progress_bar
 from ..classifier import Classifier
 from .. import validation
 from .. import seeding
@@ -326,10 +326,7 @@ def dynamic_ablation(
     evals = torch.zeros(n, dtype=torch.long, device=dev)
     rounds = 0
 
-    from tqdm import tqdm
-
-    bar = tqdm(total=n * iterations, desc=f"dynamic ablation ({rule}-R)", unit="it",
-               disable=True if silenced() else (None if progress is None else not progress), leave=False)
+    bar = progress_bar(total=n * iterations, desc=f"dynamic ablation ({rule}-R)", progress=progress)
     start = time.perf_counter()
     with torch.no_grad():
         if sequential:

@@ -6,7 +6,7 @@ from typing import Any
 
 import torch
 
-from .._progress import silenced
+from .._progress import bar
 from ..errors import CnnlensError
 
 __all__ = ["target_scores", "chunk_ranges", "progress"]
@@ -32,9 +32,7 @@ def chunk_ranges(total: int, size: int) -> Iterator[tuple[int, int]]:
         yield start, min(start + size, total)
 
 
-def progress(total: int, desc: str, enabled: bool = True) -> Any:
-    """A tqdm bar over ``total`` forward passes, shown only for long work (> 1000 passes)."""
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc=desc, disable=not enabled or total <= 1000 or silenced(), leave=False)
+def progress(total: int, desc: str, enabled: bool | None = True) -> Any:
+    """A bar over ``total`` forward passes, shown only for long work (> 1000 passes)."""
+    return bar(total=total, desc=desc, progress=enabled, min_total=1000)
 

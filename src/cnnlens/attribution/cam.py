@@ -52,7 +52,8 @@ from ..errors import CnnlensError
 from ..explanation import Explanation, upsample
 from . import register
 from .. import validation
-from ._util import chunk_ranges, progress, target_scores
+from ._util import chunk_ranges, target_scores
+from ._util import progress as _bar
 
 __all__ = ["gradcam", "gradcam_plus_plus", "scorecam", "layer_gradients", "gradcam_weights", "gradcam_pp_weights",
            "scorecam_scores", "scorecam_weights", "cam_weights", "weighted_map", "CAM_METHODS"]
@@ -107,7 +108,7 @@ def gradcam_pp_weights(A: torch.Tensor, G: torch.Tensor, eps: float = 1e-6) -> t
 
 def scorecam_scores(clf: Classifier, x: torch.Tensor, A: torch.Tensor, targets: torch.Tensor, *, batch_size: int,
                     score: str = "logit", align_corners: bool = True,
-                    progress_bar: bool = False) -> tuple[torch.Tensor, torch.Tensor, int]:
+                    progress: bool = False) -> tuple[torch.Tensor, torch.Tensor, int]:
     """Score-CAM channel scores: ``(scores (N, K), constant (N, K), forward passes)``.
 
     Channel ``k`` of image ``n`` is upsampled bilinearly to the input size and min-max
@@ -129,7 +130,7 @@ def scorecam_scores(clf: Classifier, x: torch.Tensor, A: torch.Tensor, targets: 
             black = target_scores(black_logits.expand(n, -1), targets, score)
             scores[constant] = black[img_of[constant]].float()
             passes += 1
-        bar = progress(int(varying.numel()), "scorecam", progress_bar)
+        bar = _bar(int(varying.numel()), "scorecam", progress)
         for a, b in chunk_ranges(int(varying.numel()), batch_size):
             idx = varying[a:b]
             ch = A.reshape(n * k, 1, *A.shape[2:])[idx]
@@ -230,7 +231,8 @@ def gradcam_plus_plus(
 @register("scorecam", uses_layer=True)
 def scorecam(
     clf: Classifier, x: torch.Tensor, targets: torch.Tensor, *, seed: int, batch_size: int, layer: Any,
-    channel_softmax: bool = True, mask_align_corners: bool = True, relu: bool = True, progress_bar: bool = True,
+    channel_softmax: bool = True, mask_align_corners: bool = True, relu: bool = True, progress: bool = True,
+    progress_bar: bool | None = None,
 ) -> Explanation:
     """Score-CAM (Wang et al. 2020; SPEC §2), batched over images × channels.
 
@@ -243,7 +245,7 @@ def scorecam(
 
     Options: ``channel_softmax=True``; ``mask_align_corners=True`` (mask upsampling as
     pytorch-grad-cam's ``UpsamplingBilinear2d``; ``False`` as the authors' ``F.interpolate``);
-    ``relu=True``; ``progress_bar=True``. ``batch_size`` bounds the masked images per forward.
+    ``relu=True``; ``progress=True`` (old name ``progress_bar``). ``batch_size`` bounds the masked images per forward.
     ``info`` records the number of forward passes and of constant channels.
     """
     A = clf.features(x, batch_size=batch_size, layer=layer)
@@ -251,7 +253,8 @@ def scorecam(
     k = A.shape[1]
     scores, constant, passes = scorecam_scores(clf, x, A, targets, batch_size=batch_size,
                                                score="logit" if channel_softmax else "prob",
-                                               align_corners=mask_align_corners, progress_bar=progress_bar)
+                                               align_corners=mask_align_corners,
+                                               progress=progress if progress_bar is None else progress_bar)
     cam = weighted_map(scorecam_weights(scores, constant, channel_softmax), A)
     maps, layer_map = _finish(cam, x, relu)
     return Explanation(

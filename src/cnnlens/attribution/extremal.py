@@ -37,10 +37,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from .._progress import silenced
+from .._progress import bar as progress_bar
 from ..classifier import Classifier
-from .. import validation
-from .. import seeding
+from .. import seeding, validation
 from ..errors import CnnlensError
 from ..explanation import Explanation
 from . import register
@@ -136,6 +135,7 @@ def extremal_perturbation(
     lambda_start: float = 1.0,
     lambda_end: float = 1000.0,
     score: str = "logit",
+    progress: bool | None = None,
 ) -> Explanation:
     """Extremal Perturbation, preservation game (SPEC §2; Fong, Patrick & Vedaldi 2019).
 
@@ -164,11 +164,8 @@ def extremal_perturbation(
     gh, gw = math.ceil(h / step), math.ceil(w / step)
     gen = seeding.run_generator(seed, "extremal.jitter")  # the jitter of a run (SPEC §11)
     shifts = torch.randint(0, 2, (iterations, 2), generator=gen).tolist() if jitter else [[0, 0]] * iterations
-    from tqdm import tqdm
-
     maps, final_scores = [], []
-    bar = tqdm(total=iterations * math.ceil(n / batch_size), desc="extremal perturbation", unit="it", leave=False,
-               disable=True if silenced() else None)
+    bar = progress_bar(total=iterations * math.ceil(n / batch_size), desc="extremal perturbation", progress=progress)
     for lo in range(0, n, batch_size):  # chunks of images optimised together
         xb = x[lo : lo + batch_size].detach()
         tb = targets[lo : lo + batch_size].to(x.device)

@@ -45,7 +45,8 @@ from ..explanation import Explanation
 from . import register
 from .. import fills, validation
 from .. import seeding
-from ._util import chunk_ranges, progress, target_scores
+from ._util import chunk_ranges, target_scores
+from ._util import progress as _bar
 
 __all__ = ["lime", "segment", "lime_fit", "LimeFit"]
 
@@ -137,7 +138,7 @@ def lime_fit(
     alpha: float = 1.0,
     seed: int = 0,
     batch_size: int = 64,
-    progress_bar: bool = True,
+    progress: bool = True,
     samples: torch.Tensor | np.ndarray | None = None,
     first_index: int = 0,
 ) -> LimeFit:
@@ -171,7 +172,7 @@ def lime_fit(
     fill = fills.fill("segment_mean" if fill is None else fill, x, clf, segments=segments, what="fill")
     seg_flat = segments.reshape(n, -1)
     scores = torch.empty(n * num_samples, device=x.device, dtype=torch.float64)
-    bar = progress(n * num_samples, "lime", progress_bar)
+    bar = _bar(n * num_samples, "lime", progress)
     with torch.no_grad():
         for a, b in chunk_ranges(n * num_samples, batch_size):
             pair = torch.arange(a, b, device=x.device)
@@ -212,8 +213,8 @@ def lime(
     num_samples: int = 1000, segmenter: str | Callable[[np.ndarray], np.ndarray] = "quickshift",
     segments: torch.Tensor | None = None, kernel_size: float = 4, max_dist: float = 200, ratio: float = 0.2,
     n_segments: int = 50, hide_color: float | Sequence[float] | None = 0.0, kernel_width: float = 0.25,
-    alpha: float = 1.0, progress_bar: bool = True, samples: torch.Tensor | np.ndarray | None = None,
-    fill: Any = None, first_index: int = 0,
+    alpha: float = 1.0, progress: bool = True, samples: torch.Tensor | np.ndarray | None = None,
+    fill: Any = None, first_index: int = 0, progress_bar: bool | None = None,
 ) -> Explanation:
     """LIME (Ribeiro et al. 2016; SPEC §2): per-superpixel weights of a weighted ridge model of
     the target probability, painted onto the superpixels. Steps and options: module docstring.
@@ -222,7 +223,7 @@ def lime(
     ratio=0.2``) or ``"slic"`` (``n_segments=50``) or a callable; ``segments`` ``(N, H, W)`` or
     ``(H, W)`` to skip segmentation; ``fill`` (:mod:`cnnlens.fills`: ``"black"``, ``"mean"``, ``"image_mean"``, ``"segment_mean"``, a colour;
     old name ``hide_color=0.0``, ``None`` = ``"segment_mean"``);
-    ``kernel_width=0.25``; ``alpha=1.0`` (ridge); ``progress_bar=True``; ``samples`` ``(S, F)``
+    ``kernel_width=0.25``; ``alpha=1.0`` (ridge); ``progress=True`` (old name ``progress_bar``); ``samples`` ``(S, F)``
     or ``(N, S, F_max)`` 0/1 vectors used instead of random ones (``num_samples`` becomes ``S``).
     """
     validation.integer("num_samples", num_samples, minimum=2)
@@ -242,7 +243,8 @@ def lime(
         segs = segments
     fit = lime_fit(clf, x, targets, segs, num_samples=num_samples, fill=fill,
                    kernel_width=kernel_width, alpha=alpha, seed=seed, batch_size=batch_size,
-                   progress_bar=progress_bar, samples=samples, first_index=first_index)
+                   progress=progress if progress_bar is None else progress_bar, samples=samples,
+                   first_index=first_index)
     num_samples = int(fit.data.shape[1])
     seg_name = "given" if segments is not None else (segmenter if isinstance(segmenter, str) else getattr(segmenter, "__name__", "callable"))
     params: dict[str, Any] = {"num_samples": num_samples, "samples": "random" if samples is None else "given",

@@ -36,7 +36,8 @@ from ..explanation import Explanation
 from . import register
 from .. import fills, validation
 from .. import seeding
-from ._util import progress, target_scores
+from ._util import progress as _bar
+from ._util import target_scores
 
 __all__ = ["rise", "rise_masks"]
 
@@ -78,13 +79,14 @@ def rise_masks(
 @register("rise", stochastic=True)
 def rise(
     clf: Classifier, x: torch.Tensor, targets: torch.Tensor, *, seed: int, batch_size: int, layer: Any,
-    n_masks: int = 4000, grid: int = 7, p: float = 0.5, fill: Any = None, progress_bar: bool = True, baseline: Any = None,
+    n_masks: int = 4000, grid: int = 7, p: float = 0.5, fill: Any = None, progress: bool = True,
+    baseline: Any = None, progress_bar: bool | None = None,
 ) -> Explanation:
     """RISE (Petsiuk et al. 2018; SPEC §2): ``S = Σ_i P_target(x ⊙ M_i) M_i / (n_masks · p)``.
 
     Options: ``n_masks=4000``, ``grid=7``, ``p=0.5``, ``fill="black"`` (pixel 0), ``"mean"`` (the
     Classifier's mean colour), ``"image_mean"``, a colour or a tensor (:mod:`cnnlens.fills`; old
-    name ``baseline=``), ``progress_bar=True``. The same masks are used
+    name ``baseline=``), ``progress=True`` (old name ``progress_bar``). The same masks are used
     for every image of the batch. ``batch_size`` bounds masked images per forward pass.
     """
     validation.integer("n_masks", n_masks, minimum=1)
@@ -101,7 +103,7 @@ def rise(
     # batch_size, images are split as well
     per_chunk = max(1, batch_size // n)
     img_chunk = min(n, batch_size)
-    bar = progress(n * n_masks, "rise", progress_bar)
+    bar = _bar(n * n_masks, "rise", progress if progress_bar is None else progress_bar)
     # masks are made in blocks of several forward chunks (at most ~2^24 mask values) so that the
     # per-chunk work is only blend → forward → score
     block = per_chunk * max(1, min(-(-n_masks // per_chunk), (1 << 24) // (H * W * per_chunk)))

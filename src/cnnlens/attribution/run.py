@@ -30,11 +30,9 @@ def run_explain(clf: Any, images: Any, names: list[str], methods: list[str], out
     docstring into ``out``. ``method_params`` maps a method name to its own options, passed to
     :func:`cnnlens.explain` as they are (it checks them against the method). Returns the written paths."""
     import numpy as np
-    from tqdm import tqdm
-
     from .._imaging import file_stem, grid_png, method_slug, png_bytes, safe_name
     from .._io import atomic_write_bytes, atomic_write_text
-    from .._progress import silenced
+    from .._progress import bar
     from . import explain, method_info
 
     method_params = method_params or {}
@@ -48,7 +46,7 @@ def run_explain(clf: Any, images: Any, names: list[str], methods: list[str], out
     overlays: dict[str, Any] = {}
     arrays: dict[str, Any] = {"names": np.array(names)}
     record: dict[str, Any] = {"source": source or {}, "names": names, "methods": {}}
-    for info in tqdm(infos, desc="explain", disable=len(infos) < 2 or not progress or silenced()):
+    for info in bar(infos, desc="explain", progress=progress, min_total=1, leave=True):
         exp = explain(clf, images, info.name, target=target, seed=seed, batch_size=batch_size,
                       layer=layer if info.uses_layer else None, **method_params.get(info.name, {}))
         pics = exp.overlay(pixels)

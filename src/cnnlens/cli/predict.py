@@ -10,9 +10,7 @@ __all__ = ["register"]
 
 def _cmd_predict(args: argparse.Namespace) -> int:
     import torch
-    from tqdm import tqdm
-
-    from .._progress import silenced
+    from .._progress import bar
     from .inputs import check_image_source, classifier_from_args, load_image_source
 
     check_image_source(args)
@@ -22,7 +20,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     data = load_image_source(args, clf)
     images, names = data.images, data.names
     chunks = images.split(args.batch_size)
-    bars = tqdm(chunks, desc="predict", disable=len(chunks) < 2 or silenced())
+    bars = bar(chunks, desc="predict", progress=None, min_total=1)
     probs = torch.cat([clf.probs(c, batch_size=args.batch_size) for c in bars])
     values, indices = probs.topk(min(args.top, probs.shape[1]), dim=1)
     for name, vals, idx in zip(names, values.tolist(), indices.tolist()):

@@ -32,6 +32,7 @@ from typing import Any
 
 import torch
 
+from .._progress import bar as progress_bar
 from .._io import atomic_write_bytes, atomic_write_text
 from .. import seeding
 from .. import validation
@@ -319,9 +320,7 @@ def compare(
     rows = entries + ([(RANDOM_LABEL, None, {})] if random_baseline else [])
     bar = None
     if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=len(rows), desc="methods", unit="method")
+        bar = progress_bar(total=len(rows), desc="methods", unit="method", leave=True)
     try:
         for label, spec, params in rows:
             if bar is not None:

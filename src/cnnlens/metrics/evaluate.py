@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 
+from .._progress import bar as progress_bar
 from .. import fills, validation
 from ..errors import CnnlensError
 from ..explanation import Explanation
@@ -185,10 +186,8 @@ def evaluate(
 
     bar = None
     if progress:
-        from tqdm import tqdm
-
         total = sum(ctx.forwards(g) for g in ("insertion", "deletion") if g in needs) if needs_maps else 0
-        bar = tqdm(total=total, desc=f"evaluate {method or ''}".strip(), unit="fwd", leave=False)
+        bar = progress_bar(total=total, desc=f"evaluate {method or ''}".strip(), unit="fwd")
         ctx.progress = bar.update
     results: dict[str, MetricResult] = {}
     try:

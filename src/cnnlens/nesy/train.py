@@ -45,6 +45,7 @@ from torch import nn
 from .._io import atomic_write_bytes
 from ..classifier import Classifier
 from .. import validation
+from .._progress import bar as progress_bar
 from ..errors import CnnlensError
 from .binarize import (
     check_k,
@@ -285,9 +286,7 @@ def train(
     fork_devices = [dev.index or 0] if dev.type == "cuda" else []
     epoch_bar = None
     if progress:
-        from tqdm.auto import tqdm
-
-        epoch_bar = tqdm(total=epochs, initial=start, desc=f"train {strategy}", unit="epoch")
+        epoch_bar = progress_bar(total=epochs, initial=start, desc=f"train {strategy}", unit="epoch", leave=True)
     try:
         with torch.random.fork_rng(devices=fork_devices):
             for epoch in range(start, epochs):
@@ -303,9 +302,7 @@ def train(
                 total, count, sp_total = 0.0, 0, 0.0
                 bar = None
                 if progress:
-                    from tqdm.auto import tqdm
-
-                    bar = tqdm(total=len(parts), desc=f"epoch {epoch + 1}/{epochs}", leave=False, unit="batch")
+                    bar = progress_bar(total=len(parts), desc=f"epoch {epoch + 1}/{epochs}", unit="batch")
                 with clf.training():
                     for b, idx in enumerate(parts):
                         xb = x_tr[idx].to(dev)

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from .._io import atomic_write_bytes, atomic_write_text
+from .._progress import bar as progress_bar
 from .._progress import quiet_progress
 from . import ReportBuilder, write_report
 
@@ -341,8 +342,6 @@ def run_demo(out: str | Path = "cnnlens-demo", quick: bool = False, seed: int = 
              device: torch.device | None = None, progress: bool = True) -> Path:
     """Run every part on the bundled real models and data; write ``out/report.html`` and the raw
     results. Returns the report's path."""
-    from tqdm import tqdm
-
     cfg = DemoConfig(quick=quick, seed=seed, batch_size=batch_size, device=device)
     b = ReportBuilder(out, title="cnnlens demo" + (" (quick)" if quick else ""))
     steps: list[tuple[str, Callable[[], None]]] = [
@@ -359,7 +358,7 @@ def run_demo(out: str | Path = "cnnlens-demo", quick: bool = False, seed: int = 
         ("representative interpretations", lambda: _representative(b, cfg)),
         ("neuro-symbolic rules", lambda: _nesy(b, cfg)),
     ]
-    bar = tqdm(steps, desc="demo", disable=not progress)
+    bar = progress_bar(steps, desc="demo", progress=progress, leave=True)
     for name, step in bar:
         bar.set_postfix_str(name)
         with nullcontext() if progress else quiet_progress():  # no method bars either

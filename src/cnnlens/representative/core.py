@@ -34,6 +34,7 @@ from ..classifier import Classifier
 from .. import validation
 from ..attribution.cam import weighted_map
 from .. import seeding
+from .._progress import bar as progress_bar
 from ..errors import CnnlensError
 from ..explanation import minmax_normalize, upsample
 from .greedy import greedy_cover
@@ -234,12 +235,11 @@ class RepresentativeInterpreter:
 
     def _features_logits(self, images: torch.Tensor, desc: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Chunked ψ (N, ...) and logits (N, K) without gradients."""
-        from tqdm import tqdm
 
         chunks = images.split(self.batch_size)
         psis, logits = [], []
         with torch.no_grad():
-            for c in tqdm(chunks, desc=desc or "features", disable=not self.progress or len(chunks) < 2, leave=False):
+            for c in progress_bar(chunks, desc=desc or "features", progress=self.progress, min_total=1):
                 try:
                     p, z = self.clf.forward_with_features(c, self.layer)
                 except (RuntimeError, TypeError) as exc:

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from .. import seeding, validation
+from .._progress import bar as progress_bar
 from .._io import atomic_write_text
 from ..attribution.cam import CAM_METHODS, cam_weights, weighted_map
 from ..errors import CnnlensError
@@ -189,8 +190,6 @@ def evaluate_reuse(ri: "RepresentativeInterpreter", unseen_images: torch.Tensor,
     Returns:
         :class:`ReuseTable`.
     """
-    from tqdm import tqdm
-
     from ..metrics import average_drop_increase
 
     bad = [m for m in methods if m not in ("ri", *CAM_METHODS)]
@@ -217,7 +216,7 @@ def evaluate_reuse(ri: "RepresentativeInterpreter", unseen_images: torch.Tensor,
     coverage: list[float] = []
     precision: dict[str, list[float]] = {}
     meta: dict[str, Any] = {}
-    for seed in tqdm(seed_list, desc="reuse seeds", disable=not progress):
+    for seed in progress_bar(seed_list, desc="reuse seeds", progress=progress, leave=True):
         g = seeding.run_generator(seed, "ri.reuse")
         ref_idx = _sample_reference(labels, n_pool, per_class, g).to(ri.features_.device)
         sub = ri._resampled(ref_idx, seed)
