@@ -1,6 +1,6 @@
 """cnnlens — explain CNN image classifiers and measure how good the explanations are.
 
-The public names of SPEC §9. The heavier parts (attribution methods, metrics, Dynamic Ablation,
+The public names of docs/algorithms.md §9. The heavier parts (attribution methods, metrics, Dynamic Ablation,
 Representative Interpretations) are imported on first use, so ``import cnnlens`` stays light.
 """
 from __future__ import annotations

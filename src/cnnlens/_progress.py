@@ -1,4 +1,4 @@
-"""Progress bars: one helper, one switch (SPEC §8).
+"""Progress bars: one helper, one switch (docs/algorithms.md §8).
 
 Every long loop of cnnlens shows its bar through :func:`bar`, and every public function spells
 the switch the same way: ``progress`` — ``True`` (show), ``False`` (hide) or, where a function

@@ -1,4 +1,4 @@
-"""The :class:`Explanation` result type and its explicit post-processing steps (SPEC §0, §2).
+"""The :class:`Explanation` result type and its explicit post-processing steps (docs/algorithms.md §0, §2).
 
 An explanation keeps raw values: ``maps`` ``(N, H, W)`` at input resolution, optionally the
 layer-resolution map and the full ``(N, C, H, W)`` pixel attribution. Normalisation, ReLU and
@@ -76,7 +76,7 @@ def _to_numpy_images(images: torch.Tensor | np.ndarray, n: int, size: tuple[int,
 
 @dataclasses.dataclass
 class Explanation:
-    """Attribution maps for a batch of images (SPEC §2).
+    """Attribution maps for a batch of images (§2).
 
     Attributes:
         maps: ``(N, H, W)`` raw map values at input resolution.

@@ -1,10 +1,10 @@
-"""What replaces removed pixels: one vocabulary for every method and metric (SPEC §0).
+"""What replaces removed pixels: one vocabulary for every method and metric (docs/algorithms.md §0).
 
 A *fill* is the image that hidden / deleted pixels take (RISE's and DeepLIFT's baseline, LIME's
 hidden superpixels, the deletion and insertion substrates of the metrics). Every part of cnnlens
 builds it here, under one set of names:
 
-- ``"black"`` — pixel value 0 in pixel space (SPEC §0), not 0 in normalised space.
+- ``"black"`` — pixel value 0 in pixel space (§0), not 0 in normalised space.
 - ``"mean"`` — the colour the model sees as 0: the Classifier's ``mean=`` (the dataset mean; the
   RISE reference code's substrate, OVERVIEW's "zero tensor" for DeepLIFT); for a Classifier
   without normalisation that colour is black.

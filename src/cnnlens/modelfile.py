@@ -1,4 +1,4 @@
-"""Loading user models from files for the command line (SPEC §1 "Model files").
+"""Loading user models from files for the command line (docs/algorithms.md §1 "Model files").
 
 Three forms, safest first:
 

@@ -1,4 +1,4 @@
-"""Seed streams (SPEC §11): where every random number of cnnlens comes from.
+"""Seed streams (docs/algorithms.md §11): where every random number of cnnlens comes from.
 
 - Randomness that belongs to **one image** — LIME's samples and quickshift's tie-breaking, DA's
   proposals, the random baseline maps of ``compare`` — is drawn from

@@ -125,7 +125,7 @@ def seed(value: Any, name: str = "seed") -> int:
 
 
 def batch_size(value: Any, name: str = "batch_size") -> int:
-    """The one memory knob of SPEC §0: a positive integer."""
+    """The one memory knob of docs/algorithms.md §0: a positive integer."""
     return integer(name, value, minimum=1)  # type: ignore[return-value]
 
 

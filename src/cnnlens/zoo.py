@@ -1,6 +1,6 @@
 """The model and dataset zoo: real pretrained models and real datasets that exist offline.
 
-SPEC §9 public contract::
+docs/algorithms.md §9 public contract::
 
     >>> from cnnlens import zoo
     >>> zoo.list_models()  # doctest: +NORMALIZE_WHITESPACE
@@ -18,7 +18,7 @@ that exist offline"), located without importing those packages and loaded with
 :func:`catalog` lists every entry with whether it is installed (``cnnlens models`` /
 ``cnnlens datasets``).
 
-Every model comes as a :class:`cnnlens.Classifier` taking pixel-space input [0, 1] (SPEC §0):
+Every model comes as a :class:`cnnlens.Classifier` taking pixel-space input [0, 1] (§0):
 its normalisation is the wrapper's ``mean``/``std``, not part of the network.
 
 ====================== ===================================== ============ ==================
@@ -39,7 +39,7 @@ plain state dict) with a training record ``<name>.json`` (seed, epochs, test acc
 :func:`training_record`. Intended feature layers (what ``feature_layer="auto"`` resolves to):
 ``features`` (256×7×7 for ``fashion_vgg``) and, for the Sequential ``fashion_pair_seq`` whose
 module names are plain indices, ``"11"`` (the last max-pool, 32×8×8); its last ``Conv2d`` is
-``"9"`` (OVERVIEW's Grad-CAM layer, SPEC §3).
+``"9"`` (OVERVIEW's Grad-CAM layer, §3).
 """
 from __future__ import annotations
 
@@ -244,12 +244,12 @@ _DATASETS: dict[str, _DatasetSpec] = {
 
 
 def list_models() -> list[str]:
-    """Names of the zoo's pretrained models (SPEC §9), installed or not."""
+    """Names of the zoo's pretrained models (§9), installed or not."""
     return list(_MODELS)
 
 
 def list_datasets() -> list[str]:
-    """Names of the zoo's datasets (SPEC §9), installed or not."""
+    """Names of the zoo's datasets (§9), installed or not."""
     return list(_DATASETS)
 
 
@@ -320,7 +320,7 @@ def load_model(name: str, device: str | torch.device | None = None) -> nn.Module
 
 def load_classifier(name: str, device: str | torch.device | None = None,
                     feature_layer: str | None = "auto") -> "Classifier":
-    """The pretrained model ``name`` as a :class:`cnnlens.Classifier` (SPEC §1, §9).
+    """The pretrained model ``name`` as a :class:`cnnlens.Classifier` (§1, §9).
 
     The Classifier carries the model's normalisation (``mean``/``std`` in pixel space), class
     names, ``input_shape`` and ``feature_layer="auto"`` (``features`` for MobileNetV2 and the
@@ -339,7 +339,7 @@ def load_classifier(name: str, device: str | torch.device | None = None,
 
 def load_dataset(name: str, split: str | None = None,
                  classes: "Sequence[int | str] | None" = None) -> "ImageDataset":
-    """The dataset ``name`` as an :class:`cnnlens.data.ImageDataset` (SPEC §9).
+    """The dataset ``name`` as an :class:`cnnlens.data.ImageDataset` (§9).
 
     ``.images`` ``(N, C, H, W)`` float32 in [0, 1], ``.labels`` ``(N,)`` int64 (−1 where
     unlabelled), ``.class_names``, ``.names``. ``split=None`` picks the dataset's default

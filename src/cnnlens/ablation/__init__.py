@@ -1,4 +1,4 @@
-"""Rule-guided Dynamic Ablation (SPEC §4): :func:`dynamic_ablation` → :class:`AblationResult`,
+"""Rule-guided Dynamic Ablation (docs/algorithms.md §4): :func:`dynamic_ablation` → :class:`AblationResult`,
 also the attribution methods ``da_pos`` / ``da_neg`` (``cnnlens/attribution/da.py``: the normalised
 cam as an :class:`~cnnlens.Explanation`, so DA joins ``compare`` and the metrics).
 

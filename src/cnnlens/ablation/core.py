@@ -1,12 +1,12 @@
-"""Rule-guided Dynamic Ablation (DA paper, Algorithm 1; SPEC §4).
+"""Rule-guided Dynamic Ablation (DA paper, Algorithm 1; docs/algorithms.md §4).
 
 k dynamic circles ``(c_x, c_y, c_r)`` define a 0/1 mask ``m`` (the union of the disks, Eq. 3;
 in superpixel mode the superpixels whose centroid lies inside a disk). Each iteration proposes
 moved circles whose total area is ``S_bound``; a proposal is accepted when the rule still holds —
 Pos-R: ``Φ(m′ ⊗ x) = Φ(x)``; Neg-R: ``Φ((J − m′) ⊗ x) ≠ Φ(x)`` — and then ``S_bound`` shrinks by
-``f_c`` and ``cam += m′``. Every choice the paper leaves open follows SPEC §4.
+``f_c`` and ``cam += m′``. Every choice the paper leaves open follows §4.
 
-Batched execution (SPEC §4) does not change the algorithm: for the current state of each chain
+Batched execution (§4) does not change the algorithm: for the current state of each chain
 ``B`` proposals are evaluated at once, the first that passes (in proposal order) is accepted,
 the ones after it are discarded and not counted as iterations. The random numbers are indexed by
 the iteration number — proposal ``t`` of image ``i`` always uses draw ``t`` of image ``i``'s
@@ -42,7 +42,7 @@ _MASK_CHUNK_ELEMENTS = 1 << 23
 
 @dataclasses.dataclass
 class AblationResult:
-    """The result of :func:`dynamic_ablation` for a batch of ``N`` images (SPEC §4, §9).
+    """The result of :func:`dynamic_ablation` for a batch of ``N`` images (§4, §9).
 
     Attributes:
         mask: ``(N, H, W)`` bool, the final mask ``m`` (Pos-R: the minimal sufficient region;
@@ -50,9 +50,9 @@ class AblationResult:
             was accepted.
         cam: ``(N, H, W)`` float, the attribution map ``Σ accepted m′`` normalised as
             ``cam / max(cam)`` (all zeros when nothing was accepted).
-        mar: ``(N,)`` float64, ``‖m‖₀ / (H·W)`` (SPEC §3 MAR; 1.0 when nothing was accepted).
+        mar: ``(N,)`` float64, ``‖m‖₀ / (H·W)`` (§3 MAR; 1.0 when nothing was accepted).
         iterations: ``(N,)`` int64, iterations counted (proposals up to and including each
-            accepted one, SPEC §4) — equals ``iterations`` of the call.
+            accepted one, §4) — equals ``iterations`` of the call.
         accepted: ``(N,)`` int64, accepted steps.
         evaluations: ``(N,)`` int64, model evaluations made (batched mode also counts the
             discarded speculative proposals; sequential mode equals ``iterations``).
@@ -85,7 +85,7 @@ class AblationResult:
         return self.mask.shape[0]
 
     def mar_summary(self) -> dict[str, float]:
-        """Mean, std (population) and image count of the MAR (SPEC §3 "MAR")."""
+        """Mean, std (population) and image count of the MAR (§3 "MAR")."""
         m = self.mar.double()
         return {"mean": float(m.mean()), "std": float(m.std(unbiased=False)), "n": int(m.numel())}
 
@@ -109,7 +109,7 @@ class AblationResult:
 
 
 def rule_text(rule: str, class_name: str, mar: float | None = None) -> str:
-    """The explicit rule of SPEC §4: Pos-R "if region P of x is present then x is classified as
+    """The explicit rule of §4: Pos-R "if region P of x is present then x is classified as
     y"; Neg-R "if P is absent then x is not classified as y". ``mar`` adds P's size."""
     size = "" if mar is None else f" (P = {mar:.1%} of the image)"
     if rule == "pos":
@@ -133,7 +133,7 @@ def _check_params(rule: str, iterations: int, k: int, alpha_step: float, fc: flo
 def _default_stream(n: int, iterations: int, k: int, seed: int, first_index: int = 0) -> torch.Tensor:
     """``(N, iterations + 1, 3, k)`` float64 uniforms in [0, 1): row 0 initialises the circles,
     row t (1…iterations) is the draw of proposal t. Image i has its own seed stream
-    ``(seed, first_index + i)`` (SPEC §11), so its chain does not depend on the other images."""
+    ``(seed, first_index + i)`` (§11), so its chain does not depend on the other images."""
     out = torch.empty(n, iterations + 1, 3, k, dtype=torch.float64)
     for i, g in enumerate(seeding.image_generators(seed, n, "da.proposals", first_index)):
         out[i] = torch.rand(iterations + 1, 3, k, generator=g, dtype=torch.float64)
@@ -179,7 +179,7 @@ def _sum_k(v: torch.Tensor) -> torch.Tensor:
 
 def _propose(cx: torch.Tensor, cy: torch.Tensor, r: torch.Tensor, s_bound: torch.Tensor, d: torch.Tensor,
              h: int, w: int, alpha: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Algorithm 1 lines 5–8 with SPEC §4's reading. ``d`` ``(P, 3, k)`` in [−1, 1).
+    """Algorithm 1 lines 5–8 with §4's reading. ``d`` ``(P, 3, k)`` in [−1, 1).
 
     x′ = x + U(−H, H)·α;  y′ = y + U(−W, W)·α;  r′ = |r + U(−ρ, ρ)·α| with ρ = √(S/π);
     r′ ← r′·ρ/‖r′‖₂ so that π Σ r′² = S_bound.
@@ -214,7 +214,7 @@ def _masks(seg: Segmentation, g: torch.Tensor, cx: torch.Tensor, cy: torch.Tenso
 def _rule_holds(clf: Classifier, x: torch.Tensor, g: torch.Tensor, masks: torch.Tensor, y: torch.Tensor,
                 rule: str, batch_size: int) -> torch.Tensor:
     """Evaluate F(·, Q) for every proposal: ``(P,)`` bool. Pos-R: argmax Φ(m′ ⊗ x) = y;
-    Neg-R: argmax Φ((J − m′) ⊗ x) ≠ y. Black = pixel value 0 (SPEC §0)."""
+    Neg-R: argmax Φ((J − m′) ⊗ x) ≠ y. Black = pixel value 0 (§0)."""
     n, c, h, w = x.shape
     keep = masks if rule == "pos" else ~masks
     out = []
@@ -246,7 +246,7 @@ def dynamic_ablation(
     progress: bool | None = None,
     first_index: int = 0,
 ) -> AblationResult:
-    """Dynamic Ablation (DA paper Algorithm 1, SPEC §4) for a batch ``x`` ``(N, C, H, W)`` in [0, 1].
+    """Dynamic Ablation (DA paper Algorithm 1, §4) for a batch ``x`` ``(N, C, H, W)`` in [0, 1].
 
     Args:
         clf: the classifier Φ.
@@ -258,10 +258,10 @@ def dynamic_ablation(
         alpha_step: step rate α (paper: 0.2).
         fc: area shrink factor on acceptance, in (0, 1] (paper: 0.95).
         superpixels: SLIC ``n_segments`` (paper: 500); ``0`` = pixel mode.
-        seed: seeds each image's random stream (image i uses ``(seed, first_index + i)``, SPEC §11).
+        seed: seeds each image's random stream (image i uses ``(seed, first_index + i)``, §11).
         batch_size: most masked images per model call.
         sequential: ``True`` runs the literal Algorithm 1, one model call per iteration and
-            image (the reference; slow). ``False`` (default) runs the batched chains of SPEC §4.
+            image (the reference; slow). ``False`` (default) runs the batched chains of §4.
         target: the class the rule is about. DA explains the model's own decision: ``None`` (the
             default) means the predicted class ``Φ(x)``; an explicit target must equal the
             prediction for every image, otherwise a :class:`CnnlensError` names the images
@@ -280,7 +280,7 @@ def dynamic_ablation(
 
     Returns:
         :class:`AblationResult`. Images whose chain accepts nothing keep ``m = J``, ``cam = 0``,
-        MAR 1 and ``accepted = 0`` (SPEC §4).
+        MAR 1 and ``accepted = 0`` (§4).
     """
     if not isinstance(clf, Classifier):
         raise CnnlensError(f"clf must be a cnnlens.Classifier, got {type(clf).__name__}")
@@ -313,7 +313,7 @@ def dynamic_ablation(
     seg = segment(x, superpixels).to(dev)
     q = speculation if speculation is not None else (1.0 if dev.type == "cuda" else 0.25)
 
-    # initial state (SPEC §4): centres uniform over the image, radii uniform in (0, √(HW/(kπ))]
+    # initial state (§4): centres uniform over the image, radii uniform in (0, √(HW/(kπ))]
     r_max = math.sqrt(h * w / (k * math.pi))
     cx = u[:, 0, 0] * h
     cy = u[:, 0, 1] * w

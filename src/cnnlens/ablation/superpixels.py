@@ -1,4 +1,4 @@
-"""Superpixels for Dynamic Ablation (SPEC §4 "Superpixel mode").
+"""Superpixels for Dynamic Ablation (docs/algorithms.md §4 "Superpixel mode").
 
 A superpixel is in a DA mask iff its centroid (the mean pixel coordinate of its pixels) lies
 inside any dynamic circle. Pixel mode is the same computation with every pixel its own segment
@@ -46,7 +46,7 @@ def segment(x: torch.Tensor, n_segments: int) -> Segmentation:
     """Segment ``x`` ``(N, C, H, W)`` in [0, 1].
 
     ``n_segments > 0``: SLIC from scikit-image with its defaults (compactness 10, 10 iterations,
-    ``sigma=0``, connectivity enforced) and ``n_segments`` (SPEC §4: ``sp_num``); grey images are
+    ``sigma=0``, connectivity enforced) and ``n_segments`` (§4: ``sp_num``); grey images are
     segmented as one channel. ``n_segments == 0``: pixel mode (one segment per pixel).
 
     SLIC is per-image preprocessing (done once per image, not in the chain's loop).

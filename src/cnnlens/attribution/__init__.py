@@ -1,6 +1,6 @@
-"""Attribution methods behind one call: :func:`explain` and the registry :func:`methods` (SPEC §2, §9).
+"""Attribution methods behind one call: :func:`explain` and the registry :func:`methods` (docs/algorithms.md §2, §9).
 
-Every method is a function registered under its SPEC name with :func:`register`. It receives the
+Every method is a function registered under its name in docs/algorithms.md §2 with :func:`register`. It receives the
 validated pixel-space batch and the resolved targets and returns an :class:`~cnnlens.Explanation`
 with raw maps; :func:`explain` records the common parameters (method, seed, layer, targets,
 batch size, package version) on top of the method's own.
@@ -46,11 +46,11 @@ __all__ = ["register", "methods", "explain", "method_info", "MethodInfo", "DEFAU
 
 DEFAULT_BATCH_SIZE = 64
 
-# the order of methods() (SPEC §2 table order); methods found elsewhere follow in import order
+# the order of methods() (§2 table order); methods found elsewhere follow in import order
 _ORDER = ("saliency", "guided_backprop", "gradcam", "gradcam++", "scorecam", "lrp", "deeplift", "lime", "rise",
           "extremal_perturbation", "da_pos", "da_neg", "ri")
 # arguments every method function takes from explain() itself (``first_index`` only where the
-# function has it: the stochastic methods, SPEC §11)
+# function has it: the stochastic methods, §11)
 _COMMON = ("clf", "x", "targets", "seed", "batch_size", "layer", "first_index")
 
 
@@ -120,7 +120,7 @@ def _load_providers() -> None:
 
 
 def methods() -> list[str]:
-    """Names of every registered attribution method (SPEC §2 order, then any others)."""
+    """Names of every registered attribution method (§2 order, then any others)."""
     _load_providers()
     rank = {m: i for i, m in enumerate(_ORDER)}
     return sorted(_REGISTRY, key=lambda m: rank.get(m, len(rank)))
@@ -152,12 +152,12 @@ def explain(
         x: images in ``[0, 1]``.
         method: a name from :func:`methods`.
         target: class to explain: ``None`` → the predicted class, an int for all images, or one
-            per image (SPEC §0).
+            per image (§0).
         seed: seed of stochastic methods (LIME, RISE, DA, RI …).
         batch_size: bounds how many images/perturbations go through the model at once.
         layer: for methods that read a layer (CAMs, RI): overrides the feature layer for this call.
         first_index: data-set position of ``x[0]``: image i draws its random numbers from
-            ``SeedSequence([seed, first_index + i, stream])`` (SPEC §11, :mod:`cnnlens.seeding`), so
+            ``SeedSequence([seed, first_index + i, stream])`` (§11, :mod:`cnnlens.seeding`), so
             ``explain(x[i:i+1], first_index=i)`` gives what ``explain(x)`` gives for image i.
         **params: the method's own options (see its docstring).
 

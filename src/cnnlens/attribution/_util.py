@@ -1,4 +1,4 @@
-"""Small helpers shared by the attribution methods of this package (SPEC §0, §2)."""
+"""Small helpers shared by the attribution methods of this package (docs/algorithms.md §0, §2)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -14,7 +14,7 @@ __all__ = ["target_scores", "chunk_ranges", "progress"]
 
 def target_scores(logits: torch.Tensor, targets: torch.Tensor, score: str, check: bool = True) -> torch.Tensor:
     """The target class's logit (``score="logit"``) or softmax probability (``"prob"``) per row
-    of ``logits`` ``(B, K)``; ``targets`` ``(B,)``. SPEC §0. ``check=False`` skips the range
+    of ``logits`` ``(B, K)``; ``targets`` ``(B,)``. §0. ``check=False`` skips the range
     check (a device sync) in hot loops whose targets :func:`explain` already validated."""
     if score == "prob":
         logits = torch.softmax(logits, dim=1)

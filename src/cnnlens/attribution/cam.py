@@ -1,7 +1,7 @@
-"""Class-activation maps: ``gradcam``, ``gradcam++`` and ``scorecam`` (SPEC §2).
+"""Class-activation maps: ``gradcam``, ``gradcam++`` and ``scorecam`` (docs/algorithms.md §2).
 
 All three read the feature map ``A`` ``(N, K, h, w)`` of a layer (the Classifier's feature layer,
-or ``layer=`` for one call, SPEC §1), weight its channels, sum, apply ReLU and upsample bilinearly
+or ``layer=`` for one call, §1), weight its channels, sum, apply ReLU and upsample bilinearly
 (``align_corners=False``) to the input size. ``Explanation.layer_maps`` keeps the ``(N, h, w)``
 map after ReLU and before upsampling; ``maps`` is the upsampled map, not normalised (call
 ``Explanation.normalized()`` for ``[0, 1]``).
@@ -159,7 +159,7 @@ def scorecam_weights(scores: torch.Tensor, constant: torch.Tensor, channel_softm
 
 def weighted_map(weights: torch.Tensor, A: torch.Tensor, shared: bool = False) -> torch.Tensor:
     """The class-activation map ``Σ_k w_k A^k`` — the one map builder of every CAM, of RI's reuse
-    evaluation and of RI's heatmaps (SPEC §2, §5).
+    evaluation and of RI's heatmaps (§2, §5).
 
     ``weights`` ``(N, K)`` with ``A`` ``(N, K, h, w)`` → ``(N, h, w)`` (one weight vector per image);
     ``shared=True``: ``weights`` ``(P, K)`` applied to every image → ``(N, P, h, w)`` (RI's |P|
@@ -196,7 +196,7 @@ def gradcam(
     clf: Classifier, x: torch.Tensor, targets: torch.Tensor, *, seed: int, batch_size: int, layer: Any,
     score: str = "logit", relu: bool = True,
 ) -> Explanation:
-    """Grad-CAM (Selvaraju et al. 2017; SPEC §2): ``ReLU(Σ_k mean_ij(∂y_c/∂A^k_ij) A^k)``,
+    """Grad-CAM (Selvaraju et al. 2017; §2): ``ReLU(Σ_k mean_ij(∂y_c/∂A^k_ij) A^k)``,
     bilinearly upsampled to the input size.
 
     Options: ``score="logit"`` (default, as in the paper) or ``"prob"``; ``relu=True`` (set
@@ -215,7 +215,7 @@ def gradcam_plus_plus(
     clf: Classifier, x: torch.Tensor, targets: torch.Tensor, *, seed: int, batch_size: int, layer: Any,
     relu: bool = True, eps: float = 1e-6,
 ) -> Explanation:
-    """Grad-CAM++ (Chattopadhyay et al. 2018, Eq. 19 closed form; SPEC §2).
+    """Grad-CAM++ (Chattopadhyay et al. 2018, Eq. 19 closed form; §2).
 
     ``α = g² / (2g² + Σ_ab A_ab · g³ + eps)`` (0 where ``g = 0``), ``w_k = Σ_ij α ReLU(g)``,
     map ``= ReLU(Σ_k w_k A^k)``, upsampled bilinearly. ``g`` is the gradient of the target
@@ -234,7 +234,7 @@ def scorecam(
     channel_softmax: bool = True, mask_align_corners: bool = True, relu: bool = True, progress: bool = True,
     progress_bar: bool | None = None,
 ) -> Explanation:
-    """Score-CAM (Wang et al. 2020; SPEC §2), batched over images × channels.
+    """Score-CAM (Wang et al. 2020; §2), batched over images × channels.
 
     Channel ``k`` of image ``n`` gives the mask ``M = minmax(up(A^k))`` (``0`` for a constant
     channel) and the score ``s_nk`` of ``x_n · M`` (target logit; the black image for every

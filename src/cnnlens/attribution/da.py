@@ -1,4 +1,4 @@
-"""Dynamic Ablation as attribution methods ``da_pos`` / ``da_neg`` (SPEC §4): the normalised cam of
+"""Dynamic Ablation as attribution methods ``da_pos`` / ``da_neg`` (docs/algorithms.md §4): the normalised cam of
 :func:`cnnlens.dynamic_ablation` as an :class:`~cnnlens.Explanation`, so DA joins ``compare`` and
 the metrics."""
 from __future__ import annotations
@@ -25,10 +25,10 @@ def _explain_da(rule: str, clf: Classifier, x: torch.Tensor, targets: torch.Tens
 
 
 @register("da_pos", stochastic=True, params=_DA_PARAMS,
-          description="Dynamic Ablation, Pos-R: minimal region that keeps the class (SPEC §4)")
+          description="Dynamic Ablation, Pos-R: minimal region that keeps the class (§4)")
 def da_pos(clf: Classifier, x: torch.Tensor, targets: torch.Tensor, *, seed: int, batch_size: int,
            layer: Any = None, first_index: int = 0, **params: Any) -> Explanation:
-    """Dynamic Ablation with the minimal-positive rule; map = normalised cam (SPEC §4).
+    """Dynamic Ablation with the minimal-positive rule; map = normalised cam (§4).
 
     Params: ``iterations=500, k=4, alpha_step=0.2, fc=0.95, superpixels=500, sequential=False``.
     The target must be the predicted class (DA explains the model's own decision).
@@ -37,8 +37,8 @@ def da_pos(clf: Classifier, x: torch.Tensor, targets: torch.Tensor, *, seed: int
 
 
 @register("da_neg", stochastic=True, params=_DA_PARAMS,
-          description="Dynamic Ablation, Neg-R: minimal region whose removal changes the class (SPEC §4)")
+          description="Dynamic Ablation, Neg-R: minimal region whose removal changes the class (§4)")
 def da_neg(clf: Classifier, x: torch.Tensor, targets: torch.Tensor, *, seed: int, batch_size: int,
            layer: Any = None, first_index: int = 0, **params: Any) -> Explanation:
-    """Dynamic Ablation with the minimal-negative rule; map = normalised cam (SPEC §4)."""
+    """Dynamic Ablation with the minimal-negative rule; map = normalised cam (§4)."""
     return _explain_da("neg", clf, x, targets, seed=seed, batch_size=batch_size, first_index=first_index, **params)

@@ -1,4 +1,4 @@
-"""DeepLIFT with the Rescale rule (Shrikumar, Greenside & Kundaje 2017; SPEC §2 ``deeplift``).
+"""DeepLIFT with the Rescale rule (Shrikumar, Greenside & Kundaje 2017; docs/algorithms.md §2 ``deeplift``).
 
 The input ``x`` and its baseline ``x′`` go through the model in one batch, recorded op by op
 (:mod:`cnnlens.attribution.graph`). Multipliers flow back from the target logit:
@@ -121,7 +121,7 @@ def deeplift(
     fill: Any = None,
     baseline: Any = None,
 ) -> Explanation:
-    """DeepLIFT-Rescale attributions of the target logit (SPEC §2 ``deeplift``).
+    """DeepLIFT-Rescale attributions of the target logit (§2 ``deeplift``).
 
     Args:
         fill: ``"black"`` (default), ``"mean"`` (the Classifier's mean colour), ``"image_mean"`` or a

@@ -1,4 +1,4 @@
-"""Extremal Perturbation (Fong, Patrick & Vedaldi, ICCV 2019), preservation game (SPEC §2).
+"""Extremal Perturbation (Fong, Patrick & Vedaldi, ICCV 2019), preservation game (docs/algorithms.md §2).
 
 Clean-room implementation from the paper's description (TorchRay's code is non-commercial and was
 not read). For a fixed area fraction ``a`` the method looks for the smooth mask ``m`` that
@@ -22,7 +22,7 @@ maximises the model's score on the perturbed input that keeps ``m`` and blurs th
   each direction (edge pixels replicated), so the mask cannot exploit single-pixel artefacts.
 * **Optimiser**: Adam on ``m̄`` (clipped to [0, 1] after every step), ``m̄`` initialised to 0.5.
 
-Defaults are the reference defaults SPEC §2 names (area 0.1, 800 iterations, step 7, σ 21,
+Defaults are the reference defaults §2 names (area 0.1, 800 iterations, step 7, σ 21,
 jitter on), which are sized for ~224-pixel inputs; for small images (MNIST, faces) pass a smaller
 ``step``/``sigma``/``max_blur`` in proportion. The score is the target **logit** by default, as
 the paper optimises the network output (``score="prob"`` optimises the softmax probability).
@@ -137,7 +137,7 @@ def extremal_perturbation(
     score: str = "logit",
     progress: bool | None = None,
 ) -> Explanation:
-    """Extremal Perturbation, preservation game (SPEC §2; Fong, Patrick & Vedaldi 2019).
+    """Extremal Perturbation, preservation game (§2; Fong, Patrick & Vedaldi 2019).
 
     Args (beyond the registry's): ``area`` fraction kept (0.1), ``iterations`` (800), ``step``
     mask grid stride in pixels (7), ``sigma`` smoothness σ in pixels (21), ``max_blur`` σ of the
@@ -162,7 +162,7 @@ def extremal_perturbation(
 
     n, c, h, w = x.shape
     gh, gw = math.ceil(h / step), math.ceil(w / step)
-    gen = seeding.run_generator(seed, "extremal.jitter")  # the jitter of a run (SPEC §11)
+    gen = seeding.run_generator(seed, "extremal.jitter")  # the jitter of a run (§11)
     shifts = torch.randint(0, 2, (iterations, 2), generator=gen).tolist() if jitter else [[0, 0]] * iterations
     maps, final_scores = [], []
     bar = progress_bar(total=iterations * math.ceil(n / batch_size), desc="extremal perturbation", progress=progress)

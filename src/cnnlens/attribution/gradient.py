@@ -1,6 +1,6 @@
-"""Gradient attributions: ``saliency`` and ``guided_backprop`` (SPEC §2).
+"""Gradient attributions: ``saliency`` and ``guided_backprop`` (docs/algorithms.md §2).
 
-Both differentiate the target **logit** (SPEC §2, "gradient methods explain the target logit";
+Both differentiate the target **logit** (§2, "gradient methods explain the target logit";
 ``score="prob"`` differentiates the softmax probability instead) with respect to the pixel-space
 input. The full ``(N, C, H, W)`` gradient is kept in ``Explanation.attributions``; the map is
 ``max_c |·|`` as in Simonyan et al. 2014.
@@ -129,7 +129,7 @@ def saliency(
     clf: Classifier, x: torch.Tensor, targets: torch.Tensor, *, seed: int, batch_size: int, layer: Any,
     score: str = "logit",
 ) -> Explanation:
-    """Vanilla gradient saliency (Simonyan et al. 2014; SPEC §2): map = max_c |∂score/∂x_c|.
+    """Vanilla gradient saliency (Simonyan et al. 2014; §2): map = max_c |∂score/∂x_c|.
 
     Options: ``score="logit"`` (default, the target logit) or ``"prob"`` (softmax probability).
     Returns maps ``(N, H, W)`` and the signed gradient ``attributions`` ``(N, C, H, W)``.
@@ -144,7 +144,7 @@ def guided_backprop(
     clf: Classifier, x: torch.Tensor, targets: torch.Tensor, *, seed: int, batch_size: int, layer: Any,
     score: str = "logit",
 ) -> Explanation:
-    """Guided Backpropagation (Springenberg et al. 2014; SPEC §2): the input gradient with every
+    """Guided Backpropagation (Springenberg et al. 2014; §2): the input gradient with every
     ReLU's backward replaced by ``max(grad, 0)·[input > 0]``; map = max_c |·|.
 
     Options: ``score="logit"`` (default) or ``"prob"``. Works with reused / in-place ReLU modules

@@ -1,4 +1,4 @@
-"""An op-level record of one forward pass, for the propagation methods LRP and DeepLIFT (SPEC §2).
+"""An op-level record of one forward pass, for the propagation methods LRP and DeepLIFT (docs/algorithms.md §2).
 
 LRP and DeepLIFT need every nonlinearity, pooling and addition of the forward pass as a separate,
 addressable step — including ReLU modules that are called twice (torchvision ResNet), in-place
@@ -341,7 +341,7 @@ def _mutates(op: Op) -> bool:
 
 def fold_batchnorm(tape: Tape) -> None:
     """Fold every BatchNorm whose input is the output of a convolution used only by it into that
-    convolution (SPEC §2 lrp): the convolution gets ``fold = (scale, shift)`` with
+    convolution (§2 lrp): the convolution gets ``fold = (scale, shift)`` with
     ``scale = γ / √(var + eps)``, ``shift = β − mean·scale``; the BatchNorm passes relevance on."""
     for op in tape.ops:
         if op.kind != KIND_BN:

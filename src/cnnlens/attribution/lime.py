@@ -1,4 +1,4 @@
-"""LIME for images (Ribeiro et al. 2016), as the ``lime`` package does it (SPEC §2).
+"""LIME for images (Ribeiro et al. 2016), as the ``lime`` package does it (docs/algorithms.md §2).
 
 1. Superpixels: quickshift with the lime package's parameters (``kernel_size=4, max_dist=200,
    ratio=0.2``, ``rng=seed``) by default; ``segmenter="slic"`` (``n_segments=50``), a callable
@@ -9,7 +9,7 @@
    OVERVIEW; ``"segment_mean"`` = each superpixel's mean colour, the lime package's default; old name
    ``hide_color``, where ``None`` is ``"segment_mean"``).
    All perturbed images are built by one gather/blend per chunk of ``batch_size`` and scored
-   without gradients: the target-class softmax probability (SPEC §0).
+   without gradients: the target-class softmax probability (§0).
 3. Sample weights ``π = sqrt(exp(-d² / kernel_width²))`` with ``d`` the cosine distance between
    ``z`` and the all-ones vector (``kernel_width=0.25``).
 4. A weighted ridge regression (``alpha=1``, with intercept) of the probability on ``z``, per
@@ -69,7 +69,7 @@ def segment(
     """Superpixels of the pixel-space batch ``x`` ``(N, C, H, W)`` → ``(N, H, W)`` int64 labels
     ``0 … F_n − 1`` (on ``x``'s device). ``segmenter``: ``"quickshift"`` (lime's parameters),
     ``"slic"`` (``n_segments``, ``start_label=0``) or a callable on one HWC float image.
-    quickshift's tie-breaking noise of image i comes from its seed stream (SPEC §11)."""
+    quickshift's tie-breaking noise of image i comes from its seed stream (§11)."""
     from skimage.segmentation import quickshift, slic
 
     images = x.detach().float().cpu()
@@ -159,7 +159,7 @@ def lime_fit(
     f_max = int(n_feat.max())
     real = torch.arange(f_max, device=x.device)[None, :] < n_feat[:, None]  # (N, F_max)
     if samples is None:
-        # image i's samples come from its own seed stream (SPEC §11): they do not depend on the
+        # image i's samples come from its own seed stream (§11): they do not depend on the
         # other images of the batch (nor on their number of superpixels)
         data = torch.zeros(n, num_samples, f_max, dtype=torch.int64)
         for i, g in enumerate(seeding.image_generators(seed, n, "lime.samples", first_index)):
@@ -216,7 +216,7 @@ def lime(
     alpha: float = 1.0, progress: bool = True, samples: torch.Tensor | np.ndarray | None = None,
     fill: Any = None, first_index: int = 0, progress_bar: bool | None = None,
 ) -> Explanation:
-    """LIME (Ribeiro et al. 2016; SPEC §2): per-superpixel weights of a weighted ridge model of
+    """LIME (Ribeiro et al. 2016; §2): per-superpixel weights of a weighted ridge model of
     the target probability, painted onto the superpixels. Steps and options: module docstring.
 
     Options: ``num_samples=1000``; ``segmenter="quickshift"`` (``kernel_size=4, max_dist=200,

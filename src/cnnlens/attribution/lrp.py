@@ -1,4 +1,4 @@
-"""Layer-wise Relevance Propagation (Bach et al. 2015; OVERVIEW §LRP; SPEC §2 ``lrp``).
+"""Layer-wise Relevance Propagation (Bach et al. 2015; OVERVIEW §LRP; docs/algorithms.md §2 ``lrp``).
 
 Relevance starts at the explained logit (R = logit of the target class, 0 elsewhere) and flows
 back through the recorded forward pass (:mod:`cnnlens.attribution.graph`), one rule per operation:
@@ -156,7 +156,7 @@ def lrp(
     epsilon: float = 1e-6,
     stabilizer: float = 1e-6,
 ) -> Explanation:
-    """LRP relevance of the target logit (SPEC §2 ``lrp``).
+    """LRP relevance of the target logit (§2 ``lrp``).
 
     Args:
         composite: ``"epsilon_alpha2_beta1_flat"`` (default, OVERVIEW's: Flat first layer,

@@ -1,4 +1,4 @@
-"""Representative Interpretations as the attribution method ``ri`` (SPEC §5): the reusable heatmap
+"""Representative Interpretations as the attribution method ``ri`` (docs/algorithms.md §5): the reusable heatmap
 of the decision region shared by many reference images, through the common ``explain`` call."""
 from __future__ import annotations
 
@@ -16,11 +16,11 @@ __all__ = ["ri"]
 
 
 @register("ri", uses_layer=True, stochastic=True,
-          description="Representative Interpretation heatmap: decision region shared by many references (SPEC §5)")
+          description="Representative Interpretation heatmap: decision region shared by many references (§5)")
 def ri(clf: Classifier, x: torch.Tensor, targets: torch.Tensor, *, seed: int, batch_size: int, layer: Any,
                reference: torch.Tensor | RepresentativeInterpreter | None = None, n_boundaries: int = 50,
                unit_normals: bool = False) -> Explanation:
-    """RI heatmap (SPEC §5) of the predicted class; ``reference`` = the reference images R
+    """RI heatmap (§5) of the predicted class; ``reference`` = the reference images R
     ``(N, C, H, W)`` (required) or a prepared :class:`RepresentativeInterpreter`."""
     if reference is None:
         raise CnnlensError("method 'ri' needs reference=<(N, C, H, W) reference images> or a RepresentativeInterpreter")

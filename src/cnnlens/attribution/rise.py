@@ -1,9 +1,9 @@
-"""RISE: Randomized Input Sampling for Explanation (Petsiuk et al. 2018; SPEC §2).
+"""RISE: Randomized Input Sampling for Explanation (Petsiuk et al. 2018; docs/algorithms.md §2).
 
 ``n_masks`` (default 4000) binary ``grid × grid`` (7 × 7) grids with keep probability ``p``
 (0.5) are upsampled bilinearly to ``(grid + 1) · cell`` with ``cell = ceil(H / grid)`` and
 cropped at a random shift in ``[0, cell)`` (the reference implementation's smooth masks). Each
-masked image ``x ⊙ M_i + b ⊙ (1 − M_i)`` (``fill="black"``: ``b = 0`` in pixel space, SPEC
+masked image ``x ⊙ M_i + b ⊙ (1 − M_i)`` (``fill="black"``: ``b = 0`` in pixel space, 
 §0; ``"mean"``: the Classifier's mean colour, what the reference code's zero in normalised space
 means; ``"image_mean"``, a colour or a tensor: :mod:`cnnlens.fills`) is scored by the target softmax probability ``P_i``; the saliency is
 ``S = Σ_i P_i M_i / (n_masks · p)``.
@@ -82,7 +82,7 @@ def rise(
     n_masks: int = 4000, grid: int = 7, p: float = 0.5, fill: Any = None, progress: bool = True,
     baseline: Any = None, progress_bar: bool | None = None,
 ) -> Explanation:
-    """RISE (Petsiuk et al. 2018; SPEC §2): ``S = Σ_i P_target(x ⊙ M_i) M_i / (n_masks · p)``.
+    """RISE (Petsiuk et al. 2018; §2): ``S = Σ_i P_target(x ⊙ M_i) M_i / (n_masks · p)``.
 
     Options: ``n_masks=4000``, ``grid=7``, ``p=0.5``, ``fill="black"`` (pixel 0), ``"mean"`` (the
     Classifier's mean colour), ``"image_mean"``, a colour or a tensor (:mod:`cnnlens.fills`; old

@@ -1,4 +1,4 @@
-"""Attribution maps into an output folder: what ``cnnlens explain`` writes (SPEC §2, §8).
+"""Attribution maps into an output folder: what ``cnnlens explain`` writes (docs/algorithms.md §2, §8).
 
 Writes into ``out``: one overlay PNG per image and method (``<index>_<name>_<method>.png``, ``+`` written as ``p``), a
 grid PNG (rows: images; columns: the image, then one overlay per method), ``maps.npz`` with the

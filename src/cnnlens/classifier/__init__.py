@@ -1,8 +1,8 @@
-"""The model wrapper every part of cnnlens shares (SPEC §1, §9).
+"""The model wrapper every part of cnnlens shares (docs/algorithms.md §1, §9).
 
 :class:`Classifier` is the only place that knows about hooks, normalisation, output selection and
 the feature layer. Images enter in pixel space ``[0, 1]`` as ``(N, C, H, W)`` float tensors; the
-mean/std normalisation happens inside (SPEC §0), so every perturbation made by an explainer or a
+mean/std normalisation happens inside (§0), so every perturbation made by an explainer or a
 metric stays in pixel space.
 
 Example::

@@ -1,4 +1,4 @@
-"""The :class:`Classifier` itself: construction, device/dtype, input checks (SPEC §1); the other
+"""The :class:`Classifier` itself: construction, device/dtype, input checks (docs/algorithms.md §1); the other
 concerns live in :mod:`.forward`, :mod:`.layers` and :mod:`.targets`."""
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ __all__ = ["Classifier"]
 
 
 class Classifier(ForwardMixin, LayersMixin, TargetsMixin):
-    """Wrap a PyTorch image classifier (SPEC §1).
+    """Wrap a PyTorch image classifier (§1).
 
     Args:
         model: an ``nn.Module`` mapping a normalised ``(N, C, H, W)`` batch to logits ``(N, K)``
@@ -55,7 +55,7 @@ class Classifier(ForwardMixin, LayersMixin, TargetsMixin):
             raise CnnlensError("output must be a callable that selects the logits from the model output")
         self.model = model
         self._train_depth = 0
-        # one forward pass (with its hook substitutions) at a time per Classifier (SPEC §1)
+        # one forward pass (with its hook substitutions) at a time per Classifier (§1)
         self._lock = threading.RLock()
         self._num_classes: int | None = None
         self._ensure_eval()
@@ -97,7 +97,7 @@ class Classifier(ForwardMixin, LayersMixin, TargetsMixin):
             )
 
     def _check_stat_channels(self) -> None:
-        """Per-channel mean/std must match the channels the model takes (SPEC §0)."""
+        """Per-channel mean/std must match the channels the model takes (§0)."""
         n_stat = max((s.shape[1] for s in (self._mean, self._std) if s is not None), default=1)
         if n_stat == 1:
             return
@@ -143,7 +143,7 @@ class Classifier(ForwardMixin, LayersMixin, TargetsMixin):
     @property
     def dtype(self) -> torch.dtype | None:
         """The floating dtype of the model's first floating parameter (or buffer); input batches
-        are cast to it (SPEC §0). ``None`` for a model without floating tensors."""
+        are cast to it (§0). ``None`` for a model without floating tensors."""
         return self._device_dtype()[1]
 
     def _device_dtype(self) -> tuple[torch.device, torch.dtype | None]:
@@ -178,7 +178,7 @@ class Classifier(ForwardMixin, LayersMixin, TargetsMixin):
 
         Accepts ``(N, C, H, W)`` or a single ``(C, H, W)`` image (a batch dimension is added).
         Any floating dtype is accepted and cast to the model's (float64 from
-        ``torch.from_numpy(img / 255.)``, float16, bfloat16, SPEC §0). Raises
+        ``torch.from_numpy(img / 255.)``, float16, bfloat16, §0). Raises
         :class:`CnnlensError` naming the problem for a non-tensor, a non-float dtype, wrong rank,
         channel count or an empty dimension, NaN/inf values, or values far outside ``[0, 1]``.
         The autograd graph of ``x`` is kept (gradient methods pass ``requires_grad`` batches).

@@ -1,4 +1,4 @@
-"""Forward passes and modes of the :class:`~cnnlens.Classifier` (SPEC §1): the eval guard, train
+"""Forward passes and modes of the :class:`~cnnlens.Classifier` (docs/algorithms.md §1): the eval guard, train
 mode for §6 training, normalisation, output selection, one-output expansion, logits/probs/predict."""
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ class ForwardMixin:
     @property
     def mean(self) -> torch.Tensor | None:
         """The pixel-space mean ``(1, C, 1, 1)`` (or ``(1, 1, 1, 1)``) subtracted before the model;
-        ``None`` without normalisation. It is the colour the model sees as 0 (SPEC §0 ``"mean"``)."""
+        ``None`` without normalisation. It is the colour the model sees as 0 (§0 ``"mean"``)."""
         return self._mean
 
     @property
@@ -55,7 +55,7 @@ class ForwardMixin:
 
     @contextlib.contextmanager
     def training(self) -> Iterator[Any]:
-        """Run the model in train mode inside the ``with`` block (SPEC §1, §6 training).
+        """Run the model in train mode inside the ``with`` block (§1, §6 training).
 
         The eval guard of explaining is suspended only here; on exit (also on an exception) the
         model is back in eval mode. Example::
@@ -81,7 +81,7 @@ class ForwardMixin:
 
     def _ensure_eval(self) -> None:
         """Switch the model to eval mode if it or **any submodule** is in train mode, with one
-        warning naming them (SPEC §1). Never inside :meth:`training`."""
+        warning naming them (§1). Never inside :meth:`training`."""
         if self._train_depth > 0:
             return
         if not any(m.training for m in self.model.modules()):
@@ -99,7 +99,7 @@ class ForwardMixin:
             self.model.eval()
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
-        """Apply ``(x - mean) / std`` (SPEC §0); a no-op without mean/std."""
+        """Apply ``(x - mean) / std`` (§0); a no-op without mean/std."""
         if self._mean is not None:
             x = x - self._mean.to(device=x.device, dtype=x.dtype)
         if self._std is not None:
@@ -133,7 +133,7 @@ class ForwardMixin:
             raise CnnlensError(f"the model has {k} outputs but {len(self.class_names)} class names were given")
         self._num_classes = k
         if out.shape[1] == 1:
-            # one output unit = binary sigmoid classifier (SPEC §1): z -> [-z/2, z/2], so that
+            # one output unit = binary sigmoid classifier (§1): z -> [-z/2, z/2], so that
             # softmax gives [1 - sigmoid(z), sigmoid(z)] and both classes have gradients
             out = torch.cat([-0.5 * out, 0.5 * out], dim=1)
         return out
@@ -184,7 +184,7 @@ class ForwardMixin:
     __call__ = logits
 
     def probs(self, x: torch.Tensor, batch_size: int | None = None) -> torch.Tensor:
-        """Softmax probabilities ``(N, K)`` (SPEC §0 score)."""
+        """Softmax probabilities ``(N, K)`` (§0 score)."""
         return torch.softmax(self.logits(x, batch_size), dim=1)
 
     def predict(self, x: torch.Tensor, batch_size: int = 256) -> torch.Tensor:

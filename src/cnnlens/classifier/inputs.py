@@ -1,4 +1,4 @@
-"""Input checks of the :class:`~cnnlens.Classifier`: normalisation statistics, class names, input shape (SPEC §0, §1)."""
+"""Input checks of the :class:`~cnnlens.Classifier`: normalisation statistics, class names, input shape (docs/algorithms.md §0, §1)."""
 from __future__ import annotations
 
 import numbers

@@ -1,5 +1,5 @@
-"""Layers of the :class:`~cnnlens.Classifier` (SPEC §1): hook contexts, the feature layer
-(``"auto"`` resolution, per-call ``layer=``), ψ = ``features(x)`` and the head G(t) (SPEC §5)."""
+"""Layers of the :class:`~cnnlens.Classifier` (docs/algorithms.md §1): hook contexts, the feature layer
+(``"auto"`` resolution, per-call ``layer=``), ψ = ``features(x)`` and the head G(t) (§5)."""
 from __future__ import annotations
 
 import contextlib
@@ -86,7 +86,7 @@ class LayersMixin:
         ]
 
     def resolve_feature_layer(self, x: torch.Tensor | None = None) -> str:
-        """Resolve ``feature_layer="auto"`` (SPEC §1): the module that last finishes producing a
+        """Resolve ``feature_layer="auto"`` (§1): the module that last finishes producing a
         4-D tensor with spatial size > 1. Uses ``x`` (or ``input_shape``) for one probe forward."""
         if self._feature_name is not None:
             return self._feature_name
@@ -132,7 +132,7 @@ class LayersMixin:
 
     def layer_module(self, layer: str | nn.Module | None = None, x: torch.Tensor | None = None) -> tuple[nn.Module, str]:
         """``(module, dotted name)`` of ``layer``: ``None`` → the Classifier's feature layer;
-        a dotted name or a submodule → that layer, for one call (SPEC §1 per-call ``layer=``)."""
+        a dotted name or a submodule → that layer, for one call (§1 per-call ``layer=``)."""
         if layer is None:
             module = self._feature_module_for(x) if x is not None else self.feature_module
             assert self._feature_name is not None
@@ -195,7 +195,7 @@ class LayersMixin:
         """G(t): the logits obtained when the feature-layer output for ``x`` is replaced by ``t``.
 
         Computed through the real network (a forward hook substitutes the layer's output), so it
-        is differentiable in ``t`` (RI needs ∂ΔG/∂ψ, SPEC §5). ``t`` must have the feature shape
+        is differentiable in ``t`` (RI needs ∂ΔG/∂ψ, §5). ``t`` must have the feature shape
         ``(N, ...)`` of ``features(x)``; it may be a leaf with ``requires_grad``. The network gets a
         copy of ``t`` (cast to the layer's dtype), so the caller's ``t`` is never changed by an
         in-place op after the layer.

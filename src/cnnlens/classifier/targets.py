@@ -1,4 +1,4 @@
-"""Targets of the :class:`~cnnlens.Classifier` (SPEC §0): the explained class per image, class names."""
+"""Targets of the :class:`~cnnlens.Classifier` (docs/algorithms.md §0): the explained class per image, class names."""
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -25,7 +25,7 @@ class TargetsMixin:
         return self._num_classes
 
     def targets(self, x: torch.Tensor, target: int | Sequence[int] | torch.Tensor | None, batch_size: int = 256) -> torch.Tensor:
-        """Resolve ``target`` (SPEC §0): ``None`` → predicted class; an int → the same class for
+        """Resolve ``target`` (§0): ``None`` → predicted class; an int → the same class for
         every image; a sequence/tensor → one class per image. Returns ``(N,)`` int64.
 
         Targets must be whole numbers in ``[0, K)`` for a ``K``-class model (``K`` from the class

@@ -1,4 +1,4 @@
-"""The ``cnnlens`` command line (SPEC §8, §9).
+"""The ``cnnlens`` command line (docs/algorithms.md §8, §9).
 
 One module per command in this package, each with a ``register(subparsers)`` function that adds
 its parser and sets ``func`` (a callable taking the parsed ``argparse.Namespace`` and returning an

@@ -1,4 +1,4 @@
-"""``cnnlens ablate``: Dynamic Ablation from the command line (SPEC §4, §8).
+"""``cnnlens ablate``: Dynamic Ablation from the command line (docs/algorithms.md §4, §8).
 
 Per image it writes the original, the minimal region (Pos-R: only the region kept; Neg-R: the
 region blacked out), the attribution heatmap over the image, and the rule text; plus the MAR
@@ -78,7 +78,7 @@ def _cmd_ablate(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("ablate", help="Dynamic Ablation: minimal region + if-then rule per image (Pos-R/Neg-R)",
-                       description="Rule-guided Dynamic Ablation (SPEC §4): per image the original, the minimal "
+                       description="Rule-guided Dynamic Ablation (§4): per image the original, the minimal "
                                    "region, the heatmap and the rule text; plus the MAR summary.")
     opt.add_image_source(p, images_paths=True)
     opt.add_model_options(p)

@@ -1,4 +1,4 @@
-"""``cnnlens datasets``: the bundled datasets and whether they are installed (SPEC §8)."""
+"""``cnnlens datasets``: the bundled datasets and whether they are installed (docs/algorithms.md §8)."""
 from __future__ import annotations
 
 import argparse

@@ -1,5 +1,5 @@
 """``cnnlens demo``: every part on the bundled real models and data, into one HTML report
-(SPEC §8; issue 15). The work is :func:`cnnlens.report.demo.run_demo`."""
+(docs/algorithms.md §8; issue 15). The work is :func:`cnnlens.report.demo.run_demo`."""
 from __future__ import annotations
 
 import argparse

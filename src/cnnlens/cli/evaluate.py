@@ -1,4 +1,4 @@
-"""``cnnlens evaluate``: methods × metrics on a model and an image set (SPEC §3, §8).
+"""``cnnlens evaluate``: methods × metrics on a model and an image set (docs/algorithms.md §3, §8).
 
 Writes into ``--out`` what :func:`cnnlens.metrics.run.run_evaluate` describes:
 ``results/<method>.json`` as each method finishes (a re-run with the same settings reuses them),
@@ -91,7 +91,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     names, aliases, default = _metric_names()
     p = sub.add_parser(
         "evaluate",
-        help=f"compare attribution methods with {', '.join(m.upper() for m in default)} (SPEC §3)",
+        help=f"compare attribution methods with {', '.join(m.upper() for m in default)} (§3)",
         description="Explain the images with each method and score the maps with the faithfulness "
                     "metrics (rows methods + a random-map baseline, columns metrics). Per-method results "
                     "are written to OUT/results/ as they complete; a re-run skips finished methods.",

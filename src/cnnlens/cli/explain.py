@@ -1,4 +1,4 @@
-"""``cnnlens explain``: attribution heatmaps for images or a bundled dataset (SPEC §2, §8).
+"""``cnnlens explain``: attribution heatmaps for images or a bundled dataset (docs/algorithms.md §2, §8).
 
 Writes into ``--out`` what :func:`cnnlens.attribution.run.run_explain` describes: one overlay
 PNG per image and method, ``grid.png``, ``maps.npz`` and ``params.json``.
@@ -54,7 +54,7 @@ def _cmd_explain(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "explain", help="attribution heatmaps (saliency, Grad-CAM, Score-CAM, LIME, RISE, …) for images",
-        description="Explain a model's decisions on images with one or more attribution methods (SPEC §2). "
+        description="Explain a model's decisions on images with one or more attribution methods (§2). "
                     "Writes overlay PNGs, a grid PNG, maps.npz (raw maps) and params.json into --out.",
     )
     opt.add_image_source(p, limit_help="explain only the first N images")

@@ -1,4 +1,4 @@
-"""``cnnlens fold``: learn, apply and explain FOLD-SE-M rule-sets on CSV tables (SPEC §6.5–6.6, §8).
+"""``cnnlens fold``: learn, apply and explain FOLD-SE-M rule-sets on CSV tables (docs/algorithms.md §6.5–6.6, §8).
 
     cnnlens fold train   --csv FILE --label COL [--categorical A B ...] [--ratio 0.8] [--tail 5e-3]
                          [--heuristic ig|gini] [--default-class C] [--class-order frequent|best]
@@ -146,7 +146,7 @@ def register(subparsers: Any) -> None:
     """Add ``fold`` with ``train`` / ``predict`` / ``explain`` to the ``cnnlens`` parser."""
     p = subparsers.add_parser(
         "fold", help="learn / apply / explain FOLD-SE-M rule-sets on CSV tables",
-        description="FOLD-SE-M rule learning on CSV tables (SPEC §6.5): train a rule-set, "
+        description="FOLD-SE-M rule learning on CSV tables (§6.5): train a rule-set, "
                     "predict with it, explain one row in the s(CASP) style.",
     )
     sub = p.add_subparsers(dest="fold_command", metavar="ACTION")

@@ -1,4 +1,4 @@
-"""``cnnlens models``: the bundled pretrained models and whether they are installed (SPEC §8)."""
+"""``cnnlens models``: the bundled pretrained models and whether they are installed (docs/algorithms.md §8)."""
 from __future__ import annotations
 
 import argparse

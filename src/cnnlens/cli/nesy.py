@@ -1,4 +1,4 @@
-"""``cnnlens nesy``: the neuro-symbolic flow on the command line (SPEC §6, §8).
+"""``cnnlens nesy``: the neuro-symbolic flow on the command line (docs/algorithms.md §6, §8).
 
     cnnlens nesy train   --model M (--dataset D | --images DIR) --strategy TS3 --epochs 5 --out RUN/
     cnnlens nesy extract --model M [--trained RUN/] (--dataset D | --images DIR) --out nesy.json
@@ -249,7 +249,7 @@ def cmd_label(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: Any) -> None:
-    p = subparsers.add_parser("nesy", help="neuro-symbolic rules: sparsity training, extraction, labelling (SPEC §6)",
+    p = subparsers.add_parser("nesy", help="neuro-symbolic rules: sparsity training, extraction, labelling (§6)",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="nesy_command", metavar="STEP")
 
@@ -295,7 +295,7 @@ def register(subparsers: Any) -> None:
     opt.add_out(j, "file to write (default: standard output)", required=False, metavar="FILE")
     j.set_defaults(func=cmd_justify)
 
-    lb = sub.add_parser("label", help="label rule predicates with concepts from masks (SPEC §6.8)")
+    lb = sub.add_parser("label", help="label rule predicates with concepts from masks (§6.8)")
     _common(lb, rules=True)
     _data_args(lb)
     lb.add_argument("--m", type=int, default=10, help="top images per filter (default 10)")

@@ -1,4 +1,4 @@
-"""The option groups every ``cnnlens`` command shares, spelled and parsed one way (SPEC §8).
+"""The option groups every ``cnnlens`` command shares, spelled and parsed one way (docs/algorithms.md §8).
 
 - image source: image files, ``--images DIR``, ``--dataset NAME`` (``--split``), ``--limit N``,
   ``--skip-bad``;
@@ -73,7 +73,7 @@ def add_image_source(p: argparse.ArgumentParser, *, files: bool = True, images_p
 
 # ------------------------------------------------------------------ model
 def add_model_options(p: argparse.ArgumentParser) -> None:
-    """The options that pick a model: a bundled name, or a user model file (SPEC §1)."""
+    """The options that pick a model: a bundled name, or a user model file (§1)."""
     p.add_argument("--model", default="mobilenet_v2_imagenet",
                    help="bundled model name (`cnnlens models`), a TorchScript file, a pickled model "
                         "(needs --trust-pickle), or package.module:factory with --weights")

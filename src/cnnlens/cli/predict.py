@@ -1,4 +1,4 @@
-"""``cnnlens predict``: top-k classes of images with a bundled or user model (SPEC §8)."""
+"""``cnnlens predict``: top-k classes of images with a bundled or user model (docs/algorithms.md §8)."""
 from __future__ import annotations
 
 import argparse

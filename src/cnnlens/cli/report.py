@@ -1,4 +1,4 @@
-"""``cnnlens report``: rebuild ``report.html`` from a saved results folder (SPEC §8; issue 15).
+"""``cnnlens report``: rebuild ``report.html`` from a saved results folder (docs/algorithms.md §8; issue 15).
 The page is built by :mod:`cnnlens.report`; this module only parses and calls."""
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``cnnlens represent``: Representative Interpretations on the command line (SPEC §5, §8).
+"""``cnnlens represent``: Representative Interpretations on the command line (docs/algorithms.md §5, §8).
 
 For each input image: its RI heatmap, the top similar reference images (Eq. 6) with the same
 reused heatmap next to the Euclidean nearest neighbours in ψ-space (RI Fig. 2), each with its
@@ -144,8 +144,8 @@ def _cmd_represent(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("represent", help="Representative Interpretations: shared decision regions, reused heatmaps, "
-                                         "similar images, reuse evaluation (SPEC §5)",
-                       description="Representative Interpretations (SPEC §5): per input image its heatmap, the "
+                                         "similar images, reuse evaluation (§5)",
+                       description="Representative Interpretations (§5): per input image its heatmap, the "
                                    "similar reference images and the counts; --evaluate runs the reuse evaluation.")
     opt.add_image_source(p, images_help="a folder of images to interpret",
                          dataset_help="interpret images drawn from a bundled dataset",

@@ -1,4 +1,4 @@
-"""Data: real offline datasets (SPEC §7, §9) and user image folders.
+"""Data: real offline datasets (docs/algorithms.md §7, §9) and user image folders.
 
 Bundled datasets are read from files that ship inside installed packages; nothing is
 downloaded. :mod:`cnnlens.zoo` is the name-based entry point (``zoo.load_dataset(name)``).

@@ -1,6 +1,6 @@
 """Find offline assets (weights, data files) that ship inside installed packages.
 
-Nothing is downloaded, ever (SPEC §7; DESIGN.md "Data and pretrained models that exist
+Nothing is downloaded, ever (docs/algorithms.md §7; DESIGN.md "Data and pretrained models that exist
 offline"). Python packages are located with
 ``importlib.util.find_spec(name).submodule_search_locations[0]`` — which finds a top-level
 package *without importing it* (their code and declared dependencies are stale; we only read

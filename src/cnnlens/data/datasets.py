@@ -1,7 +1,7 @@
-"""Real image datasets that exist offline (SPEC §7, §9; DESIGN.md data table).
+"""Real image datasets that exist offline (docs/algorithms.md §7, §9; DESIGN.md data table).
 
 Every loader returns an :class:`ImageDataset`: ``images`` ``(N, C, H, W)`` float32 in pixel
-space [0, 1] (SPEC §0), ``labels`` ``(N,)`` int64 (−1 where unlabelled), ``class_names`` and one
+space [0, 1] (§0), ``labels`` ``(N,)`` int64 (−1 where unlabelled), ``class_names`` and one
 ``names`` entry per image. Nothing is downloaded; a missing asset raises
 :class:`cnnlens.errors.AssetMissingError` whose message ends in the install command.
 
@@ -110,7 +110,7 @@ def _raw_photo(name: str) -> np.ndarray:
 
 
 def load_photos(split: str = "all", names: Sequence[str] | None = None) -> ImageDataset:
-    """Real photos for ImageNet models, 224×224 RGB, unlabelled (SPEC §9).
+    """Real photos for ImageNet models, 224×224 RGB, unlabelled (§9).
 
     Args:
         split: only ``"all"``.
@@ -243,7 +243,7 @@ def load_fashion_mnist(split: str = "test") -> ImageDataset:
                         tuple(f"fashion_{split}_{i:05d}" for i in range(labels.shape[0])))
 
 
-#: The binary Fashion-MNIST pair of the zoo's ``fashion_pair_seq`` (OVERVIEW reproduction, SPEC
+#: The binary Fashion-MNIST pair of the zoo's ``fashion_pair_seq`` (OVERVIEW reproduction,
 #: §3): Pullover (2) vs Coat (4) — two upper-body garments of similar outline, told apart by
 #: texture, collar, buttons and zip (relabelled 0 = Pullover, 1 = Coat).
 FASHION_PAIR_CLASSES: tuple[int, int] = (2, 4)
@@ -251,7 +251,7 @@ FASHION_PAIR_CLASSES: tuple[int, int] = (2, 4)
 
 def select_classes(data: ImageDataset, classes: Sequence[int | str]) -> ImageDataset:
     """The images of ``data`` whose label is in ``classes``, relabelled ``0 … k−1`` in the
-    order given, with ``class_names`` the chosen classes' names (SPEC §9; issue #7).
+    order given, with ``class_names`` the chosen classes' names (§9; issue #7).
 
     Args:
         data: a labelled dataset.
@@ -315,7 +315,7 @@ def load_fashion_pair(split: str = "test", size: int = 128) -> ImageDataset:
     relabelled 0/1) upsampled bilinearly to ``size``×``size`` grey (:func:`upsample_images`).
 
     ``"test"``: 2000 images (1000 per class, file order; the first 200 are the OVERVIEW
-    reproduction's input, SPEC §3); ``"train"``: 12000 (≈ 790 MB as float32 at 128²).
+    reproduction's input, §3); ``"train"``: 12000 (≈ 790 MB as float32 at 128²).
     """
     _check_split("fashion_pair", split, ("train", "test"))
     base = select_classes(load_fashion_mnist(split), FASHION_PAIR_CLASSES)

@@ -1,4 +1,4 @@
-"""Image files and ImageFolder-layout datasets (SPEC §7).
+"""Image files and ImageFolder-layout datasets (docs/algorithms.md §7).
 
 ``load_image_folder(root)`` reads ``root/<class>/<file>``; ``load_images(paths)`` reads a list of
 files. Images come back as float tensors in ``[0, 1]``, shape ``(N, C, H, W)``. A corrupt or
@@ -193,7 +193,7 @@ def load_image_folder(
     skip_bad: bool = False,
     resize_to: int | None = None,
 ) -> ImageDataset:
-    """Read ``root/<class>/<image>`` (SPEC §7). Classes are the sorted sub-folder names; files
+    """Read ``root/<class>/<image>`` (§7). Classes are the sorted sub-folder names; files
     with an image extension are read in sorted order. A corrupt file raises
     :class:`ImageReadError` naming it, or is skipped and listed in ``.skipped`` with
     ``skip_bad=True``. ``size``/``resize_to`` as in :func:`load_images`. Folders named ``masks`` (concept masks),

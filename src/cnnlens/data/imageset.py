@@ -14,7 +14,7 @@ __all__ = ["ImageDataset", "resize_center_crop"]
 
 @dataclass(eq=False)
 class ImageDataset:
-    """A labelled (or unlabelled) batch of images in pixel space (SPEC §9).
+    """A labelled (or unlabelled) batch of images in pixel space (docs/algorithms.md §9).
 
     Attributes:
         name: the dataset's zoo name (``"mnist"``).

@@ -1,4 +1,4 @@
-"""``texture_scenes``: generated scenes with exact per-pixel concept masks (SPEC §6.8, §9).
+"""``texture_scenes``: generated scenes with exact per-pixel concept masks (docs/algorithms.md §6.8, §9).
 
 No real segmentation dataset exists offline (DESIGN.md "Data"), so scenes are composed from
 **real textures** (scikit-image's ``brick``, ``grass`` and ``gravel`` photographs, tinted) and
@@ -192,7 +192,7 @@ def load_texture_scenes(split: str = "train") -> TextureScenes:
 
 def save_scene_folder(ds: TextureScenes, root: str | os.PathLike) -> Path:
     """Write ``root/<class>/<name>.png``, ``root/masks/<class>/<name>.png`` (concept-index PNGs)
-    and ``root/concepts.json`` (SPEC §7 layout) atomically, file by file."""
+    and ``root/concepts.json`` (§7 layout) atomically, file by file."""
     from io import BytesIO
 
     from PIL import Image

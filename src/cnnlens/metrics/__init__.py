@@ -1,4 +1,4 @@
-"""Evaluation metrics for explanations (SPEC §3, §9).
+"""Evaluation metrics for explanations (docs/algorithms.md §3, §9).
 
 - :func:`evaluate` — the registered metrics of one explanation (IAUC, DAUC, IC, DC, AD, IIC
   (alias AI), insertion game, MAR built in), under the ``rise`` or ``gomez`` preset.

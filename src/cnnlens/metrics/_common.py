@@ -1,4 +1,4 @@
-"""Shared pieces of the metrics (SPEC §3): validation, scoring, ranking, masks (fills: :mod:`cnnlens.fills`).
+"""Shared pieces of the metrics (docs/algorithms.md §3): validation, scoring, ranking, masks (fills: :mod:`cnnlens.fills`).
 
 Everything here works on batches on the classifier's device; nothing loops per image.
 """
@@ -33,7 +33,7 @@ DEFAULT_BATCH_SIZE = 64
 
 @dataclasses.dataclass
 class MetricResult:
-    """One metric on a batch of images (SPEC §3, §9).
+    """One metric on a batch of images (§3, §9).
 
     Attributes:
         name: the metric's name (``iauc``, ``dauc``, ``ic``, ``dc``, ``ad``, ``iic``, ``insertion_game``).
@@ -133,7 +133,7 @@ def forward_logits(clf: Classifier, x: torch.Tensor) -> torch.Tensor:
 
     Perturbed inputs (bicubic soft masks) may overshoot [0, 1] slightly, which ``check_input``
     would reject, so this takes the wrapper's unchecked forward (normalise → model → output
-    selection → binary expansion, SPEC §1)."""
+    selection → binary expansion, §1)."""
     with torch.no_grad():
         return clf.forward_unchecked(x, fast_layout=True)
 
@@ -153,9 +153,9 @@ def check_score(score: Any) -> str:
 
 def tie_break_order(maps: torch.Tensor, seed: int) -> torch.Tensor:
     """Cell order ``(N, n)``: flattened cells by descending map value; ties broken by one seeded
-    random permutation of the cells, shared by every map and method (SPEC §3)."""
+    random permutation of the cells, shared by every map and method (§3)."""
     n_cells = maps[0].numel()
-    g = seeding.run_generator(seed, "metrics.tie_break")  # shared by every map of a run (SPEC §11)
+    g = seeding.run_generator(seed, "metrics.tie_break")  # shared by every map of a run (§11)
     perm = torch.randperm(n_cells, generator=g).to(maps.device)
     flat = maps.reshape(maps.shape[0], -1)[:, perm]
     order_in_perm = torch.sort(flat, dim=1, descending=True, stable=True).indices

@@ -1,4 +1,4 @@
-"""``compare``: methods × metrics on one model and image set, in OVERVIEW's layout (SPEC §3).
+"""``compare``: methods × metrics on one model and image set, in OVERVIEW's layout (docs/algorithms.md §3).
 
 Rows are methods (plus a random-map baseline row), columns IAUC ↑, DAUC ↓, IC ↑, DC ↑, AD ↓,
 IIC ↑; each cell is mean ± std over the images, and the per-image values are kept. Every method
@@ -58,7 +58,7 @@ def _jsonable(v: Any) -> bool:
 def random_maps(n: int, size: tuple[int, int], seed: int, device: torch.device | str = "cpu",
                 first_index: int = 0) -> torch.Tensor:
     """The random baseline: i.i.d. uniform ``(n, H, W)`` maps (no ties); image i's map from its seed
-    stream ``(seed, first_index + i)`` (SPEC §11)."""
+    stream ``(seed, first_index + i)`` (§11)."""
     gens = seeding.image_generators(seed, n, "compare.random_maps", first_index)
     return torch.stack([torch.rand(size, generator=g) for g in gens]).to(device)
 
@@ -84,7 +84,7 @@ def _direction(name: str) -> str:
 
 @dataclasses.dataclass
 class ComparisonTable:
-    """Methods × metrics results (SPEC §3 comparison).
+    """Methods × metrics results (§3 comparison).
 
     Attributes:
         results: ``{row label: {metric: MetricResult}}`` in row order (the random baseline last).
@@ -273,7 +273,7 @@ def compare(
     done: Mapping[str, dict[str, MetricResult]] | None = None,
     **evaluate_params: Any,
 ) -> ComparisonTable:
-    """Run every method × metric on one model and image set (SPEC §3 comparison).
+    """Run every method × metric on one model and image set (§3 comparison).
 
     Args:
         clf: the :class:`~cnnlens.Classifier`.
@@ -290,7 +290,7 @@ def compare(
             itself as its reference images.
         random_baseline: add the ``random`` row (uniform random maps at image resolution).
         progress: progress bars.
-        first_index: data-set position of ``x[0]`` (per-image seed streams, SPEC §11).
+        first_index: data-set position of ``x[0]`` (per-image seed streams, §11).
         on_result: called ``on_result(label, results, seconds)`` as each row completes (the
             command line writes each row to disk there, so finished work is never lost).
         done: rows already computed (``{label: {metric: MetricResult}}``), reused, not re-run.

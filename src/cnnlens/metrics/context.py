@@ -1,4 +1,4 @@
-"""What a registered metric receives: :class:`MetricContext` (SPEC §3).
+"""What a registered metric receives: :class:`MetricContext` (docs/algorithms.md §3).
 
 ``evaluate`` validates its inputs once and builds one context; every metric function reads from
 it. Computations that several metrics share are made once per context and cached: the insertion
@@ -22,7 +22,7 @@ from .single_step import ad_ai
 
 __all__ = ["MetricContext", "EvaluateOptions", "preset_step", "RISE_STEPS", "GOMEZ_MAX_STEPS"]
 
-# the reference settings of each preset (SPEC §3)
+# the reference settings of each preset (§3)
 RISE_STEPS = 224  # Petsiuk 2018: 224 steps on 224x224 inputs
 GOMEZ_MAX_STEPS = 196  # Gomez et al. 2022: at most 14x14 steps
 
@@ -85,7 +85,7 @@ class MetricContext:
         self.ablation_mask = ablation_mask
         self.raw_maps: Any = maps  # what the user passed as maps, before validation
         self.progress: Any = None  # a callable taking a number of forward passes, or None
-        self.first_index = 0  # data-set position of x[0] (SPEC §11)
+        self.first_index = 0  # data-set position of x[0] (§11)
         self._games: dict[str, GameCurves] = {}
         self._ad_ai: Any = None
         self.info: MetricInfo | None = None  # the metric being computed (set by evaluate)
@@ -150,11 +150,11 @@ class MetricContext:
 
     # ---------------------------------------------------------------- helpers for metrics
     def image_generator(self, i: int, stream: str | int) -> torch.Generator:
-        """The seed stream of image ``i`` of this call (SPEC §11, :mod:`cnnlens.seeding`)."""
+        """The seed stream of image ``i`` of this call (§11, :mod:`cnnlens.seeding`)."""
         return seeding.image_generator(self.options.seed, self.first_index + i, stream)
 
     def run_generator(self, stream: str | int) -> torch.Generator:
-        """A seed stream shared by the whole call (SPEC §11)."""
+        """A seed stream shared by the whole call (§11)."""
         return seeding.run_generator(self.options.seed, stream)
 
     def need(self, what: str) -> Any:

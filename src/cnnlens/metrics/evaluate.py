@@ -1,4 +1,4 @@
-"""``evaluate``: every SPEC §3 metric of one explanation behind one call, with the two presets.
+"""``evaluate``: every docs/algorithms.md §3 metric of one explanation behind one call, with the two presets.
 
 Example::
 
@@ -89,7 +89,7 @@ def evaluate(
     deletion_substrate: Any = None,
     insertion_substrate: Any = None,
 ) -> dict[str, MetricResult]:
-    """Evaluate an explanation with registered metrics (SPEC §3; :func:`~cnnlens.metrics.list_metrics`).
+    """Evaluate an explanation with registered metrics (§3; :func:`~cnnlens.metrics.list_metrics`).
 
     Args:
         clf: the :class:`~cnnlens.Classifier`.
@@ -118,7 +118,7 @@ def evaluate(
         masks: ground-truth masks, for metrics that need them.
         second_model: a second classifier, for metrics that compare two models.
         first_index: data-set position of ``x[0]``: per-image randomness of a metric comes from
-            ``SeedSequence([seed, first_index + i, stream])`` (SPEC §11; ``ctx.image_generator``).
+            ``SeedSequence([seed, first_index + i, stream])`` (§11; ``ctx.image_generator``).
 
     Returns:
         ``{name: MetricResult}`` in the order asked. Each result's ``params`` records the

@@ -1,4 +1,4 @@
-"""Perturbation games: insertion → IAUC and IC, deletion → DAUC and DC (SPEC §3).
+"""Perturbation games: insertion → IAUC and IC, deletion → DAUC and DC (docs/algorithms.md §3).
 
 One game gives both numbers of its pair. Cells of the map (at resolution ``res``) are taken in
 descending order (ties broken by one seeded permutation shared by all methods), ``step`` cells
@@ -124,7 +124,7 @@ def pearson(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, int]:
 
 
 # ---------------------------------------------------------------------------------------------
-# the registered metrics (SPEC §3): one game gives both numbers of its pair
+# the registered metrics (§3): one game gives both numbers of its pair
 def _auc_metric(ctx: "MetricContext", kind: str) -> MetricResult:
     g = ctx.game(kind)
     return ctx.result(auc(g.scores), {**ctx.common, **ctx.game_params, "game": kind}, 0, g.scores)

@@ -1,4 +1,4 @@
-"""The insertion game of Dynamic Ablation (DA Fig. 5; SPEC §3 "Insertion game").
+"""The insertion game of Dynamic Ablation (DA Fig. 5; docs/algorithms.md §3 "Insertion game").
 
 Rank the pixels by the map, keep the top fraction p, black the rest, and report the accuracy of
 the model on the modified images against ground-truth labels for each p. At p = 1.0 nothing is

@@ -1,4 +1,4 @@
-"""MAR, the minimal area ratio of a Dynamic Ablation region: |m| / (H·W) (DA §4; SPEC §3, §4)."""
+"""MAR, the minimal area ratio of a Dynamic Ablation region: |m| / (H·W) (DA docs/algorithms.md §4; §3, §4)."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING

@@ -1,4 +1,4 @@
-"""Methods × metrics into an output folder: what ``cnnlens evaluate`` and the demo write (SPEC §3, §8).
+"""Methods × metrics into an output folder: what ``cnnlens evaluate`` and the demo write (docs/algorithms.md §3, §8).
 
 Writes into ``out``: ``results/<method>.json`` as soon as each method is done (every metric's
 per-image values, mean, std and parameters), then ``table.md`` (OVERVIEW's layout with ↑/↓),

@@ -1,4 +1,4 @@
-"""Average Drop (AD) and Average Increase (AI, a.k.a. Increase In Confidence, IIC) — SPEC §3.
+"""Average Drop (AD) and Average Increase (AI, a.k.a. Increase In Confidence, IIC) — docs/algorithms.md §3.
 
 One masked copy of each image is scored against the unmodified image (Grad-CAM++ §5; RI Eq. 7–8):
 AD = max(0, Y − O) / Y (lower is better), AI = 1[O > Y] (higher is better), with Y the target
@@ -44,7 +44,7 @@ __all__ = ["average_drop_increase", "soft_masks", "keep_masks"]
 
 
 def soft_masks(maps: torch.Tensor, size: tuple[int, int], upsample: str = "bilinear") -> torch.Tensor:
-    """The soft mask S ``(N, H, W)`` of SPEC §3 AD/AI ``mode="soft"``.
+    """The soft mask S ``(N, H, W)`` of §3 AD/AI ``mode="soft"``.
 
     ``upsample="bilinear"`` (the ``rise`` preset): the map is upsampled to ``size`` and then
     min-max normalised per image. ``upsample="bicubic"`` (the ``gomez`` preset, as its reference
@@ -139,7 +139,7 @@ def average_drop_increase(
     batch_size: int = DEFAULT_BATCH_SIZE,
     seed: int = 0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Average Drop and Average Increase per image (SPEC §3 AD/AI; Grad-CAM++; RI Eq. 7–8).
+    """Average Drop and Average Increase per image (§3 AD/AI; Grad-CAM++; RI Eq. 7–8).
 
     Args:
         clf: the :class:`~cnnlens.Classifier`.
@@ -151,7 +151,7 @@ def average_drop_increase(
             ``"keep"`` (RI paper) — keep the top ``keep`` fraction of pixels, the rest black.
         keep: fraction kept by ``mode="keep"``.
         clip: ``True`` → max(0, Y − O)/Y; ``False`` → the signed drop (Y − O)/Y.
-        score: ``"prob"`` (softmax probability of the target, SPEC §0) or ``"logit"``.
+        score: ``"prob"`` (softmax probability of the target, §0) or ``"logit"``.
         upsample: ``"bilinear"`` (``rise`` preset) or ``"bicubic"`` (``gomez`` preset).
         batch_size: images per forward (each chunk scores the originals and the masked copies).
         seed: seed of the tie-breaking permutation (``mode="keep"`` only).

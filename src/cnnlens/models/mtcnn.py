@@ -109,7 +109,7 @@ class FaceClassifierNet(nn.Module):
     bilinear interpolation (``align_corners=False``, antialias off — measured on ``lfw_faces``,
     it is at least as accurate as antialias or bicubic; see the zoo tests). Resizing is
     functional, so the last module producing a 4-D map is the net's last PReLU (3×3 maps),
-    which ``feature_layer="auto"`` picks (SPEC §1).
+    which ``feature_layer="auto"`` picks (docs/algorithms.md §1).
 
     Returns the two pre-softmax logits ``(N, 2)`` in :data:`FACE_CLASS_NAMES` order.
     """

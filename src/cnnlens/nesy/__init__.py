@@ -1,4 +1,4 @@
-"""Neuro-symbolic rule extraction (SPEC §6)."""
+"""Neuro-symbolic rule extraction (docs/algorithms.md §6)."""
 from .fold import FoldSEM, information_gain, predicate_name
 from .program import Justification, Literal, Rule, RuleParseError, RuleSet
 from .binarize import filter_norms, p_matrix, thresholds

@@ -1,4 +1,4 @@
-"""Filter norms, thresholds and the filter-probability matrix P (SPEC §6.1, §6.2; NESY Eq. 1–3).
+"""Filter norms, thresholds and the filter-probability matrix P (docs/algorithms.md §6.1, §6.2; NESY Eq. 1–3).
 
 The layer read by the NeSy pipeline is the **last ``Conv2d`` after its activation** by default
 (:func:`default_layer`): if the module registered right after the last ``Conv2d`` is an
@@ -54,7 +54,7 @@ def _kind(m: nn.Module) -> str:
 
 
 def default_layer(clf: Classifier) -> str:
-    """Dotted name of the last ``Conv2d`` after its activation (SPEC §6.1 default layer)."""
+    """Dotted name of the last ``Conv2d`` after its activation (§6.1 default layer)."""
     named = [(n, m) for n, m in clf.model.named_modules() if n]
     last = None
     for i, (_, m) in enumerate(named):
@@ -98,7 +98,7 @@ def filter_maps(clf: Classifier, x: torch.Tensor, layer: str | nn.Module | None 
 
 def norms_from_maps(maps: torch.Tensor, norm: str = "fro") -> torch.Tensor:
     """Per-filter norm of ``(N, F, h, w)`` maps → ``(N, F)``: ``"fro"`` = ‖f‖₂ over the h×w map
-    (NESY Eq. 3, SPEC §6.1), ``"spectral"`` = largest singular value (the NeSyFOLD code's NE)."""
+    (NESY Eq. 3, §6.1), ``"spectral"`` = largest singular value (the NeSyFOLD code's NE)."""
     maps = _check_maps(maps, "maps")
     if norm == "fro":
         return maps.flatten(2).norm(dim=2)
@@ -116,7 +116,7 @@ def _chunks(clf: Classifier, x: torch.Tensor, batch_size: int):
 def filter_norms(clf: Classifier, x: torch.Tensor, layer: str | nn.Module | None = None,
                  norm: str = "fro", batch_size: int = 64) -> torch.Tensor:
     """Filter norms ``(N, F)`` of ``layer`` over images ``x`` ``(N, C, H, W)`` in [0, 1]
-    (SPEC §6.1; NESY Eq. 3). Batched, without gradients, on the model's device."""
+    (§6.1; NESY Eq. 3). Batched, without gradients, on the model's device."""
     if norm not in ("fro", "spectral"):
         raise CnnlensError(f"norm must be 'fro' or 'spectral', got {norm!r}")
     out = []
@@ -128,7 +128,7 @@ def filter_norms(clf: Classifier, x: torch.Tensor, layer: str | nn.Module | None
 
 def mean_abs_activation(clf: Classifier, x: torch.Tensor, layer: str | nn.Module | None = None,
                         batch_size: int = 64) -> torch.Tensor:
-    """``a[n, j] = Σ_{h,w} |f_{n,j,h,w}| / (h·w)`` ``(N, F)`` (NESY Method 1 step 2; SPEC §6.4)."""
+    """``a[n, j] = Σ_{h,w} |f_{n,j,h,w}| / (h·w)`` ``(N, F)`` (NESY Method 1 step 2; §6.4)."""
     out = []
     with torch.no_grad():
         for c in _chunks(clf, x, batch_size):
@@ -154,14 +154,14 @@ def _n_classes(clf: Classifier, y: torch.Tensor, n_classes: int | None) -> int:
 
 
 def class_activation_sums(a: torch.Tensor, y: torch.Tensor, n_classes: int) -> torch.Tensor:
-    """``D[c, j] = Σ_{n: y_n = c} a[n, j]`` ``(C, F)`` (NESY Method 1 step 3; SPEC §6.4)."""
+    """``D[c, j] = Σ_{n: y_n = c} a[n, j]`` ``(C, F)`` (NESY Method 1 step 3; §6.4)."""
     D = torch.zeros(n_classes, a.shape[1], dtype=a.dtype, device=a.device)
     return D.index_add_(0, y.to(a.device), a)
 
 
 def thresholds(norms: torch.Tensor, h1: float = 0.6, h2: float = 0.7) -> torch.Tensor:
     """θ_j = h1·μ_j + h2·σ_j over the rows of ``norms`` ``(N, F)`` (NESY Eq. 2; σ unbiased;
-    SPEC §6.1). Fit on training data only. Returns ``(F,)``."""
+    §6.1). Fit on training data only. Returns ``(F,)``."""
     if not isinstance(norms, torch.Tensor) or norms.dim() != 2:
         raise CnnlensError(f"norms must be a (N, F) tensor, got {getattr(norms, 'shape', type(norms).__name__)}")
     if norms.shape[0] < 2:
@@ -171,7 +171,7 @@ def thresholds(norms: torch.Tensor, h1: float = 0.6, h2: float = 0.7) -> torch.T
 
 
 def check_k(k: int, n_classes: int, n_filters: int) -> None:
-    """SPEC §6.2: ``K·C ≤ F/2``."""
+    """§6.2: ``K·C ≤ F/2``."""
     validation.integer("k", k, minimum=1)
     if k * n_classes > n_filters / 2:
         raise CnnlensError(
@@ -189,7 +189,7 @@ def _topk_stable(D: torch.Tensor, k: int) -> torch.Tensor:
 def p_matrix(clf: Classifier, x: torch.Tensor, y: Any, k: int, method: int = 1, seed: int = 0,
              disjoint: bool = False, layer: str | nn.Module | None = None,
              n_classes: int | None = None, batch_size: int = 64) -> torch.Tensor:
-    """The filter-probability matrix P ``(C, F)`` of 0/1 floats (SPEC §6.2; NESY Eq. 1).
+    """The filter-probability matrix P ``(C, F)`` of 0/1 floats (§6.2; NESY Eq. 1).
 
     ``method=1``: per class the top-``k`` filters by ``D[c, j]`` = Σ over class-c images of the
     mean absolute activation (ties → lower index). ``method=2``: ``k`` random filters per class,
@@ -223,7 +223,7 @@ def p_matrix(clf: Classifier, x: torch.Tensor, y: Any, k: int, method: int = 1, 
 
 
 def binarize(norms: torch.Tensor, theta: torch.Tensor | float | None, mode: str) -> torch.Tensor:
-    """0/1 table ``(N, F)`` uint8 from norms (SPEC §6.1).
+    """0/1 table ``(N, F)`` uint8 from norms (§6.1).
 
     ``mode="sigmoid"`` (sparsity-trained models): bit = 1 iff Norm − θ > 0, the same as
     ``torch.round(sigmoid(Norm − θ))`` (round half to even: exactly 0.5 → 0); ``θ = 0`` (TS5)

@@ -1,4 +1,4 @@
-"""CSV tables for FOLD-SE-M (``cnnlens fold``; SPEC §6.5–6.6).
+"""CSV tables for FOLD-SE-M (``cnnlens fold``; docs/algorithms.md §6.5–6.6).
 
 CSV rules: UTF-8 (a byte-order mark is dropped); the first line is the header (names must be
 distinct); every row must have as many fields as the header. A label cell must not be empty.

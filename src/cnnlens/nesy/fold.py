@@ -1,6 +1,6 @@
-"""FOLD-SE-M rule learner — clean-room implementation of SPEC §6.5.
+"""FOLD-SE-M rule learner — clean-room implementation of docs/algorithms.md §6.5.
 
-What is implemented (the FOLD-R++ / FOLD-RM / FOLD-SE algorithms as the SPEC describes them)
+What is implemented (the FOLD-R++ / FOLD-RM / FOLD-SE algorithms as docs/algorithms.md §6.5 describes them)
 =========================================================================================
 
 **Columns** (``fit_report_`` / ``column_report_`` say how each unusual column was treated).
@@ -18,7 +18,7 @@ column holding anything but 1 (e.g. 2) makes ``f(X)`` false (with a warning).
 column: ``f =< t`` and ``f > t`` with ``t`` ranging over the numbers present among the current
 examples (false on cells without a number), plus ``f == v`` / ``f != v`` for its string values.
 
-**Score** (SPEC §6.5). With tp/fp the positives/negatives the literal keeps (covers) and fn/tn
+**Score** (§6.5). With tp/fp the positives/negatives the literal keeps (covers) and fn/tn
 the positives/negatives it drops, out of the N examples currently covered by the rule::
 
     IG = [tp·ln(tp/(tp+fp)) + fp·ln(fp/(tp+fp)) + tn·ln(tn/(tn+fn)) + fn·ln(fn/(tn+fn))] / N
@@ -68,7 +68,7 @@ training examples no rule covers (ties: first in ``classes_``; the overall most 
 when every example is covered). :meth:`FoldSEM.predict_rule` reports which rule fired (−1 =
 default used).
 
-**class_order="best"** (option; default ``"frequent"`` = the driver above, SPEC §6.5): instead of
+**class_order="best"** (option; default ``"frequent"`` = the driver above, §6.5): instead of
 the most frequent class, every class present among the examples left gets a candidate rule
 (learned exactly as above, exceptions included) and the one with the largest net coverage
 tp − fp on the examples left is appended (ties: first in ``classes_``); candidates failing the
@@ -150,7 +150,7 @@ class FoldNotFittedError(CnnlensError, NotFittedError):
 
 
 class FoldSEM(ClassifierMixin, BaseEstimator):
-    """FOLD-SE-M rule learner as a scikit-learn classifier (SPEC §6.5; module docstring).
+    """FOLD-SE-M rule learner as a scikit-learn classifier (§6.5; module docstring).
 
     Parameters
     ----------
@@ -162,7 +162,7 @@ class FoldSEM(ClassifierMixin, BaseEstimator):
         at least ``tail·(examples left)`` positives (multi-class driver; ``tail·n_train`` under
         the binary convention).
     heuristic : {"ig", "gini"}, default "ig"
-        Literal score: information gain of SPEC §6.5 or weighted Gini.
+        Literal score: information gain of §6.5 or weighted Gini.
     default_class : label or None
         Class predicted when no rule fires; None: the other class under the binary convention,
         else the most frequent class among the training examples the rules leave uncovered.
@@ -174,7 +174,7 @@ class FoldSEM(ClassifierMixin, BaseEstimator):
         (ties: the second in ``classes_``) is positive, on more classes every class gets rules;
         None: every class gets rules (FOLD-RM driver) also on two classes.
     class_order : {"frequent", "best"}, default "frequent"
-        Multi-class driver: the next rule is learned for the most frequent class left (SPEC
+        Multi-class driver: the next rule is learned for the most frequent class left (
         §6.5), or ``"best"``: for every class, keeping the rule with the largest net coverage
         tp − fp (module docstring). No effect under the binary convention or in fold-rm mode.
     prune : float or None, default None
@@ -291,7 +291,7 @@ class FoldSEM(ClassifierMixin, BaseEstimator):
     # --- fit ------------------------------------------------------------------------------
     def fit(self, X: Any, y: Any, *, feature_names: Sequence[Any] | None = None,
             categorical: Sequence[Any] | None = None) -> "FoldSEM":
-        """Learn the ordered rule-set (SPEC §6.5).
+        """Learn the ordered rule-set (§6.5).
 
         ``X``: DataFrame or 2-D array (bool/uint8 0/1 tables take the fast path); cells may be
         numbers, strings, or missing (None / NaN / empty string): see the module docstring,

@@ -1,4 +1,4 @@
-"""The table side of FOLD-SE-M (SPEC §6.5): columns → kinds (0/1, numeric, categorical),
+"""The table side of FOLD-SE-M (docs/algorithms.md §6.5): columns → kinds (0/1, numeric, categorical),
 predicate names, the encoded training table the search runs on (indicator block, ranked numeric
 block with its thresholds), and the columns a fitted model's rules read at predict time.
 

@@ -1,4 +1,4 @@
-"""The FOLD-SE-M search (SPEC §6.5): literal scores, rule learning with exceptions, the covering
+"""The FOLD-SE-M search (docs/algorithms.md §6.5): literal scores, rule learning with exceptions, the covering
 loop and the multi-class drivers, over an encoded table (:mod:`cnnlens.nesy.fold_encoding`),
 and the learned rules as a :class:`~cnnlens.nesy.RuleSet`.
 
@@ -24,18 +24,18 @@ EXCEPTION_TAILS = ("left", "train", "none")
 
 
 # ------------------------------------------------------------------------------------------
-# scores (SPEC §6.5)
+# scores (§6.5)
 # ------------------------------------------------------------------------------------------
 
 def _xlogx(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """a·ln(a/(a+b)) with 0 where a == 0 (zero-count terms are dropped, SPEC §6.5)."""
+    """a·ln(a/(a+b)) with 0 where a == 0 (zero-count terms are dropped, §6.5)."""
     with np.errstate(divide="ignore", invalid="ignore"):
         out = a * np.log(a / (a + b))
     return np.where(a > 0, out, 0.0)
 
 
 def information_gain(tp: Any, fp: Any, tn: Any, fn: Any) -> np.ndarray:
-    """Weighted-entropy information gain of SPEC §6.5 (element-wise over arrays of counts)::
+    """Weighted-entropy information gain of §6.5 (element-wise over arrays of counts)::
 
         IG = [tp·ln(tp/(tp+fp)) + fp·ln(fp/(tp+fp)) + tn·ln(tn/(tn+fn)) + fn·ln(fn/(tn+fn))] / N
 
@@ -83,7 +83,7 @@ def _seg_cumsum(cnt: np.ndarray, seg: np.ndarray) -> np.ndarray:
 
 
 class _Learner:
-    """The search of SPEC §6.5 over an :class:`_Encoded` table.
+    """The search of §6.5 over an :class:`_Encoded` table.
 
     ``mode="fold-se-m"``: the FOLD-SE-M search (tail pruning, candidates that keep no positive or
     drop no negative are skipped, exceptions also after a stop on "no finite literal").
@@ -204,7 +204,7 @@ class _Learner:
 
     def best_literal(self, P: np.ndarray, N: np.ndarray,
                      used: frozenset = frozenset()) -> tuple[str, int, bool] | None:
-        """Best candidate over every column at once (SPEC §6.5), or None if none scores finitely.
+        """Best candidate over every column at once (§6.5), or None if none scores finitely.
         ``used``: (block, index) pairs not to offer again (both polarities)."""
         e = self.e
         nP, nN = len(P), len(N)

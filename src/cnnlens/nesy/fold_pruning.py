@@ -12,7 +12,7 @@ __all__: list[str] = []
 
 
 def _node_size(node: _Node) -> int:
-    """Body literals of a rule and its exception rules, ``not abN`` included (SPEC §6.7)."""
+    """Body literals of a rule and its exception rules, ``not abN`` included (docs/algorithms.md §6.7)."""
     return len(node.body) + (1 if node.exceptions else 0) + sum(_node_size(e) for e in node.exceptions)
 
 

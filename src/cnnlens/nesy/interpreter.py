@@ -1,4 +1,4 @@
-"""The interpreter of a stratified rule program over a table (SPEC §6.6): literal truth values
+"""The interpreter of a stratified rule program over a table (docs/algorithms.md §6.6): literal truth values
 and the rule bodies, for many examples at once.
 
 :class:`~cnnlens.nesy.RuleSet` calls it with its rules and the dependency order of its exception

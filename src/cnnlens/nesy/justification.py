@@ -1,5 +1,5 @@
 """Justifications of a rule program's prediction for one example, in the s(CASP) style of NESY
-Fig. 3 (SPEC §6.7): the text, the proof tree and the atoms of the model."""
+Fig. 3 (docs/algorithms.md §6.7): the text, the proof tree and the atoms of the model."""
 from __future__ import annotations
 
 import json

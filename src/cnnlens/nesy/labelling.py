@@ -1,4 +1,4 @@
-"""Semantic labelling of filters with concepts from per-pixel masks (SPEC §6.8, NESY §4 Q4).
+"""Semantic labelling of filters with concepts from per-pixel masks (docs/algorithms.md §6.8, NESY §4 Q4).
 
 For each filter: take the ``m`` images with the largest filter norm; upsample the filter map to
 the image size (bicubic), zero the values below the map's median (and the negative overshoot of
@@ -102,7 +102,7 @@ def label_filters(clf: Classifier, images: torch.Tensor, masks: torch.Tensor,
                   concept_names: Sequence[str], filters: Sequence[int], layer: str | nn.Module | None = None,
                   m: int = 10, margin: float = 0.05, top: int = 10, batch_size: int = 64,
                   norms: torch.Tensor | None = None) -> list[FilterLabel]:
-    """Label ``filters`` (in order: the counters follow it) with concepts (SPEC §6.8).
+    """Label ``filters`` (in order: the counters follow it) with concepts (§6.8).
 
     ``images`` ``(N, C, H, W)`` in [0, 1]; ``masks`` ``(N, H, W)`` concept indices into
     ``concept_names``. ``norms`` (``(N, F)`` filter norms) may be given to skip recomputing them.

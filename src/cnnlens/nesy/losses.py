@@ -1,4 +1,4 @@
-"""The sparsity loss (NESY Eq. 1–8, SPEC §6.2) and the Elite BackProp loss (SPEC §6.4).
+"""The sparsity loss (NESY Eq. 1–8, docs/algorithms.md §6.2) and the Elite BackProp loss (§6.4).
 
 Example::
 
@@ -31,7 +31,7 @@ def _check_labels(y: torch.Tensor, n: int, C: int) -> torch.Tensor:
 
 
 class SparsityLoss(nn.Module):
-    """L_sparsity = mean over N·F of BCE(σ(Norm − θ), P[y])  (NESY Eq. 4–7, SPEC §6.2).
+    """L_sparsity = mean over N·F of BCE(σ(Norm − θ), P[y])  (NESY Eq. 4–7, §6.2).
 
     Computed as ``binary_cross_entropy_with_logits(Norm − θ, P[y])`` (numerically stable).
     ``P``: ``(C, F)`` 0/1 matrix (entries equal to 1 are targets 1, everything else 0, Eq. 6);
@@ -65,7 +65,7 @@ class SparsityLoss(nn.Module):
 
 def ebp_matrix(D: torch.Tensor, k: int = 5) -> torch.Tensor:
     """Elite BackProp probabilities ``P_ebp`` ``(C, F)`` from class activation sums ``D``
-    (SPEC §6.4): 1 for the top-``k`` filters of each class (ties → lower index), else
+    (§6.4): 1 for the top-``k`` filters of each class (ties → lower index), else
     ``clip(1 − D[c, j] / D[c, k-th elite], 0, 1)``."""
     if D.dim() != 2:
         raise CnnlensError(f"D must be (C, F), got shape {tuple(D.shape)}")
@@ -81,7 +81,7 @@ def ebp_matrix(D: torch.Tensor, k: int = 5) -> torch.Tensor:
 
 
 class EBPLoss(nn.Module):
-    """Elite BackProp penalty λ·Σ_batch Σ_j (1 − P_ebp[y_n, j])·a_{n,j} (SPEC §6.4), with
+    """Elite BackProp penalty λ·Σ_batch Σ_j (1 − P_ebp[y_n, j])·a_{n,j} (§6.4), with
     a_{n,j} the mean absolute activation of filter j on image n. Add it to the cross-entropy.
     ``forward(a (N, F), y (N,))`` → scalar. Build ``P_ebp`` with :func:`ebp_matrix`."""
 
@@ -103,7 +103,7 @@ class EBPLoss(nn.Module):
 
 
 def class_weights(y: torch.Tensor, n_classes: int) -> torch.Tensor:
-    """w_c = N / (C · N_c) (SPEC §6.3); classes absent from ``y`` get weight 0."""
+    """w_c = N / (C · N_c) (§6.3); classes absent from ``y`` get weight 0."""
     y = torch.as_tensor(y).long().flatten()
     counts = torch.bincount(y, minlength=n_classes).float()
     w = torch.where(counts > 0, y.numel() / (n_classes * counts.clamp_min(1)), torch.zeros_like(counts))

@@ -1,4 +1,4 @@
-"""The NeSy model: CNN up to the filter layer + a FOLD-SE-M rule-set (SPEC §6.1, §6.5–§6.8).
+"""The NeSy model: CNN up to the filter layer + a FOLD-SE-M rule-set (docs/algorithms.md §6.1, §6.5–§6.8).
 
 Example::
 
@@ -11,12 +11,12 @@ Example::
     >>> nesy.evaluate(te.images, te.labels)["accuracy"]            # doctest: +SKIP
     0.66
 
-Binarization (SPEC §6.1): ``"sigmoid"`` for sparsity-trained models (bit = 1 iff Norm − θ > 0
+Binarization (§6.1): ``"sigmoid"`` for sparsity-trained models (bit = 1 iff Norm − θ > 0
 with the θ fixed for training, = ``round(sigmoid(Norm − θ))``; θ = 0 for TS5), ``"threshold"``
 for CE-only / NE (θ = h1·μ + h2·σ recomputed on the final model over ``x``, bit = 1 iff
 Norm ≥ θ). ``"sigmoid"`` without ``theta`` also computes θ from ``x``.
 
-No default class (SPEC §6.1): :meth:`NeSyModel.predict` gives −1 where no rule fires; such an
+No default class (§6.1): :meth:`NeSyModel.predict` gives −1 where no rule fires; such an
 image counts as wrong (accuracy) and disagreeing (fidelity), and :meth:`evaluate` reports how
 many there were. Rules are learned for every class, two-class tasks included
 (``FoldSEM(positive_class=None)``): FOLD-SE's binary convention leaves one class to the default.
@@ -97,7 +97,7 @@ class NeSyModel:
             layer: str | nn.Module | None = None, norm: str = "fro", h1: float = 0.6, h2: float = 0.7,
             batch_size: int = 64) -> "NeSyModel":
         """Binarize ``layer``'s filters on the training images ``x`` into a 0/1 table and learn
-        the rules with ``FoldSEM(ratio, tail)`` (SPEC §6.1, §6.5). ``y``: class indices ``(N,)``."""
+        the rules with ``FoldSEM(ratio, tail)`` (§6.1, §6.5). ``y``: class indices ``(N,)``."""
         if not isinstance(clf, Classifier):
             raise CnnlensError(f"clf must be a cnnlens.Classifier, got {type(clf).__name__}")
         if binarization not in ("sigmoid", "threshold"):
@@ -128,7 +128,7 @@ class NeSyModel:
         # the other class with no rule firing, since the NeSy model has no default class.
         fold = FoldSEM(ratio=ratio, tail=tail, positive_class=None).fit(bits, yy)
         raw = fold.rules_
-        rules = RuleSet(raw.rules, None)  # no default class (SPEC §6.1)
+        rules = RuleSet(raw.rules, None)  # no default class (§6.1)
         info = {"n_train": int(x.shape[0]), "ratio": ratio, "tail": tail, "theta": theta_src,
                 "active_share": float(bits.mean()), "h1": h1, "h2": h2,
                 "fold_default": int(fold.default_class_)}
@@ -151,7 +151,7 @@ class NeSyModel:
 
     # ------------------------------------------------------------------ inference
     def norms(self, x: torch.Tensor) -> torch.Tensor:
-        """Filter norms ``(N, F)`` of the model's layer (SPEC §6.1)."""
+        """Filter norms ``(N, F)`` of the model's layer (§6.1)."""
         n = filter_norms(self.clf, x, self.layer, norm=self.norm, batch_size=self.batch_size)
         if n.shape[1] != self.n_filters:
             raise CnnlensError(f"layer {self.layer!r} now has {n.shape[1]} filters, the rules were fit on {self.n_filters}")
@@ -178,7 +178,7 @@ class NeSyModel:
         return torch.from_numpy(self.predict_bits(self.binarize(x)))
 
     def evaluate(self, x: torch.Tensor, y: Any) -> dict[str, Any]:
-        """SPEC §6.7 metrics on ``(x, y)``: ``accuracy`` (NeSy; no-fire = wrong), ``fidelity``
+        """§6.7 metrics on ``(x, y)``: ``accuracy`` (NeSy; no-fire = wrong), ``fidelity``
         (share equal to the CNN's prediction; no-fire = disagree), ``cnn_accuracy``, ``size``
         (body literals incl. ``not abN``), ``n_rules``, ``n_filters`` (distinct filters),
         ``no_fire`` (count), ``n``; diagnostics ``accuracy_fold_default`` / ``fidelity_fold_default``:
@@ -209,7 +209,7 @@ class NeSyModel:
         return self.rules.rename(self.labels) if self.labels else self.rules
 
     def justify(self, image: torch.Tensor, name: str = "img") -> Justification:
-        """s(CASP)-style justification of one image (NESY Fig. 3; SPEC §6.6): the rule that fired
+        """s(CASP)-style justification of one image (NESY Fig. 3; §6.6): the rule that fired
         and why, recursively through exceptions; labelled predicates after :meth:`label`.
         ``.text`` and ``.to_json()``; ``.prediction`` is the class constant (``None``: no rule
         fired)."""
@@ -223,7 +223,7 @@ class NeSyModel:
 
     def label(self, images: torch.Tensor, masks: torch.Tensor, concept_names: Sequence[str],
               m: int = 10, margin: float = 0.05, top: int = 10) -> RuleSet:
-        """Label the filters in the rules with concepts (SPEC §6.8) and return the labelled
+        """Label the filters in the rules with concepts (§6.8) and return the labelled
         rule-set (also kept as :attr:`labelled_rules`; :attr:`labels` maps ``f<j>`` → label)."""
         preds = [p for p in self.rules.predicates if _filter_index(p) is not None]
         x = self.clf.check_input(images)

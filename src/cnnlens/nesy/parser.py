@@ -1,5 +1,5 @@
 """The parser of rule programs: both dialects of :meth:`RuleSet.to_asp
-<cnnlens.nesy.RuleSet.to_asp>`, hand-written text and the NeSyFOLD raw style (SPEC §6.6).
+<cnnlens.nesy.RuleSet.to_asp>`, hand-written text and the NeSyFOLD raw style (docs/algorithms.md §6.6).
 
 Errors are :class:`RuleParseError` with line and column. The parser builds the program through
 the ``build`` callable given to :meth:`_Parser.parse` (``RuleSet``), so it does not depend on the

@@ -1,4 +1,4 @@
-"""The rule-set as a logic program: print, parse, run and justify (SPEC §6.6, §6.7).
+"""The rule-set as a logic program: print, parse, run and justify (docs/algorithms.md §6.6, §6.7).
 
 A :class:`RuleSet` is an ordered list of :class:`Rule` objects. Rules with head ``target(X,c)``
 classify; rules with any other head (``ab1(X)``, ``ab2(X)`` …) define exception predicates that
@@ -41,7 +41,7 @@ Dialects (``RuleSet.to_asp(dialect=...)``)
 For a 0/1 table both dialects print the same text apart from the ``example(X)`` atom in rules
 whose body starts with ``not``. :meth:`RuleSet.from_asp` reads both (and skips ``example(X)``).
 It also reads the NeSyFOLD raw style where a filter predicate is a bare number (``295(X)``),
-mapping it to ``f295`` (SPEC §6.6 "predicate for filter j = f<j>").
+mapping it to ``f295`` (§6.6 "predicate for filter j = f<j>").
 
 Semantics
 ---------
@@ -88,7 +88,7 @@ __all__ = [
 
 @dataclass(frozen=True)
 class RuleSet:
-    """An ordered, stratified rule program (SPEC §6.6); see the module docstring.
+    """An ordered, stratified rule program (§6.6); see the module docstring.
 
     ``rules`` holds the classifying ``target`` rules in priority order followed by the exception
     rules. ``default`` is the class predicted when no rule fires (``None``: no default).
@@ -126,7 +126,7 @@ class RuleSet:
 
     @property
     def size(self) -> int:
-        """Total number of body literals including ``not abN`` calls (SPEC §6.7)."""
+        """Total number of body literals including ``not abN`` calls (§6.7)."""
         return sum(len(r.body) for r in self.rules)
 
     @property
@@ -194,7 +194,7 @@ class RuleSet:
 
     def rename(self, mapping: Mapping[str, str]) -> "RuleSet":
         """A copy with feature predicates renamed (e.g. filter ``f398`` → concept ``wall3_cabinet2``,
-        SPEC §6.8). Names not in ``mapping`` stay."""
+        §6.8). Names not in ``mapping`` stay."""
         for new in mapping.values():
             if not _IDENT.match(new):
                 raise CnnlensError(f"new predicate name {new!r} is not a valid ASP name ([a-z][A-Za-z0-9_]*)")

@@ -1,4 +1,4 @@
-"""Rules and literals of a FOLD program, and how constants and numbers print (SPEC §6.6).
+"""Rules and literals of a FOLD program, and how constants and numbers print (docs/algorithms.md §6.6).
 
 The literal encodings and the two dialects are described in :mod:`cnnlens.nesy.program`.
 """

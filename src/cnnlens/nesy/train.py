@@ -1,10 +1,10 @@
-"""Training with the sparsity loss (TS1–TS5), Elite BackProp (NE) and CE-only (SPEC §6.2–§6.4).
+"""Training with the sparsity loss (TS1–TS5), Elite BackProp (NE) and CE-only (docs/algorithms.md §6.2–§6.4).
 
 :func:`train` fine-tunes a model **in place** (it is the one cnnlens function meant to change a
 model; copy it first to keep the original) and returns a :class:`TrainResult` with the P matrix
-and the thresholds θ that the NeSy model needs afterwards (SPEC §6.1 "θ fixed for training").
+and the thresholds θ that the NeSy model needs afterwards (§6.1 "θ fixed for training").
 
-Strategies (NESY §4, SPEC §6.3):
+Strategies (NESY §4, §6.3):
 
 ======  =============================================================================
 CE      cross-entropy only (post-hoc binarization afterwards)
@@ -17,7 +17,7 @@ TS5     TS3 without θ (σ(Norm))
 EBP     CE + λ·Σ(1 − P_ebp)·a (Elite BackProp, P_ebp from the initial weights, K = 5)
 ======  =============================================================================
 
-Defaults are the paper's (SPEC §6.3): ``Adam(lr=5e-6, weight_decay=5e-3)`` (coupled L2),
+Defaults are the paper's (§6.3): ``Adam(lr=5e-6, weight_decay=5e-3)`` (coupled L2),
 class weights w_c = N/(C·N_c), ``ReduceLROnPlateau(factor=0.5, patience=10)`` on the validation
 loss, batch 32, α = 1, β = 5, K = 5 for ≤ 5 classes else 20, h1 = 0.6, h2 = 0.7.
 
@@ -93,7 +93,7 @@ class TrainResult:
     @property
     def binarization(self) -> str:
         """``"sigmoid"`` for sparsity-trained models (bit = Norm − θ > 0 with the training θ),
-        ``"threshold"`` for CE/EBP (θ recomputed post hoc, bit = Norm ≥ θ) — SPEC §6.1."""
+        ``"threshold"`` for CE/EBP (θ recomputed post hoc, bit = Norm ≥ θ) — §6.1."""
         return "sigmoid" if self.strategy.startswith("TS") else "threshold"
 
 
@@ -166,7 +166,7 @@ def train(
     progress: bool = True,
     on_batch: Callable[[int, int], None] | None = None,
 ) -> TrainResult:
-    """Fine-tune ``model`` with ``strategy`` (SPEC §6.3; module docstring) and return a
+    """Fine-tune ``model`` with ``strategy`` (§6.3; module docstring) and return a
     :class:`TrainResult`.
 
     Args:
@@ -182,7 +182,7 @@ def train(
             match); a finished run returns at once.
         seed: seeds P (Method 2), the data order and the global RNG per epoch.
         k: filters per class (default 5 for ≤ 5 classes else 20; EBP: 5).
-        layer: filters read (default: last ``Conv2d`` after its activation, SPEC §6.1).
+        layer: filters read (default: last ``Conv2d`` after its activation, §6.1).
         on_batch: called as ``on_batch(epoch, batch_index)`` after every optimizer step.
     """
     validation.choice("strategy", strategy, STRATEGIES)

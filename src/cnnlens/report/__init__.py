@@ -1,4 +1,4 @@
-"""A self-contained HTML report that only renders saved results (SPEC §8; issue 15).
+"""A self-contained HTML report that only renders saved results (docs/algorithms.md §8; issue 15).
 
 A *results folder* holds ``manifest.json`` plus the files it names (PNG pictures, CSV/JSON
 tables). The manifest lists sections; each section states its model, data, parameters and seed

@@ -305,8 +305,8 @@ def _nesy(b: ReportBuilder, cfg: DemoConfig) -> None:
                     data=f"mnist: {n_fit} digits to fit, 500 to test; texture_scenes (real textures with concept masks)",
                     params={"binarization": "threshold", "ratio": 0.8, "tail": 5e-3, "layer": nesy.layer}, seed=cfg.seed)
     sec.text("Each filter of the last convolutional layer becomes a predicate f<j> that is true when the "
-             "filter's map norm exceeds its threshold (SPEC §6.1); FOLD-SE-M learns an ordered rule set "
-             "over them. Rule-set size counts body literals including exception calls (SPEC §6.7).")
+             "filter's map norm exceeds its threshold (docs/algorithms.md §6.1); FOLD-SE-M learns an ordered rule set "
+             "over them. Rule-set size counts body literals including exception calls (§6.7).")
     keep = ("accuracy", "fidelity", "size", "n_rules", "n_filters", "no_fire")
     sec.table(["metric", "value"], [[k, ev[k]] for k in keep if k in ev], caption="MNIST CNN rules on the 500 test digits")
     sec.pre(nesy.rules.to_asp(), caption="MNIST CNN rules (raw predicates)")
@@ -329,7 +329,7 @@ def _nesy(b: ReportBuilder, cfg: DemoConfig) -> None:
     sec.table(["metric", "value"], [["CNN accuracy", round(cnn_acc, 4)]] + [[k, tev[k]] for k in keep if k in tev],
               caption="texture-scene CNN and its rules on 300 test scenes")
     sec.pre(tnesy.rules.to_asp(), caption="texture-scene rules (raw)")
-    sec.pre(labelled.to_asp(), caption="the same rules with predicates labelled by concepts (SPEC §6.8)")
+    sec.pre(labelled.to_asp(), caption="the same rules with predicates labelled by concepts (§6.8)")
     j = tnesy.justify(test_scenes.images[:1], name="scene0")
     sec.pre(j.text, caption=f"justification for test scene 0 (class {test_scenes.class_names[int(test_scenes.labels[0])]})")
     atomic_write_text(b.folder / "nesy" / "mnist_rules.lp", nesy.rules.to_asp())

@@ -1,5 +1,5 @@
 """A report page from a command's output folder (``explain/evaluate/ablate/represent --report``;
-SPEC §8). It shows the files the command wrote; it computes nothing."""
+docs/algorithms.md §8). It shows the files the command wrote; it computes nothing."""
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,4 +1,4 @@
-"""Representative Interpretations (RI paper; SPEC §5).
+"""Representative Interpretations (RI paper; docs/algorithms.md §5).
 
 :class:`RepresentativeInterpreter` samples linear boundaries of the head G (Eq. 2) from a
 reference set, finds for an input the decision region P(x) shared by many reference images

@@ -1,4 +1,4 @@
-"""Representative Interpretations (RI paper; SPEC §5): boundaries, greedy cover, heatmaps, ranking.
+"""Representative Interpretations (RI paper; docs/algorithms.md §5): boundaries, greedy cover, heatmaps, ranking.
 
 Example::
 
@@ -43,7 +43,7 @@ __all__ = ["RepresentativeInterpreter", "Interpretation", "DEFAULT_BATCH_SIZE"]
 
 DEFAULT_BATCH_SIZE = 64
 
-# activations / layers that make the head G not piecewise linear (SPEC §5 warning)
+# activations / layers that make the head G not piecewise linear (§5 warning)
 _NON_PL = (
     nn.Sigmoid, nn.Tanh, nn.Softmax, nn.Softmin, nn.Softmax2d, nn.GELU, nn.SiLU, nn.ELU, nn.CELU,
     nn.SELU, nn.Softplus, nn.Mish, nn.Hardswish, nn.Tanhshrink, nn.Softsign, nn.LogSigmoid,
@@ -58,7 +58,7 @@ _PASSIVE = (
 
 @dataclasses.dataclass
 class _Boundaries:
-    """The sampled linear boundaries Q (SPEC §5, Eq. 2): ⟨W_h, t⟩ + b_h = 0."""
+    """The sampled linear boundaries Q (§5, Eq. 2): ⟨W_h, t⟩ + b_h = 0."""
 
     W: torch.Tensor  # (Q, D) float32, flattened ∂ΔG/∂t at ψ(x′)
     b: torch.Tensor  # (Q,)
@@ -67,7 +67,7 @@ class _Boundaries:
 
 
 class Interpretation:
-    """Representative interpretations of a batch of B inputs (SPEC §5, RI §3–5).
+    """Representative interpretations of a batch of B inputs (§5, RI §3–5).
 
     Attributes:
         targets: ``(B,)`` predicted class of each input (Class(x)).
@@ -78,7 +78,7 @@ class Interpretation:
         counts: list of B dicts with ``C``, ``C_minus_D``, ``C_and_D``, ``delta``, ``P``.
         channel_weights: list of B ``(|P|, K)`` tensors: α of each boundary of P (Eq. 5), each
             flipped so that x is on the positive side.
-        maps: ``(B, H, W)`` the heatmap of each input (SPEC §5 heatmap; values in [0, 1]).
+        maps: ``(B, H, W)`` the heatmap of each input (§5 heatmap; values in [0, 1]).
         neighbours: ``(B, k)`` int64 Euclidean nearest reference images in ψ-space (RI Fig. 2),
             ``neighbour_distances`` their distances.
     """
@@ -131,7 +131,7 @@ class Interpretation:
     def heatmap(self, images: torch.Tensor, index: int | Sequence[int] | torch.Tensor | None = None,
                 features: torch.Tensor | None = None) -> torch.Tensor:
         """The heatmap of P(x) on ``images`` ``(M, C, H, W)``, reusing x's channel weights
-        unchanged (SPEC §5 heatmap): per boundary ReLU(Σ_k α_k ψ^k), upsampled (bilinear) and
+        unchanged (§5 heatmap): per boundary ReLU(Σ_k α_k ψ^k), upsampled (bilinear) and
         min-max normalised like Grad-CAM, then averaged over P.
 
         ``index`` picks the interpretation: ``None`` → the only one (one input) or one per image
@@ -151,7 +151,7 @@ class Interpretation:
 
 
 class RepresentativeInterpreter:
-    """Representative Interpretations of a classifier over a reference set (SPEC §5, RI paper).
+    """Representative Interpretations of a classifier over a reference set (§5, RI paper).
 
     Computes ψ and the predicted classes of the reference set R once (chunked), samples
     ``n_boundaries`` reference images (seeded) and computes the Eq. 2 boundary of each through
@@ -164,7 +164,7 @@ class RepresentativeInterpreter:
             predicted classes).
         n_boundaries: |Q| (the paper uses 50).
         seed: seeds the sample Q.
-        layer: ψ's layer (``None`` → the Classifier's feature layer, SPEC §1).
+        layer: ψ's layer (``None`` → the Classifier's feature layer, §1).
         batch_size: images per forward pass.
         unit_normals: Eq. 6 with W_h / ‖W_h‖ instead of the raw W_h.
         progress: show a progress bar while computing reference features.
@@ -216,7 +216,7 @@ class RepresentativeInterpreter:
             q = n
         self.n_boundaries = q
         self.seed = seed
-        g = seeding.run_generator(seed, "ri.boundaries")  # shared by the run (SPEC §11)
+        g = seeding.run_generator(seed, "ri.boundaries")  # shared by the run (§11)
         sample = torch.randperm(n, generator=g)[:q].to(images.device)
         self.boundaries_ = self._compute_boundaries(sample)
         self.W_ = self.boundaries_.W
@@ -256,7 +256,7 @@ class RepresentativeInterpreter:
 
     def _compute_boundaries(self, sample: torch.Tensor) -> _Boundaries:
         """Eq. 2 for each sampled reference image: W = ∂ΔG/∂t at t = ψ(x′), b = ΔG − ⟨W, ψ(x′)⟩,
-        ΔG = top-1 − top-2 logit of G, through ``Classifier.head`` (SPEC §5)."""
+        ΔG = top-1 − top-2 logit of G, through ``Classifier.head`` (§5)."""
         Ws, bs, tops = [], [], []
         for idx in sample.split(self.batch_size):
             x = self.reference_images[idx]
@@ -304,7 +304,7 @@ class RepresentativeInterpreter:
         return [m for m in order[pos + 1:] if id(m) not in inside]
 
     def _check_head(self, probe: torch.Tensor) -> None:
-        """SPEC §5 warnings: non-piecewise-linear head; GAP + one linear layer."""
+        """§5 warnings: non-piecewise-linear head; GAP + one linear layer."""
         head = self._head_modules(probe)
         self.head_modules = [type(m).__name__ for m in head]
         bad = sorted({type(m).__name__ for m in head if isinstance(m, _NON_PL)})
@@ -329,7 +329,7 @@ class RepresentativeInterpreter:
     # ------------------------------------------------------------------ interpretation
     def interpret(self, x: torch.Tensor, k: int = 10, heatmaps: bool = True) -> Interpretation:
         """P(x), ranked covered references, channel weights, heatmaps, counts and Euclidean
-        neighbours for a batch ``x`` ``(B, C, H, W)`` (SPEC §5). ``k`` = number of Euclidean
+        neighbours for a batch ``x`` ``(B, C, H, W)`` (§5). ``k`` = number of Euclidean
         neighbours (0 = none); ``heatmaps=False`` skips the input heatmaps."""
         x = validation.images(self.clf, x, "images")
         psi, logits = self._features_logits(x)
@@ -393,7 +393,7 @@ class RepresentativeInterpreter:
         return Interpretation(self, classes, sides, proj, boundaries, covered, dists, counts, weights, None, nb, nd)
 
     def _heatmaps(self, psi: torch.Tensor, weights: list[torch.Tensor], size: tuple[int, int]) -> torch.Tensor:
-        """SPEC §5 heatmap of image m with boundary weights ``weights[m]`` ``(|P|, K)``:
+        """§5 heatmap of image m with boundary weights ``weights[m]`` ``(|P|, K)``:
         mean over P of minmax(upsample(ReLU(Σ_k α_k ψ^k)))."""
         if psi.dim() != 4:
             raise CnnlensError(
@@ -418,7 +418,7 @@ class RepresentativeInterpreter:
 
     # ------------------------------------------------------------------ evaluation
     def evaluate_reuse(self, unseen_images: torch.Tensor, seeds: int | Sequence[int] = 5, **kwargs: Any):
-        """RI paper Table 1 on this model (SPEC §5 reuse evaluation); see
+        """RI paper Table 1 on this model (§5 reuse evaluation); see
         :func:`cnnlens.representative.evaluation.evaluate_reuse` for the options."""
         from .evaluation import evaluate_reuse
 

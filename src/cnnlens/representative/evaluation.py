@@ -1,10 +1,10 @@
-"""Reuse evaluation of Representative Interpretations: RI paper Table 1 (SPEC §5, RI §6.2–6.4).
+"""Reuse evaluation of Representative Interpretations: RI paper Table 1 (docs/algorithms.md §5, RI §6.2–6.4).
 
 Per seed: resample R (``per_class`` reference images per ground-truth class, labels used only for
 this sampling), the unseen set S, the boundary sample Q and the k-means++ initialisation
 (|V| = 10 × #classes on flattened ψ). The reference image nearest each k-means centre is
 interpreted. Every unseen image e is explained by a reused interpretation and scored with AD/AI
-in the ``keep`` mode of SPEC §3 (top 20 % pixels kept, rest black; c = Class(e)) through the one
+in the ``keep`` mode of §3 (top 20 % pixels kept, rest black; c = Class(e)) through the one
 shared implementation :func:`cnnlens.metrics.average_drop_increase`.
 
 - RI: the covering polytope (several → the one whose input is nearest by Eq. 6; none → e's
@@ -42,7 +42,7 @@ _LABELS = {"ri": "RI", "gradcam": "Grad-CAM", "gradcam++": "Grad-CAM++", "scorec
 
 def _cam_maps(psi: torch.Tensor, weights: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """A reused CAM map: minmax(upsample(ReLU(Σ_k w_k ψ^k))) ``(N, H, W)`` (the attribution
-    package's map builder, SPEC §2)."""
+    package's map builder, §2)."""
     return minmax_normalize(upsample(weighted_map(weights, psi).clamp(min=0), size))
 
 
@@ -63,7 +63,7 @@ def precision_at_k(ranked: Sequence[torch.Tensor] | torch.Tensor, labels: torch.
 # ---------------------------------------------------------------------------------------------
 @dataclasses.dataclass
 class ReuseTable:
-    """RI Table 1 for one model and dataset (SPEC §5): mAD/mAI (×100) mean ± std over seeds.
+    """RI Table 1 for one model and dataset (§5): mAD/mAI (×100) mean ± std over seeds.
 
     Attributes:
         per_seed: per method, a list of per-seed dicts (``mAD``, ``mAI`` in %, ``mismatch``).
@@ -172,7 +172,7 @@ def evaluate_reuse(ri: "RepresentativeInterpreter", unseen_images: torch.Tensor,
                    methods: Sequence[str] = ("ri", *CAM_METHODS), keep: float = 0.2, ks: Sequence[int] = (5, 10),
                    model_name: str | None = None, dataset_name: str | None = None,
                    progress: bool = True) -> ReuseTable:
-    """RI paper Table 1 (SPEC §5 reuse evaluation) for ``ri``'s model over its reference pool.
+    """RI paper Table 1 (§5 reuse evaluation) for ``ri``'s model over its reference pool.
 
     Args:
         ri: a :class:`RepresentativeInterpreter`; its reference images are the pool R is drawn from.

@@ -1,4 +1,4 @@
-"""Greedy Algorithm 1 of the RI paper on a side matrix (SPEC §5).
+"""Greedy Algorithm 1 of the RI paper on a side matrix (docs/algorithms.md §5).
 
 The algorithm only needs, per input x, which reference images lie on a different side of each
 sampled boundary than x (``differ``, ``(N, Q)`` bool) and which reference images have a
@@ -40,7 +40,7 @@ class GreedyResult:
 
 
 def greedy_cover(differ: torch.Tensor, in_d: torch.Tensor) -> GreedyResult:
-    """Run Algorithm 1 (SPEC §5) on a batch.
+    """Run Algorithm 1 (§5) on a batch.
 
     Args:
         differ: ``(B, N, Q)`` (or ``(N, Q)`` for one input) bool: ``differ[b, n, q]`` is True when
