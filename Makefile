@@ -14,4 +14,5 @@ demo: setup
 	$(VENV)/bin/cnnlens demo --out cnnlens-demo
 
 test: setup-test
+	$(VENV)/bin/ruff check .
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)

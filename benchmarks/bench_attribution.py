@@ -51,7 +51,7 @@ class T(tuple):
     wall = property(lambda self: self[0])
     cpu = property(lambda self: self[1])
 
-    def best(self, other: "T") -> "T":
+    def best(self, other: T) -> T:
         return T(min(self.wall, other.wall), min(self.cpu, other.cpu))
 
 
@@ -132,8 +132,9 @@ def run_model(name: str, n: int, lime_samples: int, rise_masks: int) -> list[dic
     layer = clf.layer_module(None, x)[0]
     cam = ScoreCAM(model=_Module(clf), target_layers=[layer])
     cam.batch_size = bs
-    import tqdm as _tqdm
     from functools import partialmethod
+
+    import tqdm as _tqdm
     _tqdm.tqdm.__init__ = partialmethod(_tqdm.tqdm.__init__, disable=True)  # silence the peer's bars
     ref, wall = timed(their_scorecam)
     diff = float(np.abs(minmax_normalize(ours.maps).numpy() - ref).max())

@@ -82,7 +82,7 @@ def fig5(args: argparse.Namespace) -> None:
         fractions = ig.fractions.tolist()
         curves[name] = ig.accuracy.tolist()
         params[name] = {k: v for k, v in e.params.items() if k != "version"}
-        print(f"{name}: {times[name] * 1000:.1f} ms/image, acc {['%.2f' % a for a in curves[name]]}", flush=True)
+        print(f"{name}: {times[name] * 1000:.1f} ms/image, acc {[f'{a:.2f}' for a in curves[name]]}", flush=True)
     acc0 = float((clf.predict(x) == y).float().mean())
     head = "| method | " + " | ".join(f"p={p:g}" for p in fractions) + " | ms / image |"
     sep = "|---" * (len(fractions) + 2) + "|"

@@ -5,7 +5,8 @@ Tables: breast cancer (569 × 30 numeric, 2 classes), wine (178 × 13 numeric, 3
 For each of ``--seeds`` stratified 80/20 splits, on the same split: cnnlens ``FoldSEM``
 (ratio 0.8, tail 5e-3 as in NESY; tail 0 = no pruning; the options ``class_order="best",
 prune=1.0`` (issue 13's digits goal); ``mode="fold-rm"``; on the two-class table
-also ``positive_class=None`` = rules for both classes instead of the binary convention), scikit-learn ``DecisionTreeClassifier(random_state=seed)``, and — when
+also ``positive_class=None`` = rules for both classes instead of the binary convention), scikit-learn
+``DecisionTreeClassifier(random_state=seed)``, and — when
 installed (``pip install --no-deps foldrm foldrpp``) — the ``foldrm`` (FOLD-RM, multi-class)
 and ``foldrpp`` (FOLD-R++, binary: breast cancer only, positive class = "malignant") reference
 packages run as black boxes with the same ratio. Reports mean ± std test accuracy, rules (all

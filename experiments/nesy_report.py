@@ -75,7 +75,8 @@ def main(path: str) -> None:
     print("Diagnostics, mean over seeds: share of test images on which no rule fires; NeSy accuracy and "
           "fidelity if those got FOLD-SE-M's default class (not the NeSy metric); #rules; #filters in the "
           "rules; share of sigmoid(Norm − θ) within 0.1 of 0 or 1 on the test images; training seconds.\n")
-    print("| subset | strategy | no-fire % | acc. with FOLD default % | fid. with FOLD default % | #rules | #filters | near-binary share | train s |")
+    print("| subset | strategy | no-fire % | acc. with FOLD default % | fid. with FOLD default % | #rules | #filters "
+          "| near-binary share | train s |")
     print("|---|---|---|---|---|---|---|---|---|")
     for s in subsets:
         for st in STRATEGIES:

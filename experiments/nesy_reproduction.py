@@ -144,7 +144,7 @@ def top_filter_overlays(clf: Classifier, nesy: NeSyModel, images: torch.Tensor, 
     norms = filter_norms(clf, images)
     for c in range(len(clf.class_names)):
         rule = next((r for r in nesy.rules.target_rules if int(r.cls) == c), None)
-        lit = None if rule is None else next((l for l in rule.body if not l.negated and l.name.startswith("f")), None)
+        lit = None if rule is None else next((lt for lt in rule.body if not lt.negated and lt.name.startswith("f")), None)
         if lit is None:
             out.append((c, None, None, None))
             continue

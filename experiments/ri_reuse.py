@@ -80,7 +80,8 @@ def run(config: str, args: argparse.Namespace) -> dict:
         raise SystemExit(f"unknown config {config!r}; choose from mnist, onet, {', '.join(FASHION_SUBSETS)}")
     t0 = time.time()
     ri = RepresentativeInterpreter(clf, ref_images, n_boundaries=50, seed=0, batch_size=args.batch_size, progress=True)
-    table = ri.evaluate_reuse(unseen, seeds=list(range(args.first_seed, args.first_seed + args.seeds)), reference_labels=ref_labels, per_class=per_class,
+    table = ri.evaluate_reuse(unseen, seeds=list(range(args.first_seed, args.first_seed + args.seeds)),
+                              reference_labels=ref_labels, per_class=per_class,
                               n_unseen=n_unseen, model_name=model, dataset_name=dataset)
     took = time.time() - t0
     out = Path(args.out)

@@ -34,9 +34,9 @@ import os
 import platform
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -49,10 +49,8 @@ if str(ROOT / "src") not in sys.path:  # run from a checkout without installing
 
 from cnnlens import __version__ as CNNLENS_VERSION  # noqa: E402
 from cnnlens._io import atomic_write_bytes, atomic_write_text  # noqa: E402
-from cnnlens.data.datasets import (FASHION_PAIR_CLASSES, load_fashion_mnist,  # noqa: E402
-                                   select_classes, upsample_images)
-from cnnlens.models.fashion import (FASHION_MEAN, FASHION_STD, PAIR_SEQ_SIZE,  # noqa: E402
-                                    FashionDepthCNN, FashionVGG, fashion_pair_seq)
+from cnnlens.data.datasets import FASHION_PAIR_CLASSES, load_fashion_mnist, select_classes, upsample_images  # noqa: E402
+from cnnlens.models.fashion import FASHION_MEAN, FASHION_STD, PAIR_SEQ_SIZE, FashionDepthCNN, FashionVGG, fashion_pair_seq  # noqa: E402
 
 WEIGHTS_DIR = ROOT / "src" / "cnnlens" / "weights"
 CKPT_DIR = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "cnnlens" / "train_zoo"

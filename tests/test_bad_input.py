@@ -148,7 +148,7 @@ def test_other_float_dtypes_are_cast_and_correct(dtype):
     clf = Classifier(net, mean=0.5, std=0.25)
     img = np.random.default_rng(0).integers(0, 256, (2, 3, 8, 8)).astype(np.float64)
     x = torch.from_numpy(img / 255.0)  # the common way to build a batch: float64
-    ref = net(((x.float() - 0.5) / 0.25)).detach()
+    ref = net((x.float() - 0.5) / 0.25).detach()
     tol = 2e-2 if dtype != torch.float64 else 1e-6
     torch.testing.assert_close(clf.logits(x.to(dtype)).detach(), ref, rtol=tol, atol=tol)
 

@@ -33,8 +33,8 @@ def test_installed_command_predicts_egyptian_cat_first(photo_files):
     lines = out.stdout.splitlines()
     assert lines[0] == "chelsea.png"
     assert lines[1].split()[:3] == ["1.", "Egyptian", "cat"]
-    assert len([l for l in lines if l.strip()[:2] in {f"{i}." for i in range(1, 6)}]) == 5
-    probs = [float(l.split()[-1]) for l in lines[1:6]]
+    assert len([ln for ln in lines if ln.strip()[:2] in {f"{i}." for i in range(1, 6)}]) == 5
+    probs = [float(ln.split()[-1]) for ln in lines[1:6]]
     assert probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 1.0001
 
 

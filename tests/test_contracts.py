@@ -136,7 +136,7 @@ def untouched_problems(model: nn.Module, before: dict[str, Any]) -> list[str]:
 
 
 # ---------------------------------------------------------------------------- method runs (cached)
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def method_run(method: str) -> dict[str, Any]:
     """Two identical explain() calls on a fresh model, with snapshots around them."""
     clf = make_clf()
@@ -241,7 +241,7 @@ def evaluate_inputs(name: str, clf: cnnlens.Classifier, x: torch.Tensor) -> tupl
     return explanation, kwargs
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def metric_run(name: str, protocol: str) -> dict[str, Any]:
     clf = make_clf()
     x = images(N, 2)

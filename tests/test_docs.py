@@ -26,7 +26,8 @@ def test_docs_guides_python_examples_run(guide):
 
 @pytest.mark.parametrize(
     "module",
-    ["cnnlens.classifier", "cnnlens.fills", "cnnlens.explanation", "cnnlens.data.folder", "cnnlens.zoo", "cnnlens.nesy.program", "cnnlens.nesy.fold",
+    ["cnnlens.classifier", "cnnlens.fills", "cnnlens.explanation", "cnnlens.data.folder", "cnnlens.zoo",
+     "cnnlens.nesy.program", "cnnlens.nesy.fold", "cnnlens.seeding", "cnnlens.metrics.registry",
      "cnnlens.validation"],
 )
 def test_module_docstring_examples(module):

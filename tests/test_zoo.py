@@ -369,8 +369,8 @@ def test_fashion_pair_dataset() -> None:
     small = zoo.load_dataset("fashion_mnist", split="test", classes=[2, 4])
     assert pair.names == small.names and torch.equal(pair.labels, small.labels)
     # bilinear upsampling (align_corners=False): a reference computed independently with PIL
-    from PIL import Image
     import numpy as np
+    from PIL import Image
 
     for i in (0, 7):
         im = Image.fromarray(small.images[i, 0].numpy().astype(np.float32), mode="F")

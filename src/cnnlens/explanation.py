@@ -29,8 +29,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .errors import CnnlensError, one_line
 from ._imaging import png_bytes, safe_name
+from .errors import CnnlensError, one_line
 
 __all__ = ["Explanation", "minmax_normalize", "upsample", "jet"]
 
@@ -108,7 +108,7 @@ class Explanation:
     def __len__(self) -> int:
         return self.maps.shape[0]
 
-    def normalized(self) -> "Explanation":
+    def normalized(self) -> Explanation:
         """A copy whose maps are min-max normalised per image to ``[0, 1]`` (constant → 0)."""
         return dataclasses.replace(self, maps=minmax_normalize(self.maps.detach().float()))
 
@@ -160,7 +160,7 @@ class Explanation:
         return _write_set(folder, blobs)
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> "Explanation":
+    def load(cls, path: str | os.PathLike[str]) -> Explanation:
         """Read an explanation written by :meth:`save` (the folder or its ``explanation.npz``).
 
         A missing, truncated, corrupt or foreign file is a :class:`CnnlensError` naming the file

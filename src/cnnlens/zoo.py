@@ -47,8 +47,9 @@ import functools
 import importlib.resources
 import json
 import pickle
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Literal, Sequence
+from typing import TYPE_CHECKING, Literal
 
 import torch
 from torch import nn
@@ -56,8 +57,7 @@ from torch import nn
 from .data import datasets as _datasets
 from .data.assets import ASSETS, asset_file, asset_installed
 from .errors import CnnlensError
-from .models.fashion import (FASHION_CLASS_NAMES, FASHION_MEAN, FASHION_STD, PAIR_SEQ_SIZE,
-                             FashionDepthCNN, FashionVGG, fashion_pair_seq)
+from .models.fashion import FASHION_CLASS_NAMES, FASHION_MEAN, FASHION_STD, PAIR_SEQ_SIZE, FashionDepthCNN, FashionVGG, fashion_pair_seq
 from .models.mnist_cnn import DIGIT_CLASS_NAMES, MNIST_MEAN, MNIST_STD, MnistCNN
 from .models.mobilenet_v2 import MobileNetV2
 from .models.mtcnn import FACE_CLASS_NAMES, MTCNN_MEAN, MTCNN_STD, FaceClassifierNet, ONet, RNet
@@ -121,7 +121,7 @@ class _ModelSpec:
 class _DatasetSpec:
     name: str
     description: str
-    loader: Callable[[str], "ImageDataset"]
+    loader: Callable[[str], ImageDataset]
     splits: tuple[str, ...]
     default_split: str
     files: tuple[tuple[str, str], ...]  # (asset key, path inside it)
@@ -319,7 +319,7 @@ def load_model(name: str, device: str | torch.device | None = None) -> nn.Module
 
 
 def load_classifier(name: str, device: str | torch.device | None = None,
-                    feature_layer: str | None = "auto") -> "Classifier":
+                    feature_layer: str | None = "auto") -> Classifier:
     """The pretrained model ``name`` as a :class:`cnnlens.Classifier` (§1, §9).
 
     The Classifier carries the model's normalisation (``mean``/``std`` in pixel space), class
@@ -338,7 +338,7 @@ def load_classifier(name: str, device: str | torch.device | None = None,
 
 
 def load_dataset(name: str, split: str | None = None,
-                 classes: "Sequence[int | str] | None" = None) -> "ImageDataset":
+                 classes: Sequence[int | str] | None = None) -> ImageDataset:
     """The dataset ``name`` as an :class:`cnnlens.data.ImageDataset` (§9).
 
     ``.images`` ``(N, C, H, W)`` float32 in [0, 1], ``.labels`` ``(N,)`` int64 (−1 where

@@ -10,9 +10,8 @@ import cnnlens
 from cnnlens import zoo
 from cnnlens.ablation import AblationResult, dynamic_ablation
 from cnnlens.errors import CnnlensError
-
-from tests.conftest import no_hooks_left
 from tests.ablation.toys import SquareMeanNet, square
+from tests.conftest import no_hooks_left
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,6 @@ from torch import nn
 import cnnlens
 from cnnlens import Classifier, CnnlensError, explain, zoo
 from cnnlens.attribution.graph import KIND_BN, fold_batchnorm, param_layer, record, rerun
-
 from tests.conftest import no_hooks_left
 
 torchvision = pytest.importorskip("torchvision")

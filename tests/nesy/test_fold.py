@@ -10,7 +10,6 @@ from cnnlens.errors import CnnlensError
 from cnnlens.nesy import FoldSEM, RuleSet, information_gain
 from cnnlens.nesy.fold import gini_score
 
-
 # ------------------------------------------------------------------------------------------
 # the score (SPEC §6.5)
 # ------------------------------------------------------------------------------------------

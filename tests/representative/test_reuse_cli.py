@@ -6,12 +6,11 @@ import json
 import pytest
 import torch
 
-from cnnlens import RepresentativeInterpreter, zoo
+from cnnlens import RepresentativeInterpreter, seeding, zoo
+from cnnlens.attribution.cam import cam_weights as cam_channel_weights
 from cnnlens.cli import main
 from cnnlens.metrics import average_drop_increase
 from cnnlens.representative import ReuseTable, precision_at_k
-from cnnlens import seeding
-from cnnlens.attribution.cam import cam_weights as cam_channel_weights
 from cnnlens.representative.evaluation import _cam_maps, _kmeans, _sample_reference, _sqdist
 
 

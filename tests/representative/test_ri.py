@@ -9,10 +9,9 @@ from torch import nn
 
 import cnnlens
 from cnnlens import Classifier, CnnlensError, RepresentativeInterpreter
-from cnnlens.explanation import minmax_normalize, upsample
 from cnnlens.attribution.cam import cam_weights as cam_channel_weights
+from cnnlens.explanation import minmax_normalize, upsample
 from cnnlens.representative.evaluation import _cam_maps
-
 from tests.conftest import no_hooks_left
 
 

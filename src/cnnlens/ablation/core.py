@@ -25,10 +25,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from .. import seeding, validation
 from .._progress import bar as progress_bar
 from ..classifier import Classifier
-from .. import validation
-from .. import seeding
 from ..errors import CnnlensError
 from ..explanation import Explanation
 from .superpixels import Segmentation, segment

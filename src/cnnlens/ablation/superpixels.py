@@ -33,7 +33,7 @@ class Segmentation:
         self.count = count
         self.n_segments = n_segments
 
-    def to(self, device: torch.device) -> "Segmentation":
+    def to(self, device: torch.device) -> Segmentation:
         return Segmentation(self.labels.to(device), self.centroids.to(device), self.count.to(device), self.n_segments)
 
 

@@ -47,11 +47,11 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from .. import validation
 from ..classifier import Classifier
 from ..errors import CnnlensError
 from ..explanation import Explanation, upsample
 from . import register
-from .. import validation
 from ._util import chunk_ranges, target_scores
 from ._util import progress as _bar
 

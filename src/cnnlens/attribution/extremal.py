@@ -37,9 +37,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from .. import seeding, validation
 from .._progress import bar as progress_bar
 from ..classifier import Classifier
-from .. import seeding, validation
 from ..errors import CnnlensError
 from ..explanation import Explanation
 from . import register
@@ -69,7 +69,7 @@ def _blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
 
 def blur_pyramid(x: torch.Tensor, max_blur: float, levels: int) -> torch.Tensor:
     """``(L + 1, N, C, H, W)``: level l blurred with σ = max_blur·(1 − l/L); level L is ``x``."""
-    return torch.stack([_blur(x, max_blur * (1.0 - l / levels)) for l in range(levels + 1)])
+    return torch.stack([_blur(x, max_blur * (1.0 - lv / levels)) for lv in range(levels + 1)])
 
 
 def _perturb(pyramid: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

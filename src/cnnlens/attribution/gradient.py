@@ -35,10 +35,10 @@ import torch
 import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 
+from .. import validation
 from ..classifier import Classifier
 from ..explanation import Explanation
 from . import register
-from .. import validation
 from ._util import chunk_ranges, target_scores
 
 __all__ = ["saliency", "guided_backprop", "input_gradient", "guided_relu"]

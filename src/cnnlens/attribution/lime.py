@@ -39,12 +39,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from .. import fills, seeding, validation
 from ..classifier import Classifier
 from ..errors import CnnlensError
 from ..explanation import Explanation
 from . import register
-from .. import fills, validation
-from .. import seeding
 from ._util import chunk_ranges, target_scores
 from ._util import progress as _bar
 
@@ -82,7 +81,8 @@ def segment(
         if callable(segmenter):
             seg = np.asarray(segmenter(img))
         elif segmenter == "quickshift":
-            seg = quickshift(img, kernel_size=kernel_size, max_dist=max_dist, ratio=ratio, rng=seeding.image_int(seed, first_index + i, "lime.segments"))
+            seg = quickshift(img, kernel_size=kernel_size, max_dist=max_dist, ratio=ratio,
+                             rng=seeding.image_int(seed, first_index + i, "lime.segments"))
         elif segmenter == "slic":
             seg = slic(img, n_segments=n_segments, start_label=0, channel_axis=-1)
         else:
@@ -221,7 +221,8 @@ def lime(
 
     Options: ``num_samples=1000``; ``segmenter="quickshift"`` (``kernel_size=4, max_dist=200,
     ratio=0.2``) or ``"slic"`` (``n_segments=50``) or a callable; ``segments`` ``(N, H, W)`` or
-    ``(H, W)`` to skip segmentation; ``fill`` (:mod:`cnnlens.fills`: ``"black"``, ``"mean"``, ``"image_mean"``, ``"segment_mean"``, a colour;
+    ``(H, W)`` to skip segmentation; ``fill`` (:mod:`cnnlens.fills`: ``"black"``, ``"mean"``, ``"image_mean"``, ``"segment_mean"``,
+    a colour;
     old name ``hide_color=0.0``, ``None`` = ``"segment_mean"``);
     ``kernel_width=0.25``; ``alpha=1.0`` (ridge); ``progress=True`` (old name ``progress_bar``); ``samples`` ``(S, F)``
     or ``(N, S, F_max)`` 0/1 vectors used instead of random ones (``num_samples`` becomes ``S``).
@@ -246,7 +247,8 @@ def lime(
                    progress=progress if progress_bar is None else progress_bar, samples=samples,
                    first_index=first_index)
     num_samples = int(fit.data.shape[1])
-    seg_name = "given" if segments is not None else (segmenter if isinstance(segmenter, str) else getattr(segmenter, "__name__", "callable"))
+    seg_name = "given" if segments is not None else (
+        segmenter if isinstance(segmenter, str) else getattr(segmenter, "__name__", "callable"))
     params: dict[str, Any] = {"num_samples": num_samples, "samples": "random" if samples is None else "given",
                               "segmenter": seg_name, "fill": fills.describe(fill),
                               "kernel_width": kernel_width, "alpha": alpha}

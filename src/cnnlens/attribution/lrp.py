@@ -45,14 +45,31 @@ from typing import Any
 
 import torch
 
-from ..classifier import Classifier
 from .. import validation
+from ..classifier import Classifier
 from ..errors import CnnlensError
 from ..explanation import Explanation
 from . import register
-from .graph import (KIND_ACT, KIND_BN, KIND_CONST, KIND_IDENTITY, KIND_MAXPOOL, KIND_PARAM,
-                    KIND_PROP, KIND_SELECT, Op, Tape, fold_batchnorm, linear_vjp, param_layer,
-                    propagate, record, rerun, stabilize, vjp)
+from .graph import (
+    KIND_ACT,
+    KIND_BN,
+    KIND_CONST,
+    KIND_IDENTITY,
+    KIND_MAXPOOL,
+    KIND_PARAM,
+    KIND_PROP,
+    KIND_SELECT,
+    Op,
+    Tape,
+    fold_batchnorm,
+    linear_vjp,
+    param_layer,
+    propagate,
+    record,
+    rerun,
+    stabilize,
+    vjp,
+)
 
 __all__ = ["lrp", "lrp_relevance", "COMPOSITES"]
 

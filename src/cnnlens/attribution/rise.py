@@ -3,7 +3,7 @@
 ``n_masks`` (default 4000) binary ``grid × grid`` (7 × 7) grids with keep probability ``p``
 (0.5) are upsampled bilinearly to ``(grid + 1) · cell`` with ``cell = ceil(H / grid)`` and
 cropped at a random shift in ``[0, cell)`` (the reference implementation's smooth masks). Each
-masked image ``x ⊙ M_i + b ⊙ (1 − M_i)`` (``fill="black"``: ``b = 0`` in pixel space, 
+masked image ``x ⊙ M_i + b ⊙ (1 − M_i)`` (``fill="black"``: ``b = 0`` in pixel space,
 §0; ``"mean"``: the Classifier's mean colour, what the reference code's zero in normalised space
 means; ``"image_mean"``, a colour or a tensor: :mod:`cnnlens.fills`) is scored by the target softmax probability ``P_i``; the saliency is
 ``S = Σ_i P_i M_i / (n_masks · p)``.
@@ -31,18 +31,18 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from .. import fills, seeding, validation
 from ..classifier import Classifier
 from ..explanation import Explanation
 from . import register
-from .. import fills, validation
-from .. import seeding
 from ._util import progress as _bar
 from ._util import target_scores
 
 __all__ = ["rise", "rise_masks"]
 
 
-def _draw(n: int, size: tuple[int, int], grid: int, p: float, generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _draw(n: int, size: tuple[int, int], grid: int, p: float,
+          generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The random part of ``n`` masks (CPU): binary grids ``(n, grid, grid)`` and shifts."""
     H, W = size
     ch, cw = math.ceil(H / grid), math.ceil(W / grid)

@@ -30,6 +30,7 @@ def run_explain(clf: Any, images: Any, names: list[str], methods: list[str], out
     docstring into ``out``. ``method_params`` maps a method name to its own options, passed to
     :func:`cnnlens.explain` as they are (it checks them against the method). Returns the written paths."""
     import numpy as np
+
     from .._imaging import file_stem, grid_png, method_slug, png_bytes, safe_name
     from .._io import atomic_write_bytes, atomic_write_text
     from .._progress import bar

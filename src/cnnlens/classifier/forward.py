@@ -33,7 +33,7 @@ def channels_last(x: torch.Tensor) -> torch.Tensor:
 class ForwardMixin:
     """Forward passes and modes (mixed into :class:`~cnnlens.Classifier`)."""
 
-    model: "nn.Module"
+    model: nn.Module
     output: Any
     class_names: list[str] | None
     _lock: threading.RLock

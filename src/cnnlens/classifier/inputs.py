@@ -67,7 +67,8 @@ def as_input_shape(shape: Any) -> tuple[int, int, int] | None:
     except TypeError:
         raise CnnlensError(f"input_shape must be (C, H, W), got {shape!r}") from None
     if len(values) != 3 or any(
-        isinstance(v, bool) or not isinstance(v, numbers.Integral) and not (isinstance(v, torch.Tensor) and not v.is_floating_point() and v.numel() == 1)
+        isinstance(v, bool) or not isinstance(v, numbers.Integral)
+        and not (isinstance(v, torch.Tensor) and not v.is_floating_point() and v.numel() == 1)
         for v in values
     ):
         raise CnnlensError(f"input_shape must be (C, H, W) with whole numbers, got {tuple(values)}")

@@ -119,7 +119,7 @@ class LayersMixin:
 
     @property
     def feature_module(self) -> nn.Module:
-        self.feature_layer_name  # resolves "auto" when possible
+        _ = self.feature_layer_name  # resolves "auto" when possible
         if self._feature_module is None:
             raise CnnlensError("this Classifier has no feature layer (feature_layer=None)")
         return self._feature_module

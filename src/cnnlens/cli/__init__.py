@@ -11,8 +11,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from collections.abc import Sequence
 from contextlib import nullcontext
-from typing import Sequence
 
 from .._cpu import tune_cpu_malloc
 from .._progress import quiet_progress

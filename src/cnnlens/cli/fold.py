@@ -15,7 +15,8 @@ FOLD-R++ convention); 0/1 columns become ``f(X)`` / ``not f(X)`` predicates; a c
 ``--categorical`` and every mostly non-numeric column is categorical. ``train`` prints one
 ``% column ...`` comment line for every column treated so (never silently) and stores these notes
 in the model file. A label cell must not be empty. Labels are read as integers only when every
-label is a plain integer written canonically (``01`` and ``1`` stay two distinct string labels). ``train`` prints the program in the clingo dialect, or in the s(CASP) dialect (with a
+label is a plain integer written canonically (``01`` and ``1`` stay two distinct string labels). ``train``
+prints the program in the clingo dialect, or in the s(CASP) dialect (with a
 comment saying so) when a threshold is fractional. ``--row`` counts data rows from 0 (the header is not a row). All files are written
 atomically (temp file in the same folder, then rename). The CSV reading is :mod:`cnnlens.nesy.csvtable`.
 """

@@ -10,6 +10,7 @@ __all__ = ["register"]
 
 def _cmd_predict(args: argparse.Namespace) -> int:
     import torch
+
     from .._progress import bar
     from .inputs import check_image_source, classifier_from_args, load_image_source
 

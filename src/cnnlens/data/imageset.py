@@ -1,8 +1,8 @@
 """The image-set type every data source returns, and the ImageNet-style resize transform."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -51,7 +51,7 @@ class ImageDataset:
         return (f"ImageDataset(name={self.name!r}, split={self.split!r}, "
                 f"images={tuple(self.images.shape)}, classes={len(self.class_names)})")
 
-    def subset(self, index: Sequence[int] | torch.Tensor | slice) -> "ImageDataset":
+    def subset(self, index: Sequence[int] | torch.Tensor | slice) -> ImageDataset:
         """The images at ``index`` (a slice, index list or boolean mask) as a new dataset."""
         if isinstance(index, slice):
             idx = torch.arange(len(self))[index]

@@ -38,15 +38,15 @@ from __future__ import annotations
 import functools
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
 
-from .._io import atomic_write_bytes, atomic_write_text
 from .. import validation
+from .._io import atomic_write_bytes, atomic_write_text
 from ..errors import CnnlensError
 from .imageset import ImageDataset
 
@@ -112,7 +112,7 @@ class TextureScenes(ImageDataset):
         if self.masks is None or tuple(self.masks.shape) != (self.images.shape[0], *self.images.shape[-2:]):
             raise CnnlensError("texture_scenes: masks must be (N, H, W) like the images")
 
-    def subset(self, index: Sequence[int] | torch.Tensor | slice) -> "TextureScenes":
+    def subset(self, index: Sequence[int] | torch.Tensor | slice) -> TextureScenes:
         base = super().subset(index)
         idx = torch.arange(len(self))[index] if isinstance(index, slice) else torch.as_tensor(index)
         if idx.dtype == torch.bool:

@@ -13,9 +13,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .. import seeding, validation
 from ..classifier import Classifier
-from .. import validation
-from .. import seeding
 from ..errors import CnnlensError
 from ..explanation import Explanation, upsample
 

@@ -32,10 +32,9 @@ from typing import Any
 
 import torch
 
-from .._progress import bar as progress_bar
+from .. import seeding, validation
 from .._io import atomic_write_bytes, atomic_write_text
-from .. import seeding
-from .. import validation
+from .._progress import bar as progress_bar
 from ..errors import CnnlensError
 from ..explanation import Explanation
 from ._common import DEFAULT_BATCH_SIZE, MetricResult, check_classifier
@@ -177,7 +176,7 @@ class ComparisonTable:
         return text
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "ComparisonTable":
+    def from_dict(cls, d: Mapping[str, Any]) -> ComparisonTable:
         return cls({row: {m: result_from_dict(r) for m, r in res.items()} for row, res in d["results"].items()},
                    list(d["metrics"]), dict(d.get("params", {})), dict(d.get("seconds", {})))
 
@@ -218,7 +217,8 @@ class ComparisonTable:
 
 def _method_entries(methods: Any, method_params: Mapping[str, Mapping[str, Any]] | None) -> list[tuple[str, Any, dict[str, Any]]]:
     """Normalise ``methods`` to ``(label, name or Explanation, params)``."""
-    from ..attribution import method_info, methods as registered
+    from ..attribution import method_info
+    from ..attribution import methods as registered
 
     if methods is None:
         methods = registered()

@@ -12,9 +12,8 @@ from typing import Any
 
 import torch
 
-from .. import seeding
+from .. import fills, seeding
 from ..errors import CnnlensError
-from .. import fills
 from ._common import MetricResult, make_result, to_size
 from .games import GameCurves, n_forwards, play
 from .registry import MetricInfo

@@ -20,8 +20,8 @@ from typing import Any
 
 import torch
 
-from .._progress import bar as progress_bar
 from .. import fills, validation
+from .._progress import bar as progress_bar
 from ..errors import CnnlensError
 from ..explanation import Explanation
 from ._common import (

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-
 from typing import TYPE_CHECKING
 
 import torch
@@ -125,12 +124,12 @@ def pearson(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, int]:
 
 # ---------------------------------------------------------------------------------------------
 # the registered metrics (§3): one game gives both numbers of its pair
-def _auc_metric(ctx: "MetricContext", kind: str) -> MetricResult:
+def _auc_metric(ctx: MetricContext, kind: str) -> MetricResult:
     g = ctx.game(kind)
     return ctx.result(auc(g.scores), {**ctx.common, **ctx.game_params, "game": kind}, 0, g.scores)
 
 
-def _calibration_metric(ctx: "MetricContext", kind: str) -> MetricResult:
+def _calibration_metric(ctx: MetricContext, kind: str) -> MetricResult:
     g = ctx.game(kind)
     diff = g.scores[:, 1:] - g.scores[:, :-1]
     if kind == "deletion":
@@ -142,23 +141,23 @@ def _calibration_metric(ctx: "MetricContext", kind: str) -> MetricResult:
 
 @register("iauc", direction="↑", needs=("maps", "insertion"), default=True, order=1,
           description="insertion AUC: area under the target score as cells are inserted (OVERVIEW)")
-def iauc(ctx: "MetricContext") -> MetricResult:
+def iauc(ctx: MetricContext) -> MetricResult:
     return _auc_metric(ctx, "insertion")
 
 
 @register("dauc", direction="↓", needs=("maps", "deletion"), default=True, order=2,
           description="deletion AUC: area under the target score as cells are deleted (OVERVIEW)")
-def dauc(ctx: "MetricContext") -> MetricResult:
+def dauc(ctx: MetricContext) -> MetricResult:
     return _auc_metric(ctx, "deletion")
 
 
 @register("ic", direction="↑", needs=("maps", "insertion"), default=True, order=3,
           description="insertion correlation: Pearson of score gain and map value per step (OVERVIEW)")
-def ic(ctx: "MetricContext") -> MetricResult:
+def ic(ctx: MetricContext) -> MetricResult:
     return _calibration_metric(ctx, "insertion")
 
 
 @register("dc", direction="↑", needs=("maps", "deletion"), default=True, order=4,
           description="deletion correlation: Pearson of score drop and map value per step (OVERVIEW)")
-def dc(ctx: "MetricContext") -> MetricResult:
+def dc(ctx: MetricContext) -> MetricResult:
     return _calibration_metric(ctx, "deletion")

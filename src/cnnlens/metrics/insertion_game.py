@@ -194,7 +194,7 @@ def insertion_game(
 
 @register("insertion_game", direction="↑", scalar=False, order=7,
           description="DA's insertion game: accuracy when only the top fraction p of pixels is kept, per p")
-def insertion_game_metric(ctx: "MetricContext") -> MetricResult:
+def insertion_game_metric(ctx: MetricContext) -> MetricResult:
     o = ctx.options
     g = insertion_game(ctx.clf, ctx.x, ctx.maps, ctx.labels, fractions=o.fractions, seed=o.seed,
                        batch_size=o.batch_size)

@@ -17,7 +17,7 @@ __all__ = ["mar"]
 
 @register("mar", direction="↓", needs=("ablation",), order=8,
           description="minimal area ratio |m| / (H*W) of a Dynamic Ablation region (DA)")
-def mar(ctx: "MetricContext") -> MetricResult:
+def mar(ctx: MetricContext) -> MetricResult:
     mask = ctx.ablation_mask
     if mask is None:
         raw = ctx.raw_maps

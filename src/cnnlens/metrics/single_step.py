@@ -177,13 +177,13 @@ def average_drop_increase(
 
 @register("ad", direction="↓", percent=True, default=True, order=5,
           description="average drop: relative loss of the target score when only the map's region is kept")
-def ad(ctx: "MetricContext") -> MetricResult:
+def ad(ctx: MetricContext) -> MetricResult:
     values, _, n_zero, params = ctx.ad_ai()
     return ctx.result(values, params, n_zero)
 
 
 @register("iic", direction="↑", percent=True, default=True, aliases=("ai",), order=6,
           description="increase in confidence (AI): share of images whose score rises when only the region is kept")
-def iic(ctx: "MetricContext") -> MetricResult:
+def iic(ctx: MetricContext) -> MetricResult:
     _, values, _, params = ctx.ad_ai()
     return ctx.result(values, params, 0)

@@ -26,9 +26,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from .. import seeding, validation
 from ..classifier import Classifier
-from .. import validation
-from .. import seeding
 from ..errors import CnnlensError
 
 __all__ = [

@@ -114,7 +114,8 @@ import math
 import numbers
 import os
 import re
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
@@ -126,8 +127,7 @@ from .._io import atomic_write_text
 from ..errors import CnnlensError
 from .cells import is_missing, normalize_constant
 from .fold_encoding import KINDS, _Encoded, encode, predicate_name, prediction_columns
-from .fold_learner import gini_score, information_gain  # noqa: F401  (re-exported)
-from .fold_learner import EXCEPTION_TAILS, HEURISTICS, TAIL_BASES, _Learner, to_ruleset
+from .fold_learner import EXCEPTION_TAILS, HEURISTICS, TAIL_BASES, _Learner, gini_score, information_gain, to_ruleset  # noqa: F401  (re-exported)
 from .fold_pruning import _Pruner
 from .program import Justification, RuleSet
 
@@ -290,7 +290,7 @@ class FoldSEM(ClassifierMixin, BaseEstimator):
 
     # --- fit ------------------------------------------------------------------------------
     def fit(self, X: Any, y: Any, *, feature_names: Sequence[Any] | None = None,
-            categorical: Sequence[Any] | None = None) -> "FoldSEM":
+            categorical: Sequence[Any] | None = None) -> FoldSEM:
         """Learn the ordered rule-set (§6.5).
 
         ``X``: DataFrame or 2-D array (bool/uint8 0/1 tables take the fast path); cells may be
@@ -448,7 +448,7 @@ class FoldSEM(ClassifierMixin, BaseEstimator):
         atomic_write_text(path, text)
 
     @classmethod
-    def from_dict(cls, obj: Any, source: str = "model") -> "FoldSEM":
+    def from_dict(cls, obj: Any, source: str = "model") -> FoldSEM:
         """Rebuild a model from :meth:`to_dict` output; every field is validated (types, classes
         against the program, predicates against the columns) and problems raise
         :class:`CnnlensError` naming ``source`` and the field."""
@@ -551,7 +551,7 @@ class FoldSEM(ClassifierMixin, BaseEstimator):
         return model
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "FoldSEM":
+    def load(cls, path: str | os.PathLike) -> FoldSEM:
         """Read a model written by :meth:`save`; any problem raises :class:`CnnlensError` naming
         the file."""
         return cls.from_dict(read_model_json(path), source=os.fspath(path))

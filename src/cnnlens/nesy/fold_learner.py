@@ -6,8 +6,9 @@ The algorithm is described in the module docstring of :mod:`cnnlens.nesy.fold`.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -68,7 +69,7 @@ class _Node:
     """A learned rule before naming: body candidates + exception rule set."""
 
     body: list[tuple[str, int, bool]]  # (block 'ind'|'num', index, second-kind flag)
-    exceptions: list["_Node"] = field(default_factory=list)
+    exceptions: list[_Node] = field(default_factory=list)
 
 
 def _seg_cumsum(cnt: np.ndarray, seg: np.ndarray) -> np.ndarray:

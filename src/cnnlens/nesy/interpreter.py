@@ -7,7 +7,7 @@ program's answer set (module docstring of :mod:`cnnlens.nesy.program`, "Semantic
 """
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 

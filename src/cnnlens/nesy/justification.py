@@ -125,7 +125,7 @@ class _Justifier:
 
     def derived_true(self, pred: str) -> dict:
         for r in self.rs.rules:
-            if r.head == pred and all(self.truth(l) for l in r.body):
+            if r.head == pred and all(self.truth(lt) for lt in r.body):
                 return {"rule": self.line_of[id(r)], "children": self.rule_true(r)}
         raise AssertionError("unreachable: derived predicate true without a true rule")
 
@@ -139,7 +139,7 @@ class _Justifier:
         tr = self.rs.target_rules
         fired_rule = None
         for r in tr:
-            if all(self.truth(l) for l in r.body):
+            if all(self.truth(lt) for lt in r.body):
                 fired_rule = r
                 break
         if fired_rule is not None:

@@ -26,8 +26,9 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -95,7 +96,7 @@ class NeSyModel:
     def fit(cls, clf: Classifier, x: torch.Tensor, y: Any, binarization: str = "sigmoid",
             theta: torch.Tensor | float | None = None, ratio: float = 0.8, tail: float = 5e-3,
             layer: str | nn.Module | None = None, norm: str = "fro", h1: float = 0.6, h2: float = 0.7,
-            batch_size: int = 64) -> "NeSyModel":
+            batch_size: int = 64) -> NeSyModel:
         """Binarize ``layer``'s filters on the training images ``x`` into a 0/1 table and learn
         the rules with ``FoldSEM(ratio, tail)`` (§6.1, §6.5). ``y``: class indices ``(N,)``."""
         if not isinstance(clf, Classifier):
@@ -253,7 +254,7 @@ class NeSyModel:
         atomic_write_text(path, json.dumps(self.to_dict(), indent=1))
 
     @classmethod
-    def load(cls, path: str | os.PathLike, clf: Classifier, batch_size: int = 64) -> "NeSyModel":
+    def load(cls, path: str | os.PathLike, clf: Classifier, batch_size: int = 64) -> NeSyModel:
         """Read a model written by :meth:`save` for the classifier ``clf`` (its layer must have
         the filters the rules name)."""
         try:
@@ -281,7 +282,7 @@ class NeSyModel:
     @classmethod
     def from_rules(cls, clf: Classifier, rules: RuleSet | str, theta: torch.Tensor | float,
                    binarization: str = "sigmoid", layer: str | nn.Module | None = None,
-                   x: torch.Tensor | None = None, norm: str = "fro") -> "NeSyModel":
+                   x: torch.Tensor | None = None, norm: str = "fro") -> NeSyModel:
         """A NeSy model from a given rule set (ASP text or :class:`RuleSet`) over filter
         predicates ``f<j>``; raises if the rules name filters the layer lacks."""
         if isinstance(rules, str):

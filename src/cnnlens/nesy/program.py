@@ -62,8 +62,9 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -192,7 +193,7 @@ class RuleSet:
                 stack.append(iter(sorted(deps[nxt])))
         return tuple(order)
 
-    def rename(self, mapping: Mapping[str, str]) -> "RuleSet":
+    def rename(self, mapping: Mapping[str, str]) -> RuleSet:
         """A copy with feature predicates renamed (e.g. filter ``f398`` → concept ``wall3_cabinet2``,
         §6.8). Names not in ``mapping`` stay."""
         for new in mapping.values():
@@ -202,8 +203,8 @@ class RuleSet:
         rules = []
         for r in self.rules:
             body = tuple(
-                Literal(mapping.get(l.name, l.name) if l.name not in derived else l.name, l.op, l.value, l.negated)
-                for l in r.body
+                Literal(mapping.get(lt.name, lt.name) if lt.name not in derived else lt.name, lt.op, lt.value, lt.negated)
+                for lt in r.body
             )
             rules.append(Rule(r.head, body, r.cls))
         return RuleSet(tuple(rules), self.default)
@@ -222,7 +223,7 @@ class RuleSet:
         return self.to_asp("scasp")
 
     @classmethod
-    def from_asp(cls, text: str) -> "RuleSet":
+    def from_asp(cls, text: str) -> RuleSet:
         """Parse a program printed by :meth:`to_asp` (either dialect) or written by hand.
 
         Raises :class:`RuleParseError` with line and column on malformed text. A comment line
@@ -284,7 +285,7 @@ class RuleSet:
         return heads[idx]  # −1 picks the default
 
     # ----- justification ------------------------------------------------------------------
-    def justify(self, row: Any, columns: Sequence[str] | None = None, name: str = "img") -> "Justification":
+    def justify(self, row: Any, columns: Sequence[str] | None = None, name: str = "img") -> Justification:
         """Explain the prediction for one example in the s(CASP) style of NESY Fig. 3.
 
         ``row``: a dict ``{predicate: value}``, a set of the true unary predicates (everything
@@ -311,7 +312,7 @@ class RuleSet:
         })
 
     @classmethod
-    def from_json(cls, text: str | bytes) -> "RuleSet":
+    def from_json(cls, text: str | bytes) -> RuleSet:
         """Read :meth:`to_json` output. Malformed input (not UTF-8, not JSON, missing or
         mistyped fields, a program that does not parse) raises :class:`CnnlensError`."""
         if isinstance(text, (bytes, bytearray)):

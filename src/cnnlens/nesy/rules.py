@@ -92,7 +92,7 @@ class Literal:
             return f"{self.name} {'!=' if self.negated else '=='} {self.value}"
         return f"{self.name} {self.op} {self.value:g}"
 
-    def negation_of_binary(self) -> "Literal":
+    def negation_of_binary(self) -> Literal:
         """``f(X)`` ↔ ``not f(X)`` (only for unary literals)."""
         return Literal(self.name, "holds", None, not self.negated)
 

@@ -2,7 +2,8 @@
 columns, a 2-D array (+ column names) or a set of true unary predicates."""
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 

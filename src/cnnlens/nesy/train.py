@@ -34,18 +34,19 @@ from __future__ import annotations
 
 import io
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._io import atomic_write_bytes
-from ..classifier import Classifier
 from .. import validation
+from .._io import atomic_write_bytes
 from .._progress import bar as progress_bar
+from ..classifier import Classifier
 from ..errors import CnnlensError
 from .binarize import (
     check_k,

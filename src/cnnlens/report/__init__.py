@@ -50,7 +50,7 @@ _BLOCK_TYPES = ("text", "image", "table", "pre", "gallery")
 class Section:
     """One section of a results folder; add blocks with the methods below."""
 
-    def __init__(self, builder: "ReportBuilder", data: dict[str, Any]) -> None:
+    def __init__(self, builder: ReportBuilder, data: dict[str, Any]) -> None:
         self._builder = builder
         self.data = data
 

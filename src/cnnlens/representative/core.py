@@ -30,11 +30,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..classifier import Classifier
-from .. import validation
-from ..attribution.cam import weighted_map
-from .. import seeding
+from .. import seeding, validation
 from .._progress import bar as progress_bar
+from ..attribution.cam import weighted_map
+from ..classifier import Classifier
 from ..errors import CnnlensError
 from ..explanation import minmax_normalize, upsample
 from .greedy import greedy_cover
@@ -83,7 +82,7 @@ class Interpretation:
             ``neighbour_distances`` their distances.
     """
 
-    def __init__(self, interpreter: "RepresentativeInterpreter", targets: torch.Tensor, sides: torch.Tensor,
+    def __init__(self, interpreter: RepresentativeInterpreter, targets: torch.Tensor, sides: torch.Tensor,
                  projections: torch.Tensor, boundaries: list[torch.Tensor], covered: list[torch.Tensor],
                  distances: list[torch.Tensor], counts: list[dict[str, int]],
                  channel_weights: list[torch.Tensor], maps: torch.Tensor | None,
@@ -424,7 +423,7 @@ class RepresentativeInterpreter:
 
         return evaluate_reuse(self, unseen_images, seeds=seeds, **kwargs)
 
-    def _resampled(self, index: torch.Tensor, seed: int) -> "RepresentativeInterpreter":
+    def _resampled(self, index: torch.Tensor, seed: int) -> RepresentativeInterpreter:
         """A sibling interpreter on the reference subset ``index`` with Q resampled by ``seed``
         (ψ and predictions reused, no forward pass over R)."""
         new = object.__new__(RepresentativeInterpreter)

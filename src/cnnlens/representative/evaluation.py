@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from .. import seeding, validation
-from .._progress import bar as progress_bar
 from .._io import atomic_write_text
+from .._progress import bar as progress_bar
 from ..attribution.cam import CAM_METHODS, cam_weights, weighted_map
 from ..errors import CnnlensError
 from ..explanation import minmax_normalize, upsample
@@ -166,7 +166,7 @@ def _sample_reference(labels: torch.Tensor | None, n: int, per_class: int | None
     return torch.sort(torch.cat(parts)).values
 
 
-def evaluate_reuse(ri: "RepresentativeInterpreter", unseen_images: torch.Tensor, seeds: int | Sequence[int] = 5, *,
+def evaluate_reuse(ri: RepresentativeInterpreter, unseen_images: torch.Tensor, seeds: int | Sequence[int] = 5, *,
                    reference_labels: torch.Tensor | None = None, per_class: int | None = 2500,
                    n_unseen: int | None = 1000, n_centres: int | None = None,
                    methods: Sequence[str] = ("ri", *CAM_METHODS), keep: float = 0.2, ks: Sequence[int] = (5, 10),
