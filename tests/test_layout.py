@@ -316,3 +316,25 @@ def test_every_progress_bar_goes_through_the_one_helper():
             elif isinstance(node, ast.Import) and any(a.name.startswith("tqdm") for a in node.names):
                 offenders.append(f"{path.relative_to(SRC)}:{node.lineno}")
     assert not offenders, "tqdm used directly (use cnnlens._progress.bar): " + ", ".join(offenders)
+
+
+def test_one_docstring_style():
+    """Google style everywhere (``Args:`` / ``Returns:`` / ``Raises:`` / ``Attributes:`` sections):
+    no numpy-style underlined sections, no reST field lists, no ad-hoc option paragraphs."""
+    import re
+
+    bad_patterns = {
+        "numpy-style section": re.compile(r"^\s*(Parameters|Returns|Attributes|Raises|Examples|Notes)\s*\n\s*-{3,}\s*$", re.M),
+        "reST field": re.compile(r"^\s*:(param|type|returns?|rtype|raises)\b", re.M),
+        "prose option list": re.compile(r"^\s*(Options|Params):\s", re.M),
+    }
+    offenders = []
+    for path in sorted(SRC.rglob("*.py")):
+        tree = ast.parse(path.read_text(), filename=str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+                doc = ast.get_docstring(node, clean=False)
+                for what, pattern in bad_patterns.items():
+                    if doc and pattern.search(doc):
+                        offenders.append(f"{path.relative_to(SRC)}:{getattr(node, 'lineno', 1)} {what}")
+    assert not offenders, "docstrings not in Google style:\n" + "\n".join(offenders)

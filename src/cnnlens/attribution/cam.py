@@ -199,9 +199,14 @@ def gradcam(
     """Grad-CAM (Selvaraju et al. 2017; §2): ``ReLU(Σ_k mean_ij(∂y_c/∂A^k_ij) A^k)``,
     bilinearly upsampled to the input size.
 
-    Options: ``score="logit"`` (default, as in the paper) or ``"prob"``; ``relu=True`` (set
-    ``False`` to keep the signed map). ``layer=`` picks the layer for this call.
-    Returns maps ``(N, H, W)`` and ``layer_maps`` ``(N, h, w)``.
+    ``layer=`` picks the layer for this call.
+
+    Args:
+        score: ``"logit"`` (default, as in the paper) or ``"prob"``.
+        relu: apply the ReLU (``False`` keeps the signed map).
+
+    Returns:
+        An :class:`Explanation` with maps ``(N, H, W)`` and ``layer_maps`` ``(N, h, w)``.
     """
     validation.choice("score", score, ("logit", "prob"))
     A, G = layer_gradients(clf, x, targets, batch_size, layer, score)
@@ -220,7 +225,10 @@ def gradcam_plus_plus(
     ``α = g² / (2g² + Σ_ab A_ab · g³ + eps)`` (0 where ``g = 0``), ``w_k = Σ_ij α ReLU(g)``,
     map ``= ReLU(Σ_k w_k A^k)``, upsampled bilinearly. ``g`` is the gradient of the target
     logit; the closed form assumes an exponential output ``exp(y_c)`` (module docstring).
-    Options: ``relu=True``, ``eps=1e-6`` (denominator guard, as pytorch-grad-cam).
+
+    Args:
+        relu: apply the ReLU (``False`` keeps the signed map).
+        eps: denominator guard (1e-6, as pytorch-grad-cam).
     """
     A, G = layer_gradients(clf, x, targets, batch_size, layer, "logit")
     maps, layer_map = _finish(weighted_map(gradcam_pp_weights(A, G, eps), A), x, relu)
@@ -243,10 +251,15 @@ def scorecam(
     each masked input with constant channels skipped (the authors' released code).
     Map ``= ReLU(Σ_k w_k A^k)`` upsampled bilinearly.
 
-    Options: ``channel_softmax=True``; ``mask_align_corners=True`` (mask upsampling as
-    pytorch-grad-cam's ``UpsamplingBilinear2d``; ``False`` as the authors' ``F.interpolate``);
-    ``relu=True``; ``progress=True`` (old name ``progress_bar``). ``batch_size`` bounds the masked images per forward.
-    ``info`` records the number of forward passes and of constant channels.
+    ``batch_size`` bounds the masked images per forward; ``info`` records the number of forward
+    passes and of constant channels.
+
+    Args:
+        channel_softmax: softmax weights (default) or the authors' probabilities.
+        mask_align_corners: mask upsampling as pytorch-grad-cam's ``UpsamplingBilinear2d``
+            (``True``) or as the authors' ``F.interpolate`` (``False``).
+        relu: apply the ReLU.
+        progress: progress bar (old name ``progress_bar``).
     """
     A = clf.features(x, batch_size=batch_size, layer=layer)
     _check_4d(A, clf.layer_module(layer, x)[1])

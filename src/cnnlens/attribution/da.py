@@ -30,8 +30,12 @@ def da_pos(clf: Classifier, x: torch.Tensor, targets: torch.Tensor, *, seed: int
            layer: Any = None, first_index: int = 0, **params: Any) -> Explanation:
     """Dynamic Ablation with the minimal-positive rule; map = normalised cam (§4).
 
-    Params: ``iterations=500, k=4, alpha_step=0.2, fc=0.95, superpixels=500, sequential=False``.
     The target must be the predicted class (DA explains the model's own decision).
+
+    Args:
+        **params: options of :func:`cnnlens.dynamic_ablation` — ``iterations=500``, ``k=4``,
+            ``alpha_step=0.2``, ``fc=0.95``, ``superpixels=500``, ``sequential=False``,
+            ``speculation``, ``progress``.
     """
     return _explain_da("pos", clf, x, targets, seed=seed, batch_size=batch_size, first_index=first_index, **params)
 

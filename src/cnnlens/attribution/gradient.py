@@ -131,8 +131,12 @@ def saliency(
 ) -> Explanation:
     """Vanilla gradient saliency (Simonyan et al. 2014; §2): map = max_c |∂score/∂x_c|.
 
-    Options: ``score="logit"`` (default, the target logit) or ``"prob"`` (softmax probability).
-    Returns maps ``(N, H, W)`` and the signed gradient ``attributions`` ``(N, C, H, W)``.
+    Args:
+        score: ``"logit"`` (default, the target logit) or ``"prob"`` (softmax probability).
+
+    Returns:
+        An :class:`Explanation` with maps ``(N, H, W)`` and the signed gradient
+        ``attributions`` ``(N, C, H, W)``.
     """
     g = input_gradient(clf, x, targets, batch_size, score=score)
     return Explanation(maps=g.abs().amax(dim=1), targets=targets,
@@ -147,9 +151,14 @@ def guided_backprop(
     """Guided Backpropagation (Springenberg et al. 2014; §2): the input gradient with every
     ReLU's backward replaced by ``max(grad, 0)·[input > 0]``; map = max_c |·|.
 
-    Options: ``score="logit"`` (default) or ``"prob"``. Works with reused / in-place ReLU modules
-    and functional ``relu`` (see the module docstring). Returns maps ``(N, H, W)`` and the guided
-    gradient ``attributions`` ``(N, C, H, W)``.
+    Works with reused / in-place ReLU modules and functional ``relu`` (module docstring).
+
+    Args:
+        score: ``"logit"`` (default) or ``"prob"``.
+
+    Returns:
+        An :class:`Explanation` with maps ``(N, H, W)`` and the guided gradient
+        ``attributions`` ``(N, C, H, W)``.
     """
     g = input_gradient(clf, x, targets, batch_size, score=score, guided=True)
     return Explanation(maps=g.abs().amax(dim=1), targets=targets,

@@ -219,13 +219,20 @@ def lime(
     """LIME (Ribeiro et al. 2016; §2): per-superpixel weights of a weighted ridge model of
     the target probability, painted onto the superpixels. Steps and options: module docstring.
 
-    Options: ``num_samples=1000``; ``segmenter="quickshift"`` (``kernel_size=4, max_dist=200,
-    ratio=0.2``) or ``"slic"`` (``n_segments=50``) or a callable; ``segments`` ``(N, H, W)`` or
-    ``(H, W)`` to skip segmentation; ``fill`` (:mod:`cnnlens.fills`: ``"black"``, ``"mean"``, ``"image_mean"``, ``"segment_mean"``,
-    a colour;
-    old name ``hide_color=0.0``, ``None`` = ``"segment_mean"``);
-    ``kernel_width=0.25``; ``alpha=1.0`` (ridge); ``progress=True`` (old name ``progress_bar``); ``samples`` ``(S, F)``
-    or ``(N, S, F_max)`` 0/1 vectors used instead of random ones (``num_samples`` becomes ``S``).
+    Args:
+        num_samples: perturbed samples per image (1000).
+        segmenter: ``"quickshift"`` (``kernel_size=4``, ``max_dist=200``, ``ratio=0.2``),
+            ``"slic"`` (``n_segments=50``) or a callable on one HWC image.
+        segments: ``(N, H, W)`` or ``(H, W)`` superpixel ids, to skip segmentation.
+        fill: what hidden superpixels show (:mod:`cnnlens.fills`: ``"black"``, ``"mean"``,
+            ``"image_mean"``, ``"segment_mean"``, a colour); old name ``hide_color`` (``0.0``;
+            ``None`` = ``"segment_mean"``).
+        kernel_width: width of the exponential kernel on the cosine distance (0.25).
+        alpha: ridge penalty (1.0).
+        progress: progress bar (old name ``progress_bar``).
+        samples: ``(S, F)`` or ``(N, S, F_max)`` 0/1 vectors used instead of random ones
+            (``num_samples`` becomes ``S``).
+        first_index: data-set position of the first image (seed streams, §11).
     """
     validation.integer("num_samples", num_samples, minimum=2)
     if fill is not None and not (isinstance(hide_color, float) and hide_color == 0.0):

@@ -84,10 +84,17 @@ def rise(
 ) -> Explanation:
     """RISE (Petsiuk et al. 2018; §2): ``S = Σ_i P_target(x ⊙ M_i) M_i / (n_masks · p)``.
 
-    Options: ``n_masks=4000``, ``grid=7``, ``p=0.5``, ``fill="black"`` (pixel 0), ``"mean"`` (the
-    Classifier's mean colour), ``"image_mean"``, a colour or a tensor (:mod:`cnnlens.fills`; old
-    name ``baseline=``), ``progress=True`` (old name ``progress_bar``). The same masks are used
-    for every image of the batch. ``batch_size`` bounds masked images per forward pass.
+    The same masks (one seed stream per run, §11) are used for every image of the batch;
+    ``batch_size`` bounds masked images per forward pass.
+
+    Args:
+        n_masks: number of masks (4000).
+        grid: cells per side of the random grid (7).
+        p: keep probability of a cell (0.5).
+        fill: what masked pixels show (:mod:`cnnlens.fills`): ``"black"`` (pixel 0, default),
+            ``"mean"`` (the Classifier's mean colour), ``"image_mean"``, a colour or a tensor;
+            old name ``baseline``.
+        progress: progress bar (old name ``progress_bar``).
     """
     validation.integer("n_masks", n_masks, minimum=1)
     validation.integer("grid", grid, minimum=1)

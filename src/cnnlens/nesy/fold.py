@@ -152,49 +152,48 @@ class FoldNotFittedError(CnnlensError, NotFittedError):
 class FoldSEM(ClassifierMixin, BaseEstimator):
     """FOLD-SE-M rule learner as a scikit-learn classifier (§6.5; module docstring).
 
-    Parameters
-    ----------
-    ratio : float, default 0.8
-        Exception ratio: literals are added to a rule until fp ≤ ratio·tp; remaining false
-        positives become exceptions (``not abN(X)``). (The ``foldrm`` package's default is 0.5.)
-    tail : float, default 5e-3
-        FOLD-SE pruning (``mode="fold-se-m"`` only): a classifying or exception rule must cover
-        at least ``tail·(examples left)`` positives (multi-class driver; ``tail·n_train`` under
-        the binary convention).
-    heuristic : {"ig", "gini"}, default "ig"
-        Literal score: information gain of §6.5 or weighted Gini.
-    default_class : label or None
-        Class predicted when no rule fires; None: the other class under the binary convention,
-        else the most frequent class among the training examples the rules leave uncovered.
-    mode : {"fold-se-m", "fold-rm"}, default "fold-se-m"
-        ``"fold-rm"`` follows FOLD-RM's published algorithm (no tail; see :class:`_Learner`).
-    positive_class : "auto", None or a label, default "auto"
-        Binary convention (FOLD-SE, ``mode="fold-se-m"``): rules for the positive class only,
-        the other class is the default. ``"auto"``: on two-class tables the less frequent class
-        (ties: the second in ``classes_``) is positive, on more classes every class gets rules;
-        None: every class gets rules (FOLD-RM driver) also on two classes.
-    class_order : {"frequent", "best"}, default "frequent"
-        Multi-class driver: the next rule is learned for the most frequent class left (
-        §6.5), or ``"best"``: for every class, keeping the rule with the largest net coverage
-        tp − fp (module docstring). No effect under the binary convention or in fold-rm mode.
-    prune : float or None, default None
-        Post-pruning (module docstring, "Pruning"): drop classifying / exception rules while each
-        removal costs at most ``prune`` correctly classified training rows per literal saved.
-        None: off. ``class_order="best", prune=1.0`` reaches 0.86 test accuracy at size ≤ 120 on
-        binarized digits (the defaults: 0.856 at 237), at some cost on other tables
-        (EXPERIMENTS.md).
-    reopen_classes : bool, default True
-        Multi-class driver (``mode="fold-se-m"``): a class whose rule fails the tail is closed
-        until the next rule is accepted (True), or for good (False, the original driver).
-    tail_base : {"left", "train"}, default "left"
-        What ``tail`` multiplies for a classifying rule of the multi-class driver: the examples
-        still left, or the training rows (the original driver).
-    exception_tail : {"left", "train", "none"}, default "left"
-        What ``tail`` multiplies for an exception rule set (``mode="fold-se-m"``): the examples
-        the driver had left when it learned the classifying rule, the training rows, or no tail.
-    remove_covered_negatives : bool, default True
-        Multi-class driver (``mode="fold-se-m"``): an accepted rule removes every example it
-        covers (True), or only the covered positives (False, FOLD-RM's driver).
+    Args:
+        ratio (float, default 0.8):
+            Exception ratio: literals are added to a rule until fp ≤ ratio·tp; remaining false
+            positives become exceptions (``not abN(X)``). (The ``foldrm`` package's default is 0.5.)
+        tail (float, default 5e-3):
+            FOLD-SE pruning (``mode="fold-se-m"`` only): a classifying or exception rule must cover
+            at least ``tail·(examples left)`` positives (multi-class driver; ``tail·n_train`` under
+            the binary convention).
+        heuristic ({"ig", "gini"}, default "ig"):
+            Literal score: information gain of §6.5 or weighted Gini.
+        default_class (label or None):
+            Class predicted when no rule fires; None: the other class under the binary convention,
+            else the most frequent class among the training examples the rules leave uncovered.
+        mode ({"fold-se-m", "fold-rm"}, default "fold-se-m"):
+            ``"fold-rm"`` follows FOLD-RM's published algorithm (no tail; see :class:`_Learner`).
+        positive_class ("auto", None or a label, default "auto"):
+            Binary convention (FOLD-SE, ``mode="fold-se-m"``): rules for the positive class only,
+            the other class is the default. ``"auto"``: on two-class tables the less frequent class
+            (ties: the second in ``classes_``) is positive, on more classes every class gets rules;
+            None: every class gets rules (FOLD-RM driver) also on two classes.
+        class_order ({"frequent", "best"}, default "frequent"):
+            Multi-class driver: the next rule is learned for the most frequent class left (
+            §6.5), or ``"best"``: for every class, keeping the rule with the largest net coverage
+            tp − fp (module docstring). No effect under the binary convention or in fold-rm mode.
+        prune (float or None, default None):
+            Post-pruning (module docstring, "Pruning"): drop classifying / exception rules while each
+            removal costs at most ``prune`` correctly classified training rows per literal saved.
+            None: off. ``class_order="best", prune=1.0`` reaches 0.86 test accuracy at size ≤ 120 on
+            binarized digits (the defaults: 0.856 at 237), at some cost on other tables
+            (EXPERIMENTS.md).
+        reopen_classes (bool, default True):
+            Multi-class driver (``mode="fold-se-m"``): a class whose rule fails the tail is closed
+            until the next rule is accepted (True), or for good (False, the original driver).
+        tail_base ({"left", "train"}, default "left"):
+            What ``tail`` multiplies for a classifying rule of the multi-class driver: the examples
+            still left, or the training rows (the original driver).
+        exception_tail ({"left", "train", "none"}, default "left"):
+            What ``tail`` multiplies for an exception rule set (``mode="fold-se-m"``): the examples
+            the driver had left when it learned the classifying rule, the training rows, or no tail.
+        remove_covered_negatives (bool, default True):
+            Multi-class driver (``mode="fold-se-m"``): an accepted rule removes every example it
+            covers (True), or only the covered positives (False, FOLD-RM's driver).
 
     The last four reproduce the driver variants of the many-class study
     (experiments/fold_manyclass.py, EXPERIMENTS.md); the defaults are the current driver.
