@@ -272,3 +272,31 @@ def test_entry_point_registers_a_third_party_method(tmp_path, monkeypatch, own_r
         assert table.results["example_entry_point"]["dauc"].params["method"] == "example_entry_point"
     finally:
         _drop_modules("cnnlens_test_plugin")
+
+
+def test_a_user_cannot_take_a_builtin_name_and_can_unregister_their_own():
+    from cnnlens.attribution import register, unregister
+
+    with pytest.raises(cnnlens.CnnlensError, match="registered twice"):
+        @register("gradcam")
+        def _mine(clf, x, targets, *, seed, batch_size, layer):
+            raise AssertionError("never called")
+    assert "gradcam" in cnnlens.methods() and cnnlens.attribution.method_info("gradcam").fn.__module__ == "cnnlens.attribution.cam"
+
+    @register("test_unregister_me")
+    def _tmp(clf, x, targets, *, seed, batch_size, layer):
+        raise AssertionError("never called")
+    assert "test_unregister_me" in cnnlens.methods()
+    unregister("test_unregister_me")
+    assert "test_unregister_me" not in cnnlens.methods()
+
+    import cnnlens.metrics as M
+
+    @M.register("test_unregister_metric", direction="↑", aliases=("test_unreg_alias",))
+    def _metric(ctx):
+        raise AssertionError("never called")
+    assert M.metric_info("test_unreg_alias").name == "test_unregister_metric"
+    M.unregister("test_unreg_alias")
+    assert "test_unregister_metric" not in M.list_metrics()
+    with pytest.raises(cnnlens.CnnlensError, match="unknown metric"):
+        M.metric_info("test_unreg_alias")

@@ -42,7 +42,7 @@ from ..classifier import Classifier
 from ..errors import CnnlensError
 from ..explanation import Explanation
 
-__all__ = ["register", "methods", "explain", "method_info", "MethodInfo", "DEFAULT_BATCH_SIZE"]
+__all__ = ["register", "unregister", "methods", "explain", "method_info", "MethodInfo", "DEFAULT_BATCH_SIZE"]
 
 DEFAULT_BATCH_SIZE = 64
 
@@ -70,8 +70,9 @@ class MethodFn(Protocol):
 
 @dataclasses.dataclass(frozen=True)
 class MethodInfo:
-    """A registered method: its name, function, whether it reads a layer / is stochastic, and the
-    names of its own parameters (``var_params``: it also takes any other keyword)."""
+    """A registered method: its name, function, whether it reads a layer / is stochastic, the
+    names of its own parameters (what :func:`explain` accepts beyond the common arguments), and
+    whether its function takes ``first_index`` (per-image seed streams, §11)."""
 
     name: str
     fn: MethodFn
@@ -94,6 +95,8 @@ def register(name: str, *, uses_layer: bool = False, stochastic: bool = False, d
     the keyword parameters of ``fn`` beyond the common ones)."""
 
     def deco(fn: MethodFn) -> MethodFn:
+        if not (fn.__module__ or "").startswith("cnnlens."):
+            _load_providers()  # the built-in names are taken before a user's method is added
         old = _REGISTRY.get(name)
         if old is not None and old.fn is not fn and (old.fn.__module__, old.fn.__qualname__) != (fn.__module__, fn.__qualname__):
             raise CnnlensError(f"attribution method {name!r} is registered twice")
@@ -111,12 +114,22 @@ def _load_providers() -> None:
     global _loaded
     if _loaded:
         return
-    _loaded = True
-    for mod in pkgutil.iter_modules(__path__):
-        if not mod.name.startswith("_") and mod.name not in ("cli", "graph"):
-            importlib.import_module(f"{__name__}.{mod.name}")
-    for ep in entry_points(group="cnnlens.methods"):
-        ep.load()
+    _loaded = True  # set first: the modules imported below call register()
+    try:
+        for mod in pkgutil.iter_modules(__path__):
+            if not mod.name.startswith("_") and mod.name not in ("cli", "graph"):
+                importlib.import_module(f"{__name__}.{mod.name}")
+        for ep in entry_points(group="cnnlens.methods"):
+            ep.load()
+    except BaseException:
+        _loaded = False  # a failed import is retried on the next call, not left half-loaded
+        raise
+
+
+def unregister(name: str) -> None:
+    """Remove the method ``name`` from the registry (a notebook's or a test's own method)."""
+    method_info(name)  # an unknown name lists the valid ones
+    del _REGISTRY[name]
 
 
 def methods() -> list[str]:

@@ -18,7 +18,7 @@ from .compare import ComparisonTable, compare
 from .context import MetricContext
 from .evaluate import PROTOCOLS, evaluate
 from .insertion_game import DEFAULT_FRACTIONS, InsertionGameResult, insertion_game
-from .registry import MetricInfo, default_metrics, list_metrics, metric_info, register
+from .registry import MetricInfo, default_metrics, list_metrics, metric_info, register, unregister
 from .single_step import average_drop_increase
 
 __all__ = [
@@ -28,6 +28,7 @@ __all__ = [
     "evaluate",
     "compare",
     "register",
+    "unregister",
     "list_metrics",
     "metric_info",
     "default_metrics",

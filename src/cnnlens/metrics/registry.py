@@ -5,7 +5,8 @@ MetricContext` (the validated images, targets, maps, options and the shared comp
 as the insertion/deletion games). :func:`register` records its name, direction (``"↑"``: higher is
 better), the inputs it needs, and how tables show it. Adding a metric is one decorated function
 in one file: every module of the ``cnnlens.metrics`` package is imported on first use (no central
-list), and a user's own module registers the same way by being imported.
+list), a user's own module registers the same way by being imported, and a third-party package
+through the ``cnnlens.metrics`` entry-point group.
 
 Inputs a metric may need (``needs=``): ``maps`` (the explanation's maps), ``insertion`` /
 ``deletion`` (that perturbation game of the protocol), ``method`` (the explanation's method and
@@ -26,6 +27,7 @@ import dataclasses
 import importlib
 import pkgutil
 from collections.abc import Callable
+from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any
 
 from ..errors import CnnlensError
@@ -34,7 +36,7 @@ if TYPE_CHECKING:
     from ._common import MetricResult
     from .context import MetricContext
 
-__all__ = ["register", "list_metrics", "metric_info", "canonical_metric", "default_metrics", "MetricInfo", "INPUTS"]
+__all__ = ["register", "unregister", "list_metrics", "metric_info", "canonical_metric", "default_metrics", "MetricInfo", "INPUTS"]
 
 INPUTS = ("maps", "insertion", "deletion", "method", "masks", "second_model", "ablation")
 
@@ -92,6 +94,8 @@ def register(name: str, *, direction: str, needs: tuple[str, ...] | list[str] = 
         raise CnnlensError(f"metric {name!r}: unknown input(s) {bad}; choose from {', '.join(INPUTS)}")
 
     def deco(fn: MetricFn) -> MetricFn:
+        if not (fn.__module__ or "").startswith("cnnlens."):
+            _load_builtin()  # the built-in names are taken before a user's metric is added
         old = _REGISTRY.get(key)
         if old is not None and old.fn is not fn and (old.fn.__module__, old.fn.__qualname__) != (fn.__module__, fn.__qualname__):
             raise CnnlensError(f"metric {key!r} is registered twice")
@@ -113,16 +117,30 @@ def _load_builtin() -> None:
     global _loaded
     if _loaded:
         return
-    _loaded = True
+    _loaded = True  # set first: the modules imported below call register()
     package = __name__.rsplit(".", 1)[0]
-    for mod in pkgutil.iter_modules(importlib.import_module(package).__path__):
-        if not mod.name.startswith("_") and mod.name != "cli":
-            importlib.import_module(f"{package}.{mod.name}")
+    try:
+        for mod in pkgutil.iter_modules(importlib.import_module(package).__path__):
+            if not mod.name.startswith("_") and mod.name != "cli":
+                importlib.import_module(f"{package}.{mod.name}")
+        for ep in entry_points(group="cnnlens.metrics"):
+            ep.load()
+    except BaseException:
+        _loaded = False  # a failed import is retried on the next call, not left half-loaded
+        raise
 
 
 def _ordered() -> list[MetricInfo]:
     _load_builtin()
     return sorted(_REGISTRY.values(), key=lambda m: m.order)  # stable: registration order on ties
+
+
+def unregister(name: str) -> None:
+    """Remove the metric ``name`` (and its aliases) from the registry."""
+    info = metric_info(name)
+    del _REGISTRY[info.name]
+    for a in info.aliases:
+        _ALIASES.pop(a, None)
 
 
 def list_metrics() -> list[str]:
