@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 import cnnlens
+import cnnlens._plugins
 import cnnlens.attribution as attribution
 import cnnlens.metrics
 from cnnlens import CnnlensError
@@ -260,7 +261,7 @@ def test_entry_point_registers_a_third_party_method(tmp_path, monkeypatch, own_r
             return []
         return [EntryPoint(name="plugin", value="cnnlens_test_plugin.methods", group=group)]
 
-    monkeypatch.setattr(attribution, "entry_points", fake_entry_points)
+    monkeypatch.setattr(cnnlens._plugins, "entry_points", fake_entry_points)
     monkeypatch.setattr(attribution, "_loaded", False)
     try:
         assert "example_entry_point" in cnnlens.methods()

@@ -29,15 +29,13 @@ Example::
 from __future__ import annotations
 
 import dataclasses
-import importlib
-import pkgutil
 from collections.abc import Callable, Sequence
-from importlib.metadata import entry_points
 from typing import Any, Protocol
 
 import torch
 
 from .. import validation
+from .._plugins import import_all
 from ..classifier import Classifier
 from ..errors import CnnlensError
 from ..explanation import Explanation
@@ -116,11 +114,7 @@ def _load_providers() -> None:
         return
     _loaded = True  # set first: the modules imported below call register()
     try:
-        for mod in pkgutil.iter_modules(__path__):
-            if not mod.name.startswith("_") and mod.name not in ("cli", "graph"):
-                importlib.import_module(f"{__name__}.{mod.name}")
-        for ep in entry_points(group="cnnlens.methods"):
-            ep.load()
+        import_all(__name__, "cnnlens.methods", skip=("graph",))
     except BaseException:
         _loaded = False  # a failed import is retried on the next call, not left half-loaded
         raise

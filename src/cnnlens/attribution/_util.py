@@ -26,6 +26,20 @@ def target_scores(logits: torch.Tensor, targets: torch.Tensor, score: str, check
     return logits.gather(1, targets.view(-1, 1)).squeeze(1)
 
 
+def conserving_explanation(attributions: torch.Tensor, targets: torch.Tensor, params: dict[str, Any],
+                           explained: torch.Tensor, explained_key: str, sum_key: str) -> Any:
+    """An Explanation of pixel attributions ``(N, C, H, W)`` that should sum to ``explained``
+    ``(N,)`` (LRP, DeepLIFT): maps = channel sums, ``info["conservation"]`` the check."""
+    from ..explanation import Explanation
+
+    sums = attributions.flatten(1).sum(1)
+    return Explanation(
+        maps=attributions.sum(1), targets=targets, params=params, attributions=attributions,
+        info={"conservation": {explained_key: explained.tolist(), sum_key: sums.tolist(),
+                               "max_abs_error": float((sums - explained).abs().max())}},
+    )
+
+
 def chunk_ranges(total: int, size: int) -> Iterator[tuple[int, int]]:
     """``(start, stop)`` pairs covering ``range(total)`` in steps of ``size``."""
     for start in range(0, total, size):

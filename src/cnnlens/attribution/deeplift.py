@@ -41,6 +41,7 @@ from .. import fills
 from ..classifier import Classifier
 from ..explanation import Explanation
 from . import register
+from ._util import conserving_explanation
 from .graph import KIND_ACT, KIND_MAXPOOL, KIND_PARAM, Op, Tape, linear_vjp, propagate, record, vjp
 
 __all__ = ["deeplift", "deeplift_attributions", "make_baseline", "BASELINES"]
@@ -141,17 +142,5 @@ def deeplift(
             a, d = deeplift_attributions(clf, xc, rc, tc)
             attrs.append(a)
             deltas.append(d)
-    attributions = torch.cat(attrs)
-    delta_f = torch.cat(deltas)
-    sums = attributions.flatten(1).sum(1)
-    return Explanation(
-        maps=attributions.sum(1),
-        targets=targets,
-        params={"fill": fills.describe(fill), "rule": "rescale"},
-        attributions=attributions,
-        info={"conservation": {
-            "delta_f": delta_f.tolist(),
-            "attribution_sum": sums.tolist(),
-            "max_abs_error": float((sums - delta_f).abs().max()),
-        }},
-    )
+    return conserving_explanation(torch.cat(attrs), targets, {"fill": fills.describe(fill), "rule": "rescale"},
+                                  torch.cat(deltas), "delta_f", "attribution_sum")

@@ -50,6 +50,7 @@ from ..classifier import Classifier
 from ..errors import CnnlensError
 from ..explanation import Explanation
 from . import register
+from ._util import conserving_explanation
 from .graph import (
     KIND_ACT,
     KIND_BN,
@@ -191,18 +192,5 @@ def lrp(
             r, e = lrp_relevance(clf, chunk, t, composite, float(epsilon), float(stabilizer))
             rel.append(r)
             expl.append(e)
-    relevance = torch.cat(rel)
-    explained = torch.cat(expl)
-    sums = relevance.flatten(1).sum(1)
-    return Explanation(
-        maps=relevance.sum(1),
-        targets=targets,
-        params={"composite": composite, "epsilon": epsilon, "stabilizer": stabilizer,
-                "initial_relevance": "target logit"},
-        attributions=relevance,
-        info={"conservation": {
-            "explained": explained.tolist(),
-            "relevance_sum": sums.tolist(),
-            "max_abs_error": float((sums - explained).abs().max()),
-        }},
-    )
+    params = {"composite": composite, "epsilon": epsilon, "stabilizer": stabilizer, "initial_relevance": "target logit"}
+    return conserving_explanation(torch.cat(rel), targets, params, torch.cat(expl), "explained", "relevance_sum")

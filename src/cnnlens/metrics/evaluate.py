@@ -44,15 +44,6 @@ PROTOCOLS = ("rise", "gomez")
 SUBSTRATES = ("black", "blur", "mean", "image_mean")
 
 
-def __getattr__(name: str) -> Any:
-    """``METRICS`` / ``DEFAULT_METRICS``: the registry's names at the time of asking."""
-    if name == "METRICS":
-        return tuple(list_metrics())
-    if name == "DEFAULT_METRICS":
-        return default_metrics()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 def _unpack(explanation: Any, x: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None, str | None, Any]:
     """(maps, layer_maps, explanation targets, method name, DA mask) of the input."""
     if isinstance(explanation, Explanation):

@@ -24,12 +24,10 @@ Example::
 from __future__ import annotations
 
 import dataclasses
-import importlib
-import pkgutil
 from collections.abc import Callable
-from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any
 
+from .._plugins import import_all
 from ..errors import CnnlensError
 
 if TYPE_CHECKING:
@@ -118,13 +116,8 @@ def _load_builtin() -> None:
     if _loaded:
         return
     _loaded = True  # set first: the modules imported below call register()
-    package = __name__.rsplit(".", 1)[0]
     try:
-        for mod in pkgutil.iter_modules(importlib.import_module(package).__path__):
-            if not mod.name.startswith("_") and mod.name != "cli":
-                importlib.import_module(f"{package}.{mod.name}")
-        for ep in entry_points(group="cnnlens.metrics"):
-            ep.load()
+        import_all(__name__.rsplit(".", 1)[0], "cnnlens.metrics")
     except BaseException:
         _loaded = False  # a failed import is retried on the next call, not left half-loaded
         raise
