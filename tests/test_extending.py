@@ -232,8 +232,8 @@ def test_new_module_in_the_package_is_found_without_a_list(tmp_path, monkeypatch
     '''))
     monkeypatch.setattr(attribution, "__path__", [*attribution.__path__, str(tmp_path / "attr")])
     monkeypatch.setattr(cnnlens.metrics, "__path__", [*cnnlens.metrics.__path__, str(tmp_path / "metr")])
-    monkeypatch.setattr(attribution, "_loaded", False)
-    monkeypatch.setattr(registry, "_loaded", False)
+    monkeypatch.setattr(attribution._load_providers, "loaded", False)
+    monkeypatch.setattr(registry._load_builtin, "loaded", False)
     try:
         assert "example_package_module" in cnnlens.methods()
         assert "example_mean_map" in cnnlens.metrics.list_metrics()
@@ -262,7 +262,7 @@ def test_entry_point_registers_a_third_party_method(tmp_path, monkeypatch, own_r
         return [EntryPoint(name="plugin", value="cnnlens_test_plugin.methods", group=group)]
 
     monkeypatch.setattr(cnnlens._plugins, "entry_points", fake_entry_points)
-    monkeypatch.setattr(attribution, "_loaded", False)
+    monkeypatch.setattr(attribution._load_providers, "loaded", False)
     try:
         assert "example_entry_point" in cnnlens.methods()
         cnnlens.methods()

@@ -35,7 +35,7 @@ from typing import Any, Protocol
 import torch
 
 from .. import validation
-from .._plugins import import_all
+from .._plugins import Loader
 from ..classifier import Classifier
 from ..errors import CnnlensError
 from ..explanation import Explanation
@@ -82,7 +82,6 @@ class MethodInfo:
 
 
 _REGISTRY: dict[str, MethodInfo] = {}
-_loaded = False
 
 
 def register(name: str, *, uses_layer: bool = False, stochastic: bool = False, description: str = "",
@@ -107,17 +106,8 @@ def register(name: str, *, uses_layer: bool = False, stochastic: bool = False, d
     return deco
 
 
-def _load_providers() -> None:
-    """Import every module of this package and every ``cnnlens.methods`` entry point once."""
-    global _loaded
-    if _loaded:
-        return
-    _loaded = True  # set first: the modules imported below call register()
-    try:
-        import_all(__name__, "cnnlens.methods", skip=("graph",))
-    except BaseException:
-        _loaded = False  # a failed import is retried on the next call, not left half-loaded
-        raise
+# imports every module of this package and every ``cnnlens.methods`` entry point once
+_load_providers = Loader(__name__, "cnnlens.methods", skip=("graph",))
 
 
 def unregister(name: str) -> None:

@@ -27,7 +27,7 @@ import dataclasses
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .._plugins import import_all
+from .._plugins import Loader
 from ..errors import CnnlensError
 
 if TYPE_CHECKING:
@@ -77,7 +77,6 @@ class MetricInfo:
 
 _REGISTRY: dict[str, MetricInfo] = {}
 _ALIASES: dict[str, str] = {}
-_loaded = False
 
 
 def register(name: str, *, direction: str, needs: tuple[str, ...] | list[str] = ("maps",), scalar: bool = True,
@@ -110,17 +109,8 @@ def register(name: str, *, direction: str, needs: tuple[str, ...] | list[str] = 
     return deco
 
 
-def _load_builtin() -> None:
-    """Import every module of this package once, so that their metrics register."""
-    global _loaded
-    if _loaded:
-        return
-    _loaded = True  # set first: the modules imported below call register()
-    try:
-        import_all(__name__.rsplit(".", 1)[0], "cnnlens.metrics")
-    except BaseException:
-        _loaded = False  # a failed import is retried on the next call, not left half-loaded
-        raise
+# imports every module of this package (their metrics register) and the ``cnnlens.metrics`` entry points
+_load_builtin = Loader(__name__.rsplit(".", 1)[0], "cnnlens.metrics")
 
 
 def _ordered() -> list[MetricInfo]:
