@@ -175,7 +175,7 @@ def explain(
     if layer is not None and not info.uses_layer:
         raise CnnlensError(f"method {method!r} does not read a layer; drop layer={layer!r}")
     try:  # one probe forward: wrong image sizes fail here with a clear message
-        n_classes = clf.logits(x[:1], batch_size=1).shape[1]
+        clf.logits(x[:1], batch_size=1)  # also tells the Classifier its number of classes
     except RuntimeError as exc:
         expected = f"; the model expects (C, H, W) = {clf.input_shape}" if clf.input_shape else ""
         reason = (str(exc).strip().splitlines() or [""])[0]
@@ -186,7 +186,7 @@ def explain(
     if info.uses_layer:
         _, layer_name = clf.layer_module(layer, x)
     targets = clf.targets(x, target, batch_size=batch_size)
-    validation.target_range(targets, n_classes)
+    # (Classifier.targets checks the range: the probe above told it the number of classes)
     extra = {"first_index": first_index} if info.takes_index else {}
     exp = info.fn(clf, x, targets, seed=seed, batch_size=batch_size, layer=layer, **extra, **params)
     exp.method = info.name

@@ -6,6 +6,7 @@ from typing import Any
 
 import torch
 
+from .. import validation
 from .._progress import bar
 from ..errors import CnnlensError
 
@@ -16,10 +17,8 @@ def target_scores(logits: torch.Tensor, targets: torch.Tensor, score: str, check
     """The target class's logit (``score="logit"``) or softmax probability (``"prob"``) per row
     of ``logits`` ``(B, K)``; ``targets`` ``(B,)``. §0. ``check=False`` skips the range
     check (a device sync) in hot loops whose targets :func:`explain` already validated."""
-    if score == "prob":
+    if validation.choice("score", score, ("logit", "prob")) == "prob":
         logits = torch.softmax(logits, dim=1)
-    elif score != "logit":
-        raise CnnlensError(f"score={score!r} is not valid; choose 'logit' or 'prob'")
     targets = targets.to(logits.device)
     if check and int(targets.max()) >= logits.shape[1]:
         raise CnnlensError(f"target {int(targets.max())} out of range: the model has {logits.shape[1]} classes")

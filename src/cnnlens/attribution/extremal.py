@@ -40,7 +40,6 @@ import torch.nn.functional as F
 from .. import seeding, validation
 from .._progress import bar as progress_bar
 from ..classifier import Classifier
-from ..errors import CnnlensError
 from ..explanation import Explanation
 from . import register
 
@@ -150,15 +149,13 @@ def extremal_perturbation(
         ``info`` has the achieved mask area (mean and fraction of pixels > 0.5) and the final
         score per image.
     """
-    if not 0.0 < float(area) < 1.0:
-        raise CnnlensError(f"area must be in (0, 1), got {area!r}")
+    validation.real("area", area, 0, 1, open_low=True, open_high=True)
     for name, v in (("iterations", iterations), ("step", step), ("levels", levels)):
         validation.integer(name, v, minimum=1)
     for name, v in (("sigma", sigma), ("max_blur", max_blur), ("lr", lr), ("temperature", temperature),
                     ("lambda_start", lambda_start), ("lambda_end", lambda_end)):
         validation.real(name, v, low=0, open_low=True)
-    if score not in ("logit", "prob"):
-        raise CnnlensError(f"score must be 'logit' or 'prob', got {score!r}")
+    validation.choice("score", score, ("logit", "prob"))
 
     n, c, h, w = x.shape
     gh, gw = math.ceil(h / step), math.ceil(w / step)
