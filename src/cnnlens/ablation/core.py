@@ -122,10 +122,8 @@ def _check_params(rule: str, iterations: int, k: int, alpha_step: float, fc: flo
     validation.integer("iterations", iterations, minimum=1)
     validation.integer("k (number of dynamic circles)", k, minimum=1)
     validation.batch_size(batch_size)
-    if isinstance(fc, bool) or not isinstance(fc, (int, float)) or not math.isfinite(fc) or not 0.0 < fc <= 1.0:
-        raise CnnlensError(f"fc (area shrink factor) must be in (0, 1], got {fc!r}")
-    if isinstance(alpha_step, bool) or not isinstance(alpha_step, (int, float)) or not math.isfinite(alpha_step) or alpha_step < 0:
-        raise CnnlensError(f"alpha_step must be a finite number >= 0, got {alpha_step!r}")
+    validation.real("fc (area shrink factor)", fc, 0, 1, open_low=True)
+    validation.real("alpha_step", alpha_step, low=0)
 
 
 # ---------------------------------------------------------------------------------- random stream
