@@ -176,7 +176,7 @@ def cam_weights(clf: Classifier, x: torch.Tensor, targets: torch.Tensor, method:
     another image's features with :func:`weighted_map` they give a reused map (RI Table 1)."""
     validation.choice("method", method, CAM_METHODS)
     x = clf.check_input(x)
-    targets = torch.as_tensor(targets, device=x.device).long().flatten()
+    targets = clf.targets(x, targets, batch_size=batch_size)  # the one target rule (§0)
     if method == "scorecam":
         A = clf.features(x, batch_size=batch_size, layer=layer)
         _check_4d(A, clf.layer_module(layer, x)[1])
