@@ -22,8 +22,11 @@ from PIL import Image
 from torch import nn
 
 from cnnlens import Classifier, CnnlensError, Explanation
+from cnnlens.attribution import explain
+from cnnlens.attribution.rise import rise_masks
 from cnnlens.cli import main
 from cnnlens.data.folder import load_image_folder, load_images, read_image
+from cnnlens.data.imageset import resize_center_crop
 from cnnlens.errors import ImageReadError
 from cnnlens.modelfile import load_model_file
 from tests.conftest import no_hooks_left
@@ -120,6 +123,38 @@ API_CASES = {
     "overlay-alpha-above-1": (lambda: Explanation(maps=torch.zeros(1, 4, 4), targets=[0], method="m").overlay(alpha=1.5), "alpha must be in"),
     "overlay-images-wrong-size": (lambda: Explanation(maps=torch.zeros(1, 4, 4), targets=[0], method="m").overlay(torch.zeros(1, 3, 5, 5)), "but the maps are"),
     "overlay-images-4-channels": (lambda: Explanation(maps=torch.zeros(1, 4, 4), targets=[0], method="m").overlay(torch.zeros(1, 4, 4, 4)), "1 or 3 channels"),
+    # hardening issue, item 8: Explanation values and overlay images
+    "explanation-nan-maps": (lambda: Explanation(maps=torch.full((1, 4, 4), float("nan")), targets=[0], method="m"), "maps contains NaN or inf"),
+    "explanation-inf-maps": (lambda: Explanation(maps=torch.zeros(1, 4, 4).index_fill(1, torch.tensor([0]), float("inf")), targets=[0], method="m"), "NaN or inf"),
+    "explanation-empty": (lambda: Explanation(maps=torch.zeros(0, 4, 4), targets=[], method="m"), "maps is empty"),
+    "explanation-float-targets": (lambda: Explanation(maps=torch.zeros(2, 4, 4), targets=[0.5, 1], method="m"), "whole class indices"),
+    "explanation-nan-targets": (lambda: Explanation(maps=torch.zeros(1, 4, 4), targets=[float("nan")], method="m"), "whole class indices"),
+    "explanation-layer-maps-batch": (lambda: Explanation(maps=torch.zeros(2, 4, 4), targets=[0, 1], method="m", layer_maps=torch.zeros(3, 2, 2)), r"layer_maps must be a \(2, h, w\)"),
+    "explanation-layer-maps-2d": (lambda: Explanation(maps=torch.zeros(1, 4, 4), targets=[0], method="m", layer_maps=torch.zeros(2, 2)), "layer_maps must be"),
+    "explanation-layer-maps-nan": (lambda: Explanation(maps=torch.zeros(1, 4, 4), targets=[0], method="m", layer_maps=torch.full((1, 2, 2), float("nan"))), "layer_maps contains NaN"),
+    "explanation-attributions-shape": (lambda: Explanation(maps=torch.zeros(1, 4, 4), targets=[0], method="m", attributions=torch.zeros(1, 3, 5, 5)), "attributions must be"),
+    "overlay-images-0-255": (lambda: Explanation(maps=torch.rand(1, 4, 4), targets=[0], method="m").overlay(torch.rand(1, 3, 4, 4) * 255), "divide by 255"),
+    "overlay-images-uint8": (lambda: Explanation(maps=torch.rand(1, 4, 4), targets=[0], method="m").overlay(torch.zeros(1, 3, 4, 4, dtype=torch.uint8)), r"images.float\(\) / 255"),
+    "overlay-images-nan": (lambda: Explanation(maps=torch.rand(1, 4, 4), targets=[0], method="m").overlay(torch.full((1, 3, 4, 4), float("nan"))), "NaN or inf"),
+    "overlay-alpha-string": (lambda: Explanation(maps=torch.rand(1, 4, 4), targets=[0], method="m").overlay(alpha="0.5"), "alpha must be in"),
+    "resize-crop-0-255-floats": (lambda: resize_center_crop(torch.rand(3, 20, 30) * 255, 16), "divide by 255"),
+    "resize-crop-int64": (lambda: resize_center_crop(torch.zeros(3, 20, 30, dtype=torch.long), 16), "uint8 .* or float"),
+    "resize-crop-size-zero": (lambda: resize_center_crop(torch.rand(3, 20, 30), 0), "size must be a positive integer"),
+    # item 9: method options (booleans through validation.flag, floats finite, ranges)
+    "gradcam++-eps-nan": (lambda: explain(Classifier(_net()), _x(size=12), "gradcam++", eps=float("nan")), "eps must be a finite number"),
+    "gradcam++-eps-negative": (lambda: explain(Classifier(_net()), _x(size=12), "gradcam++", eps=-1), "eps must be a number >= 0"),
+    "gradcam-relu-string": (lambda: explain(Classifier(_net()), _x(size=12), "gradcam", relu="no"), "relu must be True or False"),
+    "gradcam++-relu-int": (lambda: explain(Classifier(_net()), _x(size=12), "gradcam++", relu=0), "relu must be True or False"),
+    "scorecam-channel-softmax-string": (lambda: explain(Classifier(_net()), _x(size=12), "scorecam", channel_softmax="False"), "channel_softmax must be True or False"),
+    "scorecam-align-corners-string": (lambda: explain(Classifier(_net()), _x(size=12), "scorecam", mask_align_corners="no"), "mask_align_corners must be"),
+    "extremal-jitter-string": (lambda: explain(Classifier(_net()), _x(size=12), "extremal_perturbation", jitter="no"), "jitter must be True or False"),
+    "lime-progress-string": (lambda: explain(Classifier(_net()), _x(size=12), "lime", progress="no"), "progress must be True or False"),
+    "ri-unit-normals-string": (lambda: explain(Classifier(_net()), _x(size=12), "ri", unit_normals="yes"), "unit_normals must be True or False"),
+    "lime-kernel-width-nan": (lambda: explain(Classifier(_net()), _x(size=12), "lime", kernel_width=float("nan")), "kernel_width must be a finite number"),
+    "extremal-lr-inf": (lambda: explain(Classifier(_net()), _x(size=12), "extremal_perturbation", lr=float("inf")), "lr must be a finite number"),
+    "lrp-stabilizer-zero": (lambda: explain(Classifier(_net()), _x(size=12), "lrp", stabilizer=0), "stabilizer must be a number > 0"),
+    "rise-grid-larger-than-image": (lambda: explain(Classifier(_net()), _x(size=16), "rise", grid=1000, n_masks=4), r"grid must be an integer in \[1, 16\]"),
+    "rise-masks-grid-larger-than-image": (lambda: rise_masks(2, (16, 16), grid=17), "grid must be an integer in"),
 }
 
 
@@ -129,6 +164,26 @@ def test_api_bad_input_is_a_clear_error(case):
     with pytest.raises(CnnlensError, match=message) as info:
         make()
     assert "\n" not in str(info.value) and "\x1b" not in str(info.value)
+
+
+def test_resize_center_crop_takes_uint8_as_read_image_returns_it():
+    img = (torch.rand(3, 20, 30, generator=torch.Generator().manual_seed(0)) * 255).round().to(torch.uint8)
+    out = resize_center_crop(img, 16)
+    assert out.dtype == torch.float32 and 0 <= float(out.min()) and float(out.max()) <= 1
+    assert torch.equal(out, resize_center_crop(img.float() / 255, 16))  # what every loader does
+    assert float(out.mean()) < 0.9  # not every pixel white
+
+
+def test_numpy_integer_seeds_are_seeds():
+    from cnnlens import validation
+
+    for s in (np.int64(3), np.int32(3), np.uint8(3)):
+        assert validation.seed(s) == 3 and type(validation.seed(s)) is int
+    a = explain(Classifier(_net()), _x(size=12), "rise", n_masks=8, seed=np.int64(3))
+    b = explain(Classifier(_net()), _x(size=12), "rise", n_masks=8, seed=3)
+    assert torch.equal(a.maps, b.maps)
+    with pytest.raises(CnnlensError, match="seed must be an integer"):
+        validation.seed(np.float64(3.0))
 
 
 def test_api_errors_leave_no_hooks():

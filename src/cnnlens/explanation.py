@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import numbers
 import os
 from pathlib import Path
 from typing import Any
@@ -60,7 +61,21 @@ def jet(values: np.ndarray) -> np.ndarray:
 
 
 def _to_numpy_images(images: torch.Tensor | np.ndarray, n: int, size: tuple[int, int]) -> np.ndarray:
-    imgs = images.detach().float().cpu() if isinstance(images, torch.Tensor) else torch.as_tensor(images).float()
+    try:
+        raw = images.detach().cpu() if isinstance(images, torch.Tensor) else torch.as_tensor(images)
+    except (TypeError, ValueError, RuntimeError):
+        raise CnnlensError(f"images must be a (N, C, H, W) tensor or array, got {type(images).__name__}") from None
+    if not raw.is_floating_point():
+        raise CnnlensError(f"images must be floats in [0, 1], got dtype {raw.dtype}"
+                           + ("; use images.float() / 255" if raw.dtype == torch.uint8 else ""))
+    imgs = raw.float()
+    if imgs.numel():
+        if not bool(torch.isfinite(imgs).all()):
+            raise CnnlensError("images contain NaN or inf values")
+        lo, hi = float(imgs.min()), float(imgs.max())
+        if lo < -0.05 or hi > 1.05:  # a little overshoot (bicubic resampling) is clamped below
+            raise CnnlensError(f"images must be in [0, 1], got values in [{lo:g}, {hi:g}]"
+                               + ("; divide by 255" if hi > 1.5 else ""))
     if imgs.dim() == 3:
         imgs = imgs.unsqueeze(0)
     if imgs.dim() != 4 or imgs.shape[0] != n:
@@ -72,6 +87,14 @@ def _to_numpy_images(images: torch.Tensor | np.ndarray, n: int, size: tuple[int,
     if tuple(imgs.shape[-2:]) != size:
         raise CnnlensError(f"images are {tuple(imgs.shape[-2:])} but the maps are {size}")
     return imgs.clamp(0, 1).permute(0, 2, 3, 1).numpy()
+
+
+def _check_values(what: str, t: torch.Tensor) -> None:
+    """Finite real numbers only: a NaN or inf map would be drawn and scored as something else."""
+    if t.dtype == torch.bool or t.is_complex():
+        raise CnnlensError(f"{what} must hold real numbers, got dtype {t.dtype}")
+    if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+        raise CnnlensError(f"{what} contains NaN or inf values")
 
 
 @dataclasses.dataclass
@@ -101,9 +124,34 @@ class Explanation:
         if not isinstance(self.maps, torch.Tensor) or self.maps.dim() != 3:
             shape = tuple(self.maps.shape) if isinstance(self.maps, torch.Tensor) else type(self.maps).__name__
             raise CnnlensError(f"Explanation.maps must be a (N, H, W) tensor, got {shape}")
-        self.targets = torch.as_tensor(self.targets, dtype=torch.long).flatten()
+        if self.maps.numel() == 0:
+            raise CnnlensError(f"Explanation.maps is empty (shape {tuple(self.maps.shape)}); give at least one map")
+        _check_values("Explanation.maps", self.maps)
+        try:
+            raw = torch.as_tensor(self.targets)
+        except (TypeError, ValueError, RuntimeError):
+            raise CnnlensError(f"Explanation.targets must be class indices (int), got {self.targets!r}"[:200]) from None
+        if raw.dtype == torch.bool or raw.is_complex() or (
+                raw.is_floating_point() and not bool((raw == raw.round()).all())):  # NaN fails too
+            raise CnnlensError(f"Explanation.targets must be whole class indices, got {raw.flatten()[:8].tolist()}")
+        self.targets = raw.to(torch.long).flatten()
         if self.targets.numel() != self.maps.shape[0]:
             raise CnnlensError(f"{self.targets.numel()} targets for {self.maps.shape[0]} maps")
+        n = self.maps.shape[0]
+        if self.layer_maps is not None:
+            lm = self.layer_maps
+            if not isinstance(lm, torch.Tensor) or lm.dim() != 3 or lm.shape[0] != n or lm.numel() == 0:
+                shape = tuple(lm.shape) if isinstance(lm, torch.Tensor) else type(lm).__name__
+                raise CnnlensError(f"Explanation.layer_maps must be a ({n}, h, w) tensor, got {shape}")
+            _check_values("Explanation.layer_maps", lm)
+        if self.attributions is not None:
+            at = self.attributions
+            if not isinstance(at, torch.Tensor) or at.dim() != 4 or at.shape[0] != n \
+                    or tuple(at.shape[-2:]) != tuple(self.maps.shape[-2:]):
+                shape = tuple(at.shape) if isinstance(at, torch.Tensor) else type(at).__name__
+                raise CnnlensError(f"Explanation.attributions must be a ({n}, C, {self.maps.shape[1]}, "
+                                   f"{self.maps.shape[2]}) tensor, got {shape}")
+            _check_values("Explanation.attributions", at)
 
     def __len__(self) -> int:
         return self.maps.shape[0]
@@ -115,8 +163,8 @@ class Explanation:
     def overlay(self, images: torch.Tensor | np.ndarray | None = None, alpha: float = 0.5) -> np.ndarray:
         """RGB uint8 ``(N, H, W, 3)`` pictures: the normalised map in the 'jet' colours, blended
         with ``alpha`` over ``images`` (``(N, C, H, W)`` in [0, 1]) or alone without images."""
-        if not 0.0 <= alpha <= 1.0:
-            raise CnnlensError(f"alpha must be in [0, 1], got {alpha}")
+        if isinstance(alpha, (bool, str, bytes)) or not isinstance(alpha, numbers.Real) or not 0.0 <= alpha <= 1.0:
+            raise CnnlensError(f"alpha must be in [0, 1], got {alpha!r}")
         heat = jet(self.normalized().maps.cpu().numpy())
         if images is not None:
             base = _to_numpy_images(images, len(self), tuple(self.maps.shape[-2:]))

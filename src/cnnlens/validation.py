@@ -37,6 +37,8 @@ __all__ = [
     "flag",
     "images",
     "target_range",
+    "class_labels",
+    "finite",
     "known_params",
     "accepted_params",
 ]
@@ -153,6 +155,44 @@ def target_range(targets: Sequence[int] | Any, n_classes: int) -> None:
     bad = [t for t in values if t < 0 or t >= n_classes]
     if bad:
         raise CnnlensError(f"target {values if len(values) <= 8 else bad[:8]} out of range for {n_classes} classes")
+
+
+def finite(name: str, values: Any) -> Any:
+    """``values`` (a tensor or array) when every entry is a finite number; else one line."""
+    import torch
+
+    t = torch.as_tensor(values)
+    if t.dtype == torch.bool or t.is_complex() or (t.is_floating_point() and not bool(torch.isfinite(t).all())):
+        raise CnnlensError(f"{name} must hold finite numbers, got {'NaN or inf values' if t.is_floating_point() else t.dtype}")
+    return values
+
+
+def class_labels(name: str, values: Any, n: int, n_classes: int | None = None) -> Any:
+    """Ground-truth labels as a ``(n,)`` int64 CPU tensor: whole numbers (floats such as ``2.0``
+    pass, ``0.5`` is refused, never truncated), one per image, none negative (unlabelled) and,
+    when ``n_classes`` is known, each in ``[0, n_classes)``."""
+    import torch
+
+    if isinstance(values, (str, bytes)):
+        raise CnnlensError(f"{name} must be class indices (int), got {values!r}"[:200])
+    try:
+        raw = torch.as_tensor(values).detach().flatten().cpu()
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise CnnlensError(f"{name} must be class indices (int): {str(exc).splitlines()[0] if str(exc) else exc!r}") from None
+    if raw.dtype == torch.bool or raw.is_complex():
+        raise CnnlensError(f"{name} must be class indices (int), got dtype {raw.dtype}")
+    if raw.is_floating_point() and (not bool(torch.isfinite(raw).all()) or bool((raw != raw.round()).any())):
+        bad = raw[~torch.isfinite(raw) | (raw != raw.round())]
+        raise CnnlensError(f"{name} must be whole class indices, got {bad[:8].tolist()}")
+    labels = raw.long()
+    if labels.numel() != n:
+        raise CnnlensError(f"{name} has {labels.numel()} labels for {n} images")
+    if bool((labels < 0).any()):
+        raise CnnlensError(f"{name} has unlabelled images (negative label, e.g. -1); drop them first")
+    if n_classes is not None and bool((labels >= n_classes).any()):
+        bad = sorted(set(labels[labels >= n_classes].tolist()))[:8]
+        raise CnnlensError(f"{name} {bad} out of range for a {n_classes}-class model (valid: 0 … {n_classes - 1})")
+    return labels
 
 
 def accepted_params(fn: Callable[..., Any], skip: Iterable[str] = ()) -> tuple[list[str], bool]:

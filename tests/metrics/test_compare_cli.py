@@ -1,4 +1,5 @@
 """compare() table and the `cnnlens evaluate` command (SPEC §3 comparison, §8)."""
+import dataclasses
 import json
 
 import pytest
@@ -96,3 +97,96 @@ def test_cli_evaluate_bad_usage(tmp_path, capsys):
     assert main(base + ["--dataset", "mnist", "--methods", "saliency", "--param", "gradcam.layer=x"]) == 2
     assert "not in --methods" in capsys.readouterr().err
     assert main(base + ["--dataset", "mnist", "--n", "0"]) == 2
+
+
+# ---------------------------------------------------------------- hardening (items 5, 6)
+def test_compare_and_evaluate_refuse_silently_wrong_input():
+    clf = _clf()
+    x = torch.rand(2, 1, 10, 10)
+    maps = torch.rand(2, 10, 10)
+    with pytest.raises(CnnlensError, match="methods is empty"):
+        cnnlens.compare(clf, x, methods=[], metrics=["ad"])
+    with pytest.raises(CnnlensError, match="metrics is empty"):
+        cnnlens.compare(clf, x, methods=["saliency"], metrics=[])
+    with pytest.raises(CnnlensError, match=r"method_params has entries for 'gradcampp', not among the methods run by name: gradcam"):
+        cnnlens.compare(clf, x, methods=["gradcam"], metrics=["ad"], method_params={"gradcampp": {"relu": False}})
+    for call in (lambda: cnnlens.evaluate(clf, x, maps, metrics=["ad"], target=1.5),
+                 lambda: cnnlens.compare(clf, x, methods=["saliency"], metrics=["ad"], target=[1.5, 0])):
+        with pytest.raises(CnnlensError, match="whole class indices"):
+            call()
+    with pytest.raises(CnnlensError, match="keep must be a number in"):
+        cnnlens.evaluate(clf, x, maps, metrics=["ad"], keep=1.5)  # mode="soft": still a mistake
+    with pytest.raises(CnnlensError, match="keep must be a number in"):
+        cnnlens.metrics.average_drop_increase(clf, x, maps, keep=float("nan"))
+    with pytest.raises(CnnlensError, match="clip must be True or False"):
+        cnnlens.evaluate(clf, x, maps, metrics=["ad"], clip="no")
+    with pytest.raises(CnnlensError, match=r"labels \[99\] out of range for a 3-class model"):
+        cnnlens.evaluate(clf, x, maps, metrics=["insertion_game"], labels=[99, 0])
+    with pytest.raises(CnnlensError, match="labels must be whole class indices"):
+        cnnlens.metrics.insertion_game(clf, x, maps, labels=[0.5, 1])
+    # unlabelled (-1) still means agreement
+    assert cnnlens.metrics.insertion_game(clf, x, maps, labels=[-1, -1]).measure == "agreement"
+
+
+def test_compare_done_rows_are_checked():
+    clf = _clf()
+    x = torch.rand(2, 1, 10, 10)
+    full = cnnlens.compare(clf, x, methods=["saliency"], metrics=["dauc", "ad"], random_baseline=False)
+    good = full.results["saliency"]
+    # a row with every metric asked is reused as is
+    again = cnnlens.compare(clf, x, methods=["saliency"], metrics=["dauc", "ad"], random_baseline=False,
+                            done={"saliency": good})
+    assert again.results["saliency"] is not good and again.results["saliency"]["ad"] is good["ad"]
+    for bad, why in (({"dauc": good["dauc"]}, "lacks ad"), ({"dauc": good["dauc"], "ad": 0.5}, "lacks ad"),
+                     ("oops", "not a dict"),
+                     ({"dauc": good["dauc"], "ad": dataclasses.replace(good["ad"], per_image=torch.zeros(5))},
+                      "one value per image")):
+        with pytest.warns(RuntimeWarning, match=f"done row 'saliency' .*{why}.*recomputing it"):
+            t = cnnlens.compare(clf, x, methods=["saliency"], metrics=["dauc", "ad"], random_baseline=False,
+                                done={"saliency": bad})
+        assert t.value("saliency", "ad") == pytest.approx(full.value("saliency", "ad"))
+
+
+def _run(out, clf, x):
+    from cnnlens.metrics.run import run_evaluate
+
+    return run_evaluate(clf, x, None, out, methods=["saliency"], metrics=["dauc", "ad"], protocol="rise", seed=0,
+                        batch_size=8, method_params={}, evaluate_params={"step": 25}, source={"test": 1},
+                        random_baseline=False, progress=False)
+
+
+@pytest.mark.parametrize("damage", ["no-results", "results-a-list", "result-not-a-dict", "per-image-words",
+                                    "mean-a-dict", "missing-metric", "not-json", "not-utf8", "a-list"])
+def test_damaged_results_file_is_recomputed_with_a_warning(damage, tmp_path, capsys):
+    clf = _clf()
+    x = torch.rand(2, 1, 10, 10)
+    out = tmp_path / "ev"
+    first = _run(out, clf, x)
+    path = out / "results" / "saliency.json"
+    stored = json.loads(path.read_text())
+    res = stored["results"]
+    if damage == "no-results":
+        del stored["results"]
+    elif damage == "results-a-list":
+        stored["results"] = [1, 2]
+    elif damage == "result-not-a-dict":
+        res["ad"] = 3
+    elif damage == "per-image-words":
+        res["ad"]["per_image"] = ["a", "b"]
+    elif damage == "mean-a-dict":
+        res["ad"]["mean"] = {"x": 1}
+    elif damage == "missing-metric":
+        del res["ad"]
+    elif damage == "a-list":
+        stored = [stored]
+    text = json.dumps(stored)
+    if damage == "not-json":
+        text = text[:40]
+    path.write_bytes(b"\xff\xfe" + text.encode() if damage == "not-utf8" else text.encode())
+    if damage == "a-list":  # not a results file of these settings: recomputed silently
+        again = _run(out, clf, x)
+    else:
+        with pytest.warns(RuntimeWarning, match="recomputing"):
+            again = _run(out, clf, x)
+    assert again.value("saliency", "ad") == pytest.approx(first.value("saliency", "ad"))
+    assert json.loads(path.read_text())["results"]["ad"]["mean"] == pytest.approx(first.value("saliency", "ad"))

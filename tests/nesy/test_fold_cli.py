@@ -143,3 +143,13 @@ def test_bad_model_and_rows(tmp_path, fruit, capsys):
     notjson = tmp_path / "x.json"
     notjson.write_text("hello")
     assert "not valid JSON" in _err(capsys, ["fold", "predict", "--model", str(notjson), "--csv", str(fruit)])
+
+
+def test_csv_header_with_an_empty_name_is_one_clear_line(tmp_path, capsys):
+    # refused on purpose since the CSV hardening (901679f; tests/nesy/test_fold_bad_input.py): an
+    # unnamed column cannot be named as --label or a feature; the message says what to do
+    p = tmp_path / "e.csv"
+    p.write_text("a,,b,label\n1,2,3,x\n4,5,6,y\n")
+    err = _err(capsys, ["fold", "train", "--csv", str(p), "--label", "label", "--out", str(tmp_path / "m.json")])
+    assert "column 2 of the header has no name; name every column" in err and "to_csv(index=False)" in err
+    assert err.count("\n") == 1

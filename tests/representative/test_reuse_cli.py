@@ -6,7 +6,7 @@ import json
 import pytest
 import torch
 
-from cnnlens import RepresentativeInterpreter, seeding, zoo
+from cnnlens import CnnlensError, RepresentativeInterpreter, seeding, zoo
 from cnnlens.attribution.cam import cam_weights as cam_channel_weights
 from cnnlens.cli import main
 from cnnlens.metrics import average_drop_increase
@@ -74,3 +74,33 @@ def test_cli_represent(mnist, tmp_path, capsys):
     assert len(list(out.glob("*_gallery.png"))) == 2 and (out / "heatmaps" / "explanation.npz").exists()
     assert main(["represent", "--model", "mnist_cnn", "--reference", "mnist", "--out", str(out)]) == 2
     assert "give images" in capsys.readouterr().err
+
+
+def test_reuse_refuses_zero_unseen_and_samples_before_computing_features(mnist, monkeypatch, tmp_path, capsys):
+    clf, ds, perm = mnist
+    ri = RepresentativeInterpreter(clf, ds.images[perm[:60]], n_boundaries=10, seed=0, progress=False)
+    unseen = ds.images[perm[100:400]]
+    for bad, message in ((0, "n_unseen must be a positive integer or None"), (2.5, "n_unseen"),
+                         (-3, "n_unseen")):
+        with pytest.raises(CnnlensError, match=message):
+            ri.evaluate_reuse(unseen, seeds=1, n_unseen=bad, progress=False)
+    for kw, message in (({"seeds": 0}, "seeds"), ({"per_class": 0}, "per_class"), ({"n_centres": 0}, "n_centres"),
+                        ({"keep": 1.5}, "keep"), ({"keep": float("nan")}, "keep"), ({"ks": (0,)}, "ks")):
+        with pytest.raises(CnnlensError, match=message):
+            ri.evaluate_reuse(unseen, **{"seeds": 1, **kw}, progress=False)
+    seen = []
+    real = ri._features_logits
+
+    def counting(images, desc=None):
+        seen.append(images.shape[0])
+        return real(images, desc)
+
+    monkeypatch.setattr(ri, "_features_logits", counting)
+    ri.evaluate_reuse(unseen, seeds=2, n_unseen=5, n_centres=3, methods=("gradcam",), progress=False)
+    assert len(seen) == 1 and 5 <= seen[0] <= 10  # the two seeds' samples, not the 300 unseen images
+    # the command line refuses 0 before loading anything and takes 'all'
+    base = ["represent", "--model", "mnist_cnn", "--reference", "mnist", "--evaluate", "--out", str(tmp_path / "o")]
+    assert main(base + ["--n-unseen", "0"]) == 2
+    assert "--n-unseen must be >= 1, got 0 (give --n-unseen all" in capsys.readouterr().err
+    assert main(base + ["--seeds", "0"]) == 2
+    assert "--seeds must be >= 1" in capsys.readouterr().err

@@ -29,6 +29,7 @@ Example::
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
@@ -131,6 +132,26 @@ def method_info(name: str) -> MethodInfo:
     return _REGISTRY[name]
 
 
+def _check_option_types(info: MethodInfo, params: dict[str, Any]) -> None:
+    """Every option the method declares as ``bool`` goes through :func:`validation.flag` (``'no'``
+    is not False) and every one declared as ``float`` through :func:`validation.real` (finite);
+    the method checks ranges itself."""
+    try:
+        sig = inspect.signature(info.fn).parameters
+    except (TypeError, ValueError):
+        return
+    for name, value in params.items():
+        p = sig.get(name)
+        if p is None:
+            continue
+        ann = "" if p.annotation is p.empty else p.annotation if isinstance(p.annotation, str) else \
+            getattr(p.annotation, "__name__", "")
+        if ann == "bool" or (ann == "" and isinstance(p.default, bool)):
+            validation.flag(name, value)
+        elif ann == "float" and value is not None:
+            validation.real(name, value)
+
+
 def explain(
     clf: Classifier,
     x: torch.Tensor,
@@ -171,6 +192,7 @@ def explain(
     seed = validation.seed(seed)
     first_index = validation.integer("first_index", first_index, minimum=0)
     validation.known_params(f"method {method!r}", params, info.params)
+    _check_option_types(info, params)
     x = clf.check_input(x)
     if layer is not None and not info.uses_layer:
         raise CnnlensError(f"method {method!r} does not read a layer; drop layer={layer!r}")

@@ -98,6 +98,7 @@ def gradcam_weights(A: torch.Tensor, G: torch.Tensor) -> torch.Tensor:
 def gradcam_pp_weights(A: torch.Tensor, G: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
     """Grad-CAM++ channel weights ``(N, K)`` (Eq. 19 closed form): ``α = g² / (2g² + Σ_ab A_ab · g³
     + eps)`` (0 where ``g = 0``), ``w_k = Σ_ij α ReLU(g)``."""
+    validation.real("eps", eps, low=0, hint="the denominator guard")
     g2 = G * G
     g3 = g2 * G
     sum_a = A.sum(dim=(2, 3), keepdim=True)
@@ -176,7 +177,7 @@ def cam_weights(clf: Classifier, x: torch.Tensor, targets: torch.Tensor, method:
     another image's features with :func:`weighted_map` they give a reused map (RI Table 1)."""
     validation.choice("method", method, CAM_METHODS)
     x = clf.check_input(x)
-    targets = torch.as_tensor(targets, device=x.device).long().flatten()
+    targets = clf.targets(x, targets, batch_size=batch_size)  # the one target rule (§0)
     if method == "scorecam":
         A = clf.features(x, batch_size=batch_size, layer=layer)
         _check_4d(A, clf.layer_module(layer, x)[1])
@@ -230,6 +231,7 @@ def gradcam_plus_plus(
         relu: apply the ReLU (``False`` keeps the signed map).
         eps: denominator guard (1e-6, as pytorch-grad-cam).
     """
+    validation.real("eps", eps, low=0, hint="the denominator guard")  # before the backward passes
     A, G = layer_gradients(clf, x, targets, batch_size, layer, "logit")
     maps, layer_map = _finish(weighted_map(gradcam_pp_weights(A, G, eps), A), x, relu)
     return Explanation(maps=maps, targets=targets, params={"relu": relu, "eps": eps},

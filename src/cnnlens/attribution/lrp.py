@@ -186,6 +186,7 @@ def lrp(
     ``attributions``; ``info["conservation"]`` holds Σ relevance against the explained logit.
     """
     validation.real("epsilon", epsilon, low=0)
+    validation.real("stabilizer", stabilizer, low=0, open_low=True)
     rel, expl = [], []
     with torch.no_grad():
         for chunk, t in zip(x.split(batch_size), targets.split(batch_size)):

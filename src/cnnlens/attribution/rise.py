@@ -67,12 +67,21 @@ def _smooth(cells: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor, size: tuple
     return up[idx, rows[:, :, None], cols[:, None, :]]
 
 
+def _check_grid(grid: Any, size: tuple[int, int]) -> None:
+    """``grid`` cells per side, at most the image's shorter side (a cell must hold a pixel)."""
+    side = min(int(size[0]), int(size[1]))
+    validation.integer("grid", grid, minimum=1, maximum=side,
+                       hint=f"cells per side; the images are {size[0]}x{size[1]} pixels")
+
+
 def rise_masks(
     n: int, size: tuple[int, int], grid: int = 7, p: float = 0.5, generator: torch.Generator | None = None,
     device: torch.device | str = "cpu",
 ) -> torch.Tensor:
     """``n`` smooth RISE masks ``(n, H, W)`` in ``[0, 1]`` (module docstring). The random grids
     and shifts come from ``generator`` (CPU); upsampling runs on ``device``."""
+    validation.integer("n", n, minimum=1)
+    _check_grid(grid, tuple(size))
     return _smooth(*_draw(n, size, grid, p, generator), size, device)
 
 
@@ -97,10 +106,10 @@ def rise(
         progress: progress bar (old name ``progress_bar``).
     """
     validation.integer("n_masks", n_masks, minimum=1)
-    validation.integer("grid", grid, minimum=1)
     p = validation.real("p", p, 0, 1, open_low=True, open_high=True)
     fill = fills.resolve(fill, allowed=("black", "mean", "image_mean"), default="black", baseline=baseline)
     n, c, H, W = x.shape
+    _check_grid(grid, (H, W))
     fill_img = fills.fill(fill, x, clf, what="fill")
     # all random numbers are drawn first (n_masks × grid² values), so the masks do not depend
     # on batch_size or on the batch

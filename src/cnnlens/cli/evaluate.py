@@ -15,6 +15,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from .. import validation
 from ..errors import CnnlensError
 from . import options as opt
 
@@ -43,6 +44,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         raise CnnlensError("give exactly one of --dataset NAME or --images DIR")
     check_image_source(args, files=False)
     opt.at_least_one("--batch-size", args.batch_size)
+    validation.real("--keep", args.keep, 0, 1, open_low=True, hint="the kept fraction of --mode keep")
     methods = opt.split_list(args.methods) or registered()
     metrics = [metric_info(m) for m in opt.split_list(args.metrics) or default_metrics()]
     for info in metrics:

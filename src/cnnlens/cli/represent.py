@@ -42,6 +42,16 @@ def _subsample(n_total: int, n: int | None, seed: int):
     return perm if n is None or n >= n_total else perm[:n]
 
 
+def _count_or_all(text: str) -> int | None:
+    """``--n-unseen``: a count, or ``all`` for every unseen image."""
+    if text.strip().lower() == "all":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number or 'all', got {text!r}") from None
+
+
 def _kept_scores(clf, images, maps, classes, batch_size: int, seed: int):
     """Softmax score of ``classes`` on the images with the top 20 % pixels of ``maps`` kept."""
     import torch
@@ -66,6 +76,13 @@ def _cmd_represent(args: argparse.Namespace) -> int:
         opt.at_least_one(f"--{option.replace('_', '-')}", getattr(args, option))
     if args.limit is not None:
         opt.at_least_one("--limit", args.limit)
+    if args.evaluate:  # checked before the reference set is loaded (minutes for a large one)
+        for option in ("seeds", "per_class", "n_unseen", "n_centres"):
+            if getattr(args, option) is not None:
+                value = getattr(args, option)
+                if option == "n_unseen" and value == 0:
+                    raise CnnlensError("--n-unseen must be >= 1, got 0 (give --n-unseen all for every unseen image)")
+                opt.at_least_one(f"--{option.replace('_', '-')}", value)
     sources = sum(bool(s) for s in (args.files, args.images, args.dataset))
     if sources > 1:
         raise CnnlensError("give at most one of: image files, --images DIR, --dataset NAME")
@@ -166,7 +183,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--unseen-split", help="split of the unseen dataset (e.g. test)")
     p.add_argument("--seeds", type=int, default=5, help="evaluation seeds (default 5)")
     p.add_argument("--per-class", type=int, default=2500, help="references per class per seed (default 2500)")
-    p.add_argument("--n-unseen", type=int, default=1000, help="|S| per seed (default 1000)")
+    p.add_argument("--n-unseen", type=_count_or_all, default=1000,
+                   help="|S| per seed, or 'all' for every unseen image (default 1000)")
     p.add_argument("--n-centres", type=int, default=None, help="|V| (default 10 × classes)")
     opt.add_seed(p)
     opt.add_batch_size(p, 64)

@@ -69,10 +69,34 @@ def resize_center_crop(image: torch.Tensor, size: int | tuple[int, int], resize_
     ``size`` — with ``size=224, resize_to=256`` pixel-identical to torchvision's
     ``Resize(256)`` + ``CenterCrop(224)`` on float tensors. ``image`` is ``(C, H, W)`` or
     ``(N, C, H, W)``; ``resize_to=None`` resizes the short side to the crop's long side. Values
-    are clamped to [0, 1] (antialiased bilinear can overshoot slightly)."""
-    th, tw = (size, size) if isinstance(size, int) else size
+    are clamped to [0, 1] (antialiased bilinear can overshoot slightly).
+
+    ``uint8`` input (what ``torchvision.io.read_image`` returns) is divided by 255 first, as every
+    loader does: the result is always floats in [0, 1]. Float input must already be in [0, 1]."""
+    from .. import validation
+
+    if not isinstance(image, torch.Tensor):
+        raise CnnlensError(f"resize_center_crop takes a torch.Tensor, got {type(image).__name__}")
+    if isinstance(size, int):
+        th = tw = validation.integer("size", size, minimum=1)
+    elif isinstance(size, Sequence) and len(size) == 2:
+        th, tw = (validation.integer("size", s, minimum=1) for s in size)
+    else:
+        raise CnnlensError(f"size must be an int or (height, width), got {size!r}")
+    resize_to = validation.integer("resize_to", resize_to, minimum=1, allow_none=True)
     if image.dim() not in (3, 4):
         raise CnnlensError(f"resize_center_crop takes (C, H, W) or (N, C, H, W), got {tuple(image.shape)}")
+    if image.dtype == torch.uint8:
+        image = image.float() / 255.0
+    elif not image.is_floating_point():
+        raise CnnlensError(f"resize_center_crop takes uint8 (0-255) or float images in [0, 1], got dtype {image.dtype}")
+    elif image.numel():
+        if not bool(torch.isfinite(image).all()):
+            raise CnnlensError("image contains NaN or inf values")
+        lo, hi = float(image.min()), float(image.max())
+        if lo < -1e-3 or hi > 1 + 1e-3:
+            raise CnnlensError(f"float images must be in [0, 1], got values in [{lo:g}, {hi:g}]"
+                               + ("; divide by 255" if hi > 1.5 else ""))
     batched = image.dim() == 4
     x = image if batched else image.unsqueeze(0)
     h, w = x.shape[-2:]

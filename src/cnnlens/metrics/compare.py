@@ -27,6 +27,7 @@ import io
 import json
 import os
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -226,6 +227,9 @@ def _method_entries(methods: Any, method_params: Mapping[str, Mapping[str, Any]]
         methods = [methods]
     if isinstance(methods, Mapping):
         methods = list(methods.items())
+    methods = list(methods)
+    if not methods:
+        raise CnnlensError("methods is empty; give at least one method name (None runs every registered method)")
     entries: list[tuple[str, Any, dict[str, Any]]] = []
     for m in methods:
         if isinstance(m, Explanation):
@@ -248,12 +252,43 @@ def _method_entries(methods: Any, method_params: Mapping[str, Mapping[str, Any]]
         method_info(m)  # unknown names list the valid ones
         entries.append((m, m, dict((method_params or {}).get(m, {}))))
     labels = [e[0] for e in entries]
+    if method_params:
+        if not isinstance(method_params, Mapping):
+            raise CnnlensError(f"method_params must be a dict {{method name: params}}, got {type(method_params).__name__}")
+        plain = [m for m in methods if isinstance(m, str)]
+        stray = [k for k in method_params if k not in plain]
+        if stray:
+            raise CnnlensError(f"method_params has entries for {', '.join(map(repr, stray))}, not among the methods "
+                               f"run by name: {', '.join(plain) if plain else 'none'}")
     dup = {lab for lab in labels if labels.count(lab) > 1}
     if dup:
         raise CnnlensError(f"methods has duplicate labels {sorted(dup)}; give (label, params) pairs")
     if RANDOM_LABEL in labels:
         raise CnnlensError(f"{RANDOM_LABEL!r} is the baseline row's label; rename that method")
     return entries
+
+
+def _usable_rows(done: Mapping[str, Any] | None, metrics: list[str], n: int) -> dict[str, dict[str, MetricResult]]:
+    """The rows of ``done`` that hold a :class:`MetricResult` for every metric asked, with one value
+    per image of ``n``; any other row is recomputed, with a warning saying why."""
+    if done is None:
+        return {}
+    if not isinstance(done, Mapping):
+        raise CnnlensError(f"done must be a dict {{row label: {{metric: MetricResult}}}}, got {type(done).__name__}")
+    usable: dict[str, dict[str, MetricResult]] = {}
+    for label, row in done.items():
+        if not isinstance(row, Mapping):
+            problem = f"is a {type(row).__name__}, not a dict of results"
+        else:
+            missing = [m for m in metrics if not isinstance(row.get(m), MetricResult)]
+            problem = f"lacks {', '.join(missing)}" if missing else ""
+            if not problem and any(row[m].per_image.shape[:1] != (n,) for m in metrics):
+                problem = f"does not hold one value per image for {n} images"
+        if problem:
+            warnings.warn(f"done row {label!r} {problem}; recomputing it", RuntimeWarning, stacklevel=3)
+        else:
+            usable[label] = dict(row)
+    return usable
 
 
 def compare(
@@ -305,7 +340,11 @@ def compare(
 
     clf = check_classifier(clf)
     batch_size = validation.batch_size(batch_size)
+    random_baseline = validation.flag("random_baseline", random_baseline)
+    progress = validation.flag("progress", progress)
     metrics = list(default_metrics()) if metrics is None else [metrics] if isinstance(metrics, str) else list(metrics)
+    if not metrics:
+        raise CnnlensError("metrics is empty; give at least one metric name (None for the defaults)")
     for m in metrics:
         canonical_metric(m)
     entries = _method_entries(methods, method_params)
@@ -316,7 +355,7 @@ def compare(
                   first_index=first_index)
     results: dict[str, dict[str, MetricResult]] = {}
     seconds: dict[str, float] = {}
-    done = dict(done or {})
+    done = _usable_rows(done, metrics, int(x.shape[0]))
     rows = entries + ([(RANDOM_LABEL, None, {})] if random_baseline else [])
     bar = None
     if progress:

@@ -133,6 +133,8 @@ def evaluate(
     score = check_score(score)
     batch_size = validation.batch_size(batch_size)
     _check_mode(mode, keep)
+    clip = validation.flag("clip", clip)
+    progress = validation.flag("progress", progress)
     deletion_substrate = fills.resolve(deletion_fill, "deletion_fill", SUBSTRATES, "black",
                                        deletion_substrate=deletion_substrate)
     insertion_substrate = fills.resolve(insertion_fill, "insertion_fill", SUBSTRATES, "blur",

@@ -105,6 +105,31 @@ def _check_fractions(fractions: Any) -> list[float]:
     return out
 
 
+def _check_labels(clf: Any, x: torch.Tensor, labels: Any, batch_size: int) -> torch.Tensor | None:
+    """Ground-truth labels ``(N,)`` by the target rule of :meth:`Classifier.targets` (whole class
+    indices in range); all ``-1`` (unlabelled) → ``None``."""
+    n = x.shape[0]
+    try:
+        raw = torch.as_tensor(labels).detach().flatten()
+    except (TypeError, ValueError, RuntimeError):
+        raw = None  # Classifier.targets names what is wrong
+    if raw is not None:
+        if raw.numel() != n:
+            raise CnnlensError(f"labels has {raw.numel()} entries for {n} images")
+        if raw.dtype != torch.bool and not raw.is_complex():
+            unl = raw < 0
+            if bool(unl.all()):
+                return None
+            if bool(unl.any()):
+                raise CnnlensError(
+                    f"labels mixes labelled and unlabelled (-1) images ({int(unl.sum())} of {n}); "
+                    "pass only labelled images, or labels=None for agreement")
+    try:
+        return clf.targets(x, labels if raw is None else raw, batch_size=batch_size)
+    except CnnlensError as exc:
+        raise CnnlensError("labels" + str(exc).removeprefix("target")) from None
+
+
 def insertion_game(
     clf: Any,
     x: torch.Tensor,
@@ -143,16 +168,7 @@ def insertion_game(
     if labels is None:
         lab = None
     else:
-        lab = torch.as_tensor(labels).detach().to(device=x.device, dtype=torch.long).flatten()
-        if lab.numel() != n:
-            raise CnnlensError(f"labels has {lab.numel()} entries for {n} images")
-        unl = lab < 0
-        if bool(unl.all()):
-            lab = None
-        elif bool(unl.any()):
-            raise CnnlensError(
-                f"labels mixes labelled and unlabelled (-1) images ({int(unl.sum())} of {n}); "
-                "pass only labelled images, or labels=None for agreement")
+        lab = _check_labels(clf, x, labels, batch_size)
     with torch.no_grad():
         pred0 = torch.cat([forward_logits(clf, x[i:i + batch_size]).argmax(1) for i in range(0, n, batch_size)])
     reference = pred0 if lab is None else lab

@@ -9,10 +9,12 @@ whose results are already there, so an interrupted run never loses finished work
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
 from .._imaging import method_slug
+from ..errors import one_line
 
 __all__ = ["run_evaluate"]
 
@@ -37,11 +39,16 @@ def run_evaluate(clf: Any, images: Any, labels: Any, out: Path, *, methods: list
             continue
         try:
             stored = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
-            continue  # unreadable: recompute
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            warnings.warn(f"{path} is unreadable; recomputing {label}", RuntimeWarning, stacklevel=2)
+            continue
         want = json.loads(json.dumps({**config, "method_params": method_params.get(label, {})}, default=str))
-        if stored.get("config") == want:
+        if not isinstance(stored, dict) or stored.get("config") != want:
+            continue  # other settings (or not a results file): recomputed and overwritten
+        try:
             done[label] = {m: result_from_dict(r) for m, r in stored["results"].items()}
+        except (KeyError, AttributeError, TypeError, ValueError, IndexError, RuntimeError) as exc:
+            warnings.warn(f"{path} is damaged ({one_line(exc)}); recomputing {label}", RuntimeWarning, stacklevel=2)
     if done:
         print(f"reusing finished results of {', '.join(done)} from {results_dir}")
 

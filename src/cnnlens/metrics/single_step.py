@@ -76,8 +76,8 @@ def keep_masks(maps: torch.Tensor, size: tuple[int, int], keep: float, upsample:
 def _check_mode(mode: Any, keep: Any) -> None:
     if mode not in ("soft", "keep"):
         raise CnnlensError(f"mode must be 'soft' or 'keep', got {mode!r}")
-    if mode == "keep":
-        validation.real("keep", keep, 0, 1, open_low=True, hint="the kept fraction")
+    # keep is checked in every mode: a bad value is a mistake even where this call ignores it
+    validation.real("keep", keep, 0, 1, open_low=True, hint="the kept fraction of mode='keep'")
 
 if TYPE_CHECKING:
     from .context import MetricContext
@@ -170,7 +170,8 @@ def average_drop_increase(
     x = clf.check_input(x)
     maps = check_maps(maps, x)
     t = clf.targets(x, targets, batch_size=batch_size)
-    ad, ai, _, _, _ = ad_ai(clf, x, maps, t, mode=mode, keep=float(keep), clip=bool(clip), score=score,
+    clip = validation.flag("clip", clip)
+    ad, ai, _, _, _ = ad_ai(clf, x, maps, t, mode=mode, keep=float(keep), clip=clip, score=score,
                             upsample=upsample, batch_size=batch_size, seed=int(seed))
     return ad, ai
 

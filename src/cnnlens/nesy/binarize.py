@@ -135,18 +135,23 @@ def mean_abs_activation(clf: Classifier, x: torch.Tensor, layer: str | nn.Module
     return torch.cat(out)
 
 
-def _labels(y: Any, n: int, device: torch.device) -> torch.Tensor:
-    y = torch.as_tensor(y).to(device=device).long().flatten()
-    if y.numel() != n:
-        raise CnnlensError(f"y has {y.numel()} labels for {n} images")
-    if (y < 0).any():
-        raise CnnlensError("y has negative labels (unlabelled images); drop them first")
-    return y
+def model_classes(clf: Classifier, x: torch.Tensor) -> int | None:
+    """The classifier's class count (one probe forward on ``x[:1]`` when not known yet)."""
+    if clf.num_classes is None:
+        with torch.no_grad():
+            clf.logits(x[:1])
+    return clf.num_classes
+
+
+def _labels(y: Any, x: torch.Tensor, clf: Classifier) -> torch.Tensor:
+    """Whole class indices in the model's range, never truncated (:func:`cnnlens.validation.class_labels`)."""
+    return validation.class_labels("y", y, x.shape[0], model_classes(clf, x)).to(clf.device)
 
 
 def _n_classes(clf: Classifier, y: torch.Tensor, n_classes: int | None) -> int:
     if n_classes is None:
         n_classes = len(clf.class_names) if clf.class_names else int(y.max()) + 1
+    n_classes = validation.integer("n_classes", n_classes, minimum=1)
     if int(y.max()) >= n_classes:
         raise CnnlensError(f"label {int(y.max())} out of range for {n_classes} classes")
     return int(n_classes)
@@ -172,6 +177,11 @@ def thresholds(norms: torch.Tensor, h1: float = 0.6, h2: float = 0.7) -> torch.T
 def check_k(k: int, n_classes: int, n_filters: int) -> None:
     """§6.2: ``K·C ≤ F/2``."""
     validation.integer("k", k, minimum=1)
+    if n_filters < 2 * n_classes:
+        raise CnnlensError(
+            f"the layer has {n_filters} filters, too few for K·C <= F/2 with {n_classes} classes at any k >= 1 "
+            f"(needs F >= {2 * n_classes}); pick a layer with more filters"
+        )
     if k * n_classes > n_filters / 2:
         raise CnnlensError(
             f"k={k} filters for each of {n_classes} classes needs K·C = {k * n_classes} <= F/2 = "
@@ -199,7 +209,7 @@ def p_matrix(clf: Classifier, x: torch.Tensor, y: Any, k: int, method: int = 1, 
     if method not in (1, 2):
         raise CnnlensError(f"method must be 1 (top-K by activation) or 2 (random), got {method!r}")
     x = clf.check_input(x)
-    yt = _labels(y, x.shape[0], clf.device)
+    yt = _labels(y, x, clf)
     C = _n_classes(clf, yt, n_classes)
     if method == 1:
         a = mean_abs_activation(clf, x, layer, batch_size)
@@ -232,6 +242,7 @@ def binarize(norms: torch.Tensor, theta: torch.Tensor | float | None, mode: str)
     if theta is None:
         theta = 0.0
     th = torch.as_tensor(theta, dtype=norms.dtype, device=norms.device)
+    validation.finite("theta", th)  # a NaN threshold would silently never fire
     if th.dim() == 1 and th.numel() != norms.shape[1]:
         raise CnnlensError(f"theta has {th.numel()} values but the layer has {norms.shape[1]} filters")
     if mode == "sigmoid":

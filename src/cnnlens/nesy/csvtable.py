@@ -60,7 +60,8 @@ def _parse_csv(path: str, text: str) -> tuple[list[str], list[list[str]]]:
         shown = ", ".join(repr(h) for h in dup[:10]) + (" …" if len(dup) > 10 else "")
         raise CnnlensError(f"{path}: duplicate column name(s) in the header: {shown}")
     if "" in counts:
-        raise CnnlensError(f"{path}: column {header.index('') + 1} of the header has no name")
+        raise CnnlensError(f"{path}: column {header.index('') + 1} of the header has no name; name every column "
+                           "(an unnamed first column is often a pandas index: write it with to_csv(index=False))")
     data: list[list[str]] = []
     for i, row in enumerate(rows[1:], start=2):
         if not row:  # blank line

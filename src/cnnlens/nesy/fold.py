@@ -559,9 +559,9 @@ class FoldSEM(ClassifierMixin, BaseEstimator):
 _PRED_RE = re.compile(r"[a-z][A-Za-z0-9_]*\Z")
 
 
-def read_model_json(path: str | os.PathLike) -> dict:
+def read_model_json(path: str | os.PathLike, what: str = "FoldSEM model") -> dict:
     """The JSON object of a model file; unreadable, non-UTF-8, malformed or too deeply nested
-    files raise :class:`CnnlensError` naming the file."""
+    files raise :class:`CnnlensError` naming the file (``what``: the kind of file expected)."""
     p = os.fspath(path)
     try:
         with open(p, "rb") as fh:
@@ -571,13 +571,13 @@ def read_model_json(path: str | os.PathLike) -> dict:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise CnnlensError(f"{p}: not a UTF-8 text file (byte {exc.start}); expected a FoldSEM model JSON") from None
+        raise CnnlensError(f"{p}: not a UTF-8 text file (byte {exc.start}); expected a {what} JSON") from None
     try:
         obj = json.loads(text)
     except json.JSONDecodeError as exc:
         raise CnnlensError(f"{p}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
     except RecursionError:
-        raise CnnlensError(f"{p}: JSON nested too deeply; not a FoldSEM model file") from None
+        raise CnnlensError(f"{p}: JSON nested too deeply; not a {what} file") from None
     if not isinstance(obj, dict):
-        raise CnnlensError(f"{p}: not a FoldSEM model file (the JSON is a {type(obj).__name__}, not an object)")
+        raise CnnlensError(f"{p}: not a {what} file (the JSON is a {type(obj).__name__}, not an object)")
     return obj

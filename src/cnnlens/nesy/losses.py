@@ -22,7 +22,10 @@ __all__ = ["SparsityLoss", "EBPLoss", "ebp_matrix", "class_weights"]
 
 
 def _check_labels(y: torch.Tensor, n: int, C: int) -> torch.Tensor:
-    y = torch.as_tensor(y).long().flatten()
+    y = torch.as_tensor(y)
+    if y.is_floating_point() and not bool((y == y.round()).all()):  # NaN fails too: never truncate
+        raise CnnlensError(f"labels must be whole class indices, got {y.flatten()[:8].tolist()}")
+    y = y.long().flatten()
     if y.numel() != n:
         raise CnnlensError(f"y has {y.numel()} labels for {n} rows")
     if (y < 0).any() or (y >= C).any():

@@ -34,11 +34,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from .. import validation
 from .._io import atomic_write_text
 from ..classifier import Classifier
-from ..errors import CnnlensError
-from .binarize import binarize, default_layer, filter_norms, thresholds
-from .fold import FoldSEM
+from ..errors import CnnlensError, one_line
+from .binarize import binarize, default_layer, filter_norms, model_classes, thresholds
+from .fold import FoldSEM, read_model_json
 from .labelling import FilterLabel, label_filters
 from .program import Justification, RuleSet
 
@@ -53,11 +54,20 @@ def _filter_index(pred: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
-def _labels_np(y: Any, n: int) -> np.ndarray:
-    arr = torch.as_tensor(y).long().flatten().cpu().numpy() if isinstance(y, torch.Tensor) else np.asarray(y).astype(np.int64).ravel()
-    if arr.shape[0] != n:
-        raise CnnlensError(f"y has {arr.shape[0]} labels for {n} images")
-    return arr
+def _labels_np(clf: Classifier, x: torch.Tensor, y: Any) -> np.ndarray:
+    """``y`` as int64 class indices, one per image of ``x``: whole numbers in the model's range
+    (:func:`cnnlens.validation.class_labels`; the class count from one probe forward if unknown)."""
+    return validation.class_labels("y", y, x.shape[0], model_classes(clf, x)).numpy()
+
+
+def _theta(theta: Any) -> torch.Tensor:
+    try:
+        th = torch.as_tensor(theta, dtype=torch.float32).flatten().cpu()
+    except (TypeError, ValueError, RuntimeError):
+        raise CnnlensError(f"theta must be a number or a sequence of numbers, got {theta!r}"[:200]) from None
+    if not bool(torch.isfinite(th).all()):
+        raise CnnlensError(f"theta must hold finite numbers (a NaN threshold never fires), got {th[:8].tolist()}")
+    return th
 
 
 @dataclass
@@ -83,7 +93,7 @@ class NeSyModel:
 
     def __post_init__(self) -> None:
         self._check_rules()
-        self.theta = torch.as_tensor(self.theta, dtype=torch.float32).flatten().cpu()
+        self.theta = _theta(self.theta)
         if self.theta.numel() == 1 and self.n_filters != 1:
             self.theta = self.theta.expand(self.n_filters).clone()
         if self.theta.numel() != self.n_filters:
@@ -103,10 +113,12 @@ class NeSyModel:
             raise CnnlensError(f"clf must be a cnnlens.Classifier, got {type(clf).__name__}")
         if binarization not in ("sigmoid", "threshold"):
             raise CnnlensError(f"binarization must be 'sigmoid' or 'threshold', got {binarization!r}")
+        for name, value in (("ratio", ratio), ("tail", tail), ("h1", h1), ("h2", h2)):
+            validation.real(name, value)
+        if theta is not None:
+            theta = _theta(theta)
         x = clf.check_input(x)
-        yy = _labels_np(y, x.shape[0])
-        if (yy < 0).any():
-            raise CnnlensError("y has unlabelled images (label -1); drop them before fitting")
+        yy = _labels_np(clf, x, y)
         if len(np.unique(yy)) < 2:
             raise CnnlensError(f"the training images have a single class ({int(yy[0])}); NeSy needs at least two classes")
         lay = default_layer(clf) if layer is None else layer
@@ -117,7 +129,7 @@ class NeSyModel:
             th = thresholds(norms, h1, h2)
             theta_src = "fitted on x (h1·μ + h2·σ)"
         else:
-            th = torch.as_tensor(theta, dtype=torch.float32).flatten().to(norms.device)
+            th = theta.to(norms.device)
             if th.numel() == 1:
                 th = th.expand(F_).clone()
             if th.numel() != F_:
@@ -185,7 +197,7 @@ class NeSyModel:
         ``no_fire`` (count), ``n``; diagnostics ``accuracy_fold_default`` / ``fidelity_fold_default``:
         the same with no-fire images given FOLD-SE-M's default class (not the NeSy metric)."""
         x = self.clf.check_input(x)
-        yy = _labels_np(y, x.shape[0])
+        yy = _labels_np(self.clf, x, y)
         pred = self.predict(x).numpy()
         cnn = self.clf.predict(x, batch_size=self.batch_size).cpu().numpy()
         dflt = self.fit_info.get("fold_default")
@@ -257,13 +269,10 @@ class NeSyModel:
     def load(cls, path: str | os.PathLike, clf: Classifier, batch_size: int = 64) -> NeSyModel:
         """Read a model written by :meth:`save` for the classifier ``clf`` (its layer must have
         the filters the rules name)."""
-        try:
-            with open(path, encoding="utf-8") as fh:
-                obj = json.load(fh)
-        except json.JSONDecodeError as exc:
-            raise CnnlensError(f"{os.fspath(path)}: not valid JSON ({exc})") from None
-        if not isinstance(obj, dict) or obj.get("format") != _FORMAT:
-            raise CnnlensError(f"{os.fspath(path)} is not a NeSy model file (format {_FORMAT!r})")
+        p = os.fspath(path)
+        obj = read_model_json(p, "NeSy model")
+        if obj.get("format") != _FORMAT:
+            raise CnnlensError(f"{p} is not a NeSy model file (format {_FORMAT!r})")
         try:
             rules = RuleSet.from_asp(obj["program"])
             layer = obj["layer"]
@@ -276,7 +285,11 @@ class NeSyModel:
                         lay_name, n_filters, obj.get("norm", "fro"), batch_size,
                         dict(obj.get("labels", {})), list(obj.get("label_details", [])), dict(obj.get("fit_info", {})))
         except KeyError as exc:
-            raise CnnlensError(f"NeSy model file lacks the field {exc.args[0]!r}") from None
+            raise CnnlensError(f"{p}: NeSy model file lacks the field {exc.args[0]!r}") from None
+        except CnnlensError as exc:
+            raise CnnlensError(f"{p}: {exc}") from None
+        except (TypeError, ValueError, AttributeError, RuntimeError) as exc:
+            raise CnnlensError(f"{p}: damaged NeSy model file ({one_line(exc)})") from None
         return model
 
     @classmethod

@@ -109,11 +109,7 @@ def _xy(ds: Any, what: str) -> tuple[torch.Tensor, torch.Tensor]:
         raise CnnlensError(f"{what} must be a dataset with .images/.labels or a pair (images, labels)")
     if not isinstance(x, torch.Tensor) or x.dim() != 4:
         raise CnnlensError(f"{what} images must be a (N, C, H, W) tensor")
-    y = torch.as_tensor(y).long().flatten()
-    if y.numel() != x.shape[0]:
-        raise CnnlensError(f"{what} has {x.shape[0]} images but {y.numel()} labels")
-    if (y < 0).any():
-        raise CnnlensError(f"{what} has unlabelled images (label -1); training needs labels")
+    y = validation.class_labels(f"{what} labels", y, x.shape[0])  # whole numbers, never truncated
     return x, y
 
 
@@ -189,6 +185,17 @@ def train(
     validation.choice("strategy", strategy, STRATEGIES)
     validation.integer("epochs", epochs, minimum=1)
     validation.batch_size(batch_size)
+    validation.batch_size(eval_batch_size, "eval_batch_size")
+    validation.seed(seed)
+    validation.real("lr", lr, low=0, open_low=True)
+    validation.real("lr_factor", lr_factor, low=0, high=1, open_low=True, open_high=True)
+    validation.integer("lr_patience", lr_patience, minimum=0)
+    for name, value in (("weight_decay", weight_decay), ("alpha", alpha), ("beta", beta), ("ebp_lambda", ebp_lambda)):
+        validation.real(name, value, low=0)
+    for name, value in (("h1", h1), ("h2", h2)):
+        validation.real(name, value)
+    resume = validation.flag("resume", resume)
+    progress = validation.flag("progress", progress)
     if resume and checkpoint_dir is None:
         raise CnnlensError("resume=True needs checkpoint_dir")
     clf = model if isinstance(model, Classifier) else Classifier(model)

@@ -192,23 +192,44 @@ def evaluate_reuse(ri: RepresentativeInterpreter, unseen_images: torch.Tensor, s
     """
     from ..metrics import average_drop_increase
 
+    methods = list(methods) if not isinstance(methods, str) else [methods]
     bad = [m for m in methods if m not in ("ri", *CAM_METHODS)]
     if bad or not methods:
         raise CnnlensError(f"unknown reuse method(s) {bad}; choose from ri, {', '.join(CAM_METHODS)}")
-    seed_list = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
+    if isinstance(seeds, Sequence) and not isinstance(seeds, str):
+        seed_list = [validation.seed(s, "seeds") for s in seeds]
+    else:
+        seed_list = list(range(validation.integer("seeds", seeds, minimum=1)))  # type: ignore[arg-type]
     if not seed_list:
         raise CnnlensError("seeds must be a positive number or a non-empty list of seeds")
+    per_class = validation.integer("per_class", per_class, minimum=1, allow_none=True)
+    n_unseen = validation.integer("n_unseen", n_unseen, minimum=1, allow_none=True, hint="None = every unseen image")
+    n_centres = validation.integer("n_centres", n_centres, minimum=1, allow_none=True)
+    keep = validation.real("keep", keep, low=0, high=1, open_low=True)  # type: ignore[assignment]
+    ks = [validation.integer("ks", k, minimum=1) for k in ks]  # type: ignore[misc]
     clf = ri.clf
     unseen = validation.images(clf, unseen_images, "unseen_images")
-    psi_u, logits_u = ri._features_logits(unseen, desc="RI unseen features")
+    n_pool = ri.features_.shape[0]
+    labels = None if reference_labels is None else torch.as_tensor(reference_labels).cpu().long()
+    # sample first (R and S per seed, from the seed's stream), then compute ψ only for the sampled
+    # unseen images (their union over seeds, in pool order: all of them when n_unseen is None)
+    m_u = unseen.shape[0]
+    draws = []
+    for seed in seed_list:
+        g = seeding.run_generator(seed, "ri.reuse")
+        ref_idx = _sample_reference(labels, n_pool, per_class, g)
+        s_idx = torch.randperm(m_u, generator=g)[: (n_unseen or m_u)]
+        draws.append((ref_idx, s_idx))
+    used = torch.unique(torch.cat([s for _, s in draws]))  # sorted
+    psi_u, logits_u = ri._features_logits(unseen[used.to(unseen.device)], desc="RI unseen features")
     if tuple(psi_u.shape[1:]) != ri.feature_shape:
         raise CnnlensError(f"unseen images give features {tuple(psi_u.shape[1:])}, references {ri.feature_shape}")
     if psi_u.dim() != 4:
         raise CnnlensError(f"the reuse evaluation needs a 4-D feature map at {ri.layer_name!r}")
+    row = torch.full((m_u,), -1, dtype=torch.long)
+    row[used] = torch.arange(used.numel())
     flat_u = psi_u.reshape(psi_u.shape[0], -1).float()
     cls_u = logits_u.argmax(1)
-    n_pool = ri.features_.shape[0]
-    labels = None if reference_labels is None else torch.as_tensor(reference_labels).cpu().long()
     n_classes = int(torch.unique(labels).numel()) if labels is not None else int(torch.unique(ri.predictions_).numel())
     v_count = n_centres if n_centres is not None else 10 * n_classes
     size = tuple(unseen.shape[-2:])
@@ -216,14 +237,14 @@ def evaluate_reuse(ri: RepresentativeInterpreter, unseen_images: torch.Tensor, s
     coverage: list[float] = []
     precision: dict[str, list[float]] = {}
     meta: dict[str, Any] = {}
-    for seed in progress_bar(seed_list, desc="reuse seeds", progress=progress, leave=True):
-        g = seeding.run_generator(seed, "ri.reuse")
-        ref_idx = _sample_reference(labels, n_pool, per_class, g).to(ri.features_.device)
+    for seed, (ref_idx, s_draw) in zip(progress_bar(seed_list, desc="reuse seeds", progress=progress, leave=True),
+                                       draws):
+        ref_idx = ref_idx.to(ri.features_.device)
         sub = ri._resampled(ref_idx, seed)
-        m_u = flat_u.shape[0]
-        s_idx = torch.randperm(m_u, generator=g)[: (n_unseen or m_u)].to(flat_u.device)
-        x_s, f_s, c_s = unseen[s_idx], flat_u[s_idx], cls_u[s_idx]
-        psi_s = psi_u[s_idx]
+        s_idx = s_draw.to(unseen.device)
+        s_row = row[s_draw].to(flat_u.device)
+        x_s, f_s, c_s = unseen[s_idx], flat_u[s_row], cls_u[s_row]
+        psi_s = psi_u[s_row]
         v = min(v_count, sub.features_.shape[0])
         centres = _kmeans(sub.features_, v, seed)
         centre_ref = _sqdist(centres, sub.features_).argmin(1)  # (V,) index into sub's R
