@@ -124,3 +124,83 @@ def test_page_in_headless_chromium(tmp_path: Path) -> None:
     assert res["errors"] == [] and not [c for c in res["console"] if "rror" in c]
     assert res["scripts"] == 1  # only the probe's script: the class name stayed text
     assert shot.is_file() and shot.stat().st_size > 1000
+
+
+# ------------------------------------------------------------------ the manifest check and the template agree
+def _sec(*blocks, **fields) -> dict:
+    return {"id": "s", "title": "T", "blocks": list(blocks), **fields}
+
+
+def _m(*sections, **fields) -> dict:
+    return {"title": "t", "sections": list(sections), **fields}
+
+
+_IMG = {"type": "image", "path": "figures/p.png", "caption": "c"}
+# name -> (manifest, None when it renders, else a regex the one-line CnnlensError must match)
+MANIFEST_CASES = {
+    # descriptive fields: missing → rendered with a default
+    "minimal": (_m(_sec()), None),
+    "no-title": ({"sections": [_sec()]}, None),
+    "no-version-no-created": (_m(_sec(), version=None, created=None), None),
+    "section-no-id-model-data-seed-params": ({"sections": [{"title": "T", "blocks": []}]}, None),
+    "section-title-a-number": (_m({"title": 7, "blocks": []}), None),
+    "text-no-caption": (_m(_sec({"type": "pre", "text": "x"})), None),
+    "image-no-caption": (_m(_sec({"type": "image", "path": "figures/p.png"})), None),
+    "table-no-caption-no-rows": (_m(_sec({"type": "table", "columns": ["a"]})), None),
+    "gallery-no-captions": (_m(_sec({"type": "gallery", "items": [{"path": "figures/p.png"}]})), None),
+    "params-not-an-object": (_m(_sec(params=[1, 2])), None),
+    "seed-null": (_m(_sec(seed=None, model=None, data=None)), None),
+    "cells-of-any-json": (_m(_sec({"type": "table", "columns": ["a", 1], "rows": [[{"k": 1}, [2], None, 1.5]]})), None),
+    # content fields: missing or of the wrong type → refused, naming the field
+    "not-an-object": ([1, 2], "has no list of sections"),
+    "sections-missing": ({"title": "t"}, "has no list of sections"),
+    "section-not-an-object": (_m("s"), "section 0 needs a title and a list of blocks"),
+    "section-no-title": (_m({"blocks": []}), "section 0 needs a title"),
+    "block-not-an-object": (_m(_sec("text")), "block 0 is not a block object"),
+    "text-missing": (_m(_sec({"type": "text"})), r"block 0 \('text'\) needs a string 'text'"),
+    "text-not-a-string": (_m(_sec({"type": "pre", "text": ["a"]})), r"needs a string 'text'"),
+    "caption-not-a-string": (_m(_sec({"type": "pre", "text": "x", "caption": {"a": 1}})), r"'caption' must be a string"),
+    "image-path-missing": (_m(_sec({"type": "image"})), r"needs a string 'path'"),
+    "image-path-a-number": (_m(_sec({"type": "image", "path": 3})), r"needs a string 'path'"),
+    "image-path-a-list": (_m(_sec({"type": "image", "path": ["a"]})), r"needs a string 'path'"),
+    "image-path-nul": (_m(_sec({"type": "image", "path": "a\u0000b"})), r"picture .* is not a valid path"),
+    "image-path-the-folder": (_m(_sec({"type": "image", "path": "."})), r"lies outside|is missing"),
+    "image-path-missing-file": (_m(_sec({"type": "image", "path": "figures/none.png"})), r"is missing"),
+    "table-columns-missing": (_m(_sec({"type": "table", "rows": [[1]]})), r"needs a list 'columns'"),
+    "table-columns-a-string": (_m(_sec({"type": "table", "columns": "ab"})), r"needs a list 'columns'"),
+    "table-rows-a-string": (_m(_sec({"type": "table", "columns": ["a"], "rows": "ab"})), r"'rows' must be a list of lists"),
+    "table-row-a-number": (_m(_sec({"type": "table", "columns": ["a"], "rows": [1]})), r"'rows' must be a list of lists"),
+    "gallery-items-missing": (_m(_sec({"type": "gallery"})), r"needs a list 'items'"),
+    "gallery-item-a-string": (_m(_sec({"type": "gallery", "items": ["figures/p.png"]})), r"gallery item 0 needs a string 'path'"),
+    "gallery-item-path-a-number": (_m(_sec({"type": "gallery", "items": [{"path": 1}]})), r"gallery item 0 needs a string 'path'"),
+    "gallery-item-caption-a-list": (_m(_sec({"type": "gallery", "items": [{"path": "figures/p.png", "caption": []}]})),
+                                    r"'caption' must be a string"),
+    "blocks-not-a-list": (_m({"title": "T", "blocks": {}}), "section 0 needs a title and a list of blocks"),
+    "title-an-object": ({"title": {"a": 1}, "sections": []}, r"'title' must be a string"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MANIFEST_CASES))
+def test_manifest_check_and_template_agree(case, tmp_path: Path, capsys) -> None:
+    from cnnlens.cli import main
+
+    manifest, message = MANIFEST_CASES[case]
+    (tmp_path / "figures").mkdir()
+    ReportBuilder(tmp_path).save_picture("p.png", np.zeros((4, 4, 3), np.uint8))
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    if message is None:
+        page = render(tmp_path)
+        assert page.startswith("<!DOCTYPE html>") and "Undefined" not in page
+        assert main(["report", str(tmp_path)]) == 0
+    else:
+        with pytest.raises(CnnlensError, match=message):
+            render(tmp_path)
+        assert main(["report", str(tmp_path)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.startswith("cnnlens report: error:"), err
+
+
+def test_manifest_deeply_nested_json_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "manifest.json").write_text('{"title": "t", "sections": []' + ', "x": ' + "[" * 100000 + "]" * 100000 + "}")
+    with pytest.raises(CnnlensError, match="not valid JSON"):
+        load_manifest(tmp_path)

@@ -4,7 +4,13 @@ One module per command in this package, each with a ``register(subparsers)`` fun
 its parser and sets ``func`` (a callable taking the parsed ``argparse.Namespace`` and returning an
 exit code); the options they share are spelled once in :mod:`cnnlens.cli.options`. The command
 line only parses options and calls the library; nothing outside this package imports it.
-Bad usage or bad input exits with code 2 and a one-line message (``--debug`` shows the traceback).
+
+Every failure is one line on stderr and exit code 2: bad input (:class:`CnnlensError`), a file
+system error (any ``OSError``: permission, a file where a folder is needed, a full disk …), an
+unexpected internal error (named as such), and bad usage — an argparse usage error is one line
+``cnnlens CMD: error: MESSAGE (see `cnnlens CMD --help`)``, not a usage block. ``--debug`` shows
+the traceback of errors raised while the command runs. ``--out`` is checked
+(:func:`cnnlens.cli.options.check_out`) before the command does any work.
 """
 from __future__ import annotations
 
@@ -13,10 +19,11 @@ import importlib
 import sys
 from collections.abc import Sequence
 from contextlib import nullcontext
+from typing import NoReturn
 
 from .._cpu import tune_cpu_malloc
 from .._progress import quiet_progress
-from ..errors import CnnlensError
+from ..errors import CnnlensError, one_line
 
 __all__ = ["main", "build_parser"]
 
@@ -36,8 +43,29 @@ _COMMAND_MODULES = (
 )
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line usage errors (subcommand parsers are of the same class)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {_one_line(message)} (see `{self.prog} --help`)\n")
+
+
+def _one_line(text: str) -> str:
+    return " ".join(ln.strip() for ln in str(text).splitlines() if ln.strip())
+
+
+def _message(exc: BaseException) -> str:
+    """One line for the user: a cnnlens message as it is; an ``OSError`` as its reason and file."""
+    if isinstance(exc, CnnlensError):
+        return _one_line(str(exc))
+    if isinstance(exc, OSError):
+        files = [str(f) for f in (exc.filename, exc.filename2) if f is not None]
+        return _one_line((exc.strerror or one_line(exc)) + (f": {' -> '.join(files)}" if files else ""))
+    return f"internal error: {one_line(exc)} (run with --debug for the traceback)"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="cnnlens",
         description="Explain CNN image classifiers and measure how good the explanations are.",
     )
@@ -49,13 +77,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _write_command_report(args: argparse.Namespace) -> None:
-    """``--report``: the same kind of page as ``cnnlens demo`` from the command's output folder."""
+    """``--report``: the same kind of page as ``cnnlens demo`` from the files this run wrote
+    (recorded by the command with :func:`cnnlens.cli.options.record_outputs`)."""
     from ..report.outputs import report_from_outputs
 
-    skip = {"func", "debug", "report", "command"}
+    files = getattr(args, "outputs", None)
+    if files is None:
+        raise RuntimeError(f"cnnlens {args.command} recorded no output files for --report")
+    skip = {"func", "debug", "report", "command", "out_kind", "outputs"}
     params = {k: v for k, v in sorted(vars(args).items()) if k not in skip and isinstance(v, (str, int, float, bool, list, type(None)))}
     data = getattr(args, "dataset", None) or getattr(args, "images", None) or getattr(args, "files", None) or "image files"
-    path = report_from_outputs(args.out, title=f"cnnlens {args.command}", command=args.command,
+    path = report_from_outputs(args.out, files=files, title=f"cnnlens {args.command}", command=args.command,
                                model=str(getattr(args, "model", "")), data=str(data), params=params,
                                seed=getattr(args, "seed", None))
     print(f"report: {path}")
@@ -69,16 +101,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     tune_cpu_malloc()  # batched CPU forwards without a page fault per activation (BENCHMARKS.md)
     try:
+        if getattr(args, "out_kind", None) and getattr(args, "out", None) is not None:
+            from .options import check_out
+
+            check_out(args.out, args.out_kind)  # before any work
         with quiet_progress() if getattr(args, "quiet", False) else nullcontext():
             code = int(args.func(args) or 0)
         if code == 0 and getattr(args, "report", False):
             _write_command_report(args)
         return code
-    except (CnnlensError, FileNotFoundError, PermissionError, IsADirectoryError) as exc:
-        if args.debug:
-            raise
-        print(f"cnnlens {args.command}: error: {exc}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print("cnnlens: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # every failure: one line, exit 2 (CnnlensError, OSError, internal errors)
+        if args.debug:
+            raise
+        print(f"cnnlens {args.command}: error: {_message(exc)}", file=sys.stderr)
+        return 2

@@ -12,7 +12,6 @@ import io
 import json
 from pathlib import Path
 
-from ..errors import CnnlensError
 from . import options as opt
 
 __all__ = ["register"]
@@ -29,7 +28,7 @@ def _cmd_ablate(args: argparse.Namespace) -> int:
     from ..explanation import jet
     from .inputs import check_image_source, classifier_from_args, load_image_source
 
-    check_image_source(args)
+    check_image_source(args)  # --out is checked by cnnlens.cli.main before the command starts
     clf = classifier_from_args(args)
     data = load_image_source(args, clf)
     images, names = data.images, list(data.names)
@@ -38,8 +37,12 @@ def _cmd_ablate(args: argparse.Namespace) -> int:
                            seed=args.seed, batch_size=args.batch_size, sequential=args.sequential,
                            progress=not args.quiet)
     out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise CnnlensError(f"--out {out} exists and is not a folder")
+    written: list[Path] = []
+
+    def write(name: str, data: bytes | str) -> None:
+        (atomic_write_text if isinstance(data, str) else atomic_write_bytes)(out / name, data)
+        written.append(out / name)
+
     x = images.detach().float().cpu().numpy()
     masks = res.mask.cpu().numpy()
     cams = res.cam.float().cpu().numpy()
@@ -49,26 +52,27 @@ def _cmd_ablate(args: argparse.Namespace) -> int:
         keep = masks[i] if res.rule == "pos" else ~masks[i]
         region = x[i] * keep[None].astype(np.float32)
         heat = 0.5 * jet(cams[i]) + 0.5 * to_rgb_uint8(x[i]).astype(np.float64) / 255.0
-        atomic_write_bytes(out / f"{stem}_original.png", png_bytes(to_rgb_uint8(x[i]), min_side=_MIN_SIDE))
-        atomic_write_bytes(out / f"{stem}_region.png", png_bytes(to_rgb_uint8(region), min_side=_MIN_SIDE))
-        atomic_write_bytes(out / f"{stem}_heatmap.png", png_bytes(np.round(heat * 255).astype(np.uint8), min_side=_MIN_SIDE))
-        atomic_write_text(out / f"{stem}_rule.txt", res.rule_text[i] + "\n")
+        write(f"{stem}_original.png", png_bytes(to_rgb_uint8(x[i]), min_side=_MIN_SIDE))
+        write(f"{stem}_region.png", png_bytes(to_rgb_uint8(region), min_side=_MIN_SIDE))
+        write(f"{stem}_heatmap.png", png_bytes(np.round(heat * 255).astype(np.uint8), min_side=_MIN_SIDE))
+        write(f"{stem}_rule.txt", res.rule_text[i] + "\n")
         rows.append({"index": i, "name": str(name), "class": clf.class_name(int(res.targets[i])),
                      "mar": float(res.mar[i]), "accepted": int(res.accepted[i]),
                      "evaluations": int(res.evaluations[i]), "rule": res.rule_text[i]})
         print(f"{name}: {res.rule_text[i]}")
     summary = {"rule": res.rule, "mar": res.mar_summary(), "params": res.params,
                "model": args.model, "seconds": res.seconds, "images": rows}
-    atomic_write_text(out / "summary.json", json.dumps(summary, indent=2))
+    write("summary.json", json.dumps(summary, indent=2))
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
     writer.writeheader()
     writer.writerows(rows)
-    atomic_write_text(out / "mar.csv", buf.getvalue())
+    write("mar.csv", buf.getvalue())
     npz = io.BytesIO()
     np.savez_compressed(npz, mask=masks, cam=cams, mar=res.mar.cpu().numpy(),
                         targets=res.targets.cpu().numpy(), accepted=res.accepted.cpu().numpy())
-    atomic_write_bytes(out / "ablation.npz", npz.getvalue())
+    write("ablation.npz", npz.getvalue())
+    opt.record_outputs(args, written)
     s = res.mar_summary()
     label = "MAR" if res.rule == "pos" else "Neg-R MAR"
     print(f"{label}: {s['mean']:.2%} ± {s['std']:.2%} over {s['n']} images "

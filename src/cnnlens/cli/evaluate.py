@@ -77,13 +77,13 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     if args.mode == "keep":
         evaluate_params["keep"] = args.keep
     lab = labels if "insertion_game" in metrics and bool((labels >= 0).all()) else None
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise CnnlensError(f"--out {out} exists and is not a folder")
+    out = Path(args.out)  # checked by cnnlens.cli.main before the command starts
+    written: list[Path] = []
     table = run_evaluate(clf, images, lab, out, methods=methods, metrics=metrics, protocol=args.protocol,
                          seed=args.seed, batch_size=args.batch_size, method_params=method_params,
                          evaluate_params=evaluate_params, source=source, random_baseline=not args.no_random,
-                         progress=not args.quiet)
+                         progress=not args.quiet, outputs=written)
+    opt.record_outputs(args, written)
     print(table.to_markdown(), end="")
     print(f"wrote {out / 'table.md'}, table.csv, per_image.csv, table.json, results/")
     return 0

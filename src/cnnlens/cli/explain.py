@@ -34,9 +34,7 @@ def _cmd_explain(args: argparse.Namespace) -> int:
         raise CnnlensError(f"unknown method {unknown[0]!r}; available: {', '.join(all_methods())}")
     shared = {"num_samples": args.num_samples, "n_masks": args.n_masks, "segmenter": args.segmenter}
     params = opt.method_params(args.param, names_m, shared=shared, option="--method")
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise CnnlensError(f"--out {out} exists and is not a folder")
+    out = Path(args.out)  # checked by cnnlens.cli.main before the command starts
     clf = classifier_from_args(args)
     data = load_image_source(args, clf)
     if args.dataset:
@@ -47,6 +45,7 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     written = run_explain(clf, images, names, names_m, out, target=args.target, seed=args.seed,
                           batch_size=args.batch_size, layer=args.layer, method_params=params, source=source,
                           progress=not args.quiet)
+    opt.record_outputs(args, written)
     print(f"wrote {len(written)} files to {out} ({len(names)} images × {len(names_m)} methods; grid: {out / 'grid.png'})")
     return 0
 

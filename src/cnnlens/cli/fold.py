@@ -178,7 +178,7 @@ def register(subparsers: Any) -> None:
     t.add_argument("--prune", type=float, default=None, metavar="A",
                    help="post-prune: drop rules/exceptions while each costs <= A training rows per "
                         "literal saved (default: off; 1.0 halves binarized digits' program)")
-    opt.add_out(t, "model JSON file to write", metavar="FILE")
+    opt.add_out(t, "model JSON file to write", metavar="FILE", kind="file")
     t.set_defaults(func=cmd_train)
 
     pr = sub.add_parser("predict", help="apply a rule-set to a CSV table",
@@ -186,7 +186,7 @@ def register(subparsers: Any) -> None:
                                     "line of the rule that fired ('default' when none did).")
     pr.add_argument("--model", required=True, help="model JSON written by 'fold train'")
     pr.add_argument("--csv", required=True, help="table with the model's feature columns")
-    opt.add_out(pr, "CSV file to write (default: standard output)", required=False, metavar="FILE")
+    opt.add_out(pr, "CSV file to write (default: standard output)", required=False, metavar="FILE", kind="file")
     pr.set_defaults(func=cmd_predict)
 
     ex = sub.add_parser("explain", help="justify the prediction for one row",

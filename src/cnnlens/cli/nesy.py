@@ -276,13 +276,13 @@ def register(subparsers: Any) -> None:
                    help="auto: sigmoid with the training θ for TS runs, else threshold")
     e.add_argument("--ratio", type=float, default=0.8)
     e.add_argument("--tail", type=float, default=5e-3)
-    opt.add_out(e, "NeSy model JSON to write", metavar="FILE")
+    opt.add_out(e, "NeSy model JSON to write", metavar="FILE", kind="file")
     e.set_defaults(func=cmd_extract)
 
     pr = sub.add_parser("predict", help="classify images with the rules (-1: no rule fired)")
     _common(pr, rules=True)
     _data_args(pr)
-    opt.add_out(pr, "CSV to write (default: standard output)", required=False, metavar="FILE")
+    opt.add_out(pr, "CSV to write (default: standard output)", required=False, metavar="FILE", kind="file")
     pr.set_defaults(func=cmd_predict)
 
     j = sub.add_parser("justify", help="why the rules classify one image as they do")
@@ -292,7 +292,7 @@ def register(subparsers: Any) -> None:
     j.add_argument("--split", help="dataset split (e.g. train/test)")
     j.add_argument("--index", type=int, default=0, help="image index in --dataset")
     j.add_argument("--json", action="store_true", help="print JSON")
-    opt.add_out(j, "file to write (default: standard output)", required=False, metavar="FILE")
+    opt.add_out(j, "file to write (default: standard output)", required=False, metavar="FILE", kind="file")
     j.set_defaults(func=cmd_justify)
 
     lb = sub.add_parser("label", help="label rule predicates with concepts from masks (§6.8)")
@@ -300,7 +300,7 @@ def register(subparsers: Any) -> None:
     _data_args(lb)
     lb.add_argument("--m", type=int, default=10, help="top images per filter (default 10)")
     lb.add_argument("--margin", type=float, default=0.05, help="keep concepts within this of the best")
-    opt.add_out(lb, "NeSy model JSON to write (with labels)", metavar="FILE")
+    opt.add_out(lb, "NeSy model JSON to write (with labels)", metavar="FILE", kind="file")
     lb.set_defaults(func=cmd_label)
 
     p.set_defaults(func=lambda a: (p.print_help(), 2)[1])

@@ -6,6 +6,9 @@
   ``--input-shape``, ``--class-names``, ``--feature-layer``;
 - run: ``--device``, ``--batch-size``, ``--seed``, ``--quiet`` (no progress bars: the command runs
   inside :func:`cnnlens._progress.quiet_progress`), ``--out``, ``--report``;
+- output: ``--out`` is a folder or a file target (``add_out(kind=...)``); :func:`cnnlens.cli.main`
+  checks it with :func:`check_out` before the command does any work, and a command records the
+  files it wrote with :func:`record_outputs` (its ``--report`` page shows those and nothing else);
 - method options: ``--param METHOD.KEY=VALUE`` (repeatable; VALUE is read as JSON — numbers,
   ``true``/``false``, ``null``, lists — else kept as a string).
 
@@ -18,6 +21,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from .. import validation
@@ -26,6 +32,7 @@ from ..errors import CnnlensError
 __all__ = [
     "add_image_source", "add_model_options", "add_device", "add_batch_size", "add_seed", "add_quiet",
     "add_out", "add_report", "add_param", "alias", "at_least_one", "method_params", "split_list",
+    "check_out", "record_outputs",
     "LIMIT_ALIASES", "QUIET_ALIASES",
 ]
 
@@ -109,8 +116,53 @@ def add_quiet(p: argparse.ArgumentParser) -> None:
 
 
 def add_out(p: argparse.ArgumentParser, help: str = "output folder", *, required: bool = True,
-            metavar: str = "DIR", default: str | None = None) -> None:
+            metavar: str = "DIR", default: str | None = None, kind: str = "folder") -> None:
+    """``--out``: a ``kind="folder"`` the command writes into, or a ``kind="file"`` it writes.
+    :func:`cnnlens.cli.main` runs :func:`check_out` on it before the command starts."""
+    if kind not in ("folder", "file"):
+        raise ValueError(f"kind must be 'folder' or 'file', got {kind!r}")
     p.add_argument("--out", required=required, metavar=metavar, default=default, help=help)
+    p.set_defaults(out_kind=kind)
+
+
+def check_out(path: str | os.PathLike[str], kind: str, option: str = "--out") -> Path:
+    """Check an output target before any work: ``kind="folder"`` — not an existing file, a
+    writable folder or one that can be made; ``kind="file"`` — not an existing folder (nor a path
+    ending in ``/``), in a writable folder or one that can be made. Creates nothing; returns the
+    path; a :class:`CnnlensError` naming ``option`` otherwise (a file in the parent path, no
+    write permission, an empty path)."""
+    text = os.fspath(path)
+    if not str(text).strip():
+        raise CnnlensError(f"{option} is empty; give a {kind} path")
+    if "\x00" in str(text):
+        raise CnnlensError(f"{option} {text!r} holds a NUL character")
+    target = Path(text)
+    try:
+        if kind == "file":
+            if str(text).endswith(("/", os.sep)) or target.is_dir():
+                what = "is a folder" if target.is_dir() else "names a folder (it ends in '/')"
+                raise CnnlensError(f"{option} {text} {what}; give a file path such as {target / 'name'}")
+            folder = target.parent
+        else:
+            if target.exists() and not target.is_dir():
+                raise CnnlensError(f"{option} {text} exists and is not a folder")
+            folder = target
+        existing = folder
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        if existing.exists() and not existing.is_dir():
+            raise CnnlensError(f"{option} {text}: {existing} is a file, not a folder")
+        if existing.exists() and not os.access(existing, os.W_OK | os.X_OK):
+            raise CnnlensError(f"{option} {text}: no permission to write in {existing}")
+    except OSError as exc:
+        raise CnnlensError(f"{option} {text}: cannot check it ({exc.strerror or exc})") from None
+    return target
+
+
+def record_outputs(args: argparse.Namespace, paths: Iterable[str | os.PathLike[str]]) -> None:
+    """Record the files this run wrote (or reused) under ``--out``: the ``--report`` page shows
+    those and nothing else in the folder."""
+    args.outputs = [*getattr(args, "outputs", []), *(Path(p) for p in paths)]
 
 
 def add_report(p: argparse.ArgumentParser) -> None:

@@ -17,6 +17,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
     folder = Path(args.results)
     if not folder.is_dir():
         raise CnnlensError(f"results folder {folder} not found")
+    if args.out is None:  # the default page: checked like a given --out
+        opt.check_out(folder / "report.html", "file", option="the page")
     path = write_report(folder, args.out)
     print(f"report: {path}")
     return 0
@@ -27,5 +29,5 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Render RESULTS (a folder with manifest.json, from `cnnlens demo` or a command "
                                    "with --report) into one self-contained HTML page. Computes nothing.")
     r.add_argument("results", help="results folder")
-    opt.add_out(r, "page path (default: RESULTS/report.html)", required=False, metavar="FILE")
+    opt.add_out(r, "page path (default: RESULTS/report.html)", required=False, metavar="FILE", kind="file")
     r.set_defaults(func=_cmd_report)

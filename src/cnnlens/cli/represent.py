@@ -95,7 +95,8 @@ def _cmd_represent(args: argparse.Namespace) -> int:
     ref_images, ref_labels = ref.images[ref_idx], ref.labels[ref_idx]
     ri = RepresentativeInterpreter(clf, ref_images, n_boundaries=args.n_boundaries, seed=args.seed,
                                    layer=args.layer, batch_size=args.batch_size, progress=not args.quiet)
-    out = Path(args.out)
+    out = Path(args.out)  # checked by cnnlens.cli.main before the command starts
+    written: list[Path] = []
     summary: dict[str, Any] = {"model": args.model, "reference": args.reference, "layer": ri.layer_name,
                                "n_reference": int(ref_idx.numel()), "n_boundaries": ri.n_boundaries,
                                "n_distinct_boundaries": ri.n_distinct_boundaries, "seed": args.seed, "inputs": []}
@@ -111,9 +112,9 @@ def _cmd_represent(args: argparse.Namespace) -> int:
             x, names = data.images, list(data.names)
         it = ri.interpret(x, k=args.top)
         assert it.maps is not None
-        Explanation(maps=it.maps, targets=it.targets, method="ri",
-                    params={"n_boundaries": ri.n_boundaries, "seed": args.seed, "layer": ri.layer_name},
-                    info={"counts": it.counts}).save(out / "heatmaps", images=x, names=names)
+        written += Explanation(maps=it.maps, targets=it.targets, method="ri",
+                               params={"n_boundaries": ri.n_boundaries, "seed": args.seed, "layer": ri.layer_name},
+                               info={"counts": it.counts}).save(out / "heatmaps", images=x, names=names)
         lab = ref_labels.to(ri.reference_images.device)
         for i, name in enumerate(names):
             cls = int(it.targets[i])
@@ -134,6 +135,7 @@ def _cmd_represent(args: argparse.Namespace) -> int:
                 rows.append(tile_row(list(overlay), caps_k, args.cell))
             stem = f"{i:04d}_{safe_name(name)}"
             atomic_write_bytes(out / f"{stem}_gallery.png", png_bytes(stack_rows(rows)))
+            written.append(out / f"{stem}_gallery.png")
             c = it.counts[i]
             entry = {"name": name, "class": clf.class_name(cls), "counts": c,
                      "boundaries": it.boundaries[i].tolist(), "ri_top": top_ri.tolist(),
@@ -153,8 +155,11 @@ def _cmd_represent(args: argparse.Namespace) -> int:
         print(md)
         atomic_write_text(out / "reuse_table.md", md)
         table.to_json(out / "reuse_table.json")
+        written += [out / "reuse_table.md", out / "reuse_table.json"]
         summary["reuse"] = table.to_dict()
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=2, default=str))
+    written.append(out / "summary.json")
+    opt.record_outputs(args, written)
     print(f"wrote {out}")
     return 0
 

@@ -22,9 +22,11 @@ __all__ = ["run_evaluate"]
 def run_evaluate(clf: Any, images: Any, labels: Any, out: Path, *, methods: list[str], metrics: list[str],
                  protocol: str, seed: int, batch_size: int, method_params: dict[str, dict[str, Any]],
                  evaluate_params: dict[str, Any], source: dict[str, Any], random_baseline: bool = True,
-                 progress: bool = True) -> Any:
+                 progress: bool = True, outputs: list[Path] | None = None) -> Any:
     """Compare ``methods`` on ``images`` and write the outputs described in the module
-    docstring into ``out``; rows already in ``out/results`` with the same settings are reused."""
+    docstring into ``out``; rows already in ``out/results`` with the same settings are reused.
+    Returns the table; ``outputs``, when given, is extended with the files of this run (those
+    written and the reused ``results/`` files), never other files found in ``out``."""
     from .._io import atomic_write_text
     from .compare import RANDOM_LABEL, compare, result_from_dict
 
@@ -65,6 +67,12 @@ def run_evaluate(clf: Any, images: Any, labels: Any, out: Path, *, methods: list
     table.to_csv(out / "table.csv")
     table.to_csv(out / "per_image.csv", per_image=True)
     table.to_json(out / "table.json")
+    files = [results_dir / f"{method_slug(label)}.json"
+             for label in [*methods, *([RANDOM_LABEL] if random_baseline else [])]]
+    files += [out / "table.md", out / "table.csv", out / "per_image.csv", out / "table.json"]
     if any(m in ("iauc", "dauc", "ic", "dc") for m in metrics):
         table.plot_curves(out / "curves.png")
+        files.append(out / "curves.png")
+    if outputs is not None:
+        outputs.extend(files)
     return table

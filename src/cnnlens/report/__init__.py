@@ -126,7 +126,17 @@ class ReportBuilder:
 
 
 def load_manifest(folder: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read and validate ``manifest.json`` of a results folder (clear errors, never a traceback)."""
+    """Read and check ``manifest.json`` of a results folder; return it normalised, so that the
+    template renders every manifest this accepts (clear errors, never a traceback).
+
+    One rule for every field: *content* (a ``text``/``pre`` block's ``text``, an ``image``'s or a
+    gallery item's ``path``, a ``table``'s ``columns``, a gallery's ``items``, a section's
+    ``title`` and ``blocks``) must be present and of its type, else a one-line
+    :class:`CnnlensError` names the field; *descriptions* (the page ``title``, ``version``,
+    ``created``; a section's ``id``, ``model``, ``data``, ``seed``, ``params``; every ``caption``;
+    a table's ``rows``) may be missing or ``null`` and get a default; a number where a string
+    is expected is shown as text; any other type is refused, naming the field.
+    """
     path = Path(folder) / MANIFEST
     if not path.is_file():
         raise CnnlensError(f"{folder} is not a results folder: {MANIFEST} not found "
@@ -135,23 +145,102 @@ def load_manifest(folder: str | os.PathLike[str]) -> dict[str, Any]:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise CnnlensError(f"{path} is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise CnnlensError(f"{path} is not valid JSON: nested too deeply") from None
     if not isinstance(manifest, dict) or not isinstance(manifest.get("sections"), list):
         raise CnnlensError(f"{path} has no list of sections")
+    sections = []
     for i, sec in enumerate(manifest["sections"]):
-        if not isinstance(sec, dict) or not isinstance(sec.get("blocks"), list) or "title" not in sec:
+        if not isinstance(sec, dict) or not isinstance(sec.get("blocks"), list) or sec.get("title") is None:
             raise CnnlensError(f"{path}: section {i} needs a title and a list of blocks")
-        for block in sec["blocks"]:
-            if not isinstance(block, dict) or block.get("type") not in _BLOCK_TYPES:
-                raise CnnlensError(f"{path}: section {sec.get('id', i)!r} has a block of unknown type "
-                                   f"{block.get('type') if isinstance(block, dict) else block!r}")
-    return manifest
+        where = f"section {i}"
+        sid = _describe(path, where, sec, "id", str(i))
+        where = f"section {sid!r}"
+        seed = sec.get("seed")
+        if seed is not None and not isinstance(seed, (str, int, float)):
+            raise CnnlensError(f"{path}: {where}: 'seed' must be a number, got {type(seed).__name__}")
+        blocks = [_block(path, f"{where}, block {j}", b) for j, b in enumerate(sec["blocks"])]
+        sections.append({"id": sid, "title": _describe(path, where, sec, "title", ""),
+                         "model": _describe(path, where, sec, "model", "not recorded"),
+                         "data": _describe(path, where, sec, "data", "not recorded"),
+                         "seed": "not recorded" if seed is None else seed,
+                         "params": sec.get("params") if sec.get("params") is not None else {},
+                         "blocks": blocks})
+    return {**manifest, "title": _describe(path, "the manifest", manifest, "title", "cnnlens report"),
+            "version": _describe(path, "the manifest", manifest, "version", ""),
+            "created": _describe(path, "the manifest", manifest, "created", ""),
+            "sections": sections}
+
+
+def _describe(path: Path, where: str, obj: dict[str, Any], key: str, default: str) -> str:
+    """A descriptive string field: missing/null → ``default``; a number → its text; else refused."""
+    value = obj.get(key)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise CnnlensError(f"{path}: {where}: {key!r} must be a string, got {type(value).__name__}")
+    return str(value)
+
+
+def _content(path: Path, where: str, obj: dict[str, Any], key: str) -> str:
+    value = obj.get(key)
+    if not isinstance(value, str):
+        raise CnnlensError(f"{path}: {where} needs a string {key!r}"
+                           + ("" if value is None else f", got {type(value).__name__}"))
+    return value
+
+
+def _cell_text(value: Any) -> Any:
+    return value if isinstance(value, (str, int, float)) or value is None else json.dumps(value)
+
+
+def _block(path: Path, where: str, block: Any) -> dict[str, Any]:
+    if not isinstance(block, dict):
+        raise CnnlensError(f"{path}: {where} is not a block object, got {type(block).__name__}")
+    kind = block.get("type")
+    if not isinstance(kind, str) or kind not in _BLOCK_TYPES:
+        raise CnnlensError(f"{path}: {where} has a block of unknown type {kind!r} "
+                           f"(one of {', '.join(_BLOCK_TYPES)})")
+    where = f"{where} ({kind!r})"
+    out: dict[str, Any] = {"type": kind, "caption": _describe(path, where, block, "caption", "")}
+    if kind in ("text", "pre"):
+        out["text"] = _content(path, where, block, "text")
+    elif kind == "image":
+        out["path"] = _content(path, where, block, "path")
+    elif kind == "table":
+        columns, rows = block.get("columns"), block.get("rows")
+        if not isinstance(columns, list):
+            raise CnnlensError(f"{path}: {where} needs a list 'columns'")
+        rows = [] if rows is None else rows
+        if not isinstance(rows, list) or not all(isinstance(r, list) for r in rows):
+            raise CnnlensError(f"{path}: {where}: 'rows' must be a list of lists")
+        out["columns"] = [_cell_text(c) for c in columns]
+        out["rows"] = [[_cell_text(v) for v in r] for r in rows]
+    else:  # gallery
+        items = block.get("items")
+        if not isinstance(items, list):
+            raise CnnlensError(f"{path}: {where} needs a list 'items'")
+        out["items"] = []
+        for k, item in enumerate(items):
+            if not isinstance(item, dict):
+                raise CnnlensError(f"{path}: {where}: gallery item {k} needs a string 'path', "
+                                   f"got {type(item).__name__}")
+            it_where = f"{where}: gallery item {k}"
+            out["items"].append({"path": _content(path, it_where, item, "path"),
+                                 "caption": _describe(path, it_where, item, "caption", "")})
+    return out
 
 
 def _data_uri(folder: Path, rel: str) -> str:
-    path = (folder / rel).resolve()
-    if folder.resolve() not in path.parents:
+    try:
+        path = (folder / rel).resolve()
+        inside = folder.resolve() in path.parents
+        found = inside and path.is_file()
+    except (OSError, ValueError):
+        raise CnnlensError(f"picture {rel!r} named in the manifest is not a valid path") from None
+    if not inside:
         raise CnnlensError(f"picture {rel!r} lies outside the results folder")
-    if not path.is_file():
+    if not found:
         raise CnnlensError(f"picture {rel!r} named in the manifest is missing from {folder}")
     return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
 
@@ -172,9 +261,9 @@ def render(folder: str | os.PathLike[str]) -> str:
             elif b["type"] == "gallery":
                 b["items"] = [dict(it, src=_data_uri(folder, it["path"])) for it in b["items"]]
             blocks.append(b)
-        sections.append({**sec, "anchor": f"s{i}-{''.join(c for c in str(sec.get('id', i)) if c.isalnum())}",
+        sections.append({**sec, "anchor": f"s{i}-{''.join(c for c in sec['id'] if c.isalnum())}",
                          "blocks": blocks,
-                         "params_json": json.dumps(sec.get("params", {}), indent=1, sort_keys=True)})
+                         "params_json": json.dumps(sec["params"], indent=1, sort_keys=True, default=str)})
     env = jinja2.Environment(loader=jinja2.PackageLoader("cnnlens.report", "templates"),
                              autoescape=True, undefined=jinja2.StrictUndefined)
     return env.get_template("report.html").render(manifest=manifest, sections=sections)
