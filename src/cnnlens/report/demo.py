@@ -235,14 +235,19 @@ def _ablation(b: ReportBuilder, cfg: DemoConfig) -> None:
              f"Neg-R MAR is reported apart: {neg.mar_summary()['mean']:.3f}.")
 
 
-def _representative(b: ReportBuilder, cfg: DemoConfig) -> None:
+def _mnist(cfg: DemoConfig) -> tuple[Any, Any, torch.Tensor]:
+    """The MNIST CNN, the digits and the demo's seeded order of them."""
     from .. import zoo
+
+    perm_gen = torch.Generator().manual_seed(cfg.seed)
+    ds = zoo.load_dataset("mnist")
+    return zoo.load_classifier("mnist_cnn", device=cfg.device), ds, torch.randperm(len(ds.labels), generator=perm_gen)
+
+
+def _representative(b: ReportBuilder, cfg: DemoConfig) -> None:
     from ..representative import RepresentativeInterpreter
 
-    clf = zoo.load_classifier("mnist_cnn", device=cfg.device)
-    ds = zoo.load_dataset("mnist")
-    g = torch.Generator().manual_seed(cfg.seed)
-    perm = torch.randperm(len(ds.labels), generator=g)
+    clf, ds, perm = _mnist(cfg)
     n_ref = 1000 if cfg.quick else 4000
     ref = ds.images[perm[:n_ref]]
     x = ds.images[perm[-1:]]
@@ -288,16 +293,12 @@ def _texture_cnn(n_classes: int) -> torch.nn.Module:
 
 
 def _nesy(b: ReportBuilder, cfg: DemoConfig) -> None:
-    from .. import zoo
     from ..classifier import Classifier
     from ..data.texture_scenes import texture_scenes
     from ..nesy import NeSyModel, train
 
     # (a) post-hoc rules of the bundled MNIST CNN
-    clf = zoo.load_classifier("mnist_cnn", device=cfg.device)
-    ds = zoo.load_dataset("mnist")
-    g = torch.Generator().manual_seed(cfg.seed)
-    perm = torch.randperm(len(ds.labels), generator=g)
+    clf, ds, perm = _mnist(cfg)
     n_fit = 1500 if cfg.quick else 4000
     tr, te = perm[:n_fit], perm[n_fit:n_fit + 500]
     nesy = NeSyModel.fit(clf, ds.images[tr], ds.labels[tr], binarization="threshold")
