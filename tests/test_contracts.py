@@ -337,3 +337,47 @@ def test_untouched_detector_sees_each_kind_of_change():
         change(net)
         problems = untouched_problems(net, before)
         assert any(what in p for p in problems), (what, problems)
+
+
+# ---------------------------------------------------------------------------- batch independence
+# Extremal perturbation optimises its masks: the batch-size rounding of the forwards (batched
+# convolutions sum in another order than a single image's) is amplified step by step (~1e-4 after
+# a few steps), so the batch and the single image are compared with one image per chunk, which
+# makes them the same computation (as tests/test_seed_streams.py does).
+ONE_PER_CHUNK = {"extremal_perturbation"}
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_method_is_batch_independent(method):
+    """``explain(x[i:i+1], first_index=i, seed=s)`` equals ``explain(x, seed=s)[i]`` (§11).
+
+    Per-image randomness (LIME, DA) comes from ``SeedSequence([seed, first_index + i, stream])``;
+    randomness shared by a run (RISE's masks, extremal perturbation's jitter, RI's sampled
+    boundaries) is the same numbers for any batch, so those methods are batch independent too as
+    long as the run's inputs other than ``x`` are the same — for RI the same reference set (its
+    boundaries are sampled from R with the seed, never from ``x``). RI's boundaries themselves are
+    exempt from per-image streams: they are shared by design (one region structure per run)."""
+    clf = make_clf()
+    x = images(4, 2)
+    params = small(method)
+    batch = 1 if method in ONE_PER_CHUNK else BATCH
+    full = cnnlens.explain(clf, x, method, seed=SEED, batch_size=batch, **params)
+    for i in (1, 3):
+        one = cnnlens.explain(clf, x[i:i + 1], method, seed=SEED, first_index=i, batch_size=batch, **params)
+        assert torch.equal(one.targets, full.targets[i:i + 1]), method
+        torch.testing.assert_close(one.maps[0], full.maps[i], rtol=1e-6, atol=1e-6,
+                                   msg=lambda m: f"{method}: image {i} alone differs from the batch: {m}")
+    shifted = cnnlens.explain(clf, x[2:4], method, seed=SEED, first_index=2, batch_size=batch, **params)
+    torch.testing.assert_close(shifted.maps, full.maps[2:4], rtol=1e-6, atol=1e-6,
+                               msg=lambda m: f"{method}: images 2:4 differ from the batch: {m}")
+
+
+def test_ri_with_a_prepared_interpreter_is_batch_independent():
+    """RI over one prepared RepresentativeInterpreter (the same R and Q for every call)."""
+    clf = make_clf()
+    x = images(4, 2)
+    ri = cnnlens.RepresentativeInterpreter(clf, REFERENCE, n_boundaries=4, seed=SEED)
+    full = cnnlens.explain(clf, x, "ri", reference=ri)
+    for i in range(4):
+        one = cnnlens.explain(clf, x[i:i + 1], "ri", reference=ri, first_index=i)
+        torch.testing.assert_close(one.maps[0], full.maps[i], rtol=1e-6, atol=1e-6)
