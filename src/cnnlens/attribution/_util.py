@@ -10,7 +10,7 @@ from .. import validation
 from .._progress import bar
 from ..errors import CnnlensError
 
-__all__ = ["target_scores", "chunk_ranges", "progress"]
+__all__ = ["target_scores", "chunk_ranges", "progress", "propagation_classifier"]
 
 
 def target_scores(logits: torch.Tensor, targets: torch.Tensor, score: str, check: bool = True) -> torch.Tensor:
@@ -37,6 +37,22 @@ def conserving_explanation(attributions: torch.Tensor, targets: torch.Tensor, pa
         info={"conservation": {explained_key: explained.tolist(), sum_key: sums.tolist(),
                                "max_abs_error": float((sums - explained).abs().max())}},
     )
+
+
+def propagation_classifier(clf: Any) -> tuple[Any, torch.dtype]:
+    """``(classifier, compute dtype)`` for LRP and DeepLIFT (§2): a float16/bfloat16 model is
+    propagated through a float32 copy of it (the user's model is not touched), since their
+    guards (DeepLIFT's ``|Δx| < 1e-10``, LRP's ε and stabiliser 1e-6) underflow or overflow in
+    half precision — every float16 DeepLIFT attribution was NaN. Any other model runs as it is
+    (float32 stays bit-identical, float64 stays float64)."""
+    dtype = clf.dtype
+    if dtype not in (torch.float16, torch.bfloat16):
+        return clf, dtype if dtype is not None else torch.float32
+    import copy
+
+    twin = copy.copy(clf)  # __getstate__/__setstate__: a fresh lock, the same normalisation and output
+    twin.model = copy.deepcopy(clf.model).float()
+    return twin, torch.float32
 
 
 def chunk_ranges(total: int, size: int) -> Iterator[tuple[int, int]]:

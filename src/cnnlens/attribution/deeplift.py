@@ -41,7 +41,7 @@ from .. import fills
 from ..classifier import Classifier
 from ..explanation import Explanation
 from . import register
-from ._util import conserving_explanation
+from ._util import conserving_explanation, propagation_classifier
 from .graph import KIND_ACT, KIND_MAXPOOL, KIND_PARAM, Op, Tape, linear_vjp, propagate, record, vjp
 
 __all__ = ["deeplift", "deeplift_attributions", "make_baseline", "BASELINES"]
@@ -135,12 +135,15 @@ def deeplift(
     """
     fill = fills.resolve(fill, allowed=BASELINES, default="black", baseline=baseline)
     ref = make_baseline(clf, x, fill)
+    # a float16/bfloat16 model: the pass is recorded on a float32 copy (the images and baselines
+    # as the model sees them, cast up), so Σ attribution = f(x) − f(x′) of that copy exactly
+    work, dtype = propagation_classifier(clf)
     attrs, deltas = [], []
     step = max(1, batch_size // 2)
     with torch.no_grad():
         for xc, rc, tc in zip(x.split(step), ref.split(step), targets.split(step)):
-            a, d = deeplift_attributions(clf, xc, rc, tc)
+            a, d = deeplift_attributions(work, xc.to(dtype), rc.to(dtype), tc)
             attrs.append(a)
             deltas.append(d)
-    return conserving_explanation(torch.cat(attrs), targets, {"fill": fills.describe(fill), "rule": "rescale"},
-                                  torch.cat(deltas), "delta_f", "attribution_sum")
+    params = {"fill": fills.describe(fill), "rule": "rescale", "compute_dtype": str(dtype).replace("torch.", "")}
+    return conserving_explanation(torch.cat(attrs), targets, params, torch.cat(deltas), "delta_f", "attribution_sum")

@@ -50,7 +50,7 @@ from ..classifier import Classifier
 from ..errors import CnnlensError
 from ..explanation import Explanation
 from . import register
-from ._util import conserving_explanation
+from ._util import conserving_explanation, propagation_classifier
 from .graph import (
     KIND_ACT,
     KIND_BN,
@@ -187,11 +187,13 @@ def lrp(
     """
     validation.real("epsilon", epsilon, low=0)
     validation.real("stabilizer", stabilizer, low=0, open_low=True)
+    work, dtype = propagation_classifier(clf)  # float32 copy of a half-precision model (ε = 1e-6 underflows)
     rel, expl = [], []
     with torch.no_grad():
         for chunk, t in zip(x.split(batch_size), targets.split(batch_size)):
-            r, e = lrp_relevance(clf, chunk, t, composite, float(epsilon), float(stabilizer))
+            r, e = lrp_relevance(work, chunk.to(dtype), t, composite, float(epsilon), float(stabilizer))
             rel.append(r)
             expl.append(e)
-    params = {"composite": composite, "epsilon": epsilon, "stabilizer": stabilizer, "initial_relevance": "target logit"}
+    params = {"composite": composite, "epsilon": epsilon, "stabilizer": stabilizer, "initial_relevance": "target logit",
+              "compute_dtype": str(dtype).replace("torch.", "")}
     return conserving_explanation(torch.cat(rel), targets, params, torch.cat(expl), "explained", "relevance_sum")
