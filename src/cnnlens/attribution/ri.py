@@ -44,7 +44,8 @@ def ri(clf: Classifier, x: torch.Tensor, targets: torch.Tensor, *, seed: int, ba
         params={"reference": ("RepresentativeInterpreter" if isinstance(reference, RepresentativeInterpreter)
                               else f"images {tuple(reference.shape)}"),
                 "n_boundaries": ri.n_boundaries, "unit_normals": ri.unit_normals,
-                "n_reference": int(ri.features_.shape[0]), "boundary_seed": ri.seed},
+                "n_reference": int(ri.features_.shape[0]), "boundary_seed": ri.seed,
+                "compute_dtype": str(ri.compute_dtype).replace("torch.", "")},
         info={"counts": it.counts, "boundaries": [p.tolist() for p in it.boundaries],
               "covered_top10": [c[:10].tolist() for c in it.covered],
               "n_distinct_boundaries": ri.n_distinct_boundaries},

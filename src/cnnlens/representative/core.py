@@ -59,7 +59,7 @@ _PASSIVE = (
 class _Boundaries:
     """The sampled linear boundaries Q (§5, Eq. 2): ⟨W_h, t⟩ + b_h = 0."""
 
-    W: torch.Tensor  # (Q, D) float32, flattened ∂ΔG/∂t at ψ(x′)
+    W: torch.Tensor  # (Q, D) in the compute dtype (float32; float64 for a float64 model), flattened ∂ΔG/∂t at ψ(x′)
     b: torch.Tensor  # (Q,)
     sample: torch.Tensor  # (Q,) reference indices x′ they were computed from
     top2: torch.Tensor  # (Q, 2) the two classes of ΔG at each x′
@@ -168,6 +168,10 @@ class RepresentativeInterpreter:
         unit_normals: Eq. 6 with W_h / ‖W_h‖ instead of the raw W_h.
         progress: show a progress bar while computing reference features.
 
+    Boundaries, projections and heatmaps are computed in ``compute_dtype``: float64 for a float64
+    model, float32 otherwise (a float16/bfloat16 model's ψ and ∂ΔG/∂ψ are cast up; its own forward
+    and backward passes stay in its dtype).
+
     Attributes: ``features_`` ``(N, D)`` flattened ψ(R), ``feature_shape``, ``predictions_``
     ``(N,)``, ``W_`` ``(Q, D)``, ``b_`` ``(Q,)``, ``sample_`` ``(Q,)`` reference indices of Q,
     ``sides_`` ``(N, Q)`` bool, ``n_distinct_boundaries``, ``layer_name``.
@@ -206,7 +210,8 @@ class RepresentativeInterpreter:
             )
         self.reference_images = images
         self.feature_shape = tuple(psi.shape[1:])
-        self.features_ = psi.reshape(psi.shape[0], -1).float()
+        self.compute_dtype = torch.float64 if psi.dtype == torch.float64 else torch.float32
+        self.features_ = psi.reshape(psi.shape[0], -1).to(self.compute_dtype)
         self.predictions_ = preds
         n = images.shape[0]
         q = n_boundaries
@@ -266,9 +271,9 @@ class RepresentativeInterpreter:
                 top = z.detach().topk(2, dim=1).indices
                 dg = z.gather(1, top[:, :1]).squeeze(1) - z.gather(1, top[:, 1:]).squeeze(1)
                 (grad,) = torch.autograd.grad(dg.sum(), t)
-            W = grad.reshape(idx.shape[0], -1).float()
+            W = grad.reshape(idx.shape[0], -1).to(self.compute_dtype)
             Ws.append(W)
-            bs.append(dg.detach().float() - (W * t0.reshape(idx.shape[0], -1)).sum(1))
+            bs.append(dg.detach().to(self.compute_dtype) - (W * t0.reshape(idx.shape[0], -1)).sum(1))
             tops.append(top)
         return _Boundaries(torch.cat(Ws), torch.cat(bs), sample, torch.cat(tops))
 
@@ -337,7 +342,7 @@ class RepresentativeInterpreter:
                 f"images give features {tuple(psi.shape[1:])} at layer {self.layer_name!r}, but the reference "
                 f"images gave {self.feature_shape}; use images of the reference images' size"
             )
-        it = self.interpret_features(psi.reshape(psi.shape[0], -1).float(), logits.argmax(1), k=k)
+        it = self.interpret_features(psi.reshape(psi.shape[0], -1), logits.argmax(1), k=k)
         if heatmaps:
             it.maps = self._heatmaps(psi, it.channel_weights, tuple(x.shape[-2:]))
         return it
@@ -347,6 +352,7 @@ class RepresentativeInterpreter:
         (no heatmaps; the hot path the benchmark times)."""
         if psi.dim() != 2 or psi.shape[1] != self.features_.shape[1]:
             raise CnnlensError(f"psi must be (B, {self.features_.shape[1]}), got {tuple(psi.shape)}")
+        psi = psi.to(self.features_.dtype)
         bsz = psi.shape[0]
         proj = psi @ self.W_.T  # (B, Q)
         sides = (proj + self.b_) >= 0
@@ -399,8 +405,9 @@ class RepresentativeInterpreter:
                 f"RI heatmaps need a 4-D feature map (N, K, h, w) at layer {self.layer_name!r}, got "
                 f"{tuple(psi.shape)}; choose a convolutional layer= for heatmaps"
             )
+        psi = psi.to(self.compute_dtype)
         m = psi.shape[0]
-        out = torch.zeros(m, *size, device=psi.device)
+        out = torch.zeros(m, *size, device=psi.device, dtype=psi.dtype)
         groups: dict[int, list[int]] = {}
         for i, w in enumerate(weights):
             groups.setdefault(id(w), []).append(i)

@@ -228,7 +228,7 @@ def evaluate_reuse(ri: RepresentativeInterpreter, unseen_images: torch.Tensor, s
         raise CnnlensError(f"the reuse evaluation needs a 4-D feature map at {ri.layer_name!r}")
     row = torch.full((m_u,), -1, dtype=torch.long)
     row[used] = torch.arange(used.numel())
-    flat_u = psi_u.reshape(psi_u.shape[0], -1).float()
+    flat_u = psi_u.reshape(psi_u.shape[0], -1).to(ri.compute_dtype)
     cls_u = logits_u.argmax(1)
     n_classes = int(torch.unique(labels).numel()) if labels is not None else int(torch.unique(ri.predictions_).numel())
     v_count = n_centres if n_centres is not None else 10 * n_classes
