@@ -147,12 +147,16 @@ class ForwardMixin:
         scoring only): a CPU batch goes in as channels-last, which oneDNN's convolutions run
         ~1.4× faster (MobileNetV2; ~1.6× on the 1-channel MNIST CNN, BENCHMARKS.md); same logits
         up to float round-off. A model that cannot take it (``.view`` on its input) is remembered
-        and gets the plain layout."""
+        and gets the plain layout. A float64 batch keeps the plain layout: oneDNN has no
+        channels-last float64 kernels, so the reordering never helps (1.03–1.06× the plain time on
+        the MNIST CNN, ~2× reported on larger models; benchmarks/results/issue21). float16/bfloat16
+        keep channels-last (unchanged; their timings on a shared 2-core CPU were inconclusive)."""
         with self._lock:
             self._ensure_eval()
             try:
                 xn = self.normalize(x)
-                if fast_layout and self._channels_last_ok and xn.dim() == 4 and xn.device.type == "cpu":
+                if (fast_layout and self._channels_last_ok and xn.dim() == 4 and xn.device.type == "cpu"
+                        and xn.dtype != torch.float64):
                     try:
                         out = self.model(channels_last(xn))
                     except RuntimeError:
