@@ -152,6 +152,11 @@ def _check_option_types(info: MethodInfo, params: dict[str, Any]) -> None:
             validation.real(name, value)
 
 
+def _ordinary(v: Any) -> Any:
+    """An ordinary copy of an inference tensor (one made under ``torch.inference_mode``); anything else as it is."""
+    return v.clone() if isinstance(v, torch.Tensor) and v.is_inference() else v
+
+
 def explain(
     clf: Classifier,
     x: torch.Tensor,
@@ -185,6 +190,13 @@ def explain(
     """
     from .. import __version__
 
+    if torch.is_inference_mode_enabled():
+        # inference tensors cannot enter autograd: every method runs with inference mode off, on
+        # ordinary copies of any inference tensor given (x, target, reference= …); the result holds
+        # ordinary tensors
+        with torch.inference_mode(False):
+            return explain(clf, _ordinary(x), method, _ordinary(target), seed, batch_size, layer, first_index,
+                           **{k: _ordinary(v) for k, v in params.items()})
     info = method_info(method)
     if not isinstance(clf, Classifier):
         raise CnnlensError(f"clf must be a cnnlens.Classifier, got {type(clf).__name__}")
@@ -206,7 +218,16 @@ def explain(
         ) from exc
     layer_name = None
     if info.uses_layer:
-        _, layer_name = clf.layer_module(layer, x)
+        owner = "the model" if isinstance(clf.model, torch.jit.ScriptModule) else None
+        if owner is None:
+            module, layer_name = clf.layer_module(layer, x)
+            owner = clf.torchscript_owner(module)
+        if owner is not None:
+            raise CnnlensError(
+                f"method {method!r} cannot explain this model: it reads "
+                f"{'layer ' + repr(layer_name) if layer_name else 'a layer'} with a forward hook, and {owner} is "
+                "TorchScript (scripted/traced), which runs no Python hooks; explain the original nn.Module"
+            )
     targets = clf.targets(x, target, batch_size=batch_size)
     # (Classifier.targets checks the range: the probe above told it the number of classes)
     extra = {"first_index": first_index} if info.takes_index else {}

@@ -10,7 +10,16 @@ from .. import validation
 from .._progress import bar
 from ..errors import CnnlensError
 
-__all__ = ["target_scores", "chunk_ranges", "progress", "propagation_classifier"]
+__all__ = ["target_scores", "chunk_ranges", "progress", "propagation_classifier", "refuse_torchscript"]
+
+
+def refuse_torchscript(clf: Any, method: str, why: str) -> None:
+    """A one-line :class:`CnnlensError` if any part of ``clf``'s model is TorchScript (scripted or
+    traced): ``method`` needs Python-level access to the forward pass, ``why`` says which."""
+    owner = clf.torchscript_owner()
+    if owner is not None:
+        raise CnnlensError(f"method {method!r} cannot explain this model: {owner} is TorchScript (scripted/traced) "
+                           f"and {why}; explain the original nn.Module")
 
 
 def target_scores(logits: torch.Tensor, targets: torch.Tensor, score: str, check: bool = True) -> torch.Tensor:

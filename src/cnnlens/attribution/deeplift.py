@@ -41,7 +41,7 @@ from .. import fills
 from ..classifier import Classifier
 from ..explanation import Explanation
 from . import register
-from ._util import conserving_explanation, propagation_classifier
+from ._util import conserving_explanation, propagation_classifier, refuse_torchscript
 from .graph import KIND_ACT, KIND_MAXPOOL, KIND_PARAM, Op, Tape, linear_vjp, propagate, record, vjp
 
 __all__ = ["deeplift", "deeplift_attributions", "make_baseline", "BASELINES"]
@@ -66,6 +66,7 @@ def deeplift_attributions(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``(attributions (N, C, H, W), f(x) − f(x′) (N,))`` for the target logits."""
     n = x.shape[0]
+    refuse_torchscript(clf, "deeplift", "its graph hides the operations that deeplift records to apply its rules layer by layer")
     tape: Tape = record(clf.forward_unchecked, torch.cat([x, ref]))
     logits = tape.values[tape.output]
     rows = torch.arange(n, device=logits.device)

@@ -172,17 +172,18 @@ def extremal_perturbation(
         mbar = torch.full((nb, 1, gh, gw), 0.5, device=x.device, dtype=xb.dtype, requires_grad=True)
         opt = torch.optim.Adam([mbar], lr=float(lr))
         for it in range(iterations):
-            lam = lambda_start * (lambda_end / lambda_start) ** (it / max(1, iterations - 1))
-            mask = smooth_max_mask(mbar, float(sigma) / step, float(temperature), (h, w))
-            xp = _perturb(pyramid, mask)
-            if jitter:
-                dy, dx = shifts[it]
-                xp = F.pad(xp, (1, 1, 1, 1), mode="replicate")[..., 1 - dy : 1 - dy + h, 1 - dx : 1 - dx + w]
-            logits = clf.logits(xp)
-            s = logits if score == "logit" else torch.softmax(logits, dim=1)
-            reward = s.gather(1, tb.view(-1, 1)).squeeze(1)
-            loss = (-reward + lam * area_loss(mask, float(area))).sum()
-            (grad,) = torch.autograd.grad(loss, [mbar])
+            with torch.enable_grad():  # the mask gradient, also under torch.no_grad()
+                lam = lambda_start * (lambda_end / lambda_start) ** (it / max(1, iterations - 1))
+                mask = smooth_max_mask(mbar, float(sigma) / step, float(temperature), (h, w))
+                xp = _perturb(pyramid, mask)
+                if jitter:
+                    dy, dx = shifts[it]
+                    xp = F.pad(xp, (1, 1, 1, 1), mode="replicate")[..., 1 - dy : 1 - dy + h, 1 - dx : 1 - dx + w]
+                logits = clf.logits(xp)
+                s = logits if score == "logit" else torch.softmax(logits, dim=1)
+                reward = s.gather(1, tb.view(-1, 1)).squeeze(1)
+                loss = (-reward + lam * area_loss(mask, float(area))).sum()
+                (grad,) = torch.autograd.grad(loss, [mbar])
             mbar.grad = grad
             opt.step()
             opt.zero_grad(set_to_none=True)

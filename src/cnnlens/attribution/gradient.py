@@ -39,7 +39,7 @@ from .. import validation
 from ..classifier import Classifier
 from ..explanation import Explanation
 from . import register
-from ._util import chunk_ranges, target_scores
+from ._util import chunk_ranges, refuse_torchscript, target_scores
 
 __all__ = ["saliency", "guided_backprop", "input_gradient", "guided_relu"]
 
@@ -160,6 +160,8 @@ def guided_backprop(
         An :class:`Explanation` with maps ``(N, H, W)`` and the guided gradient
         ``attributions`` ``(N, C, H, W)``.
     """
+    refuse_torchscript(clf, "guided_backprop", "its graph does not call Python's relu, so the ReLU backward cannot "
+                       "be guided (the result would silently be the plain gradient, i.e. saliency)")
     g = input_gradient(clf, x, targets, batch_size, score=score, guided=True)
     return Explanation(maps=g.abs().amax(dim=1), targets=targets,
                        params={"score": score}, attributions=g)

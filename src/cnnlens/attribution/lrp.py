@@ -50,7 +50,7 @@ from ..classifier import Classifier
 from ..errors import CnnlensError
 from ..explanation import Explanation
 from . import register
-from ._util import conserving_explanation, propagation_classifier
+from ._util import conserving_explanation, propagation_classifier, refuse_torchscript
 from .graph import (
     KIND_ACT,
     KIND_BN,
@@ -123,6 +123,7 @@ def lrp_relevance(
     """
     if composite not in COMPOSITES:
         raise CnnlensError(f"unknown LRP composite {composite!r}; available: {', '.join(COMPOSITES)}")
+    refuse_torchscript(clf, "lrp", "its graph hides the operations that lrp records to apply its rules layer by layer")
     tape: Tape = record(clf.forward_unchecked, x)
     fold_batchnorm(tape)
     first = next((op.index for op in tape.ops if op.kind == KIND_PARAM), None)

@@ -43,7 +43,15 @@ class LayersMixin:
                 }.get(kind)
                 if register is None:
                     raise CnnlensError(f"unknown hook kind {kind!r}")
-                handles.append(register(fn))
+                try:
+                    handles.append(register(fn))
+                except RuntimeError:
+                    if not isinstance(module, torch.jit.ScriptModule):
+                        raise
+                    raise CnnlensError(
+                        f"cannot hook layer {self._module_names.get(id(module), type(module).__name__)!r}: "
+                        "it is TorchScript, which runs no Python hooks; explain the original nn.Module"
+                    ) from None
             yield
         finally:
             for h in handles:
@@ -58,10 +66,25 @@ class LayersMixin:
             if isinstance(out, torch.Tensor) and out.dim() == 4:
                 finished.append((self._module_names[id(module)], tuple(out.shape)))
 
-        regs = [(m, "forward", record) for name, m in self.model.named_modules() if name]
+        scripted = self._inside_torchscript()
+        regs = [(m, "forward", record) for name, m in self.model.named_modules() if name and id(m) not in scripted]
         with self.hooks(*regs), torch.no_grad():
             self.forward_unchecked(x)
         return finished
+
+    def _inside_torchscript(self) -> set[int]:
+        """``id`` of every module that is or lies inside a TorchScript module (scripted or traced):
+        their forward hooks cannot be registered or never run."""
+        return {id(s) for m in self.model.modules() if isinstance(m, torch.jit.ScriptModule) for s in m.modules()}
+
+    def torchscript_owner(self, module: nn.Module | None = None) -> str | None:
+        """Where TorchScript hides ``module`` (``None``: any part of the model): ``"the model"`` or
+        ``"module 'name'"`` for the outermost scripted/traced module containing it; ``None`` if
+        ``module`` (or the whole model) is plain Python."""
+        for name, m in self.model.named_modules():
+            if isinstance(m, torch.jit.ScriptModule) and (module is None or any(s is module for s in m.modules())):
+                return f"module {name!r}" if name else "the model"
+        return None
 
     def probe_input(self) -> torch.Tensor | None:
         """A ``(1, *input_shape)`` batch of 0.5 for probe forwards; ``None`` without ``input_shape``."""
@@ -164,6 +187,10 @@ class LayersMixin:
         def grab(_m: nn.Module, _inp: Any, out: Any) -> torch.Tensor:
             if not isinstance(out, torch.Tensor):
                 raise CnnlensError(f"feature layer {name!r} returned {type(out).__name__}, not a tensor")
+            if torch.is_grad_enabled() and not out.requires_grad and out.is_floating_point():
+                # a frozen model (every parameter requires_grad=False) and an input without grad:
+                # ψ becomes a leaf so that ∂logits/∂ψ exists; the user's parameters stay untouched
+                out = out.detach().requires_grad_(True)
             captured.append(out)
             # the rest of the network gets a copy: an in-place op after the layer (ReLU(inplace),
             # `out += identity`, DenseNet's F.relu(..., inplace=True)) changes the copy, never ψ,
