@@ -68,7 +68,7 @@ class MetricContext:
     def __init__(self, clf: Any, x: torch.Tensor, targets: torch.Tensor, options: EvaluateOptions, *,
                  maps: torch.Tensor | None, layer_maps: torch.Tensor | None, explanation: Any, method: str | None,
                  common: dict[str, Any], labels: Any = None, masks: Any = None, second_model: Any = None,
-                 ablation_mask: torch.Tensor | None = None) -> None:
+                 ablation_mask: torch.Tensor | None = None, raw_maps: Any = None, first_index: int = 0) -> None:
         self.clf = clf
         self.x = x
         self.targets = targets
@@ -82,9 +82,9 @@ class MetricContext:
         self.masks = masks
         self.second_model = second_model
         self.ablation_mask = ablation_mask
-        self.raw_maps: Any = maps  # what the user passed as maps, before validation
+        self.raw_maps: Any = raw_maps  # what the user passed as maps, before validation
         self.progress: Any = None  # a callable taking a number of forward passes, or None
-        self.first_index = 0  # data-set position of x[0] (§11)
+        self.first_index = first_index  # data-set position of x[0] (§11)
         self._games: dict[str, GameCurves] = {}
         self._ad_ai: Any = None
         self.info: MetricInfo | None = None  # the metric being computed (set by evaluate)

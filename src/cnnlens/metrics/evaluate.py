@@ -168,14 +168,13 @@ def evaluate(
         "n_images": n,
         "version": __version__,
         "targets": targets.tolist(),
+        "first_index": first_index,
     }
     options = EvaluateOptions(protocol, score, step, deletion_substrate, insertion_substrate, mode, keep, clip,
                               batch_size, seed, fractions)
     ctx = MetricContext(clf, x, targets, options, maps=maps, layer_maps=layer_maps, explanation=explanation,
                         method=method, common=common, labels=labels, masks=masks, second_model=second_model,
-                        ablation_mask=da_mask)
-    ctx.raw_maps = raw_maps
-    ctx.first_index = first_index
+                        ablation_mask=da_mask, raw_maps=raw_maps, first_index=first_index)
 
     bar = None
     if progress:
