@@ -400,7 +400,8 @@ def dynamic_ablation(
         warnings.warn(
             f"dynamic_ablation rule={rule!r}: no step was accepted for {len(none)} of {n} image(s) "
             f"(image {shown}); their cam is all zeros and MAR 1 — try more iterations (now {iterations}), "
-            f"superpixels=0 (now {int(superpixels)}) or a larger fc (now {fc})",
+            + (f"superpixels=0 (now {int(superpixels)}) " if int(superpixels) else "")
+            + f"or a larger fc (now {fc})",
             UserWarning, stacklevel=2,
         )
     return AblationResult(
