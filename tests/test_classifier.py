@@ -1,6 +1,8 @@
 """Classifier (SPEC §1, §9): feature-layer resolution on real torchvision architectures, the
 head G with finite-difference gradient checks, hook hygiene, eval mode, input checks."""
 
+import warnings
+
 import pytest
 import torch
 from torch import nn
@@ -490,3 +492,33 @@ def test_one_channel_batches_are_marked_channels_last_with_the_same_logits():
     xm = torch.rand(3, 1, 8, 8)
     with torch.no_grad():
         assert torch.allclose(Classifier(mlp).logits(xm, batch_size=2), mlp(xm), atol=1e-6)
+
+
+@pytest.mark.parametrize("arch, pick, why", [
+    ("vgg11_bn", "avgpool", "a pooling layer"),
+    ("squeezenet1_1", "classifier.2", "as many as the model has classes"),
+])
+def test_auto_feature_layer_warns_on_pooling_or_class_map(arch, pick, why):
+    import torchvision
+
+    clf = Classifier(getattr(torchvision.models, arch)().eval())
+    x = torch.rand(1, 3, 64, 64)
+    with pytest.warns(UserWarning) as rec:
+        clf.features(x)
+    msgs = [str(w.message) for w in rec if "feature_layer='auto' picked" in str(w.message)]
+    assert len(msgs) == 1 and "\n" not in msgs[0]
+    assert f"picked {pick!r}" in msgs[0] and why in msgs[0] and "feature_layer='features'" in msgs[0]
+    assert clf.feature_layer_name == pick  # the rule is documented, not changed
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        clf.features(x)  # once per Classifier
+
+
+@pytest.mark.parametrize("name", ["mnist_cnn", "mobilenet_v2_imagenet", "onet_face"])
+def test_auto_feature_layer_zoo_models_do_not_warn(name):
+    from cnnlens import zoo
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        clf = zoo.load_classifier(name)
+        assert clf.feature_layer_name

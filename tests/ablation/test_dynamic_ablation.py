@@ -147,11 +147,28 @@ def test_toy_square_pos_mask_near_square():
 def test_no_acceptance_reports_J_and_mar_1():
     q = torch.ones(16, 16, dtype=torch.bool)  # the whole image must be kept: nothing can pass
     clf = cnnlens.Classifier(SquareMeanNet(q, thresh=0.999).eval())
-    res = dynamic_ablation(clf, torch.ones(2, 1, 16, 16), iterations=30, superpixels=0)
+    with pytest.warns(UserWarning, match="no step was accepted"):
+        res = dynamic_ablation(clf, torch.ones(2, 1, 16, 16), iterations=30, superpixels=0)
     assert torch.equal(res.accepted, torch.zeros(2, dtype=torch.long))
     assert bool(res.mask.all()) and float(res.cam.abs().sum()) == 0.0
     assert torch.equal(res.mar, torch.ones(2, dtype=torch.float64))
     assert not torch.isnan(res.cam).any()
+
+
+def test_no_acceptance_warns_naming_the_images():
+    q = torch.ones(16, 16, dtype=torch.bool)
+    clf = cnnlens.Classifier(SquareMeanNet(q, thresh=0.999).eval())
+    # image 0 (all ones, class 1) can accept nothing; image 1 (all zeros, class 0) accepts every step
+    x = torch.stack([torch.ones(1, 16, 16), torch.zeros(1, 16, 16)])
+    with pytest.warns(UserWarning) as rec:
+        res = dynamic_ablation(clf, x, iterations=20, superpixels=0)
+    msgs = [str(w.message) for w in rec if "no step was accepted" in str(w.message)]
+    assert len(msgs) == 1 and "\n" not in msgs[0]
+    assert "1 of 2 image(s) (image 0)" in msgs[0]
+    assert "superpixels=0" not in msgs[0]  # already pixel mode: not suggested
+    for hint in ("iterations", "fc"):
+        assert hint in msgs[0]
+    assert res.accepted.tolist()[0] == 0 and res.accepted.tolist()[1] > 0
 
 
 def test_explain_da_methods_and_model_untouched(mnist):

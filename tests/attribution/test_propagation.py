@@ -7,6 +7,7 @@ import warnings
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 import cnnlens
@@ -287,6 +288,37 @@ def test_unsupported_operation_is_named_and_model_untouched() -> None:
         with pytest.raises(CnnlensError, match="multiplies two values"):
             explain(Classifier(model), torch.rand(1, 1, 8, 8), method)
     assert _same_state(before, _state(model)) and no_hooks_left(model)
+
+
+def test_squeeze_excitation_refusal_names_the_module() -> None:
+    class SE(nn.Module):
+        def __init__(self, c: int) -> None:
+            super().__init__()
+            self.fc = nn.Linear(c, c)
+
+        def forward(self, x):
+            gate = torch.sigmoid(self.fc(F.adaptive_avg_pool2d(x, 1).flatten(1)))[:, :, None, None]
+            return x * gate  # a product of two input-dependent tensors
+
+    class Block(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(1, 4, 3)
+            self.se = SE(4)
+
+        def forward(self, x):
+            return self.se(torch.relu(self.conv(x)))
+
+    model = nn.Sequential()
+    model.add_module("block", Block())
+    model.add_module("pool", nn.AdaptiveAvgPool2d(1))
+    model.add_module("flat", nn.Flatten())
+    model.add_module("head", nn.Linear(4, 3))
+    model.eval()
+    for method in ("lrp", "deeplift"):
+        with pytest.raises(CnnlensError, match=r"Tensor\.mul in module 'block\.se' \(SE\) multiplies two values"):
+            explain(Classifier(model), torch.rand(1, 1, 8, 8), method)
+    assert no_hooks_left(model)
 
 
 def test_unknown_composite_and_baseline() -> None:

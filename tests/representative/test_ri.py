@@ -228,6 +228,32 @@ def test_warnings_non_piecewise_linear_and_gap_linear():
         RepresentativeInterpreter(Classifier(_net(), feature_layer="1"), _images(40), n_boundaries=5)
 
 
+def test_gap_linear_warning_counts_the_model_classes():
+    # 3-class GAP + linear head whose class 2 is never predicted (it is always the runner-up): C is
+    # still 3 (the logits' width), not 1 + the highest predicted class (2), and the references give
+    # boundaries 0|2 and 1|2 (and 0|1) — more than the C(C-1)/2 = 1 a 2-class count would allow
+    torch.manual_seed(0)
+    gap = nn.Sequential(nn.Conv2d(1, 6, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                        nn.Linear(6, 3)).eval()
+    x = _images(60)
+    with torch.no_grad():
+        lin = gap[4]
+        lin.weight.zero_()
+        lin.weight[0, 0], lin.weight[0, 1], lin.weight[1, 0], lin.weight[1, 1] = 1.0, -1.0, -1.0, 1.0
+        lin.weight[2, 2] = 0.01  # the runner-up logit leans on another channel: 0|2 and 1|2 differ
+        lin.bias.zero_()
+        z = gap(x)
+        lin.bias[0], lin.bias[1] = -z[:, 0].median(), z[:, 0].median()
+        lin.bias[2] = -z[:, 2].max() - 1e-4
+    clf = Classifier(gap, feature_layer="1")
+    assert set(clf.predict(x).tolist()) == {0, 1}
+    with pytest.warns(UserWarning, match="global pooling") as rec:
+        ri = RepresentativeInterpreter(clf, x, n_boundaries=20)
+    msg = next(str(w.message) for w in rec if "global pooling" in str(w.message))
+    assert "C = 3 classes" in msg and "C(C-1)/2 = 3 " in msg, msg
+    assert 1 < ri.n_distinct_boundaries <= 3 and f"found {ri.n_distinct_boundaries} distinct" in msg
+
+
 @pytest.mark.parametrize("method", ["gradcam", "gradcam++", "scorecam"])
 def test_cam_weights_reproduce_the_attribution_maps(method):
     # the reuse baselines' weights, applied to their own image, give cnnlens.explain's maps

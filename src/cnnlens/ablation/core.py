@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+import warnings
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -393,6 +394,16 @@ def dynamic_ablation(
         "proposals": "default" if proposals is None else "injected",
     }
     texts = [rule_text(rule, clf.class_name(int(y[i])), float(mar[i])) for i in range(n)]
+    none = (acc == 0).nonzero().flatten().tolist()
+    if none:
+        shown = ", ".join(str(first_index + i) for i in none[:10]) + (f" (and {len(none) - 10} more)" if len(none) > 10 else "")
+        warnings.warn(
+            f"dynamic_ablation rule={rule!r}: no step was accepted for {len(none)} of {n} image(s) "
+            f"(image {shown}); their cam is all zeros and MAR 1 — try more iterations (now {iterations}), "
+            + (f"superpixels=0 (now {int(superpixels)}) " if int(superpixels) else "")
+            + f"or a larger fc (now {fc})",
+            UserWarning, stacklevel=2,
+        )
     return AblationResult(
         mask=mask.view(n, h, w), cam=cam.view(n, h, w), mar=mar, iterations=t, accepted=acc,
         evaluations=evals, rule_text=texts, targets=y, rule=rule,

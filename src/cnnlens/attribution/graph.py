@@ -23,6 +23,7 @@ addition/multiplication by constants (the Classifier's normalisation, the binary
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -163,10 +164,31 @@ class Tape:
         return self.values[(op.index, pos)]
 
 
+def _where(root: torch.nn.Module | None) -> str:
+    """`` in module 'a.b' (Type)`` for the innermost ``nn.Module`` whose code is running (found on
+    the Python call stack, only when an error is raised; nothing is hooked), or ``""``."""
+    frame = inspect.currentframe()
+    try:
+        while frame is not None:
+            mod = frame.f_locals.get("self")
+            if isinstance(mod, torch.nn.Module):
+                kind = type(mod).__name__
+                names = {id(m): n for n, m in root.named_modules()} if root is not None else {}
+                name = names.get(id(mod))
+                if name is None:
+                    return f" in a {kind} module"
+                return f" in module {name!r} ({kind})" if name else f" in the model's own forward ({kind})"
+            frame = frame.f_back
+        return ""
+    finally:
+        del frame
+
+
 class _Recorder(TorchFunctionMode):
-    def __init__(self, tape: Tape) -> None:
+    def __init__(self, tape: Tape, root: torch.nn.Module | None = None) -> None:
         super().__init__()
         self.tape = tape
+        self.root = root
         self.producer: dict[int, tuple[int, int]] = {}  # id(tensor) -> (op, pos)
         self.alive: list[torch.Tensor] = []  # keeps recorded tensors (and their ids) alive
 
@@ -250,9 +272,9 @@ class _Recorder(TorchFunctionMode):
             return KIND_PROP if n == 2 else KIND_CONST
         if func in _MUL:
             if n == 2:
-                raise CnnlensError(f"{_name(func)} multiplies two values that depend on the input "
-                                   "(e.g. attention gates); LRP and DeepLIFT's Rescale rule do not "
-                                   "define that operation")
+                raise CnnlensError(f"{_name(func)}{_where(self.root)} multiplies two values that depend on "
+                                   "the input (e.g. attention or squeeze-excitation gates); LRP and "
+                                   "DeepLIFT's Rescale rule do not define that operation")
             return KIND_CONST
         if func in _IDENTITY:
             if func in (F.dropout, F.dropout1d, F.dropout2d, F.alpha_dropout):
@@ -264,7 +286,7 @@ class _Recorder(TorchFunctionMode):
         if name in _IGNORED:
             return None  # boolean tests used for checks/control flow carry no relevance
         raise CnnlensError(
-            f"the model calls {name}, which LRP/DeepLIFT do not support (supported: conv, linear, "
+            f"the model calls {name}{_where(self.root)}, which LRP/DeepLIFT do not support (supported: conv, linear, "
             "batch norm, ReLU-family activations, max/avg pooling, flatten/reshape, concatenation, "
             "residual additions, dropout in eval mode)"
         )
@@ -274,10 +296,12 @@ def record(fn: Callable[[torch.Tensor], Any], x: torch.Tensor) -> Tape:
     """Run ``fn(x)`` once and record every operation on values derived from ``x`` (no gradients).
 
     ``fn`` is typically ``Classifier.forward_unchecked`` (normalisation, model, output selection). Raises
-    :class:`CnnlensError` naming the first unsupported operation.
+    :class:`CnnlensError` naming the first unsupported operation and the module (dotted name) it runs in.
     """
     tape = Tape()
-    rec = _Recorder(tape)
+    owner = getattr(fn, "__self__", None)  # Classifier.forward_unchecked: its model names the modules
+    root = fn if isinstance(fn, torch.nn.Module) else getattr(owner, "model", None)
+    rec = _Recorder(tape, root if isinstance(root, torch.nn.Module) else None)
     x = x.detach()
     with torch.no_grad():
         rec.add_input(x)

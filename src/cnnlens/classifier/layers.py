@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -14,6 +15,10 @@ from .. import validation
 from ..errors import CnnlensError
 
 __all__ = ["LayersMixin"]
+
+_POOLING = (nn.modules.pooling._MaxPoolNd, nn.modules.pooling._AvgPoolNd, nn.modules.pooling._AdaptiveAvgPoolNd,
+            nn.modules.pooling._AdaptiveMaxPoolNd, nn.modules.pooling._LPPoolNd)
+_PASS = (nn.modules.dropout._DropoutNd, nn.Identity)  # carry their input on: never the alternative
 
 
 class LayersMixin:
@@ -131,7 +136,38 @@ class LayersMixin:
         name = spatial[-1][0]
         self._feature_name = name
         self._feature_module = dict(self.model.named_modules())[name]
+        self._warn_auto_pick(spatial)
         return name
+
+    def _warn_auto_pick(self, spatial: list[tuple[str, tuple[int, ...]]]) -> None:
+        """Warn once when the ``"auto"`` pick is itself a pooling module (VGG's ``avgpool``; a container
+        that ends in pooling, such as the MNIST CNN's ``features``, is not) or has as many channels
+        as the model has classes (SqueezeNet's class map), naming the last earlier layer that is
+        neither (the convolutional alternative; dropout/identity excluded)."""
+        modules = dict(self.model.named_modules())
+        k = getattr(self, "num_classes", None)
+
+        def odd(i: int) -> str | None:
+            if isinstance(modules[spatial[i][0]], _POOLING):
+                return "a pooling layer"
+            if k is not None and k > 2 and spatial[i][1][1] == k:
+                return f"{k} channels, as many as the model has classes (a class map)"
+            return None
+
+        why = odd(len(spatial) - 1)
+        if why is None or getattr(self, "_auto_warned", False):
+            return
+        self._auto_warned = True
+        name, shape = spatial[-1]
+        alt = next((spatial[i] for i in range(len(spatial) - 2, -1, -1)
+                    if spatial[i][0] != name and odd(i) is None and not isinstance(modules[spatial[i][0]], _PASS)), None)
+        hint = (f"the last convolutional alternative is {alt[0]!r} ({alt[1][1]} channels, {alt[1][2]}×{alt[1][3]}); "
+                f"pass feature_layer={alt[0]!r}") if alt else "pass an explicit feature_layer="
+        warnings.warn(
+            f"feature_layer='auto' picked {name!r} ({type(modules[name]).__name__}, {shape[1]} channels, "
+            f"{shape[2]}×{shape[3]}), which is {why}; {hint} to explain convolutional features",
+            UserWarning, stacklevel=4,
+        )
 
     @property
     def feature_layer_name(self) -> str | None:

@@ -321,10 +321,12 @@ class RepresentativeInterpreter:
         linear = [m for m in head if isinstance(m, nn.Linear)]
         others = [m for m in head if not isinstance(m, (nn.Linear, *_PASSIVE))]
         if len(linear) == 1 and not others:
-            n_cls = int(self.predictions_.max()) + 1 if not self.clf.class_names else len(self.clf.class_names)
+            # C = the model's classes (logit width), not the highest class the references happen to be predicted as
+            n_cls = self.clf.num_classes or int(linear[0].out_features)
             warnings.warn(
-                f"the head after layer {self.layer_name!r} is global pooling + one linear layer: it has at most "
-                f"C(C-1)/2 = {n_cls * (n_cls - 1) // 2} distinct Eq. 2 boundaries, so RI degenerates; found "
+                f"the head after layer {self.layer_name!r} is global pooling + one linear layer: with C = {n_cls} "
+                f"classes it has at most C(C-1)/2 = {n_cls * (n_cls - 1) // 2} distinct Eq. 2 boundaries, so RI "
+                "degenerates; found "
                 f"{self.n_distinct_boundaries} distinct among |Q| = {self.n_boundaries}. Choose an earlier layer= "
                 "whose head has hidden layers",
                 UserWarning, stacklevel=3,
