@@ -34,6 +34,10 @@ from cnnlens.attribution import method_info
 from cnnlens.metrics import MetricResult
 from tests.conftest import no_hooks_left
 
+# the contract budgets are tiny (8 DA iterations): a chain that accepts no step is expected here,
+# and its warning (tested in tests/ablation) would only clutter the contract run
+pytestmark = pytest.mark.filterwarnings("ignore:dynamic_ablation rule=.*no step was accepted:UserWarning")
+
 N, H, W = 3, 16, 16
 MEAN, STD = [0.5, 0.5, 0.5], [0.25, 0.25, 0.25]
 SEED, BATCH = 3, 48  # not the defaults, so params must record what was passed
