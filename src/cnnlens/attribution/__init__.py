@@ -80,6 +80,7 @@ class MethodInfo:
     description: str
     params: tuple[str, ...] = ()
     takes_index: bool = False
+    option_kinds: tuple[tuple[str, str], ...] = ()  # (name, "bool" | "float") of typed options
 
 
 _REGISTRY: dict[str, MethodInfo] = {}
@@ -101,7 +102,7 @@ def register(name: str, *, uses_layer: bool = False, stochastic: bool = False, d
         doc = description or ((fn.__doc__ or "").strip().splitlines() or [""])[0]
         own = tuple(params) if params is not None else tuple(validation.accepted_params(fn, skip=_COMMON)[0])
         takes_index = "first_index" in validation.accepted_params(fn)[0]
-        _REGISTRY[name] = MethodInfo(name, fn, uses_layer, stochastic, doc, own, takes_index)
+        _REGISTRY[name] = MethodInfo(name, fn, uses_layer, stochastic, doc, own, takes_index, _option_kinds(fn))
         return fn
 
     return deco
@@ -132,24 +133,34 @@ def method_info(name: str) -> MethodInfo:
     return _REGISTRY[name]
 
 
-def _check_option_types(info: MethodInfo, params: dict[str, Any]) -> None:
-    """Every option the method declares as ``bool`` goes through :func:`validation.flag` (``'no'``
-    is not False) and every one declared as ``float`` through :func:`validation.real` (finite);
-    the method checks ranges itself."""
+def _option_kinds(fn: Callable[..., Any]) -> tuple[tuple[str, str], ...]:
+    """``(name, "bool" | "float")`` of ``fn``'s options declared (or defaulted) as bool or float."""
     try:
-        sig = inspect.signature(info.fn).parameters
+        sig = inspect.signature(fn).parameters
     except (TypeError, ValueError):
-        return
-    for name, value in params.items():
-        p = sig.get(name)
-        if p is None:
-            continue
+        return ()
+    kinds = []
+    for name, p in sig.items():
         ann = "" if p.annotation is p.empty else p.annotation if isinstance(p.annotation, str) else \
             getattr(p.annotation, "__name__", "")
         if ann == "bool" or (ann == "" and isinstance(p.default, bool)):
-            validation.flag(name, value)
-        elif ann == "float" and value is not None:
-            validation.real(name, value)
+            kinds.append((name, "bool"))
+        elif ann == "float":
+            kinds.append((name, "float"))
+    return tuple(kinds)
+
+
+def _check_option_types(info: MethodInfo, params: dict[str, Any]) -> None:
+    """Every option the method declares as ``bool`` goes through :func:`validation.flag` (``'no'``
+    is not False) and every one declared as ``float`` through :func:`validation.real` (finite);
+    the method checks ranges itself. The kinds are read once, at registration."""
+    for name, kind in info.option_kinds:
+        if name not in params:
+            continue
+        if kind == "bool":
+            validation.flag(name, params[name])
+        elif params[name] is not None:
+            validation.real(name, params[name])
 
 
 def _ordinary(v: Any) -> Any:
