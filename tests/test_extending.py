@@ -301,3 +301,16 @@ def test_a_user_cannot_take_a_builtin_name_and_can_unregister_their_own():
     assert "test_unregister_metric" not in M.list_metrics()
     with pytest.raises(cnnlens.CnnlensError, match="unknown metric"):
         M.metric_info("test_unreg_alias")
+
+
+def test_a_broken_plugin_is_skipped_with_a_warning(monkeypatch, own_registries):
+    """A third-party entry point that fails to import must not take the built-in methods down."""
+    def fake_entry_points(*, group):
+        return [EntryPoint(name="broken", value="cnnlens_no_such_plugin_module.methods", group=group)]
+
+    monkeypatch.setattr(cnnlens._plugins, "entry_points", fake_entry_points)
+    monkeypatch.setattr(attribution._load_providers, "loaded", False)
+    with pytest.warns(RuntimeWarning, match="entry point 'broken' .* failed to load and is skipped"):
+        names = cnnlens.methods()
+    assert "gradcam" in names and "saliency" in names
+    assert "gradcam" in cnnlens.methods()  # loaded once: no second warning, no error

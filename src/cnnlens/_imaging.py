@@ -32,7 +32,8 @@ __all__ = ["safe_name", "method_slug", "file_stem", "png_bytes", "to_rgb_uint8",
 
 NAME_LIMIT = 50  # characters of one safe file-name part
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
-_IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"})
+#: file endings read as images (also cnnlens.data.folder's list)
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 
 
 def safe_name(text: Any, limit: int = NAME_LIMIT) -> str:
@@ -48,7 +49,7 @@ def method_slug(name: str) -> str:
 def file_stem(name: str) -> str:
     """``digit0.png`` → ``digit0`` (image names from files keep their extension; others are kept whole)."""
     p = Path(str(name))
-    return p.stem if p.suffix.lower() in _IMAGE_SUFFIXES else str(name)
+    return p.stem if p.suffix.lower() in IMAGE_EXTENSIONS else str(name)
 
 
 def png_bytes(picture: Any, *, min_side: int | None = None) -> bytes:

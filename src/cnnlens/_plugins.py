@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import warnings
 from collections.abc import Iterable
 from importlib.metadata import entry_points
 
@@ -34,8 +35,12 @@ class Loader:
             for mod in pkgutil.iter_modules(importlib.import_module(self.package).__path__):
                 if not mod.name.startswith("_") and mod.name not in self.skip:
                     importlib.import_module(f"{self.package}.{mod.name}")
-            for ep in entry_points(group=self.group):
-                ep.load()
         except BaseException:
-            self.loaded = False
+            self.loaded = False  # the package's own modules: retried on the next call
             raise
+        for ep in entry_points(group=self.group):
+            try:
+                ep.load()
+            except Exception as exc:  # a broken third-party plugin must not take the built-ins down
+                warnings.warn(f"cnnlens: entry point {ep.name!r} of {self.group!r} failed to load and is skipped: "
+                              f"{type(exc).__name__}: {exc}", RuntimeWarning, stacklevel=2)

@@ -82,6 +82,8 @@ def fill(kind: Any, x: torch.Tensor, clf: Any = None, *, blur: str = "gaussian",
     (names in the module docstring; ``clf`` for ``"mean"``, ``segments`` ``(N, H, W)`` int64
     superpixel ids for ``"segment_mean"``)."""
     kind = resolve(kind, what)
+    if blur not in ("gaussian", "box"):
+        raise CnnlensError(f"blur must be 'gaussian' or 'box', got {blur!r}")
     if isinstance(kind, str):
         if kind == "black":
             return torch.zeros_like(x)

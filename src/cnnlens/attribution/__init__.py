@@ -248,7 +248,7 @@ def explain(
         **exp.params,
         "method": method,
         "seed": seed,
-        "layer": layer_name,
+        "layer": exp.params.get("layer", layer_name),  # a method that reads its own layer says which
         "target": "predicted" if target is None else targets.tolist(),
         "batch_size": batch_size,
         "first_index": first_index,

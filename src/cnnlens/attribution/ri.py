@@ -43,7 +43,7 @@ def ri(clf: Classifier, x: torch.Tensor, targets: torch.Tensor, *, seed: int, ba
         targets=it.targets,
         params={"reference": ("RepresentativeInterpreter" if isinstance(reference, RepresentativeInterpreter)
                               else f"images {tuple(reference.shape)}"),
-                "n_boundaries": ri.n_boundaries, "unit_normals": ri.unit_normals,
+                "layer": ri.layer_name, "n_boundaries": ri.n_boundaries, "unit_normals": ri.unit_normals,
                 "n_reference": int(ri.features_.shape[0]), "boundary_seed": ri.seed,
                 "compute_dtype": str(ri.compute_dtype).replace("torch.", "")},
         info={"counts": it.counts, "boundaries": [p.tolist() for p in it.boundaries],

@@ -51,8 +51,9 @@ def _cmd_ablate(args: argparse.Namespace) -> int:
         stem = f"{i:04d}_{safe_name(Path(str(name)).stem)}"
         keep = masks[i] if res.rule == "pos" else ~masks[i]
         region = x[i] * keep[None].astype(np.float32)
-        heat = 0.5 * jet(cams[i]) + 0.5 * to_rgb_uint8(x[i]).astype(np.float64) / 255.0
-        write(f"{stem}_original.png", png_bytes(to_rgb_uint8(x[i]), min_side=_MIN_SIDE))
+        original = to_rgb_uint8(x[i])
+        heat = 0.5 * jet(cams[i]) + 0.5 * original.astype(np.float64) / 255.0
+        write(f"{stem}_original.png", png_bytes(original, min_side=_MIN_SIDE))
         write(f"{stem}_region.png", png_bytes(to_rgb_uint8(region), min_side=_MIN_SIDE))
         write(f"{stem}_heatmap.png", png_bytes(np.round(heat * 255).astype(np.uint8), min_side=_MIN_SIDE))
         write(f"{stem}_rule.txt", res.rule_text[i] + "\n")

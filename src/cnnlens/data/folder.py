@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .._imaging import IMAGE_EXTENSIONS
 from ..errors import CnnlensError, ImageReadError, one_line
 from .imageset import ImageDataset, resize_center_crop
 
@@ -41,7 +42,6 @@ __all__ = [
     "IGNORED_FOLDERS",
 ]
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 
 
 # folders that are never classes: concept masks, tool/OS debris (Jupyter, macOS zips, caches)

@@ -221,6 +221,8 @@ def _method_entries(methods: Any, method_params: Mapping[str, Mapping[str, Any]]
     from ..attribution import method_info
     from ..attribution import methods as registered
 
+    if method_params is not None and not isinstance(method_params, Mapping):
+        raise CnnlensError(f"method_params must be a dict {{method name: params}}, got {type(method_params).__name__}")
     if methods is None:
         methods = registered()
     if isinstance(methods, (str, Explanation)):
@@ -253,8 +255,6 @@ def _method_entries(methods: Any, method_params: Mapping[str, Mapping[str, Any]]
         entries.append((m, m, dict((method_params or {}).get(m, {}))))
     labels = [e[0] for e in entries]
     if method_params:
-        if not isinstance(method_params, Mapping):
-            raise CnnlensError(f"method_params must be a dict {{method name: params}}, got {type(method_params).__name__}")
         plain = [m for m in methods if isinstance(m, str)]
         stray = [k for k in method_params if k not in plain]
         if stray:

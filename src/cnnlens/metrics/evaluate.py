@@ -30,7 +30,6 @@ from ._common import (
     check_classifier,
     check_maps,
     check_score,
-    forward_logits,
 )
 from .context import GOMEZ_MAX_STEPS, RISE_STEPS, EvaluateOptions, MetricContext, preset_step
 from .insertion_game import DEFAULT_FRACTIONS
@@ -155,7 +154,6 @@ def evaluate(
             layer_maps = check_maps(layer_maps, x, what="layer_maps", allow_larger=True)
     else:
         maps = None
-    forward_logits(clf, x[:1])  # one probe forward: the model's number of classes for the target check
     if target is None and exp_targets is not None:
         target = exp_targets
     targets = clf.targets(x, target, batch_size=batch_size)
