@@ -41,8 +41,20 @@ __all__ = [
     "finite",
     "known_params",
     "accepted_params",
+    "shown",
 ]
 
+
+def shown(value: Any, limit: int = 80) -> str:
+    """``value`` for an error message: one line, at most ``limit`` characters; arrays and tensors
+    by dtype and shape (their ``repr`` spans many lines)."""
+    module = type(value).__module__ or ""
+    if module.startswith("torch") and hasattr(value, "shape") and hasattr(value, "dtype") and value.numel() > 8:
+        return f"a {str(value.dtype).replace('torch.', '')} tensor of shape {tuple(value.shape)}"
+    if module == "numpy" and getattr(value, "size", 0) > 8:
+        return f"a {value.dtype} array of shape {tuple(value.shape)}"
+    text = " ".join(repr(value).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 def _is_int(value: Any) -> bool:
     return not isinstance(value, bool) and isinstance(value, numbers.Integral)
@@ -71,7 +83,7 @@ def integer(name: str, value: Any, minimum: int | None = None, maximum: int | No
     if not _is_int(value) or (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
         rule = _int_rule(minimum, maximum) + (" or None" if allow_none else "")
         extra = f" ({hint})" if hint else ""
-        raise CnnlensError(f"{name} must be {rule}{extra}, got {value!r}")
+        raise CnnlensError(f"{name} must be {rule}{extra}, got {shown(value)}")
     return int(value)
 
 
@@ -102,7 +114,7 @@ def real(name: str, value: Any, low: float | None = None, high: float | None = N
             rule = "a finite number"
         rule += " or None" if allow_none else ""
         extra = f" ({hint})" if hint else ""
-        raise CnnlensError(f"{name} must be {rule}{extra}, got {value!r}")
+        raise CnnlensError(f"{name} must be {rule}{extra}, got {shown(value)}")
     return v
 
 
@@ -115,14 +127,14 @@ def choice(name: str, value: Any, choices: Iterable[Any], *, aliases: Mapping[An
             return key
     except TypeError:  # unhashable / uncomparable values
         pass
-    shown = ", ".join(repr(c) for c in options)
-    raise CnnlensError(f"{name} must be one of {shown}, got {value!r}")
+    listed = ", ".join(repr(c) for c in options)
+    raise CnnlensError(f"{name} must be one of {listed}, got {shown(value)}")
 
 
 def seed(value: Any, name: str = "seed") -> int:
     """A seed: any integer (numpy's ``SeedSequence`` takes non-negative ones; see :mod:`cnnlens.seeding`)."""
     if not _is_int(value):
-        raise CnnlensError(f"{name} must be an integer, got {value!r}")
+        raise CnnlensError(f"{name} must be an integer, got {shown(value)}")
     return int(value)
 
 
@@ -134,7 +146,7 @@ def batch_size(value: Any, name: str = "batch_size") -> int:
 def flag(name: str, value: Any) -> bool:
     """A boolean switch (``True``/``False`` only; ``0``/``1`` are refused: too easy to confuse)."""
     if not isinstance(value, bool):
-        raise CnnlensError(f"{name} must be True or False, got {value!r}")
+        raise CnnlensError(f"{name} must be True or False, got {shown(value)}")
     return value
 
 

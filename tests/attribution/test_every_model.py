@@ -105,6 +105,28 @@ def test_inference_mode_target_tensor_and_model_untouched(mnist):
     assert all(p.grad is None for p in clf.model.parameters())
 
 
+@pytest.mark.parametrize("mode", [torch.no_grad, torch.inference_mode])
+def test_representative_interpreter_under_the_callers_grad_mode(mnist, mode):
+    """The lower-level API, not only explain(): RI computes its boundaries' gradients itself."""
+    clf, x, ref = mnist
+    want = cnnlens.RepresentativeInterpreter(clf, ref, n_boundaries=4).interpret(x[:1], heatmaps=True)
+    with mode():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            got = cnnlens.RepresentativeInterpreter(clf, ref.clone(), n_boundaries=4).interpret(x[:1].clone(), heatmaps=True)
+    assert all(torch.equal(a, b) for a, b in zip(got.covered, want.covered))
+    assert all(torch.equal(a, b) for a, b in zip(got.boundaries, want.boundaries))
+    torch.testing.assert_close(got.maps, want.maps)
+
+
+def test_a_tensor_in_a_bad_option_is_named_in_one_line(mnist):
+    clf, x, ref = mnist
+    ri = cnnlens.RepresentativeInterpreter(clf, ref, n_boundaries=4)
+    with pytest.raises(CnnlensError) as err:
+        ri.evaluate_reuse(x, x)  # seeds given an image batch
+    assert "\n" not in str(err.value) and "tensor of shape (2, 1, 28, 28)" in str(err.value)
+
+
 # ------------------------------------------------------------------ 3. TorchScript
 def _small() -> nn.Module:
     torch.manual_seed(0)

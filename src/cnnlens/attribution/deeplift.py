@@ -7,6 +7,9 @@ The input ``x`` and its baseline ``x′`` go through the model in one batch, rec
   normalisation): the multiplier is the gradient (the linear rule);
 - elementwise nonlinearities (ReLU, ReLU6, PReLU, …): ``m_in = m_out · Δy/Δx`` (Rescale), or the
   gradient at ``x`` where ``|Δx| < 1e-10``;
+- products and quotients of two traced values (squeeze-excitation gates; LayerNorm/GroupNorm,
+  recorded as their steps): the exact rule ``m_a = m·(b + b′)/2``, ``m_b = m·(a + a′)/2`` (and its
+  quotient form), so completeness holds through them too;
 - max-pool: each window's output difference ``Δy`` goes to one input — the winner for ``x`` when
   ``y ≥ y′``, else the winner for ``x′`` — divided by that input's ``Δx`` (gradient where
   ``|Δx| < 1e-10``).
@@ -39,10 +42,11 @@ import torch
 
 from .. import fills
 from ..classifier import Classifier
+from ..errors import CnnlensError
 from ..explanation import Explanation
 from . import register
 from ._util import conserving_explanation, propagation_classifier, refuse_torchscript
-from .graph import KIND_ACT, KIND_MAXPOOL, KIND_PARAM, Op, Tape, linear_vjp, propagate, record, vjp
+from .graph import KIND_ACT, KIND_MAXPOOL, KIND_PARAM, KIND_PRODUCT, Op, Tape, is_quotient, linear_vjp, propagate, record, vjp
 
 __all__ = ["deeplift", "deeplift_attributions", "make_baseline", "BASELINES"]
 
@@ -59,6 +63,23 @@ def make_baseline(clf: Classifier, x: torch.Tensor, baseline: Any) -> torch.Tens
 def _safe_div(num: torch.Tensor, den: torch.Tensor, fallback: torch.Tensor) -> torch.Tensor:
     small = den.abs() < _EPS
     return torch.where(small, fallback, num / torch.where(small, torch.ones_like(den), den))
+
+
+def _product_multipliers(op: Op, ins: list[torch.Tensor], m: torch.Tensor, n: int) -> list[torch.Tensor]:
+    """Exact multipliers of ``y = a·b`` (or ``a/b``) between input and baseline halves.
+
+    ``Δ(ab) = Δa·(b + b′)/2 + Δb·(a + a′)/2`` and ``Δ(a/b) = Δa·(1/b + 1/b′)/2 − Δb·(a + a′)/(2bb′)``
+    hold exactly, so the multipliers ``m_a``, ``m_b`` keep completeness (the two-player Shapley
+    split of the product's difference; Shrikumar et al. 2017 discuss such gated products)."""
+    if any(t.shape[0] != 2 * n for t in ins):
+        raise CnnlensError(f"{op.name} mixes the images of a batch; DeepLIFT cannot follow it")
+    a, a_ref, b, b_ref = ins[0][:n], ins[0][n:], ins[1][:n], ins[1][n:]
+    if is_quotient(op):
+        ma = m * (1 / b + 1 / b_ref) / 2
+        mb = -m * (a + a_ref) / (2 * b * b_ref)
+    else:
+        ma, mb = m * (b + b_ref) / 2, m * (a + a_ref) / 2
+    return [ma.sum_to_size(a.shape), mb.sum_to_size(b.shape)]
 
 
 def deeplift_attributions(
@@ -92,6 +113,9 @@ def deeplift_attributions(
             contrib = vjp(op, [a], [m * (top - y_ref)])[0] + vjp(op, [a_ref], [m * (y - top)])[0]
             grad = vjp(op, [a], [m])[0]
             return [_safe_div(contrib, a - a_ref, grad)]
+        if op.kind == KIND_PRODUCT:
+            assert outs[0] is not None
+            return list(_product_multipliers(op, ins, outs[0], n))
         if op.kind == KIND_PARAM:
             m = outs[0]
             assert m is not None

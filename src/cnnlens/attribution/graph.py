@@ -14,11 +14,15 @@ and is not one of the supported kinds raises :class:`~cnnlens.errors.CnnlensErro
 never a silent fallback to plain gradients. BatchNorm that directly follows a convolution is
 folded into it (:func:`fold_batchnorm`): the folded convolution gives the same output (tested).
 
-Supported: conv1d/conv2d, linear, batch norm, ReLU/ReLU6/hardtanh/PReLU/LeakyReLU/ELU/SELU/GELU/
-SiLU/sigmoid/tanh/softplus/clamp, max-pool, avg-pool, adaptive avg-pool, mean/sum, bilinear and
-nearest interpolation, flatten/view/reshape/permute/transpose/contiguous/expand/cat/stack/
-indexing/padding, dropout in eval mode, additions of two branches (also in place), and
-addition/multiplication by constants (the Classifier's normalisation, the binary expansion).
+Supported: conv1d/conv2d, linear, batch norm, layer norm and group norm (recorded as their
+elementary steps), ReLU/ReLU6/hardtanh/PReLU/LeakyReLU/ELU/SELU/GELU/SiLU/Hardswish/Hardsigmoid/
+Mish/sigmoid/tanh/softplus/clamp/exp/sqrt/rsqrt/reciprocal/abs/constant powers, max-pool, avg-pool,
+adaptive avg-pool, mean/sum, bilinear and nearest interpolation, flatten/view/reshape/permute/
+transpose/contiguous/expand/cat/stack/indexing/padding, dropout in eval mode, additions of two
+branches (also in place), addition/multiplication by constants (the Classifier's normalisation, the
+binary expansion) and elementwise products/quotients of two traced values (:data:`KIND_PRODUCT`:
+squeeze-excitation gates, the steps of a normalisation; docs/algorithms.md §2 "Gates and
+normalisation"). Products of two traced matrices (attention) are refused.
 """
 from __future__ import annotations
 
@@ -35,7 +39,8 @@ from torch.utils._pytree import tree_flatten, tree_unflatten
 from ..errors import CnnlensError
 
 __all__ = ["Op", "Tape", "record", "fold_batchnorm", "vjp", "rerun", "KIND_PARAM", "KIND_ACT",
-           "KIND_SELECT", "KIND_MAXPOOL", "KIND_PROP", "KIND_CONST", "KIND_BN", "KIND_IDENTITY"]
+           "KIND_SELECT", "KIND_MAXPOOL", "KIND_PROP", "KIND_CONST", "KIND_BN", "KIND_IDENTITY",
+           "KIND_PRODUCT", "gate_roles"]
 
 T = torch.Tensor
 
@@ -48,6 +53,7 @@ KIND_MAXPOOL = "max_pool"
 KIND_PROP = "proportional"  # linear combination of traced values (sums, averages, interpolation)
 KIND_CONST = "affine_const"  # traced value plus/times a constant, shape unchanged
 KIND_IDENTITY = "identity"  # dropout in eval mode, dtype casts
+KIND_PRODUCT = "product"  # product (or quotient) of two traced values: gates, normalisation
 
 _PARAM = {torch.conv2d: "conv2d", torch.conv1d: "conv1d", F.linear: "linear"}
 _ACT = {
@@ -55,7 +61,10 @@ _ACT = {
     torch.prelu, F.prelu, F.leaky_relu, F.leaky_relu_, F.elu, F.elu_, F.selu, F.celu, F.gelu,
     F.silu, F.softplus, F.hardswish, F.hardsigmoid, torch.sigmoid, T.sigmoid, F.sigmoid,
     torch.tanh, T.tanh, F.tanh, torch.clamp, T.clamp, T.clamp_, T.clamp_min, torch.clamp_min,
+    F.mish, torch.exp, T.exp, torch.sqrt, T.sqrt, torch.rsqrt, T.rsqrt, torch.reciprocal,
+    T.reciprocal, torch.square, T.square, torch.abs, T.abs, T.__abs__, T.__rtruediv__,
 }
+_POW = {torch.pow, T.pow, T.__pow__}
 _SELECT = {
     T.view, T.view_as, T.reshape, T.reshape_as, torch.reshape, torch.flatten, T.flatten,
     T.permute, torch.permute, T.transpose, torch.transpose, T.contiguous, T.clone, torch.clone,
@@ -70,8 +79,9 @@ _PROP = {
 }
 _ADD = {T.add, T.add_, T.__add__, T.__iadd__, T.__radd__, torch.add,
         T.sub, T.sub_, T.__sub__, T.__isub__, T.__rsub__, torch.sub}
-_MUL = {T.mul, T.mul_, T.__mul__, T.__imul__, T.__rmul__, torch.mul, T.div, T.div_,
-        T.__truediv__, T.__itruediv__, torch.div, T.__neg__, torch.neg, T.neg}
+_MUL = {T.mul, T.mul_, T.__mul__, T.__imul__, T.__rmul__, torch.mul, T.__neg__, torch.neg, T.neg}
+_DIV = {T.div, T.div_, T.__truediv__, T.__itruediv__, torch.div}
+_NORM = {F.layer_norm, F.group_norm}
 _IDENTITY = {F.dropout, F.dropout1d, F.dropout2d, F.alpha_dropout, T.to, T.float, T.type_as}
 _IGNORED = {"Tensor.__eq__", "Tensor.__ne__", "Tensor.__lt__", "Tensor.__gt__", "Tensor.__le__",
             "Tensor.__ge__", "Tensor.isfinite", "torch.isfinite", "Tensor.isnan", "torch.isnan",
@@ -214,6 +224,8 @@ class _Recorder(TorchFunctionMode):
         ]
         if not traced:
             return func(*args, **kwargs)
+        if func in _NORM:
+            return self._normalise(func, args, kwargs, traced, leaves)
         inplace = func in _INPLACE or kwargs.get("inplace") is True
         pos = _INPLACE_POS.get(func)
         if pos is not None and len(args) > pos and args[pos] is True:
@@ -244,6 +256,45 @@ class _Recorder(TorchFunctionMode):
         self._register_output(op, outs)
         return out
 
+    def _call(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Run ``func`` through the recorder (used to spell a fused operation in recorded steps)."""
+        return self.__torch_function__(func, (), args, kwargs)
+
+    def _normalise(self, func, args, kwargs, traced, leaves) -> torch.Tensor:
+        """``layer_norm`` / ``group_norm`` recorded as their elementary steps (docs/algorithms.md §2
+        ``lrp``): centring ``c = x − mean(x)`` (linear), ``s = 1/√(mean(c·c) + eps)`` (a gate), ``c·s``,
+        then the affine ``·γ + β``. The rules of the steps give the normalisation's rule: LRP passes
+        relevance through the centring with σ held constant (Ali et al. 2022), DeepLIFT's product and
+        Rescale rules keep completeness exact."""
+        if any(pos != 0 for pos, _ in traced):
+            raise CnnlensError(f"{_name(func)}{_where(self.root)} with a weight that depends on the input is not supported")
+        names = ("input", "normalized_shape", "weight", "bias", "eps") if func is F.layer_norm else \
+            ("input", "num_groups", "weight", "bias", "eps")
+        bound = dict(zip(names, args))
+        bound.update(kwargs)
+        x, weight, bias, eps = bound["input"], bound.get("weight"), bound.get("bias"), bound.get("eps", 1e-5)
+        call = self._call
+        if func is F.layer_norm:
+            dims = tuple(range(-len(tuple(bound["normalized_shape"])), 0))
+            h = x
+        else:
+            groups = int(bound["num_groups"])
+            h = call(T.reshape, x, (x.shape[0], groups, -1))
+            dims = (-1,)
+        mu = call(torch.mean, h, dim=dims, keepdim=True)
+        c = call(torch.sub, h, mu)
+        var = call(torch.mean, call(torch.mul, c, c), dim=dims, keepdim=True)
+        y = call(torch.mul, c, call(torch.rsqrt, call(torch.add, var, eps)))
+        shape: tuple[int, ...] = ()
+        if func is F.group_norm:
+            y = call(T.reshape, y, x.shape)
+            shape = (-1,) + (1,) * (x.dim() - 2)  # per-channel affine
+        if weight is not None:
+            y = call(torch.mul, y, weight.reshape(shape) if shape else weight)
+        if bias is not None:
+            y = call(torch.add, y, bias.reshape(shape) if shape else bias)
+        return y
+
     def _classify(self, func, args, kwargs, leaves, traced) -> str | None:
         n = len(traced)
         if func in _PARAM:
@@ -255,6 +306,21 @@ class _Recorder(TorchFunctionMode):
             if training:
                 raise CnnlensError("batch_norm runs in training mode; LRP/DeepLIFT need eval mode")
             return KIND_BN
+        if func in _POW:
+            exponent = args[1] if len(args) > 1 else kwargs.get("exponent")
+            if n != 1 or traced[0][0] != 0 or isinstance(exponent, torch.Tensor):
+                raise CnnlensError(f"{_name(func)}{_where(self.root)} with an exponent that depends on the input is not supported")
+            return KIND_ACT
+        if func in _DIV:
+            divisor = args[1] if len(args) > 1 else kwargs.get("other")
+            den = any(leaves[i] is divisor for i, _ in traced)
+            if not den:
+                return KIND_CONST
+            if n == 1:  # constant / traced: an elementwise nonlinearity of the divisor
+                if tuple(args[0].shape if isinstance(args[0], torch.Tensor) else ()) not in ((), tuple(divisor.shape)):
+                    raise CnnlensError(f"{_name(func)}{_where(self.root)} broadcasts a constant over a traced divisor; not supported")
+                return KIND_ACT
+            return KIND_PRODUCT
         if func in _ACT:
             if n != 1:
                 raise CnnlensError(f"{_name(func)} with {n} traced inputs is not supported")
@@ -271,11 +337,7 @@ class _Recorder(TorchFunctionMode):
         if func in _ADD:
             return KIND_PROP if n == 2 else KIND_CONST
         if func in _MUL:
-            if n == 2:
-                raise CnnlensError(f"{_name(func)}{_where(self.root)} multiplies two values that depend on "
-                                   "the input (e.g. attention or squeeze-excitation gates); LRP and "
-                                   "DeepLIFT's Rescale rule do not define that operation")
-            return KIND_CONST
+            return KIND_PRODUCT if n == 2 else KIND_CONST
         if func in _IDENTITY:
             if func in (F.dropout, F.dropout1d, F.dropout2d, F.alpha_dropout):
                 training = kwargs.get("training", args[2] if len(args) > 2 else True)
@@ -287,8 +349,8 @@ class _Recorder(TorchFunctionMode):
             return None  # boolean tests used for checks/control flow carry no relevance
         raise CnnlensError(
             f"the model calls {name}{_where(self.root)}, which LRP/DeepLIFT do not support (supported: conv, linear, "
-            "batch norm, ReLU-family activations, max/avg pooling, flatten/reshape, concatenation, "
-            "residual additions, dropout in eval mode)"
+            "batch/layer/group norm, elementwise activations, elementwise products (gates), max/avg pooling, "
+            "flatten/reshape, concatenation, residual additions, dropout in eval mode)"
         )
 
 
@@ -361,6 +423,28 @@ def _mutates(op: Op) -> bool:
         return True
     pos = _INPLACE_POS.get(op.func)
     return pos is not None and len(args) > pos and args[pos] is True
+
+
+def is_quotient(op: Op) -> bool:
+    """Whether a :data:`KIND_PRODUCT` op is ``a / b`` (else ``a · b``)."""
+    return op.func in _DIV
+
+
+def gate_roles(op: Op, inputs: Sequence[torch.Tensor], output: torch.Tensor) -> list[float]:
+    """LRP's share of a product's relevance for each factor (docs/algorithms.md §2 ``lrp``).
+
+    A factor that is broadcast over the other (a squeeze-excitation gate ``(N, C, 1, 1)`` times
+    features ``(N, C, H, W)``; the ``1/σ`` of a normalisation) is a **gate**: it is held constant and
+    the other factor, the signal, receives all relevance (Ali et al. 2022; Achtibat et al. 2024).
+    A quotient's divisor is always the gate. Two factors of the output's shape (``h · sigmoid(h)``
+    written out, ``c · c``) split it equally — AttnLRP's uniform rule. Either way the shares sum to 1
+    (conservation up to the stabiliser)."""
+    if is_quotient(op):
+        return [1.0, 0.0]
+    full = [tuple(a.shape) == tuple(output.shape) for a in inputs]
+    if sum(full) == 1:
+        return [1.0 if f else 0.0 for f in full]
+    return [1.0 / len(inputs)] * len(inputs)
 
 
 def fold_batchnorm(tape: Tape) -> None:

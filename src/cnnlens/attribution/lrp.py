@@ -10,7 +10,11 @@ conv / linear          composite ``"epsilon"``: ε-rule everywhere.
                        composite ``"epsilon_alpha2_beta1_flat"`` (OVERVIEW's): the **first** conv
                        or linear layer **Flat**, every other conv **α2β1**, every other linear
                        **ε**.
-activations            pass the relevance unchanged (ReLU, ReLU6, PReLU, ...)
+activations            pass the relevance unchanged (ReLU, ReLU6, PReLU, SiLU, GELU, ...)
+products, quotients    the gate (the factor broadcast over the other; a divisor; LayerNorm's
+                       ``1/σ``) is held constant, the signal gets all relevance (Ali et al. 2022;
+                       AttnLRP); two same-shape factors split it equally (AttnLRP's uniform rule)
+layer / group norm     recorded as centring, ``1/σ`` gate, product, affine: the rules above
 max-pool, reshapes     follow the gradient (max-pool: to the winning input)
 avg-pool, sums,        split in proportion to the contributions (``R_i = a_i·∂z/∂a_i·R/z``),
 residual additions     also for in-place ``out += identity``
@@ -58,11 +62,13 @@ from .graph import (
     KIND_IDENTITY,
     KIND_MAXPOOL,
     KIND_PARAM,
+    KIND_PRODUCT,
     KIND_PROP,
     KIND_SELECT,
     Op,
     Tape,
     fold_batchnorm,
+    gate_roles,
     linear_vjp,
     param_layer,
     propagate,
@@ -156,6 +162,14 @@ def lrp_relevance(
             z = tape.output_of(op)
             grads = vjp(op, ins, [R / stabilize(z, stabilizer)])
             return [a * g for a, g in zip(ins, grads)]
+        if op.kind == KIND_PRODUCT:
+            assert R is not None
+            z = tape.output_of(op)
+            shares = gate_roles(op, ins, z)
+            if all(not share or a.shape == z.shape for a, share in zip(ins, shares)):
+                return [R * share if share else None for share in shares]  # a·g·R/(a·g) = R: no division needed
+            grads = vjp(op, ins, [R / stabilize(z, stabilizer)])
+            return [a * g * share if share else None for a, g, share in zip(ins, grads, shares)]
         raise CnnlensError(f"LRP has no rule for {op.name}")  # pragma: no cover - kinds are closed
 
     relevance = propagate(tape, start, rule)

@@ -265,8 +265,11 @@ class RepresentativeInterpreter:
         for idx in sample.split(self.batch_size):
             x = self.reference_images[idx]
             t0 = self.features_[idx].reshape(idx.shape[0], *self.feature_shape)
-            t = t0.clone().requires_grad_(True)
-            with torch.enable_grad():
+            # gradients also under the caller's no_grad / inference_mode: ordinary copies of
+            # inference tensors, autograd on
+            with torch.inference_mode(False), torch.enable_grad():
+                x = x.clone() if x.is_inference() else x
+                t = t0.clone().requires_grad_(True)
                 z = self.clf.head(x, t, self.layer)
                 top = z.detach().topk(2, dim=1).indices
                 dg = z.gather(1, top[:, :1]).squeeze(1) - z.gather(1, top[:, 1:]).squeeze(1)
