@@ -443,7 +443,7 @@ class FoldSEM(ClassifierMixin, BaseEstimator):
     def save(self, path: str | os.PathLike) -> None:
         """Write the model as JSON (atomically: temp file in the same folder, then rename)."""
         text = json.dumps(self.to_dict(), indent=1)
-        self.from_dict(json.loads(text), source=os.fspath(path))  # refuse to write what cannot load
+        self.from_dict(json.loads(text), source=str(path))  # refuse to write what cannot load
         atomic_write_text(path, text)
 
     @classmethod
@@ -562,7 +562,9 @@ _PRED_RE = re.compile(r"[a-z][A-Za-z0-9_]*\Z")
 def read_model_json(path: str | os.PathLike, what: str = "FoldSEM model") -> dict:
     """The JSON object of a model file; unreadable, non-UTF-8, malformed or too deeply nested
     files raise :class:`CnnlensError` naming the file (``what``: the kind of file expected)."""
-    p = os.fspath(path)
+    from ..validation import path as as_path
+
+    p = str(as_path("path", path))
     try:
         with open(p, "rb") as fh:
             data = fh.read()
