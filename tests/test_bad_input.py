@@ -21,7 +21,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from cnnlens import Classifier, CnnlensError, Explanation, fills, seeding
+from cnnlens import Classifier, CnnlensError, Explanation, RepresentativeInterpreter, compare, dynamic_ablation, evaluate, fills, seeding
 from cnnlens.attribution import explain
 from cnnlens.attribution.rise import rise_masks
 from cnnlens.cli import main
@@ -178,7 +178,37 @@ API_CASES = {
     "subset-out-of-range": (lambda: _dataset().subset([0, 7]), r"subset index \[7\] out of range for 3 images"),
     "subset-fractional": (lambda: _dataset().subset([0.5]), "whole image indices"),
     "subset-mask-length": (lambda: _dataset().subset([True]), "mask has 1 entries for 3 images"),
+    # evaluate / compare / DA / RI (second review): raw TypeErrors after the first method ran,
+    # truthy strings, a map scored against another class than it explains
+    "compare-method-params-not-a-dict": (lambda: _compare(method_params={"gradcam": 5}), r"method_params\['gradcam'\] must be a dict"),
+    "compare-on-result-not-callable": (lambda: _compare(on_result=5), "on_result must be a callable"),
+    "compare-unknown-evaluate-option": (lambda: _compare(stepp=3), "has no parameter 'stepp'"),
+    "table-value-unknown-row": (lambda: _table().value("nope", "dauc"), "no row 'nope'"),
+    "table-value-unknown-metric": (lambda: _table().value("gradcam", "iauc"), "has no metric 'iauc'"),
+    "table-from-dict-foreign": (lambda: _table().from_dict({"x": 1}), "not a ComparisonTable dict"),
+    "evaluate-target-differs-from-explanation": (
+        lambda: _evaluate_other_target(), r"differs from the targets the explanation was computed for"),
+    "da-sequential-string": (lambda: dynamic_ablation(Classifier(_net()), _x(1), iterations=2, superpixels=0, sequential="no"), "sequential must be True or False"),
+    "da-progress-string": (lambda: dynamic_ablation(Classifier(_net()), _x(1), iterations=2, superpixels=0, progress="no"), "progress must be True or False"),
+    "da-proposals-strings": (lambda: dynamic_ablation(Classifier(_net()), _x(1), iterations=1, k=1, superpixels=0, proposals=[["a", "b"]]), r"proposals\[0\] draw 0 must be 3 × k = 3 numbers"),
+    "ri-unit-normals-string-ctor": (lambda: RepresentativeInterpreter(Classifier(_net()), _x(4), n_boundaries=2, unit_normals="no"), "unit_normals must be True or False"),
 }
+
+
+def _compare(**kw):
+    return compare(Classifier(_net()), _x(2, 12), methods=["gradcam"], metrics=["dauc"], step=50,
+                   random_baseline=False, **kw)
+
+
+def _table():
+    return _compare()
+
+
+def _evaluate_other_target():
+    clf = Classifier(_net())
+    x = _x(2, 12)
+    e = explain(clf, x, "gradcam", target=[0, 0])
+    return evaluate(clf, x, e, metrics=["dauc"], step=50, target=[1, 1])
 
 
 def _dataset():
