@@ -100,7 +100,7 @@ def test_bad_input_errors(tmp_path, fruit, capsys):
     # one class
     one = tmp_path / "one.csv"
     one.write_text("a,y\n1,x\n0,x\n")
-    assert "single class" in _err(capsys, ["fold", "train", "--csv", str(one), "--label", "y", "--out", m])
+    assert "single class ('x');" in _err(capsys, ["fold", "train", "--csv", str(one), "--label", "y", "--out", m])  # not np.str_('x')
     # empty label cell
     nan = tmp_path / "nan.csv"
     nan.write_text("a,y\n1,x\n0,\n")

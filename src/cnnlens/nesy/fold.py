@@ -322,8 +322,9 @@ class FoldSEM(ClassifierMixin, BaseEstimator):
                 f"{next(c for c in classes if not float(c).is_integer())!r}); FoldSEM is a "
                 "classifier: give class labels")
         if len(classes) < 2:
+            only = classes[0].item() if hasattr(classes[0], "item") else classes[0]  # 'x', not np.str_('x')
             raise CnnlensError(
-                f"the label has a single class ({classes[0]!r}); FOLD-SE-M needs at least two classes, "
+                f"the label has a single class ({only!r}); FOLD-SE-M needs at least two classes, "
                 "got one class"
             )
         consts = [normalize_constant(c) for c in classes]
