@@ -225,6 +225,12 @@ def test_api_bad_input_is_a_clear_error(case):
     assert "\n" not in str(info.value) and "\x1b" not in str(info.value)
 
 
+def test_subset_takes_an_empty_list_negative_indices_and_masks():
+    ds = _dataset()
+    assert len(ds.subset([])) == 0  # torch reads [] as float32: still an empty selection
+    assert ds.subset([-1]).names == ["i2"] and ds.subset([False, True, True]).names == ["i1", "i2"]
+
+
 def test_resize_center_crop_takes_uint8_as_read_image_returns_it():
     img = (torch.rand(3, 20, 30, generator=torch.Generator().manual_seed(0)) * 255).round().to(torch.uint8)
     out = resize_center_crop(img, 16)

@@ -72,6 +72,8 @@ class ImageDataset:
             if idx.numel() != n:
                 raise CnnlensError(f"subset mask has {idx.numel()} entries for {n} images")
             return idx.nonzero().flatten()
+        if idx.numel() == 0:  # [] is float32 to torch; an empty selection is an empty dataset
+            return idx.long()
         if idx.is_floating_point() or idx.is_complex():
             raise CnnlensError(f"subset index must hold whole image indices, got dtype {idx.dtype}")
         if idx.numel() and (int(idx.min()) < -n or int(idx.max()) >= n):

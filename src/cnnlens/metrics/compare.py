@@ -188,8 +188,7 @@ class ComparisonTable:
             return cls({row: {m: result_from_dict(r) for m, r in res.items()} for row, res in d["results"].items()},
                        list(d["metrics"]), dict(d.get("params", {})), dict(d.get("seconds", {})))
         except (KeyError, TypeError, ValueError, AttributeError, RuntimeError) as exc:
-            raise CnnlensError(f"not a ComparisonTable dict (from to_dict / table.json): "
-                               f"{type(exc).__name__}: {one_line(exc)}") from None
+            raise CnnlensError(f"not a ComparisonTable dict (from to_dict / table.json): {one_line(exc)}") from None
 
     def plot_curves(self, path: str | os.PathLike[str]) -> None:
         """A PNG of the mean insertion (IAUC's game) and deletion (DAUC's game) curves per row."""
