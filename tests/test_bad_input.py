@@ -21,7 +21,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from cnnlens import Classifier, CnnlensError, Explanation
+from cnnlens import Classifier, CnnlensError, Explanation, RepresentativeInterpreter, compare, dynamic_ablation, evaluate, fills, seeding
 from cnnlens.attribution import explain
 from cnnlens.attribution.rise import rise_masks
 from cnnlens.cli import main
@@ -155,7 +155,66 @@ API_CASES = {
     "lrp-stabilizer-zero": (lambda: explain(Classifier(_net()), _x(size=12), "lrp", stabilizer=0), "stabilizer must be a number > 0"),
     "rise-grid-larger-than-image": (lambda: explain(Classifier(_net()), _x(size=16), "rise", grid=1000, n_masks=4), r"grid must be an integer in \[1, 16\]"),
     "rise-masks-grid-larger-than-image": (lambda: rise_masks(2, (16, 16), grid=17), "grid must be an integer in"),
+    # second hostile review (issue 22): fields that saved but did not load, fills outside pixel
+    # space (silently used), public helpers with raw errors, indices truncated or wrapped
+    "explanation-negative-target": (lambda: Explanation(maps=torch.zeros(1, 4, 4), targets=[-1], method="m"), "class indices >= 0"),
+    "explanation-method-not-str": (lambda: Explanation(maps=torch.zeros(1, 4, 4), targets=[0], method=3), "method must be a string"),
+    "explanation-params-list": (lambda: Explanation(maps=torch.zeros(1, 4, 4), targets=[0], method="m", params=[1]), "params must be a dict"),
+    "explanation-save-path-int": (lambda: Explanation(maps=torch.zeros(1, 4, 4), targets=[0], method="m").save(3), "path must be a file path"),
+    "class-name-out-of-range": (lambda: Classifier(_net(), class_names=["a", "b", "c"]).class_name(3), r"class index must be an integer in \[0, 2\]"),
+    "class-name-fractional": (lambda: Classifier(_net()).class_name(1.5), "class index must be"),
+    "deeplift-baseline-0-255": (lambda: explain(Classifier(_net()), _x(size=12), "deeplift", baseline=0.9 * 255), "divide by 255"),
+    "fill-colour-0-255": (lambda: fills.fill([124, 116, 104], _x()), "divide by 255"),
+    "fill-tensor-nan": (lambda: fills.fill(torch.full((2, 3, 8, 8), float("nan")), _x()), "fill contains NaN"),
+    "gaussian-kernel-size-zero": (lambda: fills.gaussian_kernel(0, 1.0), "size must be a positive integer"),
+    "gaussian-kernel-size-even": (lambda: fills.gaussian_kernel(4, 1.0), "size must be an odd integer"),
+    "gaussian-kernel-sigma-zero": (lambda: fills.gaussian_kernel(5, 0.0), "sigma must be a number > 0"),
+    "gaussian-blur-3d": (lambda: fills.gaussian_blur(torch.rand(3, 8, 8), 5, 1.0), r"x must be a non-empty float \(N, C, H, W\)"),
+    "box-blur-list": (lambda: fills.box_blur([1.0]), "x must be a non-empty float"),
+    "seed-stream-fractional-seed": (lambda: seeding.run_int(1.5, "rise.masks"), "seed must be an integer"),
+    "seed-stream-negative-index": (lambda: seeding.image_generator(0, -1, "rise.masks"), "index must be an integer >= 0"),
+    "seed-stream-bool": (lambda: seeding.run_int(0, True), "stream must be"),
+    "seed-generators-negative-n": (lambda: seeding.image_generators(0, -1, "rise.masks"), "n must be an integer >= 0"),
+    "subset-out-of-range": (lambda: _dataset().subset([0, 7]), r"subset index \[7\] out of range for 3 images"),
+    "subset-fractional": (lambda: _dataset().subset([0.5]), "whole image indices"),
+    "subset-mask-length": (lambda: _dataset().subset([True]), "mask has 1 entries for 3 images"),
+    # evaluate / compare / DA / RI (second review): raw TypeErrors after the first method ran,
+    # truthy strings, a map scored against another class than it explains
+    "compare-method-params-not-a-dict": (lambda: _compare(method_params={"gradcam": 5}), r"method_params\['gradcam'\] must be a dict"),
+    "compare-on-result-not-callable": (lambda: _compare(on_result=5), "on_result must be a callable"),
+    "compare-unknown-evaluate-option": (lambda: _compare(stepp=3), "has no parameter 'stepp'"),
+    "table-value-unknown-row": (lambda: _table().value("nope", "dauc"), "no row 'nope'"),
+    "table-value-unknown-metric": (lambda: _table().value("gradcam", "iauc"), "has no metric 'iauc'"),
+    "table-from-dict-foreign": (lambda: _table().from_dict({"x": 1}), "not a ComparisonTable dict"),
+    "evaluate-target-differs-from-explanation": (
+        lambda: _evaluate_other_target(), r"differs from the targets the explanation was computed for"),
+    "da-sequential-string": (lambda: dynamic_ablation(Classifier(_net()), _x(1), iterations=2, superpixels=0, sequential="no"), "sequential must be True or False"),
+    "da-progress-string": (lambda: dynamic_ablation(Classifier(_net()), _x(1), iterations=2, superpixels=0, progress="no"), "progress must be True or False"),
+    "da-proposals-strings": (lambda: dynamic_ablation(Classifier(_net()), _x(1), iterations=1, k=1, superpixels=0, proposals=[["a", "b"]]), r"proposals\[0\] draw 0 must be 3 × k = 3 numbers"),
+    "ri-unit-normals-string-ctor": (lambda: RepresentativeInterpreter(Classifier(_net()), _x(4), n_boundaries=2, unit_normals="no"), "unit_normals must be True or False"),
 }
+
+
+def _compare(**kw):
+    return compare(Classifier(_net()), _x(2, 12), methods=["gradcam"], metrics=["dauc"], step=50,
+                   random_baseline=False, **kw)
+
+
+def _table():
+    return _compare()
+
+
+def _evaluate_other_target():
+    clf = Classifier(_net())
+    x = _x(2, 12)
+    e = explain(clf, x, "gradcam", target=[0, 0])
+    return evaluate(clf, x, e, metrics=["dauc"], step=50, target=[1, 1])
+
+
+def _dataset():
+    from cnnlens.data.imageset import ImageDataset
+
+    return ImageDataset("d", "all", torch.rand(3, 1, 4, 4), torch.tensor([0, 1, 0]), ["a", "b"], ["i0", "i1", "i2"])
 
 
 @pytest.mark.parametrize("case", sorted(API_CASES))
@@ -164,6 +223,12 @@ def test_api_bad_input_is_a_clear_error(case):
     with pytest.raises(CnnlensError, match=message) as info:
         make()
     assert "\n" not in str(info.value) and "\x1b" not in str(info.value)
+
+
+def test_subset_takes_an_empty_list_negative_indices_and_masks():
+    ds = _dataset()
+    assert len(ds.subset([])) == 0  # torch reads [] as float32: still an empty selection
+    assert ds.subset([-1]).names == ["i2"] and ds.subset([False, True, True]).names == ["i1", "i2"]
 
 
 def test_resize_center_crop_takes_uint8_as_read_image_returns_it():

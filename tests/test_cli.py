@@ -1,4 +1,5 @@
 """The `cnnlens` command line: predict / models / datasets, exit codes and one-line errors."""
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -83,6 +84,36 @@ def test_bad_input_exits_2_with_one_line(argv, message, tmp_path, capsys):
     err = capsys.readouterr().err
     assert message in err
     assert err.count("\n") == 1 and err.startswith("cnnlens predict: error:")
+
+
+_RP = ["represent", "--model", "mnist_cnn", "--reference", "mnist", "--reference-size", "50", "--n-boundaries", "5",
+       "--dataset", "mnist", "--limit", "2", "--quiet", "--out", "OUT"]
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [  # second hostile review (issue 22): each one an internal error, an out-of-memory kill or ignored
+        ([*_RP, "--cell", "0"], r"--cell must be an integer in \[16, 1024\]"),
+        ([*_RP, "--cell", "100000"], r"--cell must be an integer in \[16, 1024\]"),  # was killed for memory
+        ([*_RP, "--seeds", "2", "--n-unseen", "3"], r"--seeds, --n-unseen: option\(s\) of the reuse evaluation; add --evaluate"),
+        (["predict", "--model", "mnist_cnn", "--split", "test", "PNG"], "--split test is a split of --dataset"),
+        (["explain", "--model", "mnist_cnn", "--method", "gradcam,gradcam", "--out", "OUT", "PNG"],
+         "--method names 'gradcam' more than once"),
+    ],
+)
+def test_review_cases_exit_2_with_one_line(argv, message, tmp_path, capsys):
+    Image.new("L", (28, 28)).save(tmp_path / "a.png")
+    argv = [str(tmp_path / "a.png") if a == "PNG" else (str(tmp_path / "out") if a == "OUT" else a) for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert re.search(message, err), err
+    assert err.count("\n") == 1 and err.startswith(f"cnnlens {argv[0]}: error:")
+    assert not (tmp_path / "out").exists()  # refused before any work
+
+
+def test_represent_evaluate_options_still_work_with_evaluate(tmp_path, capsys):
+    assert main([*_RP[:-1], str(tmp_path / "r"), "--evaluate", "--seeds", "1", "--per-class", "5", "--n-unseen", "4"]) == 0
+    assert "seed" in capsys.readouterr().out
 
 
 def test_debug_flag_shows_traceback(tmp_path):

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import tempfile
 import threading
-from pathlib import Path
 
 __all__ = ["atomic_write_bytes", "atomic_write_text", "current_umask", "default_file_mode"]
 
@@ -40,7 +39,9 @@ def default_file_mode() -> int:
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     """Write ``data`` to ``path`` atomically (parent folders are created). A new file gets
     ``0o666 & ~umask``; a replaced file keeps its mode."""
-    path = Path(path)
+    from .validation import path as as_path
+
+    path = as_path("path", path)
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         mode = path.stat().st_mode & 0o7777

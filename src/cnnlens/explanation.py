@@ -30,6 +30,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from . import validation
 from ._imaging import png_bytes, safe_name
 from .errors import CnnlensError, one_line
 
@@ -135,6 +136,13 @@ class Explanation:
                 raw.is_floating_point() and not bool((raw == raw.round()).all())):  # NaN fails too
             raise CnnlensError(f"Explanation.targets must be whole class indices, got {raw.flatten()[:8].tolist()}")
         self.targets = raw.to(torch.long).flatten()
+        if bool((self.targets < 0).any()):
+            raise CnnlensError(f"Explanation.targets must be class indices >= 0, got {self.targets[self.targets < 0][:8].tolist()}")
+        if not isinstance(self.method, str):
+            raise CnnlensError(f"Explanation.method must be a string (the method's name), got {type(self.method).__name__}")
+        for what in ("params", "info"):
+            if not isinstance(getattr(self, what), dict):
+                raise CnnlensError(f"Explanation.{what} must be a dict, got {type(getattr(self, what)).__name__}")
         if self.targets.numel() != self.maps.shape[0]:
             raise CnnlensError(f"{self.targets.numel()} targets for {self.maps.shape[0]} maps")
         n = self.maps.shape[0]
@@ -183,7 +191,7 @@ class Explanation:
         """
         from PIL import Image  # local: keeps `import cnnlens` light
 
-        folder = Path(path)
+        folder = validation.path("path", path)
         if folder.exists() and not folder.is_dir():
             raise CnnlensError(f"{folder} exists and is not a folder")
         if names is not None and len(names) != len(self):
@@ -214,7 +222,7 @@ class Explanation:
         A missing, truncated, corrupt or foreign file is a :class:`CnnlensError` naming the file
         and the problem (never a raw ``BadZipFile``/``KeyError``/``ValueError``); pickled arrays
         are refused."""
-        p = Path(path)
+        p = validation.path("path", path)
         if p.is_dir():
             p = p / "explanation.npz"
         if not p.is_file():

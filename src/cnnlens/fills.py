@@ -36,6 +36,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from . import validation
 from .errors import CnnlensError
 
 __all__ = ["NAMES", "ALIASES", "fill", "resolve", "describe", "gaussian_kernel", "gaussian_blur", "box_blur"]
@@ -104,17 +105,38 @@ def fill(kind: Any, x: torch.Tensor, clf: Any = None, *, blur: str = "gaussian",
         raise CnnlensError(f"{what} must be a name, a colour or a tensor, got {kind!r}")
     if isinstance(kind, torch.Tensor) and kind.dim() >= 2:
         try:
-            return torch.broadcast_to(kind.to(device=x.device, dtype=x.dtype), x.shape).clone()
+            out = torch.broadcast_to(kind.to(device=x.device, dtype=x.dtype), x.shape).clone()
         except RuntimeError:
             raise CnnlensError(f"{what} of shape {tuple(kind.shape)} does not broadcast to the images "
                                f"{tuple(x.shape)}") from None
+        _check_pixel_values(what, kind)
+        return out
     try:
         colour = torch.as_tensor(kind, dtype=x.dtype, device=x.device).flatten()
     except (TypeError, ValueError, RuntimeError):
         raise CnnlensError(f"{what} must be a name, a number or one value per channel, got {kind!r}") from None
     if colour.numel() not in (1, x.shape[1]) or not torch.isfinite(colour).all():
         raise CnnlensError(f"{what} must be a name, a number or one value per channel, got {kind!r}")
+    _check_pixel_values(what, colour)
     return colour.view(1, -1, 1, 1).expand(x.shape)
+
+
+def _check_pixel_values(what: str, values: torch.Tensor) -> None:
+    """A fill given as numbers is a picture in pixel space (§0): finite, in [0, 1] (the input
+    check's slack allowed); a 0–255 colour or a normalised tensor is refused, never used."""
+    from .classifier.inputs import RANGE_SLACK
+
+    v = values.detach()
+    if v.is_complex() or v.dtype == torch.bool:
+        raise CnnlensError(f"{what} must hold real pixel values, got dtype {v.dtype}")
+    v = v.double()
+    if not bool(torch.isfinite(v).all()):
+        raise CnnlensError(f"{what} contains NaN or inf values")
+    lo, hi = float(v.min()), float(v.max())
+    if lo < -RANGE_SLACK or hi > 1 + RANGE_SLACK:
+        hint = "; divide by 255" if hi > 2 else ""
+        raise CnnlensError(f"{what} must be pixel values in [0, 1] like the images (normalisation happens inside "
+                           f"the Classifier), got values in [{lo:g}, {hi:g}]{hint}")
 
 
 def _segment_means(x: torch.Tensor, segments: torch.Tensor) -> torch.Tensor:
@@ -131,7 +153,12 @@ def _segment_means(x: torch.Tensor, segments: torch.Tensor) -> torch.Tensor:
 def gaussian_kernel(size: int = 11, sigma: float = 5.0) -> torch.Tensor:
     """RISE's blur kernel (Petsiuk 2018 evaluation): a centred unit impulse on a ``size × size``
     grid filtered by a Gaussian of ``sigma`` (truncated at 4σ, reflecting borders, as
-    ``scipy.ndimage.gaussian_filter`` does), so the kernel sums to 1."""
+    ``scipy.ndimage.gaussian_filter`` does), so the kernel sums to 1. ``size`` is a positive odd
+    integer (an even kernel would shift the blurred image), ``sigma`` a positive number."""
+    size = validation.integer("size", size, minimum=1)
+    if size % 2 == 0:
+        raise CnnlensError(f"size must be an odd integer (the kernel is centred on a pixel), got {size}")
+    sigma = validation.real("sigma", sigma, low=0, open_low=True)
     radius = int(4.0 * sigma + 0.5)
     offs = np.arange(-radius, radius + 1, dtype=np.float64)
     g = np.exp(-0.5 * (offs / sigma) ** 2)
@@ -151,6 +178,9 @@ def gaussian_kernel(size: int = 11, sigma: float = 5.0) -> torch.Tensor:
 
 
 def _depthwise(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+    if not isinstance(x, torch.Tensor) or x.dim() != 4 or not x.is_floating_point() or x.numel() == 0:
+        got = f"shape {tuple(x.shape)}, dtype {x.dtype}" if isinstance(x, torch.Tensor) else type(x).__name__
+        raise CnnlensError(f"x must be a non-empty float (N, C, H, W) batch, got {got}")
     c = x.shape[1]
     k = kernel.to(device=x.device, dtype=x.dtype).expand(c, 1, *kernel.shape)
     return F.conv2d(x, k, padding=kernel.shape[-1] // 2, groups=c)
@@ -164,6 +194,8 @@ def gaussian_blur(x: torch.Tensor, size: int = 11, sigma: float = 5.0) -> torch.
 def box_blur(x: torch.Tensor) -> torch.Tensor:
     """Gomez et al.'s insertion substrate: a mean filter of odd size ``max(H // 5, 9)`` with zero
     padding, for any number of channels (the reference handles 3 channels only)."""
+    if not isinstance(x, torch.Tensor) or x.dim() != 4:
+        _depthwise(x, torch.ones(1, 1))  # the one-line refusal
     size = max(x.shape[2] // 5, 9)
     if size % 2 == 0:
         size += 1

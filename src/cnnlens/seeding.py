@@ -29,6 +29,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from . import validation
 from .errors import CnnlensError
 
 __all__ = ["STREAMS", "image_sequence", "run_sequence", "image_generator", "image_generators", "run_generator",
@@ -54,16 +55,16 @@ def _stream(stream: str | int) -> int:
         if stream not in STREAMS:
             raise CnnlensError(f"unknown seed stream {stream!r}; add it to cnnlens.seeding.STREAMS")
         return STREAMS[stream]
-    return int(stream)
+    return validation.integer("stream", stream, minimum=0, hint="a name of cnnlens.seeding.STREAMS or its number")
 
 
 def _entropy(seed: int) -> int:
-    return int(seed) % (1 << 64)
+    return validation.seed(seed) % (1 << 64)
 
 
 def image_sequence(seed: int, index: int, stream: str | int) -> np.random.SeedSequence:
     """``SeedSequence([seed, index, stream])``: the randomness of the image at data-set position ``index``."""
-    return np.random.SeedSequence([_entropy(seed), int(index), _stream(stream)])
+    return np.random.SeedSequence([_entropy(seed), validation.integer("index", index, minimum=0), _stream(stream)])
 
 
 def run_sequence(seed: int, stream: str | int) -> np.random.SeedSequence:
@@ -73,6 +74,8 @@ def run_sequence(seed: int, stream: str | int) -> np.random.SeedSequence:
 
 def to_generator(seq: np.random.SeedSequence) -> torch.Generator:
     """A CPU ``torch.Generator`` seeded with 64 bits of ``seq``."""
+    if not isinstance(seq, np.random.SeedSequence):
+        raise CnnlensError(f"seq must be a numpy.random.SeedSequence, got {type(seq).__name__}")
     state = seq.generate_state(2, dtype=np.uint32)
     return torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
 
@@ -84,6 +87,8 @@ def image_generator(seed: int, index: int, stream: str | int) -> torch.Generator
 
 def image_generators(seed: int, n: int, stream: str | int, first_index: int = 0) -> list[torch.Generator]:
     """Generators of the ``n`` images of a call starting at data-set position ``first_index``."""
+    n = validation.integer("n", n, minimum=0)
+    first_index = validation.integer("first_index", first_index, minimum=0)
     return [image_generator(seed, first_index + i, stream) for i in range(n)]
 
 

@@ -39,6 +39,7 @@ __all__ = [
     "target_range",
     "class_labels",
     "finite",
+    "path",
     "known_params",
     "accepted_params",
     "shown",
@@ -167,6 +168,20 @@ def target_range(targets: Sequence[int] | Any, n_classes: int) -> None:
     bad = [t for t in values if t < 0 or t >= n_classes]
     if bad:
         raise CnnlensError(f"target {values if len(values) <= 8 else bad[:8]} out of range for {n_classes} classes")
+
+
+def path(name: str, value: Any) -> Any:
+    """``value`` as a :class:`pathlib.Path` when it is a non-empty ``str`` or ``os.PathLike``
+    without NUL characters; else one line (not ``TypeError`` from deep inside ``pathlib``)."""
+    import os
+    from pathlib import Path
+
+    if isinstance(value, os.PathLike) and not isinstance(value, (str, bytes)):
+        value = os.fspath(value)
+    if not isinstance(value, str) or not value or "\x00" in value:
+        shown = repr(value)[:80] if isinstance(value, str) else type(value).__name__
+        raise CnnlensError(f"{name} must be a file path (str or os.PathLike), got {shown}")
+    return Path(value)
 
 
 def finite(name: str, values: Any) -> Any:

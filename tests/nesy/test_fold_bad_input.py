@@ -225,12 +225,26 @@ def test_csv_duplicate_header_check_is_linear(tmp_path):
         assert time.perf_counter() - t < 5.0
 
 
+@pytest.mark.parametrize("head,names", [
+    ("x,,y", ["x", "Unnamed: 1", "y"]),
+    (",x, ,y", ["Unnamed: 0", "x", "Unnamed: 2", "y"]),  # a pandas index; spaces only
+    # the pandas name is taken by a named column: suffixed, never a duplicate
+    (",Unnamed: 0,Unnamed: 0.1,y", ["Unnamed: 0.2", "Unnamed: 0", "Unnamed: 0.1", "y"]),
+])
+def test_csv_empty_header_names_are_named_deterministically(tmp_path, head, names):
+    p = tmp_path / "u.csv"
+    p.write_text(head + "\n" + ",".join(str(j) for j in range(len(names))) + "\n")
+    with pytest.warns(UserWarning, match="named as pandas does") as rec:
+        header, rows = read_csv(str(p))
+    assert header == names and len(set(header)) == len(header) and len(rec) == 1
+    assert ("to_csv(index=False)" in str(rec[0].message)) == head.startswith(",")
+
+
 @pytest.mark.parametrize("content,msg", [
     (b"x,y\n1,\xff\n", "not a UTF-8 text file"),
     (b"x,y\x00\n1,2\n", "NUL bytes"),
     (b"", "the file is empty"),
     (b"x,y\n", "no data rows"),
-    (b"x,,y\n1,2,3\n", "has no name"),
     (b'x,y\n"1,2\n', "line 2 has 1 fields"),  # an unclosed quote swallows the rest
 ])
 def test_csv_reader_bad_files(tmp_path, content, msg):

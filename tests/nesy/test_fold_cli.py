@@ -100,7 +100,7 @@ def test_bad_input_errors(tmp_path, fruit, capsys):
     # one class
     one = tmp_path / "one.csv"
     one.write_text("a,y\n1,x\n0,x\n")
-    assert "single class" in _err(capsys, ["fold", "train", "--csv", str(one), "--label", "y", "--out", m])
+    assert "single class ('x');" in _err(capsys, ["fold", "train", "--csv", str(one), "--label", "y", "--out", m])  # not np.str_('x')
     # empty label cell
     nan = tmp_path / "nan.csv"
     nan.write_text("a,y\n1,x\n0,\n")
@@ -145,11 +145,21 @@ def test_bad_model_and_rows(tmp_path, fruit, capsys):
     assert "not valid JSON" in _err(capsys, ["fold", "predict", "--model", str(notjson), "--csv", str(fruit)])
 
 
-def test_csv_header_with_an_empty_name_is_one_clear_line(tmp_path, capsys):
-    # refused on purpose since the CSV hardening (901679f; tests/nesy/test_fold_bad_input.py): an
-    # unnamed column cannot be named as --label or a feature; the message says what to do
+def test_csv_header_with_an_empty_name_is_named_like_pandas(tmp_path, capsys):
+    # issue 22 item 10: refusing an unnamed column was a regression; it is named "Unnamed: J"
+    # (J its 0-based position, as pandas.read_csv) with a warning, and usable as --label or a feature
     p = tmp_path / "e.csv"
-    p.write_text("a,,b,label\n1,2,3,x\n4,5,6,y\n")
-    err = _err(capsys, ["fold", "train", "--csv", str(p), "--label", "label", "--out", str(tmp_path / "m.json")])
-    assert "column 2 of the header has no name; name every column" in err and "to_csv(index=False)" in err
-    assert err.count("\n") == 1
+    p.write_text("a,,b,label\n1,2,3,x\n4,5,6,y\n1,2,3,x\n4,5,6,y\n")
+    m = tmp_path / "m.json"
+    with pytest.warns(UserWarning, match=r"column 2 -> 'Unnamed: 1'"):
+        assert main(["fold", "train", "--csv", str(p), "--label", "label", "--out", str(m)]) == 0
+    assert json.loads(m.read_text())["feature_names"] == ["a", "Unnamed: 1", "b"]
+    with pytest.warns(UserWarning, match="Unnamed: 1"):
+        assert main(["fold", "predict", "--model", str(m), "--csv", str(p)]) == 0
+    with pytest.warns(UserWarning, match="Unnamed: 1"):
+        assert main(["fold", "train", "--csv", str(p), "--label", "Unnamed: 1", "--out", str(m)]) == 0
+    capsys.readouterr()
+    # duplicates stay refused in one line
+    p.write_text("a,b,a,label\n1,2,3,x\n")
+    err = _err(capsys, ["fold", "train", "--csv", str(p), "--label", "label", "--out", str(m)])
+    assert "duplicate column name(s) in the header: 'a'" in err and err.count("\n") == 1

@@ -88,6 +88,7 @@ def test_model_loader_list_item_mutations(key, i, value):
         pass
 
 
+@pytest.mark.filterwarnings("ignore:.*named as pandas does")  # an empty header cell is named, with a warning
 @SETTINGS
 @given(st.binary(max_size=300))
 def test_csv_reader_random_bytes(tmp_path_factory, data):

@@ -154,7 +154,11 @@ def _stream_from(proposals: Any, n: int, iterations: int, k: int) -> torch.Tenso
                 raise CnnlensError(f"proposals[{i}] is not iterable")
             items = []
             for item in it:
-                items.append(torch.as_tensor(np.asarray(item, dtype=np.float64)).reshape(3, k))
+                try:
+                    items.append(torch.as_tensor(np.asarray(item, dtype=np.float64)).reshape(3, k))
+                except (TypeError, ValueError, RuntimeError):
+                    raise CnnlensError(f"proposals[{i}] draw {len(items)} must be 3 × k = {3 * k} numbers "
+                                       f"(uniforms in [0, 1)), got {str(item)[:60]!r}") from None
                 if len(items) == iterations + 1:
                     break
             if len(items) < iterations + 1:
@@ -286,6 +290,9 @@ def dynamic_ablation(
     validation.seed(seed)
     first_index = validation.integer("first_index", first_index, minimum=0)
     validation.real("speculation", speculation, low=0, open_low=True, allow_none=True)
+    sequential = validation.flag("sequential", sequential)
+    if progress is not None:
+        progress = validation.flag("progress", progress)
     iterations, k, batch_size = int(iterations), int(k), int(batch_size)
     alpha, fc = float(alpha_step), float(fc)
     x = clf.check_input(x)

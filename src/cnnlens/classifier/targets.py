@@ -5,6 +5,7 @@ from collections.abc import Sequence
 
 import torch
 
+from .. import validation
 from ..errors import CnnlensError, one_line
 
 __all__ = ["TargetsMixin"]
@@ -61,6 +62,13 @@ class TargetsMixin:
         return t
 
     def class_name(self, index: int) -> str:
-        if self.class_names and 0 <= index < len(self.class_names):
+        """The name of class ``index`` (its number as a string when the model has no class
+        names); an index that is not a whole number in range is refused."""
+        n = len(self.class_names) if self.class_names else getattr(self, "_num_classes", None)
+        if n is not None:
+            index = validation.integer("class index", index, minimum=0, maximum=n - 1)
+        else:
+            index = validation.integer("class index", index, minimum=0)
+        if self.class_names:
             return self.class_names[index]
         return str(index)

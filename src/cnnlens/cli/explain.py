@@ -32,6 +32,9 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     unknown = [m for m in names_m if m not in all_methods()]
     if unknown:
         raise CnnlensError(f"unknown method {unknown[0]!r}; available: {', '.join(all_methods())}")
+    twice = sorted({m for m in names_m if names_m.count(m) > 1})
+    if twice:
+        raise CnnlensError(f"--method names {', '.join(map(repr, twice))} more than once; give each method once")
     shared = {"num_samples": args.num_samples, "n_masks": args.n_masks, "segmenter": args.segmenter}
     params = opt.method_params(args.param, names_m, shared=shared, option="--method")
     out = Path(args.out)  # checked by cnnlens.cli.main before the command starts

@@ -7,7 +7,8 @@
     cnnlens fold explain --model model.json --csv FILE --row N [--json]
 
 CSV rules: UTF-8 (a byte-order mark is dropped); the first line is the header (names must be
-distinct); every row must have as many fields as the header. Feature cells are parsed by
+distinct; an empty one becomes ``Unnamed: J``, J its 0-based position, as in pandas, with a
+warning); every row must have as many fields as the header. Feature cells are parsed by
 :class:`~cnnlens.nesy.FoldSEM` (module docstring): an empty or ``nan`` cell is *missing*; a column
 whose filled cells are mostly numbers is numeric, and its other cells (``?``, ``-``, ``inf`` …)
 become values compared with ``==`` / ``!=`` while numeric comparisons are false on them (the

@@ -8,7 +8,7 @@ from typing import Any
 
 from ..errors import CnnlensError, one_line
 
-__all__ = ["device", "classifier_from_args", "prepare_images", "check_image_source", "load_image_source"]
+__all__ = ["device", "classifier_from_args", "prepare_images", "check_image_source", "check_split", "load_image_source"]
 
 
 def device(name: str | None):
@@ -141,8 +141,15 @@ def check_image_source(args: argparse.Namespace, *, files: bool = True) -> None:
     if sum(bool(s) for s in (given, args.images, args.dataset)) != 1:
         names = ("image files, " if files else "") + "--images DIR, --dataset NAME"
         raise CnnlensError(f"give exactly one of: {names}")
+    check_split(args)
     if args.limit is not None:
         at_least_one("--limit", args.limit)
+
+
+def check_split(args: argparse.Namespace) -> None:
+    """``--split`` picks a split of ``--dataset``; with image files or a folder it would be ignored."""
+    if getattr(args, "split", None) is not None and not getattr(args, "dataset", None):
+        raise CnnlensError(f"--split {args.split} is a split of --dataset; it does not apply to image files or --images")
 
 
 def load_image_source(args: argparse.Namespace, clf: Any, *, files: bool = True, first_n: bool = True) -> Any:

@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from .. import validation
 from ..errors import CnnlensError
 from . import options as opt
 
@@ -42,6 +43,11 @@ def _subsample(n_total: int, n: int | None, seed: int):
     return perm if n is None or n >= n_total else perm[:n]
 
 
+# the options of --evaluate and their defaults
+_EVALUATE_OPTIONS: dict[str, Any] = {"unseen": None, "unseen_split": None, "seeds": 5, "per_class": 2500,
+                                     "n_unseen": 1000, "n_centres": None}
+
+
 def _count_or_all(text: str) -> int | None:
     """``--n-unseen``: a count, or ``all`` for every unseen image."""
     if text.strip().lower() == "all":
@@ -70,12 +76,21 @@ def _cmd_represent(args: argparse.Namespace) -> int:
     from .._io import atomic_write_bytes, atomic_write_text
     from ..explanation import Explanation
     from ..representative.core import RepresentativeInterpreter
-    from .inputs import classifier_from_args, prepare_images
+    from .inputs import check_split, classifier_from_args, prepare_images
 
     for option in ("batch_size", "n_boundaries", "top"):
         opt.at_least_one(f"--{option.replace('_', '-')}", getattr(args, option))
+    validation.integer("--cell", args.cell, minimum=16, maximum=1024, hint="pixels per gallery cell")
     if args.limit is not None:
         opt.at_least_one("--limit", args.limit)
+    check_split(args)
+    given = [o for o in _EVALUATE_OPTIONS if hasattr(args, o)]
+    if given and not args.evaluate:
+        shown = ", ".join("--" + o.replace("_", "-") for o in given)
+        raise CnnlensError(f"{shown}: option(s) of the reuse evaluation; add --evaluate or drop them")
+    for option, value in _EVALUATE_OPTIONS.items():
+        if not hasattr(args, option):
+            setattr(args, option, value)
     if args.evaluate:  # checked before the reference set is loaded (minutes for a large one)
         for option in ("seeds", "per_class", "n_unseen", "n_centres"):
             if getattr(args, option) is not None:
@@ -184,13 +199,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--top", type=int, default=5, help="similar images shown per input (default 5)")
     p.add_argument("--cell", type=int, default=96, help="pixel size of one gallery cell (default 96)")
     p.add_argument("--evaluate", action="store_true", help="run the reuse evaluation (RI Table 1)")
-    p.add_argument("--unseen", metavar="DATASET", help="dataset of unseen images (default: --reference)")
-    p.add_argument("--unseen-split", help="split of the unseen dataset (e.g. test)")
-    p.add_argument("--seeds", type=int, default=5, help="evaluation seeds (default 5)")
-    p.add_argument("--per-class", type=int, default=2500, help="references per class per seed (default 2500)")
-    p.add_argument("--n-unseen", type=_count_or_all, default=1000,
+    # options of --evaluate only: absent unless given (refused without --evaluate; _EVALUATE_OPTIONS
+    # holds their defaults)
+    none = argparse.SUPPRESS
+    p.add_argument("--unseen", metavar="DATASET", default=none, help="dataset of unseen images (default: --reference)")
+    p.add_argument("--unseen-split", default=none, help="split of the unseen dataset (e.g. test)")
+    p.add_argument("--seeds", type=int, default=none, help="evaluation seeds (default 5)")
+    p.add_argument("--per-class", type=int, default=none, help="references per class per seed (default 2500)")
+    p.add_argument("--n-unseen", type=_count_or_all, default=none,
                    help="|S| per seed, or 'all' for every unseen image (default 1000)")
-    p.add_argument("--n-centres", type=int, default=None, help="|V| (default 10 × classes)")
+    p.add_argument("--n-centres", type=int, default=none, help="|V| (default 10 × classes)")
     opt.add_seed(p)
     opt.add_batch_size(p, 64)
     opt.add_quiet(p)

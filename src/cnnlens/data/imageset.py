@@ -53,15 +53,33 @@ class ImageDataset:
 
     def subset(self, index: Sequence[int] | torch.Tensor | slice) -> ImageDataset:
         """The images at ``index`` (a slice, index list or boolean mask) as a new dataset."""
-        if isinstance(index, slice):
-            idx = torch.arange(len(self))[index]
-        else:
-            idx = torch.as_tensor(index)
-            if idx.dtype == torch.bool:
-                idx = idx.nonzero().flatten()
-        idx = idx.long()
+        idx = self._subset_index(index)
         return ImageDataset(self.name, self.split, self.images[idx], self.labels[idx],
                             self.class_names, [self.names[i] for i in idx.tolist()])
+
+    def _subset_index(self, index: Sequence[int] | torch.Tensor | slice) -> torch.Tensor:
+        """``index`` as non-negative int64 positions; a mask of the wrong length, fractional or
+        out-of-range indices are refused (never truncated or wrapped silently)."""
+        n = len(self)
+        if isinstance(index, slice):
+            return torch.arange(n)[index]
+        try:
+            idx = torch.as_tensor(index).flatten()
+        except (TypeError, ValueError, RuntimeError):
+            raise CnnlensError(f"subset index must be a slice, a list of image indices or a boolean mask, "
+                               f"got {type(index).__name__}") from None
+        if idx.dtype == torch.bool:
+            if idx.numel() != n:
+                raise CnnlensError(f"subset mask has {idx.numel()} entries for {n} images")
+            return idx.nonzero().flatten()
+        if idx.numel() == 0:  # [] is float32 to torch; an empty selection is an empty dataset
+            return idx.long()
+        if idx.is_floating_point() or idx.is_complex():
+            raise CnnlensError(f"subset index must hold whole image indices, got dtype {idx.dtype}")
+        if idx.numel() and (int(idx.min()) < -n or int(idx.max()) >= n):
+            bad = idx[(idx < -n) | (idx >= n)][:8].tolist()
+            raise CnnlensError(f"subset index {bad} out of range for {n} images")
+        return idx.long() % max(n, 1)
 
 
 def resize_center_crop(image: torch.Tensor, size: int | tuple[int, int], resize_to: int | None = None) -> torch.Tensor:

@@ -114,11 +114,8 @@ class TextureScenes(ImageDataset):
 
     def subset(self, index: Sequence[int] | torch.Tensor | slice) -> TextureScenes:
         base = super().subset(index)
-        idx = torch.arange(len(self))[index] if isinstance(index, slice) else torch.as_tensor(index)
-        if idx.dtype == torch.bool:
-            idx = idx.nonzero().flatten()
         return TextureScenes(base.name, base.split, base.images, base.labels, base.class_names, base.names,
-                             masks=self.masks[idx.long()], concept_names=self.concept_names,
+                             masks=self.masks[self._subset_index(index)], concept_names=self.concept_names,
                              class_concepts=self.class_concepts)
 
 

@@ -36,7 +36,7 @@ import torch
 from .. import seeding, validation
 from .._io import atomic_write_bytes, atomic_write_text
 from .._progress import bar as progress_bar
-from ..errors import CnnlensError
+from ..errors import CnnlensError, one_line
 from ..explanation import Explanation
 from ._common import DEFAULT_BATCH_SIZE, MetricResult, check_classifier
 from .evaluate import evaluate
@@ -107,6 +107,10 @@ class ComparisonTable:
 
     def value(self, row: str, metric: str) -> float:
         """Mean of ``metric`` in ``row``."""
+        if row not in self.results:
+            raise CnnlensError(f"no row {row!r}; rows: {', '.join(map(repr, self.results))}")
+        if metric not in self.results[row]:
+            raise CnnlensError(f"row {row!r} has no metric {metric!r}; metrics: {', '.join(map(repr, self.results[row]))}")
         return float(self.results[row][metric].mean)
 
     def to_markdown(self, digits: int = 3, percent: bool = False) -> str:
@@ -178,8 +182,13 @@ class ComparisonTable:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> ComparisonTable:
-        return cls({row: {m: result_from_dict(r) for m, r in res.items()} for row, res in d["results"].items()},
-                   list(d["metrics"]), dict(d.get("params", {})), dict(d.get("seconds", {})))
+        """Rebuild a table from :meth:`to_dict` (e.g. a loaded ``table.json``); anything else is
+        a :class:`CnnlensError`."""
+        try:
+            return cls({row: {m: result_from_dict(r) for m, r in res.items()} for row, res in d["results"].items()},
+                       list(d["metrics"]), dict(d.get("params", {})), dict(d.get("seconds", {})))
+        except (KeyError, TypeError, ValueError, AttributeError, RuntimeError) as exc:
+            raise CnnlensError(f"not a ComparisonTable dict (from to_dict / table.json): {one_line(exc)}") from None
 
     def plot_curves(self, path: str | os.PathLike[str]) -> None:
         """A PNG of the mean insertion (IAUC's game) and deletion (DAUC's game) curves per row."""
@@ -223,6 +232,9 @@ def _method_entries(methods: Any, method_params: Mapping[str, Mapping[str, Any]]
 
     if method_params is not None and not isinstance(method_params, Mapping):
         raise CnnlensError(f"method_params must be a dict {{method name: params}}, got {type(method_params).__name__}")
+    for name, params in (method_params or {}).items():
+        if not isinstance(params, Mapping):
+            raise CnnlensError(f"method_params[{name!r}] must be a dict of explain() params, got {type(params).__name__}")
     if methods is None:
         methods = registered()
     if isinstance(methods, (str, Explanation)):
@@ -348,6 +360,12 @@ def compare(
     for m in metrics:
         canonical_metric(m)
     entries = _method_entries(methods, method_params)
+    if on_result is not None and not callable(on_result):
+        raise CnnlensError(f"on_result must be a callable (label, results, seconds) or None, got {type(on_result).__name__}")
+    # evaluate()'s own keywords, checked before any method runs (not after the first one)
+    taken = ("clf", "x", "explanation", "progress", "metrics", "protocol", "batch_size", "seed", "target", "first_index")
+    valid, _ = validation.accepted_params(evaluate, skip=taken)
+    validation.known_params("compare (passing on to evaluate)", evaluate_params, valid)
     x = clf.check_input(x)
     targets = clf.targets(x, target, batch_size=batch_size)
     first_index = validation.integer("first_index", first_index, minimum=0)

@@ -157,6 +157,14 @@ def evaluate(
     if target is None and exp_targets is not None:
         target = exp_targets
     targets = clf.targets(x, target, batch_size=batch_size)
+    if exp_targets is not None:
+        et = torch.as_tensor(exp_targets).flatten().to(targets.device, torch.long)
+        if et.shape == targets.shape and not bool(torch.equal(et, targets)):
+            i = int((et != targets).nonzero()[0])
+            raise CnnlensError(
+                f"target= {targets.tolist()[:8]} differs from the targets the explanation was computed for "
+                f"{et.tolist()[:8]} (first at image {i}); drop target= to score the explanation's own classes, "
+                "or explain for these targets")
     common = {
         "protocol": protocol,
         "score": score,

@@ -1,7 +1,10 @@
 """CSV tables for FOLD-SE-M (``cnnlens fold``; docs/algorithms.md §6.5–6.6).
 
 CSV rules: UTF-8 (a byte-order mark is dropped); the first line is the header (names must be
-distinct); every row must have as many fields as the header. A label cell must not be empty.
+distinct); every row must have as many fields as the header. A header cell that is empty (or only
+spaces) names its column ``Unnamed: J``, J its 0-based position — the name pandas' ``read_csv``
+gives it — with ``.1``, ``.2`` … appended in the rare case another column already has that name;
+a warning names every column so named. A label cell must not be empty.
 Labels are read as integers only when every label is a plain integer written canonically
 (``01`` and ``1`` stay two distinct string labels).
 """
@@ -11,6 +14,7 @@ import csv
 import gc
 import io
 import re
+import warnings
 from collections import Counter
 
 import numpy as np
@@ -23,7 +27,8 @@ __all__ = ["read_csv", "label_column", "columns", "model_table"]
 
 def read_csv(path: str) -> tuple[list[str], list[list[str]]]:
     """Header and rows of a CSV file (cells stripped; empty cells kept as ``""`` = missing);
-    ragged rows, duplicate or empty header names raise with the line number. Linear time."""
+    ragged rows and duplicate header names raise with the line number; an empty header name
+    becomes ``Unnamed: J`` (module docstring) with a warning. Linear time."""
     try:
         with open(path, encoding="utf-8-sig", newline="") as fh:
             text = fh.read()
@@ -54,14 +59,14 @@ def _parse_csv(path: str, text: str) -> tuple[list[str], list[list[str]]]:
     if not rows or not rows[0]:
         raise CnnlensError(f"{path}: the file is empty; expected a header line and data rows")
     header = [h.strip() for h in rows[0]]
-    counts = Counter(header)
+    counts = Counter(h for h in header if h)
     dup = sorted(h for h, k in counts.items() if k > 1)
     if dup:
         shown = ", ".join(repr(h) for h in dup[:10]) + (" …" if len(dup) > 10 else "")
         raise CnnlensError(f"{path}: duplicate column name(s) in the header: {shown}")
-    if "" in counts:
-        raise CnnlensError(f"{path}: column {header.index('') + 1} of the header has no name; name every column "
-                           "(an unnamed first column is often a pandas index: write it with to_csv(index=False))")
+    unnamed = [j for j, h in enumerate(header) if not h]
+    if unnamed:
+        _name_unnamed(path, header, unnamed, set(counts))
     data: list[list[str]] = []
     for i, row in enumerate(rows[1:], start=2):
         if not row:  # blank line
@@ -75,6 +80,25 @@ def _parse_csv(path: str, text: str) -> tuple[list[str], list[list[str]]]:
     if not data:
         raise CnnlensError(f"{path}: no data rows after the header")
     return header, data
+
+
+def _name_unnamed(path: str, header: list[str], unnamed: list[int], taken: set[str]) -> None:
+    """Name each empty header cell ``Unnamed: J`` (pandas' name; ``.1``, ``.2`` … appended while
+    the name is taken) in place, and say so in one warning."""
+    given = []
+    for j in unnamed:
+        name = base = f"Unnamed: {j}"
+        k = 0
+        while name in taken:
+            k += 1
+            name = f"{base}.{k}"
+        header[j] = name
+        taken.add(name)
+        given.append(f"column {j + 1} -> {name!r}")
+    shown = ", ".join(given[:10]) + (f" … ({len(given)} in all)" if len(given) > 10 else "")
+    first = " (an unnamed first column is often a pandas index: write it with to_csv(index=False))" if unnamed[0] == 0 else ""
+    warnings.warn(f"{path}: header cell(s) without a name; named as pandas does: {shown}{first}",
+                  UserWarning, stacklevel=4)
 
 
 _CANONICAL_INT = re.compile(r"(?:0|-?[1-9][0-9]{0,17})\Z")

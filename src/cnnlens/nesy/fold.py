@@ -322,8 +322,9 @@ class FoldSEM(ClassifierMixin, BaseEstimator):
                 f"{next(c for c in classes if not float(c).is_integer())!r}); FoldSEM is a "
                 "classifier: give class labels")
         if len(classes) < 2:
+            only = classes[0].item() if hasattr(classes[0], "item") else classes[0]  # 'x', not np.str_('x')
             raise CnnlensError(
-                f"the label has a single class ({classes[0]!r}); FOLD-SE-M needs at least two classes, "
+                f"the label has a single class ({only!r}); FOLD-SE-M needs at least two classes, "
                 "got one class"
             )
         consts = [normalize_constant(c) for c in classes]
@@ -443,7 +444,7 @@ class FoldSEM(ClassifierMixin, BaseEstimator):
     def save(self, path: str | os.PathLike) -> None:
         """Write the model as JSON (atomically: temp file in the same folder, then rename)."""
         text = json.dumps(self.to_dict(), indent=1)
-        self.from_dict(json.loads(text), source=os.fspath(path))  # refuse to write what cannot load
+        self.from_dict(json.loads(text), source=str(path))  # refuse to write what cannot load
         atomic_write_text(path, text)
 
     @classmethod
@@ -562,7 +563,9 @@ _PRED_RE = re.compile(r"[a-z][A-Za-z0-9_]*\Z")
 def read_model_json(path: str | os.PathLike, what: str = "FoldSEM model") -> dict:
     """The JSON object of a model file; unreadable, non-UTF-8, malformed or too deeply nested
     files raise :class:`CnnlensError` naming the file (``what``: the kind of file expected)."""
-    p = os.fspath(path)
+    from ..validation import path as as_path
+
+    p = str(as_path("path", path))
     try:
         with open(p, "rb") as fh:
             data = fh.read()

@@ -269,8 +269,8 @@ class NeSyModel:
     def load(cls, path: str | os.PathLike, clf: Classifier, batch_size: int = 64) -> NeSyModel:
         """Read a model written by :meth:`save` for the classifier ``clf`` (its layer must have
         the filters the rules name)."""
+        obj = read_model_json(path, "NeSy model")
         p = os.fspath(path)
-        obj = read_model_json(p, "NeSy model")
         if obj.get("format") != _FORMAT:
             raise CnnlensError(f"{p} is not a NeSy model file (format {_FORMAT!r})")
         try:

@@ -192,8 +192,8 @@ class RepresentativeInterpreter:
         self.layer = layer
         self.batch_size = batch_size
         self.seed = seed
-        self.unit_normals = bool(unit_normals)
-        self.progress = progress
+        self.unit_normals = validation.flag("unit_normals", unit_normals)
+        self.progress = validation.flag("progress", progress)
         psi, logits = self._features_logits(images, desc="RI reference features")
         _, self.layer_name = clf.layer_module(layer, images[:1])
         self._setup(images, psi, logits.argmax(1), n_boundaries, seed)
@@ -340,6 +340,7 @@ class RepresentativeInterpreter:
         """P(x), ranked covered references, channel weights, heatmaps, counts and Euclidean
         neighbours for a batch ``x`` ``(B, C, H, W)`` (§5). ``k`` = number of Euclidean
         neighbours (0 = none); ``heatmaps=False`` skips the input heatmaps."""
+        heatmaps = validation.flag("heatmaps", heatmaps)
         x = validation.images(self.clf, x, "images")
         psi, logits = self._features_logits(x)
         if tuple(psi.shape[1:]) != self.feature_shape:
