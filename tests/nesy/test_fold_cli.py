@@ -163,3 +163,15 @@ def test_csv_header_with_an_empty_name_is_named_like_pandas(tmp_path, capsys):
     p.write_text("a,b,a,label\n1,2,3,x\n")
     err = _err(capsys, ["fold", "train", "--csv", str(p), "--label", "label", "--out", str(m)])
     assert "duplicate column name(s) in the header: 'a'" in err and err.count("\n") == 1
+
+
+def test_cli_warnings_are_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    p = tmp_path / "e.csv"
+    p.write_text("a,,b,label\n1,2,3,x\n4,5,6,y\n1,2,3,x\n4,5,6,y\n")
+    run = subprocess.run([sys.executable, "-m", "cnnlens", "fold", "train", "--csv", str(p), "--label", "label",
+                          "--out", str(tmp_path / "m.json")], capture_output=True, text=True)
+    assert run.returncode == 0
+    assert run.stderr.startswith("cnnlens: warning: ") and run.stderr.count("\n") == 1, run.stderr

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 from collections.abc import Sequence
 from contextlib import nullcontext
 from typing import NoReturn
@@ -100,6 +101,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     tune_cpu_malloc()  # batched CPU forwards without a page fault per activation (BENCHMARKS.md)
+    format_before = warnings.formatwarning
+    if not args.debug:
+        warnings.formatwarning = _one_line_warning
     try:
         if getattr(args, "out_kind", None) and getattr(args, "out", None) is not None:
             from .options import check_out
@@ -118,3 +122,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"cnnlens {args.command}: error: {_message(exc)}", file=sys.stderr)
         return 2
+    finally:
+        warnings.formatwarning = format_before
+
+
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:  # noqa: ANN001
+    """CLI warnings as one line (``cnnlens: warning: …``), without Python's file:line and source line."""
+    return "cnnlens: warning: " + " ".join(str(message).split()) + "\n"
