@@ -42,6 +42,9 @@ extras=""
 "${PIP[@]}" install --no-deps $ASSETS 2>&1 | quiet
 # FOLD reference learners (test/benchmark peers; pure Python, stale declared dependencies)
 [ "$want_test" = 1 ] && "${PIP[@]}" install --no-deps foldrm==0.0.2 foldrpp==0.0.2 2>&1 | quiet
+# Quantus: the oracle of the trust metrics (its declared opencv-python would replace the headless
+# OpenCV that scikit-image users already have; it imports with either)
+[ "$want_test" = 1 ] && "${PIP[@]}" install --no-deps quantus==0.6.0 2>&1 | quiet
 
 # Fashion-MNIST ships as a Debian package (real data, no download at run time).
 # The test setup adds headless Chromium (the report is tested in a real browser).
