@@ -15,6 +15,7 @@ Example::
 """
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -141,6 +142,11 @@ def evaluate(
     step = validation.integer("step", step, minimum=1, allow_none=True, hint="cells per step")
     seed = validation.seed(seed)
     first_index = validation.integer("first_index", first_index, minimum=0)
+    for given, value in (("masks", masks), ("second_model", second_model)):
+        if value is not None and given not in needs:
+            users = [m for m in list_metrics() if given in metric_info(m).needs]
+            warnings.warn(f"{given}= is given but none of the metrics {names} uses it (it is read by: "
+                          f"{', '.join(users) or 'no registered metric'}); it is ignored", stacklevel=2)
     x = clf.check_input(x)
     n = x.shape[0]
     maps, layer_maps, exp_targets, method, da_mask = _unpack(explanation, x)
