@@ -105,7 +105,7 @@ def run_case(name: str, model: str, dataset: str, split: str | None, n: int, out
                "layer_map_shape": list(exps["GradCAM"].layer_maps.shape[1:])}
     for protocol in ("rise", "gomez"):
         path = case_dir / f"table_{protocol}.json"
-        table, done = None, None
+        table, done, kept_seconds = None, None, {}
         if path.exists():
             table = ComparisonTable.from_dict(json.loads(path.read_text()))
             if table.params.get("targets") != targets.tolist():  # cached for other images (another --n)
@@ -113,6 +113,7 @@ def run_case(name: str, model: str, dataset: str, split: str | None, n: int, out
                 table = None
             elif redo & set(table.results):  # --methods: recompute those rows, keep the others
                 done = {label: row for label, row in table.results.items() if label not in redo}
+                kept_seconds = {label: table.seconds[label] for label in done if label in table.seconds}
                 print(f"  {protocol}: recomputing {', '.join(sorted(redo & set(table.results)))}; "
                       f"keeping {', '.join(done)}", flush=True)
                 table = None
@@ -120,6 +121,7 @@ def run_case(name: str, model: str, dataset: str, split: str | None, n: int, out
             t0 = time.perf_counter()
             table = cnnlens.compare(clf, x, methods=list(exps.items()), metrics=METRICS, protocol=protocol,
                                     target=targets, seed=seed, batch_size=batch_size, progress=False, done=done)
+            table.seconds.update(kept_seconds)  # a kept row keeps its explaining time
             table.params["seconds"] = time.perf_counter() - t0
             table.to_json(path)
             table.plot_curves(case_dir / f"curves_{protocol}.png")

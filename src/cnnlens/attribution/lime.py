@@ -40,10 +40,11 @@ Example::
     >>> import cnnlens
     >>> net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
     ...                     nn.Linear(4, 2)).eval()
-    >>> e = cnnlens.explain(cnnlens.Classifier(net), torch.rand(1, 3, 32, 32), "lime",
-    ...                     num_samples=50, segmenter="slic", n_segments=9)
-    >>> e.maps.shape, e.params["num_samples"]
-    (torch.Size([1, 32, 32]), 50)
+    >>> e = cnnlens.explain(cnnlens.Classifier(net), torch.rand(1, 3, 32, 32), "lime", num_samples=50)
+    >>> e.maps.shape, e.params["num_samples"], e.params["kernel_size"], e.params["max_dist"]  # scaled to 32²
+    (torch.Size([1, 32, 32]), 50, 1.0, 50.0)
+    >>> e.info["n_superpixels"][0] > 1
+    True
 """
 from __future__ import annotations
 
