@@ -12,7 +12,11 @@ Explanations and finished tables are cached in ``--out`` so an interrupted run r
 column reports AD with logit scores and no clipping (``score="logit", clip=False``), the setting
 in which OVERVIEW's negative AD values are possible.
 
-Run: ``python experiments/overview_reproduction.py [--n 200] [--cases a,b] [--out runs/overview]``
+``--methods LIME`` (comma-separated labels: LRP, LIME, GradCAM, DeepLIFT) recomputes those
+methods' explanations and table rows only: the other rows of a table cached in ``--out`` for the
+same images are kept as they are (``compare(done=...)``), cheap explanations are reloaded or redone.
+
+Run: ``python experiments/overview_reproduction.py [--n 200] [--cases a,b] [--methods LIME] [--out runs/overview]``
 """
 from __future__ import annotations
 
@@ -46,7 +50,8 @@ def last_conv(model: nn.Module) -> str:
     return names[-1]
 
 
-def explanations(clf, x, targets, out: Path, seed: int, batch_size: int) -> dict[str, Explanation]:
+def explanations(clf, x, targets, out: Path, seed: int, batch_size: int,
+                 redo: frozenset[str] = frozenset()) -> dict[str, Explanation]:
     layer = last_conv(clf.model)
     specs = {
         "LRP": ("lrp", {"composite": "epsilon_alpha2_beta1_flat"}),
@@ -57,7 +62,7 @@ def explanations(clf, x, targets, out: Path, seed: int, batch_size: int) -> dict
     found: dict[str, Explanation] = {}
     for label, (method, params) in specs.items():
         path = out / f"explanation_{label}.pt"
-        if path.exists():
+        if path.exists() and label not in redo:
             d = torch.load(path, weights_only=False)
             if d["targets"].shape == targets.shape and torch.equal(d["targets"].cpu(), targets.cpu()):
                 found[label] = Explanation(d["maps"], d["targets"], d["method"], d["params"], d["layer_maps"],
@@ -79,7 +84,7 @@ def explanations(clf, x, targets, out: Path, seed: int, batch_size: int) -> dict
 
 
 def run_case(name: str, model: str, dataset: str, split: str | None, n: int, out: Path, seed: int,
-             batch_size: int) -> dict:
+             batch_size: int, redo: frozenset[str] = frozenset()) -> dict:
     clf = zoo.load_classifier(model)
     data = zoo.load_dataset(dataset, **({"split": split} if split else {}))
     if n < data.images.shape[0] and dataset == "lfw_faces":
@@ -93,23 +98,30 @@ def run_case(name: str, model: str, dataset: str, split: str | None, n: int, out
     case_dir = out / name
     case_dir.mkdir(parents=True, exist_ok=True)
     print(f"[{name}] {model} on {dataset} ({x.shape[0]} images, accuracy {acc:.3f})", flush=True)
-    exps = explanations(clf, x, targets, case_dir, seed, batch_size)
+    exps = explanations(clf, x, targets, case_dir, seed, batch_size, redo)
     summary = {"model": model, "dataset": dataset, "split": split, "n": int(x.shape[0]), "accuracy": acc,
                "gradcam_layer": last_conv(clf.model), "tables": {}, "ad_logit_unclipped": {},
                "explain_seconds": {k: e.info.get("seconds") for k, e in exps.items()},
                "layer_map_shape": list(exps["GradCAM"].layer_maps.shape[1:])}
     for protocol in ("rise", "gomez"):
         path = case_dir / f"table_{protocol}.json"
-        table = None
+        table, done, kept_seconds = None, None, {}
         if path.exists():
             table = ComparisonTable.from_dict(json.loads(path.read_text()))
             if table.params.get("targets") != targets.tolist():  # cached for other images (another --n)
                 print(f"  {protocol}: cached table is for other images, recomputing", flush=True)
                 table = None
+            elif redo & set(table.results):  # --methods: recompute those rows, keep the others
+                done = {label: row for label, row in table.results.items() if label not in redo}
+                kept_seconds = {label: table.seconds[label] for label in done if label in table.seconds}
+                print(f"  {protocol}: recomputing {', '.join(sorted(redo & set(table.results)))}; "
+                      f"keeping {', '.join(done)}", flush=True)
+                table = None
         if table is None:
             t0 = time.perf_counter()
             table = cnnlens.compare(clf, x, methods=list(exps.items()), metrics=METRICS, protocol=protocol,
-                                    target=targets, seed=seed, batch_size=batch_size, progress=False)
+                                    target=targets, seed=seed, batch_size=batch_size, progress=False, done=done)
+            table.seconds.update(kept_seconds)  # a kept row keeps its explaining time
             table.params["seconds"] = time.perf_counter() - t0
             table.to_json(path)
             table.plot_curves(case_dir / f"curves_{protocol}.png")
@@ -149,7 +161,14 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--batch-size", type=int, default=128)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--methods", default="",
+                    help="comma-separated labels (LRP, LIME, GradCAM, DeepLIFT) to recompute, ignoring their "
+                         "cached explanations and table rows; the other cached rows are kept")
     args = ap.parse_args()
+    redo = frozenset(m for m in args.methods.split(",") if m)
+    unknown = redo - {"LRP", "LIME", "GradCAM", "DeepLIFT"}
+    if unknown:
+        raise SystemExit(f"--methods: unknown label(s) {', '.join(sorted(unknown))}; use LRP, LIME, GradCAM, DeepLIFT")
     cnnlens.tune_cpu_malloc()  # a long CPU job: no page fault per large activation (BENCHMARKS.md)
     torch.set_num_threads(args.threads)
     out = Path(args.out)
@@ -161,7 +180,7 @@ def main() -> None:
     parts.append("")
     for key in args.cases.split(","):
         name, model, dataset, split = cases[key]
-        s = run_case(name, model, dataset, split, args.n, out, args.seed, args.batch_size)
+        s = run_case(name, model, dataset, split, args.n, out, args.seed, args.batch_size, redo)
         parts.append(markdown(s))
         meta = {k: v for k, v in s.items() if k != "tables"}
         atomic_write_text(out / name / "summary.json", json.dumps(meta, indent=1))

@@ -2,6 +2,8 @@
 reproducibility, options and bad input (SPEC §2)."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -10,7 +12,7 @@ from torch import nn
 
 import cnnlens
 from cnnlens import zoo
-from cnnlens.attribution.lime import lime_fit, segment
+from cnnlens.attribution.lime import lime_fit, quickshift_params, segment
 from cnnlens.errors import CnnlensError
 
 lime_image = pytest.importorskip("lime.lime_image")
@@ -169,7 +171,9 @@ def test_seeded_segmenters_options_and_bad_input():
     b = cnnlens.explain(clf, x, "lime", num_samples=60, seed=4, batch_size=7)
     c = cnnlens.explain(clf, x, "lime", num_samples=60, seed=5)
     assert torch.allclose(a.maps, b.maps, atol=1e-6) and not torch.allclose(a.maps, c.maps)
-    assert a.params["segmenter"] == "quickshift" and a.params["max_dist"] == 200 and a.params["seed"] == 4
+    # 28×28: lime's kernel_size 4 / max_dist 200 scaled by 1/4 (the floor), recorded as used
+    assert a.params["segmenter"] == "quickshift" and a.params["seed"] == 4
+    assert (a.params["kernel_size"], a.params["max_dist"], a.params["ratio"]) == (1.0, 50.0, 0.2)
     assert len(a.info["n_superpixels"]) == 2 and all(k >= 1 for k in a.info["n_superpixels"])
     s = cnnlens.explain(clf, x, "lime", num_samples=60, segmenter="slic", n_segments=10)
     assert s.params["n_segments"] == 10 and max(s.info["n_superpixels"]) > 3
@@ -187,3 +191,62 @@ def test_seeded_segmenters_options_and_bad_input():
         cnnlens.explain(clf, x, "lime", segmenter="slic", n_segments=4, samples=np.full((5, 80), 2))
     with pytest.raises(CnnlensError, match="hide_color"):
         cnnlens.explain(clf, x, "lime", hide_color=[0.1, 0.2], num_samples=10)
+
+
+def test_small_images_get_scaled_quickshift_and_several_superpixels():
+    """lime's quickshift parameters make one superpixel on a 25×25 face crop (a constant map);
+    not given, they are scaled to the image (kernel_size 1, max_dist 50 at 25²)."""
+    clf = zoo.load_classifier("onet_face")
+    x = zoo.load_dataset("lfw_faces").images[[0, 150]]  # a face and a non-face
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the automatic segmentation works: no warning
+        e = cnnlens.explain(clf, x, "lime", num_samples=100, progress=False)
+    assert (e.params["kernel_size"], e.params["max_dist"]) == (1.0, 50.0) and "slic_fallback" not in e.params
+    assert min(e.info["n_superpixels"]) > 1
+    for m in e.maps:
+        assert len(torch.unique(m)) > 1  # not constant
+    # explicit values are used as given: lime's own parameters make one superpixel, and that warns
+    with pytest.warns(UserWarning, match=r"2 of 2 25×25 image\(s\) have one superpixel.*constant"):
+        lime_own = cnnlens.explain(clf, x, "lime", num_samples=20, kernel_size=4, max_dist=200, progress=False)
+    assert (lime_own.params["kernel_size"], lime_own.params["max_dist"]) == (4, 200)
+    assert lime_own.info["n_superpixels"] == [1, 1] and "slic_fallback" not in lime_own.params
+    assert all(len(torch.unique(m)) == 1 for m in lime_own.maps)
+    # one given, the other scaled
+    assert quickshift_params(25, 25, kernel_size=2) == (2, 50.0)
+    half = segment(x, kernel_size=2)
+    assert torch.equal(half, segment(x, kernel_size=2, max_dist=50.0))
+    with pytest.raises(CnnlensError, match="kernel_size"):
+        segment(x, kernel_size=0.5)
+
+
+def test_large_images_keep_lime_parameters():
+    """From 224 pixels on the short side the values are lime's, unscaled (the same segmentation
+    as before the scaling rule; the goldens check the maps)."""
+    assert quickshift_params(224, 224) == (4, 200)
+    assert quickshift_params(224, 400) == (4, 200) and quickshift_params(500, 300) == (4, 200)
+    assert quickshift_params(128, 128) == pytest.approx((4 * 128 / 224, 200 * 128 / 224))
+    assert quickshift_params(10, 300) == (1.0, 50.0)  # the floor: skimage's kernel_size >= 1
+    x = zoo.load_dataset("photos").images[:1]
+    assert torch.equal(segment(x), segment(x, kernel_size=4, max_dist=200))
+
+
+def test_one_superpixel_with_automatic_parameters_falls_back_to_slic_and_warns():
+    """On an 8×8 image even kernel_size 1 makes one quickshift superpixel: SLIC takes over,
+    with a warning naming the image size, and params record it."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                        nn.Linear(4, 2)).eval()
+    clf = cnnlens.Classifier(net)
+    x = torch.stack([torch.full((3, 8, 8), 0.5), torch.linspace(0, 1, 8).expand(3, 8, 8)])  # flat, smooth
+    with pytest.warns(UserWarning, match=r"8×8 images.*one superpixel on 2 of 2.*SLIC \(n_segments=10\)"):
+        e = cnnlens.explain(clf, x, "lime", num_samples=30, n_segments=10, progress=False)
+    assert e.params["slic_fallback"] == [0, 1] and e.params["n_segments"] == 10
+    assert e.params["segmenter"] == "quickshift" and e.params["kernel_size"] == 1.0
+    assert min(e.info["n_superpixels"]) > 1
+    with pytest.warns(UserWarning, match="SLIC"):
+        fell_back = segment(x, n_segments=10)
+    assert torch.equal(fell_back, segment(x, "slic", n_segments=10))
+    # explicit parameters: no fallback, a warning that the maps are constant
+    with pytest.warns(UserWarning, match="have one superpixel"):
+        own = cnnlens.explain(clf, x, "lime", num_samples=30, kernel_size=1, progress=False)
+    assert own.info["n_superpixels"] == [1, 1] and "slic_fallback" not in own.params

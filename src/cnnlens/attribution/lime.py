@@ -4,6 +4,20 @@
    ratio=0.2``, ``rng=seed``) by default; ``segmenter="slic"`` (``n_segments=50``), a callable
    ``f(image HWC float numpy in [0, 1]) -> (H, W) int labels``, or ``segments=`` given directly.
    Grey images are segmented as RGB with three equal channels (what ``gray2rgb`` gives lime).
+
+   **Small images.** lime's parameters are made for images of about 224² (the package does not
+   scale them): on a 25×25 crop they make one superpixel, and the map is constant. So
+   ``kernel_size`` and ``max_dist`` that are not given (``None``) are lime's values scaled to the
+   image, ``s = min(1, max(1/4, min(H, W) / 224))``: ``kernel_size = 4·s``, ``max_dist = 200·s``.
+   Images of 224 pixels or more on their short side keep lime's values exactly (s = 1, bit-identical
+   to the unscaled code); the floor 1/4 is skimage's smallest ``kernel_size`` (1), reached below
+   56 pixels (a 25² face crop or a 28² digit gets about 3–14 superpixels; a 128² image about 30,
+   like lime's ~30 on a 224² photo). A value given explicitly is used as given. If quickshift with
+   the automatic values still makes one superpixel on an image, that image is segmented by SLIC
+   (``n_segments``) instead, with one warning per call naming the image size and the images;
+   ``params["slic_fallback"]`` lists them. Explicit parameters are never replaced: a result with one
+   superpixel (any segmenter, or ``segments=``) warns that those maps are constant.
+   ``params`` records the segmentation parameters actually used.
 2. ``num_samples`` binary vectors ``z`` over the superpixels (uniform on {0, 1}), the first one
    all ones (the original image). Hidden superpixels take ``fill`` (default 0 = black,
    OVERVIEW; ``"segment_mean"`` = each superpixel's mean colour, the lime package's default; old name
@@ -26,13 +40,15 @@ Example::
     >>> import cnnlens
     >>> net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
     ...                     nn.Linear(4, 2)).eval()
-    >>> e = cnnlens.explain(cnnlens.Classifier(net), torch.rand(1, 3, 32, 32), "lime",
-    ...                     num_samples=50, segmenter="slic", n_segments=9)
-    >>> e.maps.shape, e.params["num_samples"]
-    (torch.Size([1, 32, 32]), 50)
+    >>> e = cnnlens.explain(cnnlens.Classifier(net), torch.rand(1, 3, 32, 32), "lime", num_samples=50)
+    >>> e.maps.shape, e.params["num_samples"], e.params["kernel_size"], e.params["max_dist"]  # scaled to 32²
+    (torch.Size([1, 32, 32]), 50, 1.0, 50.0)
+    >>> e.info["n_superpixels"][0] > 1
+    True
 """
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -47,7 +63,7 @@ from . import register
 from ._util import chunk_ranges, target_scores
 from ._util import progress as _bar
 
-__all__ = ["lime", "segment", "lime_fit", "LimeFit"]
+__all__ = ["lime", "segment", "quickshift_params", "lime_fit", "LimeFit"]
 
 
 def _relabel(seg: np.ndarray) -> np.ndarray:
@@ -55,20 +71,34 @@ def _relabel(seg: np.ndarray) -> np.ndarray:
     return inverse.reshape(seg.shape).astype(np.int64)
 
 
-def segment(
+LIME_IMAGE_SIZE = 224  # the image size lime's quickshift parameters are made for
+LIME_KERNEL_SIZE, LIME_MAX_DIST = 4, 200  # the lime package's quickshift parameters
+
+
+def quickshift_params(height: int, width: int, kernel_size: float | None = None,
+                      max_dist: float | None = None) -> tuple[float, float]:
+    """``(kernel_size, max_dist)`` quickshift uses on ``height × width`` images: a value given is
+    kept; ``None`` is lime's (4, 200) times ``s = min(1, max(1/4, min(H, W) / 224))`` (module
+    docstring, step 1; ``s = 1``, lime's exact values, from 224 pixels on the short side)."""
+    s = min(1.0, max(0.25, min(height, width) / LIME_IMAGE_SIZE))
+    if s == 1.0:
+        auto_ks, auto_md = LIME_KERNEL_SIZE, LIME_MAX_DIST
+    else:
+        auto_ks, auto_md = LIME_KERNEL_SIZE * s, LIME_MAX_DIST * s
+    return (auto_ks if kernel_size is None else kernel_size), (auto_md if max_dist is None else max_dist)
+
+
+def _segment(
     x: torch.Tensor,
-    segmenter: str | Callable[[np.ndarray], np.ndarray] = "quickshift",
-    seed: int = 0,
-    kernel_size: float = 4,
-    max_dist: float = 200,
-    ratio: float = 0.2,
-    n_segments: int = 50,
-    first_index: int = 0,
-) -> torch.Tensor:
-    """Superpixels of the pixel-space batch ``x`` ``(N, C, H, W)`` → ``(N, H, W)`` int64 labels
-    ``0 … F_n − 1`` (on ``x``'s device). ``segmenter``: ``"quickshift"`` (lime's parameters),
-    ``"slic"`` (``n_segments``, ``start_label=0``) or a callable on one HWC float image.
-    quickshift's tie-breaking noise of image i comes from its seed stream (§11)."""
+    segmenter: str | Callable[[np.ndarray], np.ndarray],
+    seed: int,
+    kernel_size: float | None,
+    max_dist: float | None,
+    ratio: float,
+    n_segments: int,
+    first_index: int,
+) -> tuple[torch.Tensor, list[int]]:
+    """:func:`segment`, plus the batch positions of the images that fell back to SLIC."""
     from skimage.segmentation import quickshift, slic
 
     images = x.detach().float().cpu()
@@ -76,13 +106,23 @@ def segment(
         images = images.expand(-1, 3, -1, -1)
     if images.shape[1] != 3:
         raise CnnlensError(f"LIME's segmenters need 1 or 3 channels, got {images.shape[1]}; pass segments=")
-    out = []
+    h, w = images.shape[2], images.shape[3]
+    if segmenter == "quickshift":
+        validation.real("kernel_size", kernel_size, low=1, allow_none=True,
+                        hint="skimage's quickshift needs kernel_size >= 1")
+        validation.real("max_dist", max_dist, low=0, open_low=True, allow_none=True)
+        auto = kernel_size is None and max_dist is None
+        kernel_size, max_dist = quickshift_params(h, w, kernel_size, max_dist)
+    out, fallback = [], []
     for i, img in enumerate(images.permute(0, 2, 3, 1).numpy().astype(np.float64)):
         if callable(segmenter):
             seg = np.asarray(segmenter(img))
         elif segmenter == "quickshift":
             seg = quickshift(img, kernel_size=kernel_size, max_dist=max_dist, ratio=ratio,
                              rng=seeding.image_int(seed, first_index + i, "lime.segments"))
+            if auto and seg.min() == seg.max():  # one superpixel with the automatic parameters
+                seg = slic(img, n_segments=n_segments, start_label=0, channel_axis=-1)
+                fallback.append(i)
         elif segmenter == "slic":
             seg = slic(img, n_segments=n_segments, start_label=0, channel_axis=-1)
         else:
@@ -90,7 +130,35 @@ def segment(
         if seg.shape != img.shape[:2]:
             raise CnnlensError(f"the segmenter returned shape {seg.shape} for a {img.shape[:2]} image")
         out.append(_relabel(seg))
-    return torch.from_numpy(np.stack(out)).to(x.device)
+    if fallback:
+        shown = ", ".join(map(str, fallback[:10])) + (", …" if len(fallback) > 10 else "")
+        warnings.warn(
+            f"LIME: quickshift with lime's parameters scaled to the {h}×{w} images (kernel_size={kernel_size:g}, "
+            f"max_dist={max_dist:g}, ratio={ratio:g}) made one superpixel on {len(fallback)} of {len(out)} "
+            f"image(s) (batch positions {shown}); they are segmented by SLIC (n_segments={n_segments}) instead. "
+            "Pass segmenter='slic', kernel_size= or max_dist= to choose the segmentation yourself",
+            UserWarning, stacklevel=3)
+    return torch.from_numpy(np.stack(out)).to(x.device), fallback
+
+
+def segment(
+    x: torch.Tensor,
+    segmenter: str | Callable[[np.ndarray], np.ndarray] = "quickshift",
+    seed: int = 0,
+    kernel_size: float | None = None,
+    max_dist: float | None = None,
+    ratio: float = 0.2,
+    n_segments: int = 50,
+    first_index: int = 0,
+) -> torch.Tensor:
+    """Superpixels of the pixel-space batch ``x`` ``(N, C, H, W)`` → ``(N, H, W)`` int64 labels
+    ``0 … F_n − 1`` (on ``x``'s device). ``segmenter``: ``"quickshift"`` (lime's parameters;
+    ``kernel_size``/``max_dist`` left ``None`` are scaled to images under 224 pixels, and an
+    image they leave in one superpixel falls back to SLIC with a warning: module docstring,
+    step 1; :func:`quickshift_params`), ``"slic"`` (``n_segments``, ``start_label=0``) or a
+    callable on one HWC float image. quickshift's tie-breaking noise of image i comes from its
+    seed stream (§11)."""
+    return _segment(x, segmenter, seed, kernel_size, max_dist, ratio, n_segments, first_index)[0]
 
 
 class LimeFit:
@@ -211,7 +279,8 @@ def lime_fit(
 def lime(
     clf: Classifier, x: torch.Tensor, targets: torch.Tensor, *, seed: int, batch_size: int, layer: Any,
     num_samples: int = 1000, segmenter: str | Callable[[np.ndarray], np.ndarray] = "quickshift",
-    segments: torch.Tensor | None = None, kernel_size: float = 4, max_dist: float = 200, ratio: float = 0.2,
+    segments: torch.Tensor | None = None, kernel_size: float | None = None, max_dist: float | None = None,
+    ratio: float = 0.2,
     n_segments: int = 50, hide_color: float | Sequence[float] | None = 0.0, kernel_width: float = 0.25,
     alpha: float = 1.0, progress: bool = True, samples: torch.Tensor | np.ndarray | None = None,
     fill: Any = None, first_index: int = 0, progress_bar: bool | None = None,
@@ -221,8 +290,11 @@ def lime(
 
     Args:
         num_samples: perturbed samples per image (1000).
-        segmenter: ``"quickshift"`` (``kernel_size=4``, ``max_dist=200``, ``ratio=0.2``),
-            ``"slic"`` (``n_segments=50``) or a callable on one HWC image.
+        segmenter: ``"quickshift"`` (``kernel_size=4``, ``max_dist=200``, ``ratio=0.2``, lime's;
+            ``kernel_size``/``max_dist`` not given are scaled by ``min(H, W) / 224`` on images
+            under 224 pixels, floored at 1/4, with a SLIC fallback where quickshift still makes
+            one superpixel: module docstring), ``"slic"`` (``n_segments=50``) or a callable on
+            one HWC image.
         segments: ``(N, H, W)`` or ``(H, W)`` superpixel ids, to skip segmentation.
         fill: what hidden superpixels show (:mod:`cnnlens.fills`: ``"black"``, ``"mean"``,
             ``"image_mean"``, ``"segment_mean"``, a colour); old name ``hide_color`` (``0.0``;
@@ -244,9 +316,9 @@ def lime(
             fills.fill(hide_color, x[:1], clf, what="hide_color")  # a bad colour names the keyword given
     validation.real("kernel_width", kernel_width, low=0, open_low=True)
     validation.real("alpha", alpha, low=0)
+    fallback: list[int] = []
     if segments is None:
-        segs = segment(x, segmenter, seed=seed, kernel_size=kernel_size, max_dist=max_dist, ratio=ratio,
-                       n_segments=n_segments, first_index=first_index)
+        segs, fallback = _segment(x, segmenter, seed, kernel_size, max_dist, ratio, n_segments, first_index)
     else:
         segs = segments
     fit = lime_fit(clf, x, targets, segs, num_samples=num_samples, fill=fill,
@@ -260,9 +332,22 @@ def lime(
                               "segmenter": seg_name, "fill": fills.describe(fill),
                               "kernel_width": kernel_width, "alpha": alpha}
     if seg_name == "quickshift":
-        params.update(kernel_size=kernel_size, max_dist=max_dist, ratio=ratio)
+        used_ks, used_md = quickshift_params(x.shape[2], x.shape[3], kernel_size, max_dist)
+        params.update(kernel_size=used_ks, max_dist=used_md, ratio=ratio)
+        if fallback:
+            params.update(slic_fallback=fallback, n_segments=n_segments)
     elif seg_name == "slic":
         params.update(n_segments=n_segments)
+    single = [i for i, k in enumerate(fit.n_features.tolist()) if k == 1]
+    if single:
+        shown = ", ".join(map(str, single[:10])) + (", …" if len(single) > 10 else "")
+        how = ", ".join(f"{k}={params[k]!r}" for k in ("segmenter", "kernel_size", "max_dist", "ratio", "n_segments")
+                        if k in params)
+        warnings.warn(
+            f"LIME: {len(single)} of {x.shape[0]} {x.shape[2]}×{x.shape[3]} image(s) have one superpixel "
+            f"({how}; batch positions {shown}): their maps are constant. Use a finer segmentation "
+            "(a smaller kernel_size, segmenter='slic' with n_segments=, or segments=)",
+            UserWarning, stacklevel=3)
     return Explanation(
         maps=fit.maps(), targets=targets, params=params,
         info={"n_superpixels": fit.n_features.tolist(), "intercept": fit.intercept.tolist(), "r2": fit.r2.tolist()},
