@@ -249,3 +249,18 @@ def test_max_sensitivity_matches_captum(mnist):
     ours = captum_metrics.sensitivity_max(explanation_func, x, perturb_func=lambda inp, r: replay,
                                           n_perturb_samples=S, perturb_radius=R, target=exp.targets)
     np.testing.assert_allclose(res["max_sensitivity"].per_image.numpy(), ours.double().numpy(), rtol=1e-5)
+
+
+def test_cli_evaluate_with_masks(tmp_path, capsys):
+    from cnnlens import zoo
+    from cnnlens.cli import main
+
+    masks = (zoo.load_dataset("mnist").images[:5, 0] > 0.5).numpy()
+    np.save(tmp_path / "m.npy", masks)
+    base = ["evaluate", "--model", "mnist_cnn", "--dataset", "mnist", "--n", "3", "--quiet", "--methods", "saliency",
+            "--metrics", "pointing_game,rma,rra,sparseness,complexity,max_sensitivity", "--out", str(tmp_path / "o")]
+    assert main(base) == 2
+    assert "need ground-truth masks: --masks FILE" in capsys.readouterr().err
+    assert main(base + ["--masks", str(tmp_path / "m.npy")]) == 0
+    printed = capsys.readouterr().out
+    assert "POINTING_GAME ↑" in printed and "MAX_SENSITIVITY ↓" in printed and "| random |" in printed

@@ -440,5 +440,5 @@ def compare(
             bar.close()
     params = {"protocol": protocol, "n_images": int(x.shape[0]), "seed": seed, "batch_size": batch_size,
               "score": evaluate_params.get("score", "prob"), "targets": targets.tolist(), "version": __version__,
-              **{k: v for k, v in evaluate_params.items() if k != "labels"}}
+              **{k: v for k, v in evaluate_params.items() if k not in ("labels", "masks", "second_model")}}
     return ComparisonTable(results, metrics, params, seconds)

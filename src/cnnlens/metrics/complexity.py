@@ -68,7 +68,7 @@ def entropy(maps: Any) -> tuple[torch.Tensor, int]:
     total = a.sum(1, keepdim=True)
     zero = total.squeeze(1) == 0
     p = a / torch.where(total == 0, torch.ones_like(total), total)
-    h = -torch.where(p > 0, p * torch.log(torch.where(p > 0, p, torch.ones_like(p))), torch.zeros_like(p)).sum(1)
+    h = -torch.where(p > 0, p * torch.log(torch.where(p > 0, p, torch.ones_like(p))), torch.zeros_like(p)).sum(1) + 0.0
     h[zero] = math.log(n)
     return h.cpu(), int(zero.sum())
 
