@@ -1,7 +1,8 @@
 """Seed streams (docs/algorithms.md §11): where every random number of cnnlens comes from.
 
 - Randomness that belongs to **one image** — LIME's samples and quickshift's tie-breaking, DA's
-  proposals, the random baseline maps of ``compare`` — is drawn from
+  proposals, the random baseline maps of ``compare``, the input noise of max-/average-sensitivity
+  — is drawn from
   ``numpy.random.SeedSequence([seed, first_index + i, stream])`` for the i-th image of a call.
   ``first_index`` (a keyword of ``explain``, ``evaluate``, ``compare`` and ``dynamic_ablation``,
   default 0) is the image's position in the whole data set, so ``explain(x[i:i+1],
@@ -47,6 +48,7 @@ STREAMS: dict[str, int] = {
     "metrics.tie_break": 8,
     "compare.random_maps": 9,
     "nesy.p_matrix": 10,
+    "metrics.sensitivity": 11,
 }
 
 

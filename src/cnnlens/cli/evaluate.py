@@ -32,6 +32,23 @@ def _metric_names() -> tuple[list[str], dict[str, str], tuple[str, ...]]:
     return names, {a: i.name for i in infos for a in i.aliases}, default_metrics()
 
 
+def _load_masks(path: str) -> Any:
+    """Ground-truth masks ``(N, H, W)`` from a ``.npy`` or ``.pt`` file (nonzero = inside)."""
+    import numpy as np
+    import torch
+
+    p = Path(path)
+    if not p.is_file():
+        raise CnnlensError(f"--masks {path}: no such file")
+    try:
+        m = torch.from_numpy(np.load(p)) if p.suffix == ".npy" else torch.load(p, map_location="cpu", weights_only=True)
+    except (OSError, ValueError, RuntimeError, EOFError) as exc:
+        raise CnnlensError(f"--masks {path}: cannot read it ({type(exc).__name__}); give a .npy or .pt (N, H, W) array") from exc
+    if not isinstance(m, torch.Tensor) or m.dim() not in (3, 4):
+        raise CnnlensError(f"--masks {path}: expected one (N, H, W) array, got {type(m).__name__}")
+    return m
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     import torch
 
@@ -61,6 +78,16 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     else:
         source = {"model": args.model, "images": str(Path(args.images).resolve())}
     images, labels = data.images, data.labels
+    masks = _load_masks(args.masks) if args.masks else None
+    if masks is not None:
+        if masks.shape[0] < images.shape[0]:
+            raise CnnlensError(f"--masks holds {masks.shape[0]} masks for {images.shape[0]} images; "
+                               "give one mask per image of the dataset (or of --limit N)")
+        masks = masks[: images.shape[0]]  # --limit N: the first N, like the images
+        source["masks"] = str(Path(args.masks).resolve())
+    elif any("masks" in metric_info(m).needs for m in metrics):
+        raise CnnlensError(f"{', '.join(m for m in metrics if 'masks' in metric_info(m).needs)} need ground-truth "
+                           "masks: --masks FILE (.npy or .pt, (N, H, W), nonzero = inside)")
     if args.limit is not None:
         source["first_n"] = int(images.shape[0])
     elif args.sample is not None:
@@ -68,6 +95,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         g = torch.Generator().manual_seed(args.seed)
         idx = torch.randperm(images.shape[0], generator=g)[: args.sample].sort().values
         images, labels = images[idx], labels[idx]
+        masks = masks[idx] if masks is not None else None
         source["sample"] = idx.tolist()
     evaluate_params: dict[str, Any] = {"score": args.score, "mode": args.mode, "clip": not args.no_clip,
                                        "deletion_substrate": args.deletion_substrate,
@@ -76,6 +104,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         evaluate_params["step"] = args.step
     if args.mode == "keep":
         evaluate_params["keep"] = args.keep
+    if masks is not None:
+        evaluate_params["masks"] = masks
     lab = labels if "insertion_game" in metrics and bool((labels >= 0).all()) else None
     out = Path(args.out)  # checked by cnnlens.cli.main before the command starts
     written: list[Path] = []
@@ -118,6 +148,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--keep", type=float, default=0.2, help="fraction kept by --mode keep")
     p.add_argument("--no-clip", action="store_true", help="AD: signed drop instead of max(0, .)")
     opt.add_param(p)
+    p.add_argument("--masks", metavar="FILE", help="ground-truth masks for pointing_game, relevance_mass_accuracy, "
+                                                  "relevance_rank_accuracy: .npy or .pt (N, H, W), nonzero = inside, "
+                                                  "one per image of the dataset in its order")
     p.add_argument("--no-random", action="store_true", help="leave out the random-map baseline row")
     opt.add_seed(p, "seed of the methods, tie breaking and random maps")
     opt.add_batch_size(p, 64, "images per forward pass")

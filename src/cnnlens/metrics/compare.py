@@ -38,7 +38,7 @@ from .._io import atomic_write_bytes, atomic_write_text
 from .._progress import bar as progress_bar
 from ..errors import CnnlensError, one_line
 from ..explanation import Explanation
-from ._common import DEFAULT_BATCH_SIZE, MetricResult, check_classifier
+from ._common import DEFAULT_BATCH_SIZE, MetricResult, check_classifier, make_result
 from .evaluate import evaluate
 from .registry import canonical_metric, default_metrics, metric_info
 
@@ -303,6 +303,30 @@ def _usable_rows(done: Mapping[str, Any] | None, metrics: list[str], n: int) -> 
     return usable
 
 
+def _evaluate_random(clf: Any, x: torch.Tensor, maps: torch.Tensor, progress: bool, common: dict[str, Any],
+                     evaluate_params: dict[str, Any]) -> dict[str, MetricResult]:
+    """The random row: metrics that re-run the explanation's method (``needs`` ``method``, e.g.
+    max-sensitivity) have no method to re-run there and get NaN, said so in their params."""
+    metrics = list(common["metrics"])
+    runnable = [m for m in metrics if "method" not in metric_info(m).needs]
+    kept = {canonical_metric(m) for m in runnable}
+    mp = evaluate_params.get("metric_params")
+    params = dict(evaluate_params)
+    if isinstance(mp, dict):
+        params["metric_params"] = {k: v for k, v in mp.items() if canonical_metric(k) in kept}
+    res = evaluate(clf, x, maps, progress=progress, **{**common, "metrics": runnable}, **params) if runnable else {}
+    out: dict[str, MetricResult] = {}
+    for name in metrics:
+        if name in res:
+            out[name] = res[name]
+        else:
+            out[name] = make_result(canonical_metric(name), torch.full((x.shape[0],), float("nan")),
+                                    {"not_applicable": "random maps have no method to re-run"},
+                                    direction=metric_info(name).direction)
+        out[name].params["method"] = RANDOM_LABEL
+    return out
+
+
 def compare(
     clf: Any,
     x: torch.Tensor,
@@ -398,11 +422,11 @@ def compare(
                     maps = explain(clf, x, spec, target=targets, seed=seed, batch_size=batch_size,
                                    first_index=first_index, **params)
                 seconds[label] = time.perf_counter() - t0
-                res = evaluate(clf, x, maps, progress=progress, **common, **evaluate_params)
                 if spec is None:
-                    for r in res.values():
-                        r.params["method"] = RANDOM_LABEL
-                elif isinstance(maps, Explanation):
+                    res = _evaluate_random(clf, x, maps, progress, common, evaluate_params)
+                else:
+                    res = evaluate(clf, x, maps, progress=progress, **common, **evaluate_params)
+                if spec is not None and isinstance(maps, Explanation):
                     for r in res.values():
                         r.params["explain_params"] = {k: v for k, v in maps.params.items()
                                                       if k != "target" and _jsonable(v)}
@@ -416,5 +440,5 @@ def compare(
             bar.close()
     params = {"protocol": protocol, "n_images": int(x.shape[0]), "seed": seed, "batch_size": batch_size,
               "score": evaluate_params.get("score", "prob"), "targets": targets.tolist(), "version": __version__,
-              **{k: v for k, v in evaluate_params.items() if k != "labels"}}
+              **{k: v for k, v in evaluate_params.items() if k not in ("labels", "masks", "second_model")}}
     return ComparisonTable(results, metrics, params, seconds)

@@ -62,13 +62,16 @@ class MetricContext:
         explanation: what the user passed (an Explanation, a tensor, an AblationResult).
         method: the explanation's method name (``None`` for a bare tensor).
         labels, masks, second_model, ablation_mask: optional inputs (``None`` when not given).
+        metric_params: ``{metric name: {option: value}}`` of ``evaluate(metric_params=...)``
+            (read with :meth:`params_of`).
         common: parameters every result records (protocol, score, seed, targets, version …).
     """
 
     def __init__(self, clf: Any, x: torch.Tensor, targets: torch.Tensor, options: EvaluateOptions, *,
                  maps: torch.Tensor | None, layer_maps: torch.Tensor | None, explanation: Any, method: str | None,
                  common: dict[str, Any], labels: Any = None, masks: Any = None, second_model: Any = None,
-                 ablation_mask: torch.Tensor | None = None, raw_maps: Any = None, first_index: int = 0) -> None:
+                 ablation_mask: torch.Tensor | None = None, raw_maps: Any = None, first_index: int = 0,
+                 metric_params: dict[str, dict[str, Any]] | None = None) -> None:
         self.clf = clf
         self.x = x
         self.targets = targets
@@ -85,6 +88,8 @@ class MetricContext:
         self.raw_maps: Any = raw_maps  # what the user passed as maps, before validation
         self.progress: Any = None  # a callable taking a number of forward passes, or None
         self.first_index = first_index  # data-set position of x[0] (§11)
+        self.metric_params: dict[str, dict[str, Any]] = dict(metric_params or {})
+        self._cache: dict[Any, Any] = {}
         self._games: dict[str, GameCurves] = {}
         self._ad_ai: Any = None
         self.info: MetricInfo | None = None  # the metric being computed (set by evaluate)
@@ -164,9 +169,26 @@ class MetricContext:
             raise CnnlensError(f"metric {name!r} needs {what}; pass evaluate(..., {what}=...)")
         return value
 
-    def explain_again(self, x: torch.Tensor | None = None, clf: Any = None) -> torch.Tensor:
+    def params_of(self, name: str, defaults: dict[str, Any]) -> dict[str, Any]:
+        """The options of metric ``name``: ``defaults`` updated with ``evaluate(metric_params=
+        {name: {...}})``; an option not in ``defaults`` is refused in one line naming the valid ones."""
+        given = self.metric_params.get(name, {})
+        unknown = sorted(set(given) - set(defaults))
+        if unknown:
+            raise CnnlensError(f"metric {name!r} has no option {unknown[0]!r}; its options: {', '.join(defaults)}")
+        return {**defaults, **given}
+
+    def cached(self, key: Any, compute: Any) -> Any:
+        """``compute()`` once per context and ``key`` (work shared by two metrics, e.g. the
+        re-explained perturbed inputs of max- and average-sensitivity)."""
+        if key not in self._cache:
+            self._cache[key] = compute()
+        return self._cache[key]
+
+    def explain_again(self, x: torch.Tensor | None = None, clf: Any = None,
+                      targets: torch.Tensor | None = None) -> torch.Tensor:
         """Re-run the explanation's method with its recorded parameters (for metrics that
-        perturb the input or the model), on ``x``/``clf`` (default: this call's)."""
+        perturb the input or the model), on ``x``/``clf``/``targets`` (default: this call's)."""
         from ..attribution import explain
 
         exp = self.explanation
@@ -176,7 +198,7 @@ class MetricContext:
         recorded = {"method", "seed", "layer", "target", "batch_size", "version"}
         params = {k: v for k, v in exp.params.items() if k not in recorded}
         return explain(self.clf if clf is None else clf, self.x if x is None else x, self.method,
-                       target=self.targets, seed=exp.params.get("seed", 0),
+                       target=self.targets if targets is None else targets, seed=exp.params.get("seed", 0),
                        batch_size=exp.params.get("batch_size", self.options.batch_size),
                        layer=exp.params.get("layer"), **params).maps
 

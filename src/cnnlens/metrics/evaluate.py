@@ -55,6 +55,23 @@ def _unpack(explanation: Any, x: torch.Tensor) -> tuple[torch.Tensor | None, tor
     return explanation, None, None, None, None
 
 
+def _check_metric_params(metric_params: Any, names: list[str]) -> dict[str, dict[str, Any]]:
+    """``{canonical metric name: {option: value}}``; every key must be a metric asked for."""
+    if metric_params is None:
+        return {}
+    if not isinstance(metric_params, dict) or not all(isinstance(v, dict) for v in metric_params.values()):
+        raise CnnlensError("metric_params must be a dict {metric name: {option: value}}, "
+                           f"got {type(metric_params).__name__}")
+    asked = {canonical_metric(m) for m in names}
+    out: dict[str, dict[str, Any]] = {}
+    for key, opts in metric_params.items():
+        name = canonical_metric(key)
+        if name not in asked:
+            raise CnnlensError(f"metric_params names {key!r}, which is not among the metrics asked for")
+        out[name] = dict(opts)
+    return out
+
+
 def evaluate(
     clf: Any,
     x: torch.Tensor,
@@ -79,6 +96,7 @@ def evaluate(
     first_index: int = 0,
     deletion_substrate: Any = None,
     insertion_substrate: Any = None,
+    metric_params: Any = None,
 ) -> dict[str, MetricResult]:
     """Evaluate an explanation with registered metrics (§3; :func:`~cnnlens.metrics.list_metrics`).
 
@@ -106,10 +124,14 @@ def evaluate(
         labels: ground truth for ``insertion_game`` (``None`` → agreement with the prediction).
         fractions: kept fractions of ``insertion_game``.
         progress: show a progress bar over the forward passes.
-        masks: ground-truth masks, for metrics that need them.
+        masks: ground-truth masks ``(N, H, W)`` (nonzero = inside), for metrics that need them
+            (``pointing_game``, ``relevance_mass_accuracy``, ``relevance_rank_accuracy``).
         second_model: a second classifier, for metrics that compare two models.
         first_index: data-set position of ``x[0]``: per-image randomness of a metric comes from
             ``SeedSequence([seed, first_index + i, stream])`` (§11; ``ctx.image_generator``).
+        metric_params: options of individual metrics, ``{metric name: {option: value}}``, e.g.
+            ``{"max_sensitivity": {"radius": 0.05, "normalise": True}}`` (each metric's options
+            and defaults: docs/algorithms.md §3); recorded in that metric's ``params``.
 
     Returns:
         ``{name: MetricResult}`` in the order asked. Each result's ``params`` records the
@@ -147,6 +169,7 @@ def evaluate(
             users = [m for m in list_metrics() if given in metric_info(m).needs]
             warnings.warn(f"{given}= is given but none of the metrics {names} uses it (it is read by: "
                           f"{', '.join(users) or 'no registered metric'}); it is ignored", stacklevel=2)
+    metric_params = _check_metric_params(metric_params, names)
     x = clf.check_input(x)
     n = x.shape[0]
     maps, layer_maps, exp_targets, method, da_mask = _unpack(explanation, x)
@@ -186,7 +209,8 @@ def evaluate(
                               batch_size, seed, fractions)
     ctx = MetricContext(clf, x, targets, options, maps=maps, layer_maps=layer_maps, explanation=explanation,
                         method=method, common=common, labels=labels, masks=masks, second_model=second_model,
-                        ablation_mask=da_mask, raw_maps=raw_maps, first_index=first_index)
+                        ablation_mask=da_mask, raw_maps=raw_maps, first_index=first_index,
+                        metric_params=metric_params)
 
     bar = None
     if progress:

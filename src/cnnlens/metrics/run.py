@@ -33,7 +33,7 @@ def run_evaluate(clf: Any, images: Any, labels: Any, out: Path, *, methods: list
     results_dir = out / "results"
     config = {"source": source, "metrics": metrics, "protocol": protocol, "seed": seed,
               "n_images": int(images.shape[0]),
-              **{k: v for k, v in evaluate_params.items() if k != "labels"}}
+              **{k: v for k, v in evaluate_params.items() if k not in ("labels", "masks")}}
     done: dict[str, Any] = {}
     for label in [*methods, *([RANDOM_LABEL] if random_baseline else [])]:
         path = results_dir / f"{method_slug(label)}.json"
