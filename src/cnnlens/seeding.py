@@ -47,6 +47,7 @@ STREAMS: dict[str, int] = {
     "metrics.tie_break": 8,
     "compare.random_maps": 9,
     "nesy.p_matrix": 10,
+    "nesy.rank_rng": 11,
 }
 
 
