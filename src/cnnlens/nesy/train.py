@@ -204,7 +204,7 @@ def train(
         seed: seeds P (Method 2), the data order and the global RNG per epoch.
         k: filters per class (default 5 for ≤ 5 classes else 20; EBP: 5).
         layer: filters read (default: last ``Conv2d`` after its activation, §6.1).
-        on_batch: called as ``on_batch(epoch, batch_index)`` after every optimizer step.
+        on_batch: called as ``on_batch(epoch, batch_index)`` after every optimizer step (on every rank).
         distributed: ``None`` (default): data-parallel when launched by ``torchrun`` with more
             than one process (``WORLD_SIZE > 1``) or inside an initialised process group of
             several ranks; ``True``: always (a world of 1 allowed); ``False``: never. See the
