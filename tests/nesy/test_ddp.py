@@ -222,13 +222,16 @@ def test_world_of_one_in_process_matches_the_plain_loop(monkeypatch):
         return nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(8, 16, 3),
                              nn.ReLU(), nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(64, 3)).eval()
     runs = {}
-    for distributed in (False, True):
-        model = net()
-        res = train(Classifier(model), data, val, strategy="TS1", epochs=2, k=2, lr=1e-3, batch_size=7, seed=2,
-                    progress=False, distributed=distributed)
-        runs[distributed] = (model.state_dict(), res)
-    assert torch.distributed.is_initialized()  # kept for later trainings in this process
-    torch.distributed.destroy_process_group()
+    try:
+        for distributed in (False, True):
+            model = net()
+            res = train(Classifier(model), data, val, strategy="TS1", epochs=2, k=2, lr=1e-3, batch_size=7,
+                        seed=2, progress=False, distributed=distributed)
+            runs[distributed] = (model.state_dict(), res)
+        assert torch.distributed.is_initialized()  # kept for later trainings in this process
+    finally:
+        if torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
     assert runs[True][1].world_size == 1 and runs[True][1].rank == 0
     assert _max_diff(runs[False][0], runs[True][0]) <= TOL
     for h1, h2 in zip(runs[False][1].history, runs[True][1].history, strict=True):
