@@ -49,6 +49,7 @@ STREAMS: dict[str, int] = {
     "compare.random_maps": 9,
     "nesy.p_matrix": 10,
     "metrics.sensitivity": 11,
+    "nesy.rank_rng": 12,
 }
 
 

@@ -8,7 +8,9 @@
 
 ``train`` writes ``RUN/model.pt`` (the fine-tuned state dict, loaded with ``weights_only``),
 ``RUN/training.json`` (strategy, layer, θ, P, history) and checkpoints in ``RUN/checkpoints``
-(``--resume`` continues them). ``--trained RUN/`` loads those weights into the model and, for
+(``--resume`` continues them). ``torchrun --nproc_per_node N -m cnnlens nesy train …`` trains
+data-parallel (DDP; gloo on CPU, NCCL with ``--device cuda``, rank r on ``cuda:LOCAL_RANK``):
+the same global batches as one process, rank 0 writes. ``--trained RUN/`` loads those weights into the model and, for
 TS1–TS5 runs, makes ``extract`` binarize with the training θ (``--binarization auto``).
 ``--images DIR`` is an ImageFolder (``DIR/<class>/<image>``); for ``label`` it also needs
 ``DIR/masks/<class>/<image stem>.png`` (concept indices) and ``DIR/concepts.json``
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -107,9 +110,18 @@ def _nesy(args: argparse.Namespace, clf):
 
 
 # ------------------------------------------------------------------ commands
+def _rank_device(args: argparse.Namespace) -> None:
+    """Under torchrun, ``--device cuda`` means this rank's GPU ``cuda:LOCAL_RANK``."""
+    from ..nesy.distributed import launched
+
+    if launched() and args.device is not None and args.device.strip() == "cuda":
+        args.device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from ..nesy.train import train
 
+    _rank_device(args)
     torch.manual_seed(args.seed)
     clf = _classifier(args)
     data = _load_data(args, clf)
@@ -124,6 +136,8 @@ def cmd_train(args: argparse.Namespace) -> int:
                 resume=args.resume, seed=args.seed, lr=args.lr, weight_decay=args.weight_decay,
                 batch_size=args.train_batch_size, alpha=args.alpha, beta=args.beta, k=args.k,
                 layer=args.layer, eval_batch_size=args.batch_size, progress=not args.quiet)
+    if res.rank != 0:  # torchrun: every rank has the same result, rank 0 writes it
+        return 0
     import io
 
     buf = io.BytesIO()
@@ -132,10 +146,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     info = {"strategy": res.strategy, "layer": res.layer, "k": res.k, "binarization": res.binarization,
             "theta": res.theta.tolist() if res.theta is not None else None,
             "P": res.P.tolist() if res.P is not None else None, "history": res.history,
-            "n_train": len(tr), "n_val": n_val, "seed": args.seed}
+            "n_train": len(tr), "n_val": n_val, "seed": args.seed, "world_size": res.world_size}
     atomic_write_text(out / "training.json", json.dumps(info, indent=1, default=float))
     last = res.history[-1]
-    print(f"trained {res.strategy} for {len(res.history)} epochs: train loss {last['train_loss']:.4f}, "
+    procs = f" in {res.world_size} processes" if res.world_size > 1 else ""
+    print(f"trained {res.strategy} for {len(res.history)} epochs{procs}: train loss {last['train_loss']:.4f}, "
           f"val loss {last['val_loss']:.4f}, val accuracy {last['val_accuracy']:.4f}")
     print(f"wrote {out / 'model.pt'} and {out / 'training.json'}")
     return 0

@@ -29,6 +29,16 @@ epoch all of them (plus P, θ, the history) go to ``checkpoint_dir/last.pt`` ato
 ``resume=True`` continues from it and ends with the same weights as an uninterrupted run.
 The model runs in train mode only inside :meth:`Classifier.training`; the eval guard for
 explaining stays as it is.
+
+Several processes (``torchrun --nproc_per_node N``, :mod:`cnnlens.nesy.distributed`): every rank
+draws the same global batches and trains on its contiguous slice of each under
+``DistributedDataParallel``; each rank's loss is its share of the global batch loss (sums over
+its slice divided by the global batch's normaliser: the sum of the class weights for the
+cross-entropy, N·F for the sparsity loss; EBP's penalty is a sum already), times the world size
+to undo DDP's averaging, so the all-reduced gradient is the one-process gradient of the global
+batch. Losses, validation sums and the history are all-reduced; rank 0 alone writes checkpoints.
+The weights equal one process's up to float round-off (summation order); models with random
+layers (dropout) draw their masks per rank and are reproducible only for the same world size.
 """
 from __future__ import annotations
 
@@ -43,7 +53,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .. import validation
+from .. import seeding, validation
 from .._io import atomic_write_bytes
 from .._progress import bar as progress_bar
 from ..classifier import Classifier
@@ -58,6 +68,7 @@ from .binarize import (
     p_matrix,
     thresholds,
 )
+from .distributed import DistContext, check_model, context, launched
 from .losses import EBPLoss, SparsityLoss, class_weights, ebp_matrix
 
 __all__ = ["train", "TrainResult", "STRATEGIES"]
@@ -81,6 +92,8 @@ class TrainResult:
         k: filters per class.
         history: one dict per epoch (``epoch``, ``train_loss``, ``val_loss``, ``val_accuracy``,
             ``lr``, ``sparsity``).
+        rank, world_size: this process's rank and the number of processes (0 and 1 unless
+            distributed); every rank gets the same result, only rank 0 writes files.
     """
 
     classifier: Classifier
@@ -90,6 +103,8 @@ class TrainResult:
     theta: torch.Tensor | None
     k: int | None
     history: list[dict] = field(default_factory=list)
+    rank: int = 0
+    world_size: int = 1
 
     @property
     def binarization(self) -> str:
@@ -119,6 +134,14 @@ def _batches(n: int, batch_size: int, gen: torch.Generator | None) -> list[torch
     if len(parts) > 1 and parts[-1].numel() == 1:  # a batch of 1 breaks batch-norm in train mode
         parts[-2] = torch.cat([parts[-2], parts.pop()])
     return parts
+
+
+def _rank_seed(epoch_seed: int, rank: int) -> int:
+    """The global-RNG seed of ``rank`` in an epoch: rank 0 (and one process) ``epoch_seed + 1``,
+    other ranks their own stream, so random layers draw different masks on each rank."""
+    if rank == 0:
+        return epoch_seed + 1
+    return int(seeding.image_sequence(epoch_seed, rank, "nesy.rank_rng").generate_state(1, dtype="uint32")[0])
 
 
 def _state_bytes(obj: Any) -> bytes:
@@ -162,6 +185,7 @@ def train(
     eval_batch_size: int = 128,
     progress: bool = True,
     on_batch: Callable[[int, int], None] | None = None,
+    distributed: bool | None = None,
 ) -> TrainResult:
     """Fine-tune ``model`` with ``strategy`` (§6.3; module docstring) and return a
     :class:`TrainResult`.
@@ -180,7 +204,11 @@ def train(
         seed: seeds P (Method 2), the data order and the global RNG per epoch.
         k: filters per class (default 5 for ≤ 5 classes else 20; EBP: 5).
         layer: filters read (default: last ``Conv2d`` after its activation, §6.1).
-        on_batch: called as ``on_batch(epoch, batch_index)`` after every optimizer step.
+        on_batch: called as ``on_batch(epoch, batch_index)`` after every optimizer step (on every rank).
+        distributed: ``None`` (default): data-parallel when launched by ``torchrun`` with more
+            than one process (``WORLD_SIZE > 1``) or inside an initialised process group of
+            several ranks; ``True``: always (a world of 1 allowed); ``False``: never. See the
+            module docstring; BatchNorm is refused (SyncBatchNorm accepted on CUDA).
     """
     validation.choice("strategy", strategy, STRATEGIES)
     validation.integer("epochs", epochs, minimum=1)
@@ -196,6 +224,8 @@ def train(
         validation.real(name, value)
     resume = validation.flag("resume", resume)
     progress = validation.flag("progress", progress)
+    if distributed is not None:
+        distributed = validation.flag("distributed", distributed)
     if resume and checkpoint_dir is None:
         raise CnnlensError("resume=True needs checkpoint_dir")
     clf = model if isinstance(model, Classifier) else Classifier(model)
@@ -236,6 +266,67 @@ def train(
     params = [p for p in clf.model.parameters() if p.requires_grad]
     if not params:
         raise CnnlensError("the model has no parameters with requires_grad=True to train")
+    ddp: DistContext | None = None
+    if distributed or (distributed is None and _may_be_distributed()):
+        check_model(clf.model, clf.device)
+        ddp = context(distributed, clf.device)
+    return _run(clf, ddp, x_tr, y_tr, x_va, y_va, strategy, epochs, checkpoint_dir, resume, seed, params,
+                config, lay, C, n_filters, k, weights, a_eff, sparsity_start, lr=lr,
+                weight_decay=weight_decay, batch_size=batch_size, beta=beta, h1=h1, h2=h2,
+                ebp_lambda=ebp_lambda, lr_factor=lr_factor, lr_patience=lr_patience,
+                eval_batch_size=eval_batch_size, progress=progress, on_batch=on_batch)
+
+
+def _may_be_distributed() -> bool:
+    dist = torch.distributed
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_world_size() > 1
+    return launched()
+
+
+def _loss(maps: torch.Tensor, logits: torch.Tensor, y: torch.Tensor, C: int,
+          weights: torch.Tensor, a_eff: float, beta: float, sparse_loss: SparsityLoss | None,
+          ebp_loss: EBPLoss | None, glob: tuple[int, torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(loss, sparsity term)`` of a batch. ``glob = (n, w)`` (distributed): the batch is one
+    rank's slice of a global batch of ``n`` images whose class weights sum to ``w``, and the
+    result is this slice's share — the shares of all slices add up to the global batch's loss."""
+    if glob is None:
+        ce = F.cross_entropy(logits[:, :C], y, weight=weights)
+    else:
+        ce = F.cross_entropy(logits[:, :C], y, weight=weights, reduction="sum") / glob[1]
+    if ebp_loss is not None:
+        pen = ebp_loss(maps.abs().mean(dim=(2, 3)), y)  # a sum over the images: shares add up
+        return ce + pen, pen.detach()
+    if sparse_loss is None:
+        return ce, torch.zeros((), device=ce.device)
+    sp = sparse_loss(norms_from_maps(maps, "fro"), y)  # a mean over the slice's N·F
+    if glob is not None:
+        sp = sp * (y.numel() / glob[0])
+    return a_eff * ce + beta * sp, sp.detach()
+
+
+class _Step(nn.Module):
+    """``(features, logits)`` of the classifier as one module, for DistributedDataParallel."""
+
+    def __init__(self, clf: Classifier, layer: str) -> None:
+        super().__init__()
+        self.net = clf.model
+        self._clf = (clf,)  # not a submodule
+        self._layer = layer
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self._clf[0].forward_with_features(x, layer=self._layer)
+
+
+def _run(clf: Classifier, ddp: DistContext | None, x_tr: torch.Tensor, y_tr: torch.Tensor,
+         x_va: torch.Tensor | None, y_va: torch.Tensor | None, strategy: str, epochs: int,
+         checkpoint_dir: str | Path | None, resume: bool, seed: int, params: list, config: dict, lay: str,
+         C: int, n_filters: int, k: int, weights: torch.Tensor, a_eff: float, sparsity_start: int, *,
+         lr: float, weight_decay: float, batch_size: int, beta: float, h1: float, h2: float,
+         ebp_lambda: float, lr_factor: float, lr_patience: int, eval_batch_size: int, progress: bool,
+         on_batch: Callable[[int, int], None] | None) -> TrainResult:
+    rank, world = (ddp.rank, ddp.world) if ddp is not None else (0, 1)
+    progress = progress and rank == 0
     opt = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=lr_factor, patience=lr_patience)
 
@@ -280,17 +371,15 @@ def train(
             th = torch.zeros(n_filters, device=clf.device)
         return P_, th
 
-    def loss_of(maps: torch.Tensor, logits: torch.Tensor, y: torch.Tensor, sparse_on: bool) -> tuple[torch.Tensor, float]:
-        ce = F.cross_entropy(logits[:, :C], y, weight=weights)
-        if strategy == "CE" or not sparse_on:
-            return ce, 0.0
-        if strategy == "EBP":
-            pen = ebp_loss(maps.abs().mean(dim=(2, 3)), y)
-            return ce + pen, float(pen.detach())
-        sp = sparse_loss(norms_from_maps(maps, "fro"), y)
-        return a_eff * ce + beta * sp, float(sp.detach())
+    def shared_setup() -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """:func:`setup` on rank 0, broadcast (every rank holds the same weights and data)."""
+        if ddp is None:
+            return setup()
+        P_, th = ddp.broadcast(_cpu(setup()) if rank == 0 else None)
+        return (P_.to(clf.device) if P_ is not None else None, th.to(clf.device) if th is not None else None)
 
     dev = clf.device
+    forward = ddp.wrap(_Step(clf, lay)) if ddp is not None else None
     fork_devices = [dev.index or 0] if dev.type == "cuda" else []
     epoch_bar = None
     if progress:
@@ -300,12 +389,12 @@ def train(
             for epoch in range(start, epochs):
                 sparse_on = epoch >= sparsity_start and strategy != "CE"
                 if sparse_on and P is None:
-                    P, theta = setup()
+                    P, theta = shared_setup()
                 sparse_loss = SparsityLoss(P, theta).to(dev) if (sparse_on and strategy.startswith("TS")) else None
                 ebp_loss = EBPLoss(P, ebp_lambda).to(dev) if (sparse_on and strategy == "EBP") else None
                 epoch_seed = (seed * _SEED_STRIDE + epoch) % (2**63 - 1)
                 gen = torch.Generator().manual_seed(epoch_seed)
-                torch.manual_seed(epoch_seed + 1)
+                torch.manual_seed(_rank_seed(epoch_seed, rank))
                 parts = _batches(x_tr.shape[0], batch_size, gen)
                 total, count, sp_total = 0.0, 0, 0.0
                 bar = None
@@ -313,16 +402,29 @@ def train(
                     bar = progress_bar(total=len(parts), desc=f"epoch {epoch + 1}/{epochs}", unit="batch")
                 with clf.training():
                     for b, idx in enumerate(parts):
-                        xb = x_tr[idx].to(dev)
-                        yb = y_tr[idx].to(dev)
-                        maps, logits = clf.forward_with_features(xb, layer=lay)
-                        loss, sp = loss_of(maps, logits, yb, sparse_on)
-                        if not torch.isfinite(loss):
-                            raise CnnlensError(f"loss became {float(loss)} in epoch {epoch + 1}, batch {b + 1}; lower lr")
+                        if ddp is None:
+                            xb, yb = x_tr[idx].to(dev), y_tr[idx].to(dev)
+                            maps, logits = clf.forward_with_features(xb, layer=lay)
+                            loss, sp_t = _loss(maps, logits, yb, C, weights, a_eff, beta,
+                                               sparse_loss, ebp_loss)
+                            loss_value, sp = float(loss.detach()), float(sp_t)
+                        else:  # this rank's share of the global batch (module docstring)
+                            local, real = ddp.local(idx)
+                            xb, yb = x_tr[local].to(dev), y_tr[local].to(dev)
+                            glob = (len(idx), weights[y_tr[idx].to(dev)].sum())
+                            maps, logits = forward(xb)
+                            loss, sp_t = _loss(maps, logits, yb, C, weights, a_eff, beta,
+                                               sparse_loss, ebp_loss, glob)
+                            if not real:
+                                loss, sp_t = loss * 0, sp_t * 0
+                            loss_value, sp = ddp.all_sum([float(loss.detach()), float(sp_t)])
+                            loss = loss * world  # DDP averages the gradients over the ranks
+                        if not math.isfinite(loss_value):
+                            raise CnnlensError(f"loss became {loss_value} in epoch {epoch + 1}, batch {b + 1}; lower lr")
                         opt.zero_grad(set_to_none=True)
                         loss.backward()
                         opt.step()
-                        total += float(loss.detach()) * len(idx)
+                        total += loss_value * len(idx)
                         sp_total += sp * len(idx)
                         count += len(idx)
                         if bar is not None:
@@ -338,24 +440,36 @@ def train(
                     with torch.no_grad():
                         vt, vc, hits = 0.0, 0, 0
                         for idx in _batches(x_va.shape[0], batch_size, None):
-                            xb, yb = x_va[idx].to(dev), y_va[idx].to(dev)
+                            glob = None
+                            local = idx
+                            if ddp is not None:  # each rank scores its slice; the sums are all-reduced
+                                local, real = ddp.local(idx)
+                                if not real:
+                                    continue
+                                glob = (len(idx), weights[y_va[idx].to(dev)].sum())
+                            xb, yb = x_va[local].to(dev), y_va[local].to(dev)
                             maps, logits = clf.forward_with_features(xb, layer=lay)
-                            loss, _ = loss_of(maps, logits, yb, sparse_on)
+                            loss, _ = _loss(maps, logits, yb, C, weights, a_eff, beta, sparse_loss,
+                                            ebp_loss, glob)
                             vt += float(loss) * len(idx)
-                            vc += len(idx)
+                            vc += len(local)
                             hits += int((logits[:, :C].argmax(1) == yb).sum())
+                    if ddp is not None:
+                        vt, vc, hits = ddp.all_sum([vt, vc, hits])
                     val_loss, val_acc = vt / vc, hits / vc
                 sched.step(val_loss if not math.isnan(val_loss) else train_loss)
                 history.append(dict(epoch=epoch + 1, train_loss=train_loss, val_loss=val_loss,
                                     val_accuracy=val_acc, lr=opt.param_groups[0]["lr"],
                                     sparsity=sp_total / count if sparse_on else None))
-                if ckpt is not None:
+                if ckpt is not None and rank == 0:
                     atomic_write_bytes(ckpt, _state_bytes({
                         "format": _FORMAT, "config": config, "epoch": epoch + 1,
                         "model": _cpu(clf.model.state_dict()), "optimizer": _cpu(opt.state_dict()),
                         "scheduler": sched.state_dict(), "P": _cpu(P), "theta": _cpu(theta),
-                        "history": history,
+                        "history": history, "world_size": world,
                     }))
+                if ckpt is not None and ddp is not None:
+                    ddp.barrier()  # the checkpoint of this epoch exists before any rank goes on
                 if epoch_bar is not None:
                     epoch_bar.update(1)
                     epoch_bar.set_postfix(val_loss=f"{val_loss:.4f}", val_acc=f"{val_acc:.3f}")
@@ -363,6 +477,6 @@ def train(
         if epoch_bar is not None:
             epoch_bar.close()
     if strategy != "CE" and P is None:  # TS1 with everything before the switch done
-        P, theta = setup()
+        P, theta = shared_setup()
     return TrainResult(clf, strategy, lay if isinstance(lay, str) else str(lay), P, theta,
-                       None if strategy == "CE" else k, history)
+                       None if strategy == "CE" else k, history, rank, world)
