@@ -47,6 +47,7 @@ STREAMS: dict[str, int] = {
     "metrics.tie_break": 8,
     "compare.random_maps": 9,
     "nesy.p_matrix": 10,
+    "sanity.init": 16,  # per layer (index = position in named_modules()), not per image
 }
 
 

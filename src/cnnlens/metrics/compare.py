@@ -303,6 +303,23 @@ def _usable_rows(done: Mapping[str, Any] | None, metrics: list[str], n: int) -> 
     return usable
 
 
+def _random_row(clf: Any, x: torch.Tensor, maps: torch.Tensor, progress: bool, common: dict[str, Any],
+                evaluate_params: dict[str, Any]) -> dict[str, MetricResult]:
+    """The random baseline's results: metrics that re-run the method (``needs`` ``method``, e.g. the
+    sanity checks ``mprt``/``drt``) have no method to re-run and get NaN per image, with a note."""
+    metrics = common["metrics"]
+    rerun = [m for m in metrics if "method" in metric_info(m).needs]
+    rest = [m for m in metrics if m not in rerun]
+    res = evaluate(clf, x, maps, progress=progress, **{**common, "metrics": rest}, **evaluate_params) if rest else {}
+    n = int(x.shape[0])
+    for m in rerun:
+        info = metric_info(m)
+        res[m] = MetricResult(info.name, torch.full((n,), float("nan"), dtype=torch.float64), float("nan"),
+                              float("nan"), {"note": "not defined for the random baseline: its maps come from no "
+                                                     "method that could be re-run"}, 0, None, info.direction)
+    return {m: res[m] for m in metrics}
+
+
 def compare(
     clf: Any,
     x: torch.Tensor,
@@ -398,7 +415,10 @@ def compare(
                     maps = explain(clf, x, spec, target=targets, seed=seed, batch_size=batch_size,
                                    first_index=first_index, **params)
                 seconds[label] = time.perf_counter() - t0
-                res = evaluate(clf, x, maps, progress=progress, **common, **evaluate_params)
+                if spec is None:
+                    res = _random_row(clf, x, maps, progress, common, evaluate_params)
+                else:
+                    res = evaluate(clf, x, maps, progress=progress, **common, **evaluate_params)
                 if spec is None:
                     for r in res.values():
                         r.params["method"] = RANDOM_LABEL
