@@ -114,10 +114,12 @@ def randomisation_blocks(model: nn.Module, granularity: str = "block") -> list[t
     """The units re-initialised together, in the model's registration (≈ forward) order, each as
     ``(name, names of the modules with parameters inside it)``.
 
-    ``granularity="block"``: containers (``nn.Sequential``, ``ModuleList``, ``ModuleDict``) are
-    opened, recursively; every other child that holds parameters is one block — the stages of a
-    network (MobileNetV2's ``features.0`` … ``features.18`` and ``classifier.1``, a ResNet's
-    ``conv1``, ``bn1``, ``layer1.0`` … ``fc``), as Adebayo et al. grouped Inception v3's layers.
+    ``granularity="block"``: the model's top-level containers (``nn.Sequential``, ``ModuleList``,
+    ``ModuleDict``) are opened, and deeper containers whose children are themselves composite
+    (a Sequential of residual blocks); every other child that holds parameters is one block — the
+    stages of a network (MobileNetV2's ``features.0`` … ``features.18`` and ``classifier.1``, a
+    ResNet's ``conv1``, ``bn1``, ``layer1.0`` … ``fc``), as Adebayo et al. grouped Inception v3's
+    layers; a conv-BN-activation Sequential stays one block.
     ``granularity="layer"``: every module with parameters of its own (each conv, norm, linear).
     On a small plain net (the MNIST CNN) both give the same four layers.
     """
@@ -130,15 +132,18 @@ def randomisation_blocks(model: nn.Module, granularity: str = "block") -> list[t
     if _has_params(model, recurse=False):
         blocks.append(("", ("",)))
 
-    def visit(module: nn.Module) -> None:
+    def composite(m: nn.Module) -> bool:  # a module whose children hold parameters
+        return any(_has_params(c) for c in m.children())
+
+    def visit(module: nn.Module, top: bool) -> None:
         for child in module.children():
-            if isinstance(child, _CONTAINERS):
-                visit(child)
+            if isinstance(child, _CONTAINERS) and (top or any(composite(c) for c in child.children())):
+                visit(child, False)
             elif _has_params(child):
                 inner = tuple(names[id(m)] for m in child.modules() if _has_params(m, recurse=False))
                 blocks.append((names[id(child)], inner))
 
-    visit(model)
+    visit(model, True)
     return blocks
 
 
@@ -607,6 +612,7 @@ def model_randomisation(
     batch_size: int = 64,
     first_index: int = 0,
     progress: bool = False,
+    at: Sequence[str] | None = None,
 ) -> SanityResult:
     """Model parameter randomisation test (Adebayo et al. 2018 §4 there; §10.1 here).
 
@@ -631,16 +637,29 @@ def model_randomisation(
         method_params: ``{method: explain params}``, over the budgets.
         batch_size, first_index: as in :func:`~cnnlens.explain`.
         progress: a progress bar over the steps.
+        at: block names after whose randomisation the maps are computed (default: every step);
+            the cascade still re-initialises every block on the way, so ``at`` only thins the
+            curve — for large networks and expensive methods.
 
     Returns:
         A :class:`SanityResult` with per-image similarities per method, step and measure.
     """
     validation.seed(seed)
     models = randomised_models(clf, mode, granularity, seed, init) if isinstance(clf, Classifier) else iter(())
+    if at is not None:
+        at = [at] if isinstance(at, str) else list(at)
+        if isinstance(clf, Classifier):
+            known = [b[0] or "<root>" for b in randomisation_blocks(clf.model, granularity)]
+            bad = [a for a in at if a not in known]
+            if bad or not at:
+                raise CnnlensError(f"at: {bad or 'empty'} not among the {granularity}s: {', '.join(known)}")
+        wanted = set(at)
+        models = ((name, c) for name, c in models if name in wanted)
     extra = {"mode": mode, "granularity": granularity,
              "init": init if isinstance(init, str) else getattr(init, "__name__", "callable"),
              "init_seeds": "SeedSequence([seed, module index in named_modules(), stream sanity.init]) per module",
-             "batchnorm": "reset with its block (weight 1, bias 0, running mean 0, running variance 1)"}
+             "batchnorm": "reset with its block (weight 1, bias 0, running mean 0, running variance 1)",
+             "at": None if at is None else list(at)}
     if isinstance(clf, Classifier):
         randomisation_blocks(clf.model, granularity)  # a bad granularity fails before any method runs
         if mode not in ("cascading", "independent"):
