@@ -194,7 +194,7 @@ def train(name: str, *, seed: int = 0, epochs: int | None = None, train_limit: i
 
     x_train, y_train = load_split(recipe, "train", train_limit)
     n = len(y_train)
-    if recipe.permute_labels:  # Adebayo et al. §5: the labels randomly permuted over the images
+    if recipe.permute_labels:  # Adebayo et al. 2018, data randomisation: the labels permuted over the images
         y_train = y_train[torch.randperm(n, generator=torch.Generator().manual_seed(seed + 2))]
     torch.manual_seed(seed)
     model = recipe.build()

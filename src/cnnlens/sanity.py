@@ -614,7 +614,7 @@ def model_randomisation(
     progress: bool = False,
     at: Sequence[str] | None = None,
 ) -> SanityResult:
-    """Model parameter randomisation test (Adebayo et al. 2018 §4 there; §10.1 here).
+    """Model parameter randomisation test (Adebayo et al. 2018; docs/algorithms.md §10.1).
 
     Args:
         clf: the :class:`~cnnlens.Classifier` (never modified).
@@ -684,7 +684,7 @@ def data_randomisation(
     first_index: int = 0,
     progress: bool = False,
 ) -> SanityResult:
-    """Data randomisation test (Adebayo et al. 2018 §5 there; §10.1 here): the similarity of each
+    """Data randomisation test (Adebayo et al. 2018; §10.1): the similarity of each
     method's maps on ``clf`` (trained on the true labels) and on ``clf_random`` (the same
     architecture trained on permuted labels), on the same images and targets (``None`` → ``clf``'s
     predictions). One step, ``"random labels"``. The zoo pair: ``mnist_cnn_s`` and
