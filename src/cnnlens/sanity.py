@@ -458,11 +458,12 @@ class SanityResult:
         xs = np.arange(len(labels))
         for ax, measure in zip(axes, measures):
             k = self.measures.index(measure)
-            for method in self.methods:
+            for i, method in enumerate(self.methods):
                 v = self.values[method][:, k]
                 mean = np.concatenate([[1.0], v.mean(dim=1).numpy()])
                 std = np.concatenate([[0.0], v.std(dim=1, unbiased=False).numpy()])
-                (line,) = ax.plot(xs, mean, marker="o", markersize=3, label=method)
+                (line,) = ax.plot(xs, mean, marker="o", markersize=3, label=method,
+                                  linestyle=("-", "--", ":")[(i // 10) % 3])  # the colours repeat after 10
                 ax.fill_between(xs, mean - std, mean + std, alpha=0.12, color=line.get_color())
             ax.axhline(0.0, color="grey", linewidth=0.5)
             ax.set_title(_LABELS.get(measure, measure))
