@@ -185,9 +185,13 @@ def _has(name: str) -> bool:
 
 def test_result_table_dict_and_plot(mnist, tmp_path):
     clf, x = mnist
-    res = sanity.model_randomisation(clf, x[:3], ["saliency", "rise"], seed=1, method_params={"rise": {"grid": 4}})
-    assert res.params["method_params"]["rise"]["n_masks"] == sanity.REDUCED_BUDGETS["rise"]["n_masks"]
-    assert res.params["method_params"]["rise"]["grid"] == 4
+    mp = {"rise": {"grid": 4, "n_masks": 64}}
+    res = sanity.model_randomisation(clf, x[:3], ["saliency", "rise"], seed=1, method_params=mp)
+    assert res.params["method_params"]["rise"] == {"n_masks": 64, "grid": 4, "progress": False}
+    # the reduced budgets are what a method gets without method_params, recorded
+    entries = dict((e[0], e[2]) for e in sanity._method_entries(None, None, "reduced"))
+    assert entries["lime"]["num_samples"] == sanity.REDUCED_BUDGETS["lime"]["num_samples"] == 200
+    assert "n_masks" not in dict((e[0], e[2]) for e in sanity._method_entries(["rise"], None, "full"))["rise"]
     assert res.params["init"] == "reset" and res.params["granularity"] == "block"
     md = res.to_markdown()
     assert md.splitlines()[0] == "| method | Spearman abs | Spearman | SSIM | HOG |" and "| rise |" in md
@@ -198,7 +202,7 @@ def test_result_table_dict_and_plot(mnist, tmp_path):
     res.save_plot(tmp_path / "p.png")
     assert (tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"
     # the same seed holds RISE's masks fixed: two runs agree exactly
-    again = sanity.model_randomisation(clf, x[:3], ["rise"], seed=1, method_params={"rise": {"grid": 4}})
+    again = sanity.model_randomisation(clf, x[:3], ["rise"], seed=1, method_params=mp)
     assert torch.equal(again.values["rise"], res.values["rise"])
 
 
