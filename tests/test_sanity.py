@@ -206,6 +206,19 @@ def test_result_table_dict_and_plot(mnist, tmp_path):
     assert torch.equal(again.values["rise"], res.values["rise"])
 
 
+def test_at_thins_the_cascade_and_independent_mode(mnist):
+    clf, x = mnist
+    full = sanity.model_randomisation(clf, x[:3], ["saliency"], measures=("spearman",))
+    thin = sanity.model_randomisation(clf, x[:3], ["saliency"], measures=("spearman",), at=["classifier.0", "features.0"])
+    assert thin.steps == ["classifier.0", "features.0"]
+    assert torch.equal(thin.values["saliency"], full.values["saliency"][[1, 3]])
+    ind = sanity.model_randomisation(clf, x[:3], ["saliency"], measures=("spearman",), mode="independent")
+    assert ind.steps == full.steps and ind.kind == "independent"
+    assert torch.equal(ind.values["saliency"][0], full.values["saliency"][0])  # the top layer alone: same model
+    with pytest.raises(CnnlensError, match="not among the blocks"):
+        sanity.model_randomisation(clf, x[:2], ["saliency"], at=["features.1"])
+
+
 def test_bad_arguments(mnist):
     clf, x = mnist
     with pytest.raises(CnnlensError, match="granularity"):
