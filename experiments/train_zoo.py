@@ -7,6 +7,11 @@ Models (architectures in ``src/cnnlens/models/fashion.py``; SPEC §3, §4, §5, 
   upsampling in the data pipeline), random rotation ≤ 15° and horizontal flip while training.
 - ``fashion_cnn_s`` / ``fashion_cnn_m`` / ``fashion_cnn_l`` — depth family (1, 2, 4 convs),
   10 classes, 1×28×28.
+- ``mnist_cnn_s`` / ``mnist_cnn_s_random_labels`` — the ``fashion_cnn_s`` architecture on a
+  2,000-image MNIST subset (the first 2,000 of the zoo's ``mnist`` train split), with the true
+  labels and with the labels randomly permuted (seed ``seed + 2``): the pair of Adebayo et al.'s
+  data randomisation test (docs/algorithms.md §10.1). The permuted-label model memorises its
+  training set (train accuracy, recorded) and is at chance on the test split.
 
 Each model is built after ``torch.manual_seed(seed)``; batches are drawn from a
 ``torch.Generator`` seeded with ``seed + 1`` (shuffling and augmentation), Adam with a cosine
@@ -49,8 +54,9 @@ if str(ROOT / "src") not in sys.path:  # run from a checkout without installing
 
 from cnnlens import __version__ as CNNLENS_VERSION  # noqa: E402
 from cnnlens._io import atomic_write_bytes, atomic_write_text  # noqa: E402
-from cnnlens.data.datasets import FASHION_PAIR_CLASSES, load_fashion_mnist, select_classes, upsample_images  # noqa: E402
+from cnnlens.data.datasets import FASHION_PAIR_CLASSES, load_fashion_mnist, load_mnist, select_classes, upsample_images  # noqa: E402
 from cnnlens.models.fashion import FASHION_MEAN, FASHION_STD, PAIR_SEQ_SIZE, FashionDepthCNN, FashionVGG, fashion_pair_seq  # noqa: E402
+from cnnlens.models.mnist_cnn import MNIST_MEAN, MNIST_STD  # noqa: E402
 
 WEIGHTS_DIR = ROOT / "src" / "cnnlens" / "weights"
 CKPT_DIR = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "cnnlens" / "train_zoo"
@@ -70,6 +76,17 @@ class Recipe:
     lr: float
     check_n: int  # size of the fixed test subset re-checked by tests/test_zoo_trained.py
     max_rotation: float = 15.0
+    dataset: str = "fashion_mnist"  # or "mnist" (the zoo's 5k MNIST: train 4000 / test 1000)
+    train_subset: int | None = None  # always train on the first N training images
+    permute_labels: bool = False  # train on randomly permuted labels (data randomisation, §10.1)
+
+    @property
+    def mean(self) -> float:
+        return MNIST_MEAN if self.dataset == "mnist" else FASHION_MEAN
+
+    @property
+    def std(self) -> float:
+        return MNIST_STD if self.dataset == "mnist" else FASHION_STD
 
     def record(self) -> dict:
         d = asdict(self)
@@ -86,6 +103,10 @@ RECIPES: dict[str, Recipe] = {
         Recipe("fashion_cnn_s", lambda: FashionDepthCNN("s"), None, 28, False, 3, 128, 1e-3, 1000),
         Recipe("fashion_cnn_m", lambda: FashionDepthCNN("m"), None, 28, False, 3, 128, 1e-3, 1000),
         Recipe("fashion_cnn_l", lambda: FashionDepthCNN("l"), None, 28, False, 3, 128, 1e-3, 1000),
+        Recipe("mnist_cnn_s", lambda: FashionDepthCNN("s"), None, 28, False, 30, 64, 1e-3, 1000,
+               dataset="mnist", train_subset=2000),
+        Recipe("mnist_cnn_s_random_labels", lambda: FashionDepthCNN("s"), None, 28, False, 150, 64, 1e-3,
+               1000, dataset="mnist", train_subset=2000, permute_labels=True),
     )
 }
 
@@ -96,8 +117,12 @@ def _fashion(split: str):
 
 
 def load_split(recipe: Recipe, split: str, limit: int | None = None):
-    """(images (N, 1, 28, 28) in [0, 1], labels (N,)) of the recipe's classes; first ``limit``."""
-    data = _fashion(split)
+    """(images (N, 1, 28, 28) in [0, 1], labels (N,)) of the recipe's classes; first ``limit``
+    (and, for training, first ``recipe.train_subset``). Labels are the true ones (the permuted
+    training labels are made in :func:`train`)."""
+    if split == "train" and recipe.train_subset is not None:
+        limit = recipe.train_subset if limit is None else min(limit, recipe.train_subset)
+    data = load_mnist(split) if recipe.dataset == "mnist" else _fashion(split)
     if recipe.classes is not None:
         data = select_classes(data, recipe.classes)
     if limit is not None:
@@ -127,7 +152,7 @@ def prepare(x: torch.Tensor, recipe: Recipe, gen: torch.Generator | None) -> tor
         x = upsample_images(x, recipe.size)
     if gen is not None and recipe.augment:
         x = augment_batch(x, gen, recipe.max_rotation)
-    return (x - FASHION_MEAN) / FASHION_STD
+    return (x - recipe.mean) / recipe.std
 
 
 @torch.no_grad()
@@ -169,6 +194,8 @@ def train(name: str, *, seed: int = 0, epochs: int | None = None, train_limit: i
 
     x_train, y_train = load_split(recipe, "train", train_limit)
     n = len(y_train)
+    if recipe.permute_labels:  # Adebayo et al. 2018, data randomisation: the labels permuted over the images
+        y_train = y_train[torch.randperm(n, generator=torch.Generator().manual_seed(seed + 2))]
     torch.manual_seed(seed)
     model = recipe.build()
     opt = torch.optim.Adam(model.parameters(), lr=recipe.lr)
@@ -227,12 +254,15 @@ def train(name: str, *, seed: int = 0, epochs: int | None = None, train_limit: i
     state = {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()}
     record = {"name": name, "seed": seed, "epochs": epochs, "train_images": n,
               "train_limit": train_limit, "recipe": recipe.record(),
-              "mean": FASHION_MEAN, "std": FASHION_STD, "train_seconds": round(elapsed, 1),
+              "mean": recipe.mean, "std": recipe.std, "train_seconds": round(elapsed, 1),
               "threads": torch.get_num_threads(), "history": history,
               "torch": torch.__version__, "cnnlens": CNNLENS_VERSION,
               "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
               "command": "python experiments/train_zoo.py " + name + f" --seed {seed}"
               + ("" if epochs == recipe.epochs else f" --epochs {epochs}")}
+    if recipe.permute_labels or recipe.train_subset is not None:
+        # memorisation: accuracy on the labels it was trained on (permuted ones if permute_labels)
+        record["train_accuracy"] = round(accuracy(model, recipe, x_train, y_train), 4)
     if evaluate:
         x_test, y_test = load_split(recipe, "test", test_limit)
         record["test_images"] = len(y_test)

@@ -41,7 +41,8 @@ def lfw():
 
 # ----------------------------------------------------------------------------- registry
 _MODEL_NAMES = ["mobilenet_v2_imagenet", "onet_face", "rnet_face", "mnist_cnn", "fashion_vgg",
-                "fashion_pair_seq", "fashion_cnn_s", "fashion_cnn_m", "fashion_cnn_l"]
+                "fashion_pair_seq", "fashion_cnn_s", "fashion_cnn_m", "fashion_cnn_l", "mnist_cnn_s",
+                "mnist_cnn_s_random_labels"]
 
 
 def test_names() -> None:

@@ -50,6 +50,7 @@ STREAMS: dict[str, int] = {
     "nesy.p_matrix": 10,
     "metrics.sensitivity": 11,
     "nesy.rank_rng": 12,
+    "sanity.init": 16,  # per layer (index = position in named_modules()), not per image
 }
 
 

@@ -5,7 +5,8 @@ docs/algorithms.md §9 public contract::
     >>> from cnnlens import zoo
     >>> zoo.list_models()  # doctest: +NORMALIZE_WHITESPACE
     ['mobilenet_v2_imagenet', 'onet_face', 'rnet_face', 'mnist_cnn', 'fashion_vgg',
-     'fashion_pair_seq', 'fashion_cnn_s', 'fashion_cnn_m', 'fashion_cnn_l']
+     'fashion_pair_seq', 'fashion_cnn_s', 'fashion_cnn_m', 'fashion_cnn_l', 'mnist_cnn_s',
+     'mnist_cnn_s_random_labels']
     >>> clf = zoo.load_classifier("mnist_cnn")            # doctest: +SKIP
     >>> ds = zoo.load_dataset("mnist", split="test")      # doctest: +SKIP
     >>> (clf.predict(ds.images) == ds.labels).float().mean()  # doctest: +SKIP
@@ -31,6 +32,8 @@ mnist_cnn              2 conv + 2 FC (ccexam)                1×28×28      digi
 fashion_vgg            VGG-style, 4 conv (last 256) + FC-ReLU 1×28×28      10 Fashion-MNIST
 fashion_pair_seq       nn.Sequential, 4 conv blocks + 2 FC   1×128×128    Pullover, Coat
 fashion_cnn_s/_m/_l    depth family: 1 / 2 / 4 conv + 2 FC   1×28×28      10 Fashion-MNIST
+mnist_cnn_s            fashion_cnn_s's net, 2,000 MNIST      1×28×28      digits 0–9
+mnist_cnn_s_random_…   the same, memorised permuted labels   1×28×28      digits 0–9 (chance)
 ====================== ===================================== ============ ==================
 
 The ``fashion_*`` models are trained by the project (``experiments/train_zoo.py``, issue #7) on
@@ -40,6 +43,12 @@ plain state dict) with a training record ``<name>.json`` (seed, epochs, test acc
 ``features`` (256×7×7 for ``fashion_vgg``) and, for the Sequential ``fashion_pair_seq`` whose
 module names are plain indices, ``"11"`` (the last max-pool, 32×8×8); its last ``Conv2d`` is
 ``"9"`` (OVERVIEW's Grad-CAM layer, §3).
+
+``mnist_cnn_s`` and ``mnist_cnn_s_random_labels`` are the pair of the data randomisation sanity
+check (Adebayo et al. 2018; :func:`cnnlens.sanity.data_randomisation`, docs/algorithms.md §10.1): the
+``fashion_cnn_s`` architecture trained on the first 2,000 images of the ``mnist`` train split with
+the true labels, and with the labels randomly permuted until it memorised them (train accuracy
+and chance-level test accuracy in the training record).
 """
 from __future__ import annotations
 
@@ -193,6 +202,20 @@ _MODELS: dict[str, _ModelSpec] = {
             functools.partial(FashionDepthCNN, size), FASHION_MEAN, FASHION_STD,
             lambda: list(FASHION_CLASS_NAMES), (1, 28, 28), "features")
           for size, label, convs in (("s", "small", 1), ("m", "medium", 2), ("l", "large", 4))),
+        _ModelSpec(
+            "mnist_cnn_s",
+            "fashion_cnn_s's architecture trained by cnnlens on 2,000 MNIST digits (true labels), "
+            "28x28 grey, 10 classes",
+            "cnnlens", "weights/mnist_cnn_s.pt",
+            functools.partial(FashionDepthCNN, "s"), MNIST_MEAN, MNIST_STD, lambda: list(DIGIT_CLASS_NAMES),
+            (1, 28, 28), "features"),
+        _ModelSpec(
+            "mnist_cnn_s_random_labels",
+            "mnist_cnn_s's architecture trained by cnnlens to memorise randomly permuted labels of the "
+            "same 2,000 MNIST digits (data randomisation sanity check; chance on test images)",
+            "cnnlens", "weights/mnist_cnn_s_random_labels.pt",
+            functools.partial(FashionDepthCNN, "s"), MNIST_MEAN, MNIST_STD, lambda: list(DIGIT_CLASS_NAMES),
+            (1, 28, 28), "features"),
     )
 }
 
