@@ -19,7 +19,12 @@ Building blocks for other engines (a Ray actor runs :func:`run_shard` on specs w
 from __future__ import annotations
 
 from ._core import Context, ShardSpec, config_digest, pending, plan, read_shard, run, run_shard, write_shard
+from .ablate import ablate_sharded, merge_ablate, plan_ablate
+from .evaluate import evaluate_sharded, merge_evaluate, plan_evaluate
 from .explain import GRID_ROWS, explain_sharded, merge_explain, plan_explain
 
-__all__ = ["Context", "ShardSpec", "config_digest", "pending", "plan", "read_shard", "run", "run_shard",
-           "write_shard", "explain_sharded", "plan_explain", "merge_explain", "GRID_ROWS"]
+__all__ = [
+    "Context", "ShardSpec", "config_digest", "pending", "plan", "read_shard", "run", "run_shard", "write_shard",
+    "ablate_sharded", "plan_ablate", "merge_ablate", "evaluate_sharded", "plan_evaluate", "merge_evaluate",
+    "explain_sharded", "plan_explain", "merge_explain", "GRID_ROWS",
+]

@@ -215,6 +215,20 @@ def write_npz_stream(path: Path, entries: Sequence[tuple[str, tuple[int, ...], A
         raise
 
 
+def _target_list(target: Any) -> Any:
+    """``target`` as JSON data: ``None``, an int, or a list with one class per image of the run."""
+    if target is None or isinstance(target, int):
+        return target
+    if hasattr(target, "tolist"):
+        target = target.tolist()
+    return [int(t) for t in target] if isinstance(target, (list, tuple)) else target
+
+
+def shard_target(target: Any, spec: ShardSpec) -> Any:
+    """A shard's part of the run's ``target``: a per-image list is sliced to the shard's range."""
+    return target[spec.start:spec.stop] if isinstance(target, list) else target
+
+
 def merge_info(parts: Sequence[Any], sizes: Sequence[int]) -> Any:
     """Merge per-shard ``info``/``params`` records: lists with one entry per image are
     concatenated, dicts merged key by key, values equal in every shard kept, anything else kept

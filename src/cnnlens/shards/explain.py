@@ -19,7 +19,7 @@ from .._imaging import file_stem, grid_png, method_slug, png_bytes, safe_name
 from .._io import atomic_write_bytes, atomic_write_text
 from ..errors import CnnlensError
 from ..explanation import Explanation
-from ._core import TASKS, Context, ShardSpec, load_all, merge_info, plan, run, write_npz_stream
+from ._core import TASKS, Context, ShardSpec, _target_list, load_all, merge_info, plan, run, shard_target, write_npz_stream
 
 __all__ = ["explain_sharded", "plan_explain", "merge_explain", "GRID_ROWS"]
 
@@ -41,7 +41,7 @@ def _compute(spec: ShardSpec, ctx: Context) -> tuple[dict[str, np.ndarray], dict
 
     c = spec.config
     x = image_chunk(ctx.images, spec.start, spec.stop)
-    exp = explain(ctx.clf, x, c["method"], target=c["target"], seed=c["seed"], batch_size=c["batch_size"],
+    exp = explain(ctx.clf, x, c["method"], target=shard_target(c["target"], spec), seed=c["seed"], batch_size=c["batch_size"],
                   layer=c["layer"], first_index=spec.start, **ctx.extra.get("method_params", {}).get(spec.label, {}))
     for j, pic in enumerate(exp.overlay(_pixels(x))):
         i = spec.start + j
@@ -133,7 +133,7 @@ def explain_sharded(clf: Any, images: Any, names: list[str], methods: list[str],
         raise CnnlensError(f"--layer is only read by layer methods; none of {', '.join(methods)} reads a layer")
     if len(names) != len(images):
         raise CnnlensError(f"{len(names)} names for {len(images)} images")
-    specs = plan_explain(out, methods, names, shard_size, target=target, seed=seed, batch_size=batch_size,
+    specs = plan_explain(out, methods, names, shard_size, target=_target_list(target), seed=seed, batch_size=batch_size,
                          layer=layer, method_params=method_params, source=source)
     ctx = Context(clf, images, names, Path(out), extra={"method_params": method_params or {}})
     run(specs, ctx, progress=progress)
