@@ -71,13 +71,14 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     method_params = opt.method_params(args.param, methods)
     if args.limit is not None and args.sample is not None:
         raise CnnlensError("give --limit (the first N images) or --sample (a seeded random sample), not both")
+    sharded = opt.check_shards(args)
     clf = classifier_from_args(args)
-    data = load_image_source(args, clf, files=False)
+    data = load_image_source(args, clf, files=False, stream=sharded)
     if args.dataset:
         source = {"model": args.model, "dataset": args.dataset, "split": args.split}
     else:
         source = {"model": args.model, "images": str(Path(args.images).resolve())}
-    images, labels = data.images, data.labels
+    images, labels, names = data.images, data.labels, list(data.names)
     masks = _load_masks(args.masks) if args.masks else None
     if masks is not None:
         if masks.shape[0] < images.shape[0]:
@@ -89,12 +90,18 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         raise CnnlensError(f"{', '.join(m for m in metrics if 'masks' in metric_info(m).needs)} need ground-truth "
                            "masks: --masks FILE (.npy or .pt, (N, H, W), nonzero = inside)")
     if args.limit is not None:
-        source["first_n"] = int(images.shape[0])
+        source["first_n"] = len(names)
     elif args.sample is not None:
         opt.at_least_one("--sample", args.sample)
         g = torch.Generator().manual_seed(args.seed)
-        idx = torch.randperm(images.shape[0], generator=g)[: args.sample].sort().values
-        images, labels = images[idx], labels[idx]
+        idx = torch.randperm(len(names), generator=g)[: args.sample].sort().values
+        if sharded:
+            data = data.subset(idx)
+            images, names = data.images, list(data.names)
+        else:
+            images = images[idx]
+            names = [names[i] for i in idx.tolist()]
+        labels = labels[idx]
         masks = masks[idx] if masks is not None else None
         source["sample"] = idx.tolist()
     evaluate_params: dict[str, Any] = {"score": args.score, "mode": args.mode, "clip": not args.no_clip,
@@ -109,10 +116,16 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     lab = labels if "insertion_game" in metrics and bool((labels >= 0).all()) else None
     out = Path(args.out)  # checked by cnnlens.cli.main before the command starts
     written: list[Path] = []
-    table = run_evaluate(clf, images, lab, out, methods=methods, metrics=metrics, protocol=args.protocol,
-                         seed=args.seed, batch_size=args.batch_size, method_params=method_params,
-                         evaluate_params=evaluate_params, source=source, random_baseline=not args.no_random,
-                         progress=not args.quiet, outputs=written)
+    kw = dict(methods=methods, metrics=metrics, protocol=args.protocol, seed=args.seed, batch_size=args.batch_size,
+              method_params=method_params, evaluate_params=evaluate_params, source=source,
+              random_baseline=not args.no_random, progress=not args.quiet)
+    if sharded:
+        from ..shards import evaluate_sharded
+
+        table, files = evaluate_sharded(clf, images, names, out, shard_size=args.shard_size, labels=lab, **kw)
+        written.extend(files)
+    else:
+        table = run_evaluate(clf, images, lab, out, outputs=written, **kw)
     opt.record_outputs(args, written)
     print(table.to_markdown(), end="")
     print(f"wrote {out / 'table.md'}, table.csv, per_image.csv, table.json, results/")
@@ -154,6 +167,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-random", action="store_true", help="leave out the random-map baseline row")
     opt.add_seed(p, "seed of the methods, tie breaking and random maps")
     opt.add_batch_size(p, 64, "images per forward pass")
+    opt.add_shards(p)
     opt.add_quiet(p)
     opt.add_out(p)
     opt.add_report(p)

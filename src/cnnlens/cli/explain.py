@@ -38,16 +38,22 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     shared = {"num_samples": args.num_samples, "n_masks": args.n_masks, "segmenter": args.segmenter}
     params = opt.method_params(args.param, names_m, shared=shared, option="--method")
     out = Path(args.out)  # checked by cnnlens.cli.main before the command starts
+    sharded = opt.check_shards(args)
     clf = classifier_from_args(args)
-    data = load_image_source(args, clf)
+    data = load_image_source(args, clf, stream=sharded)
     if args.dataset:
         source = {"model": args.model, "dataset": args.dataset, "split": data.split}
     else:
         source = {"model": args.model, "images": args.images or args.files}
     images, names = data.images, list(data.names)
-    written = run_explain(clf, images, names, names_m, out, target=args.target, seed=args.seed,
-                          batch_size=args.batch_size, layer=args.layer, method_params=params, source=source,
-                          progress=not args.quiet)
+    kw = dict(target=args.target, seed=args.seed, batch_size=args.batch_size, layer=args.layer, method_params=params,
+              source=source, progress=not args.quiet)
+    if sharded:
+        from ..shards import explain_sharded
+
+        written = explain_sharded(clf, images, names, names_m, out, shard_size=args.shard_size, **kw)
+    else:
+        written = run_explain(clf, images, names, names_m, out, **kw)
     opt.record_outputs(args, written)
     print(f"wrote {len(written)} files to {out} ({len(names)} images × {len(names_m)} methods; grid: {out / 'grid.png'})")
     return 0
@@ -72,6 +78,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     opt.add_param(p)
     opt.add_seed(p, "seed of stochastic methods")
     opt.add_batch_size(p, 64)
+    opt.add_shards(p)
     opt.add_quiet(p)
     opt.add_out(p)
     opt.add_report(p)

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from .. import validation
 from ..errors import CnnlensError, one_line
 
 __all__ = ["device", "classifier_from_args", "prepare_images", "check_image_source", "check_split", "load_image_source"]
@@ -104,23 +105,31 @@ def classifier_from_args(args: argparse.Namespace):
     return Classifier(model, mean=mean, std=std, feature_layer=args.feature_layer, class_names=names, input_shape=shape)
 
 
-def prepare_images(clf, files=None, folder=None, skip_bad: bool = False):
-    """Read image files, or a folder (flat, or ``root/<class>/<image>``), fitted to the
-    classifier's ``input_shape``: ImageNet-size inputs (≥ 64 px) are resized so the short side is
-    256/224 of the crop, then centre-cropped (the torchvision convention); small inputs are
-    resized to the crop. Returns an :class:`~cnnlens.data.folder.ImageSet`."""
-    from ..data.folder import is_class_folder, is_image_file, load_image_folder, load_images
-
+def _fit(clf) -> dict[str, Any]:
     shape = clf.input_shape
     mode = None if shape is None else ("L" if shape[0] == 1 else "RGB")
     size = None if shape is None else tuple(shape[1:])
     resize_to = round(size[0] * 256 / 224) if size is not None and size[0] >= 64 else None
-    kw = dict(size=size, mode=mode, skip_bad=skip_bad, resize_to=resize_to)
+    return dict(size=size, mode=mode, resize_to=resize_to)
+
+
+def prepare_images(clf, files=None, folder=None, skip_bad: bool = False, stream: bool = False, num_workers: int = 0):
+    """Read image files, or a folder (flat, or ``root/<class>/<image>``), fitted to the
+    classifier's ``input_shape``: ImageNet-size inputs (≥ 64 px) are resized so the short side is
+    256/224 of the crop, then centre-cropped (the torchvision convention); small inputs are
+    resized to the crop. Returns an :class:`~cnnlens.data.ImageDataset`, or with ``stream`` a lazy
+    :class:`~cnnlens.data.ImageStream` (decoded by ranges, ``num_workers`` processes)."""
+    from ..data.folder import is_class_folder, is_image_file, load_image_folder, load_images
+    from ..data.stream import ImageStream
+
+    kw = dict(**_fit(clf), skip_bad=skip_bad)
+    if folder is not None and not Path(folder).is_dir():
+        raise CnnlensError(f"--images {folder}: not a folder")
+    if stream:
+        return ImageStream(files if folder is None else folder, num_workers=num_workers, **kw)
     if folder is None:
         return load_images(files, **kw)
     folder = Path(folder)
-    if not folder.is_dir():
-        raise CnnlensError(f"--images {folder}: not a folder")
     entries = list(folder.iterdir())
     # root/<class>/<image> when there are class sub-folders (hidden folders such as
     # .ipynb_checkpoints, __MACOSX and masks/ are not classes); otherwise a flat folder
@@ -152,25 +161,32 @@ def check_split(args: argparse.Namespace) -> None:
         raise CnnlensError(f"--split {args.split} is a split of --dataset; it does not apply to image files or --images")
 
 
-def load_image_source(args: argparse.Namespace, clf: Any, *, files: bool = True, first_n: bool = True) -> Any:
+def load_image_source(args: argparse.Namespace, clf: Any, *, files: bool = True, first_n: bool = True,
+                      stream: bool = False) -> Any:
     """The images that ``add_image_source`` options name: positional image files, ``--images``
     (a folder, or — for ``ablate`` — files or one folder) or ``--dataset`` (``--split``); exactly
     one of them. Unreadable files are reported (``--skip-bad``) or refused. With ``first_n`` the
-    first ``--limit`` images are kept. Returns an :class:`~cnnlens.data.folder.ImageSet`."""
+    first ``--limit`` images are kept. Returns an :class:`~cnnlens.data.ImageDataset`; with
+    ``stream`` files and folders come as a lazy :class:`~cnnlens.data.ImageStream`
+    (``--num-workers`` decoding processes; bundled datasets stay in memory)."""
     from .. import zoo
 
     check_image_source(args, files=files)
     given = getattr(args, "files", None) if files else None
     skip_bad = getattr(args, "skip_bad", False)
+    kw: dict[str, Any] = {"skip_bad": skip_bad}
+    if stream:
+        kw.update(stream=True, num_workers=validation.integer("--num-workers", getattr(args, "num_workers", 0),
+                                                               minimum=0))
     if args.dataset:
         data = zoo.load_dataset(args.dataset, **({"split": args.split} if args.split else {}))
     elif isinstance(args.images, list):  # ablate: --images FILE ... or --images DIR
         if len(args.images) == 1 and Path(args.images[0]).is_dir():
-            data = prepare_images(clf, folder=args.images[0], skip_bad=skip_bad)
+            data = prepare_images(clf, folder=args.images[0], **kw)
         else:
-            data = prepare_images(clf, files=args.images, skip_bad=skip_bad)
+            data = prepare_images(clf, files=args.images, **kw)
     else:
-        data = prepare_images(clf, files=given or None, folder=args.images, skip_bad=skip_bad)
+        data = prepare_images(clf, files=given or None, folder=args.images, **kw)
     for bad in data.skipped:
         print(f"skipped unreadable image {bad}")
     if first_n and args.limit is not None:

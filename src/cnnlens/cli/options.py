@@ -30,7 +30,7 @@ from .. import validation
 from ..errors import CnnlensError
 
 __all__ = [
-    "add_image_source", "add_model_options", "add_device", "add_batch_size", "add_seed", "add_quiet",
+    "add_image_source", "add_model_options", "add_device", "add_batch_size", "add_seed", "add_quiet", "add_shards", "check_shards",
     "add_out", "add_report", "add_param", "alias", "at_least_one", "method_params", "split_list",
     "check_out", "record_outputs",
     "LIMIT_ALIASES", "QUIET_ALIASES",
@@ -108,6 +108,29 @@ def add_batch_size(p: argparse.ArgumentParser, default: int = 64,
 
 def add_seed(p: argparse.ArgumentParser, help: str = "random seed") -> None:
     p.add_argument("--seed", type=int, default=0, help=f"{help} (default 0)")
+
+
+def add_shards(p: argparse.ArgumentParser) -> None:
+    """``--shard-size N`` (a sharded, resumable run: OUT/shards/<method>/<first>-<last>.npz, then
+    the merge; image folders and files are then read lazily) and ``--num-workers N`` (decoding
+    processes of such a streamed folder)."""
+    p.add_argument("--shard-size", type=int, default=None, metavar="N",
+                   help="run in shards of N images per method, each written to OUT/shards/ as it finishes; a "
+                        "re-run resumes at shard granularity; --images folders are then read lazily (default: one run)")
+    p.add_argument("--num-workers", type=int, default=0, metavar="N",
+                   help="with --shard-size: processes decoding the images of a folder (default 0: this process)")
+
+
+def check_shards(args: argparse.Namespace) -> bool:
+    """``--shard-size`` >= 1 and ``--num-workers`` >= 0 (before the model loads); True for a sharded run."""
+    if getattr(args, "num_workers", 0):
+        validation.integer("--num-workers", args.num_workers, minimum=0)
+        if args.shard_size is None:
+            raise CnnlensError("--num-workers decodes a streamed folder: it needs --shard-size")
+    if getattr(args, "shard_size", None) is None:
+        return False
+    at_least_one("--shard-size", args.shard_size)
+    return True
 
 
 def add_quiet(p: argparse.ArgumentParser) -> None:

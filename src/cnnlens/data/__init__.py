@@ -17,6 +17,7 @@ from .datasets import (
 )
 from .folder import IGNORED_FOLDERS, is_class_folder, is_image_file, load_image_folder, load_images, read_image
 from .imageset import resize_center_crop
+from .stream import ImageStream, image_chunk
 
 __all__ = [
     "ImageDataset",
@@ -34,4 +35,6 @@ __all__ = [
     "is_image_file",
     "IGNORED_FOLDERS",
     "resize_center_crop",
+    "ImageStream",
+    "image_chunk",
 ]

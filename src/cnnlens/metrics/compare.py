@@ -42,7 +42,7 @@ from ._common import DEFAULT_BATCH_SIZE, MetricResult, check_classifier, make_re
 from .evaluate import evaluate
 from .registry import canonical_metric, default_metrics, metric_info
 
-__all__ = ["compare", "ComparisonTable", "random_maps", "RANDOM_LABEL", "result_from_dict"]
+__all__ = ["compare", "ComparisonTable", "random_maps", "RANDOM_LABEL", "result_from_dict", "evaluate_row"]
 
 RANDOM_LABEL = "random"
 
@@ -327,6 +327,36 @@ def _evaluate_random(clf: Any, x: torch.Tensor, maps: torch.Tensor, progress: bo
     return out
 
 
+def evaluate_row(clf: Any, x: torch.Tensor, spec: Any, params: Mapping[str, Any], *, targets: torch.Tensor,
+                 progress: bool, common: Mapping[str, Any], evaluate_params: Mapping[str, Any]) -> tuple[dict[str, MetricResult], float]:
+    """One row of :func:`compare`: explain ``x`` with ``spec`` (a method name, an Explanation, or
+    ``None`` for the random baseline) and evaluate the maps; ``common`` holds evaluate's
+    ``metrics``, ``protocol``, ``batch_size``, ``seed``, ``target`` and ``first_index``. Returns
+    ``(results, seconds spent explaining)`` (the sharded runner calls it per image range)."""
+    from ..attribution import explain
+
+    seed, first_index = common["seed"], common["first_index"]
+    t0 = time.perf_counter()
+    if spec is None:
+        maps: Any = random_maps(x.shape[0], tuple(x.shape[2:]), seed, x.device, first_index)
+    elif isinstance(spec, Explanation):
+        maps = spec
+    else:
+        if spec == "ri" and params.get("reference") is None:
+            # RI needs reference images: by default the evaluated images themselves
+            params = {**params, "reference": x}
+        maps = explain(clf, x, spec, target=targets, seed=seed, batch_size=common["batch_size"],
+                       first_index=first_index, **params)
+    seconds = time.perf_counter() - t0
+    if spec is None:  # metrics that re-run a method are NaN here (said so in their params)
+        return _evaluate_random(clf, x, maps, progress, dict(common), dict(evaluate_params)), seconds
+    res = evaluate(clf, x, maps, progress=progress, **common, **evaluate_params)
+    if isinstance(maps, Explanation):
+        for r in res.values():
+            r.params["explain_params"] = {k: v for k, v in maps.params.items() if k != "target" and _jsonable(v)}
+    return res, seconds
+
+
 def compare(
     clf: Any,
     x: torch.Tensor,
@@ -372,7 +402,6 @@ def compare(
         A :class:`ComparisonTable`.
     """
     from .. import __version__
-    from ..attribution import explain
 
     clf = check_classifier(clf)
     batch_size = validation.batch_size(batch_size)
@@ -410,26 +439,8 @@ def compare(
                 results[label] = done[label]
                 seconds[label] = float("nan")
             else:
-                t0 = time.perf_counter()
-                if spec is None:
-                    maps: Any = random_maps(x.shape[0], tuple(x.shape[2:]), seed, x.device, first_index)
-                elif isinstance(spec, Explanation):
-                    maps = spec
-                else:
-                    if spec == "ri" and params.get("reference") is None:
-                        # RI needs reference images: by default the evaluated images themselves
-                        params = {**params, "reference": x}
-                    maps = explain(clf, x, spec, target=targets, seed=seed, batch_size=batch_size,
-                                   first_index=first_index, **params)
-                seconds[label] = time.perf_counter() - t0
-                if spec is None:
-                    res = _evaluate_random(clf, x, maps, progress, common, evaluate_params)
-                else:
-                    res = evaluate(clf, x, maps, progress=progress, **common, **evaluate_params)
-                if spec is not None and isinstance(maps, Explanation):
-                    for r in res.values():
-                        r.params["explain_params"] = {k: v for k, v in maps.params.items()
-                                                      if k != "target" and _jsonable(v)}
+                res, seconds[label] = evaluate_row(clf, x, spec, params, targets=targets, progress=progress,
+                                                   common=common, evaluate_params=evaluate_params)
                 results[label] = res
                 if on_result is not None:
                     on_result(label, res, seconds[label])

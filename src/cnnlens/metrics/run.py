@@ -16,7 +16,14 @@ from typing import Any
 from .._imaging import method_slug
 from ..errors import one_line
 
-__all__ = ["run_evaluate"]
+__all__ = ["run_evaluate", "write_tables", "evaluate_config"]
+
+
+def evaluate_config(source: dict[str, Any], metrics: list[str], protocol: str, seed: int, n_images: int,
+                    evaluate_params: dict[str, Any]) -> dict[str, Any]:
+    """The settings a ``results/<row>.json`` records (its ``config``, with the row's ``method_params``)."""
+    return {"source": source, "metrics": metrics, "protocol": protocol, "seed": seed, "n_images": n_images,
+            **{k: v for k, v in evaluate_params.items() if k not in ("labels", "masks")}}
 
 
 def run_evaluate(clf: Any, images: Any, labels: Any, out: Path, *, methods: list[str], metrics: list[str],
@@ -31,9 +38,7 @@ def run_evaluate(clf: Any, images: Any, labels: Any, out: Path, *, methods: list
     from .compare import RANDOM_LABEL, compare, result_from_dict
 
     results_dir = out / "results"
-    config = {"source": source, "metrics": metrics, "protocol": protocol, "seed": seed,
-              "n_images": int(images.shape[0]),
-              **{k: v for k, v in evaluate_params.items() if k not in ("labels", "masks")}}
+    config = evaluate_config(source, metrics, protocol, seed, int(images.shape[0]), evaluate_params)
     done: dict[str, Any] = {}
     for label in [*methods, *([RANDOM_LABEL] if random_baseline else [])]:
         path = results_dir / f"{method_slug(label)}.json"
@@ -63,16 +68,24 @@ def run_evaluate(clf: Any, images: Any, labels: Any, out: Path, *, methods: list
                     batch_size=batch_size, method_params=method_params, random_baseline=random_baseline,
                     progress=progress, on_result=save, done=done, labels=labels, **evaluate_params)
     table.params["source"] = source
+    files = write_tables(table, out, [*methods, *([RANDOM_LABEL] if random_baseline else [])], metrics)
+    if outputs is not None:
+        outputs.extend(files)
+    return table
+
+
+def write_tables(table: Any, out: Path, rows: list[str], metrics: list[str]) -> list[Path]:
+    """Write ``table.md``, ``table.csv``, ``per_image.csv``, ``table.json`` (and ``curves.png`` when a
+    game metric was asked) of ``table``; returns those files and the ``results/`` file of each row."""
+    from .._io import atomic_write_text
+
     atomic_write_text(out / "table.md", table.to_markdown())
     table.to_csv(out / "table.csv")
     table.to_csv(out / "per_image.csv", per_image=True)
     table.to_json(out / "table.json")
-    files = [results_dir / f"{method_slug(label)}.json"
-             for label in [*methods, *([RANDOM_LABEL] if random_baseline else [])]]
+    files = [out / "results" / f"{method_slug(label)}.json" for label in rows]
     files += [out / "table.md", out / "table.csv", out / "per_image.csv", out / "table.json"]
     if any(m in ("iauc", "dauc", "ic", "dc") for m in metrics):
         table.plot_curves(out / "curves.png")
         files.append(out / "curves.png")
-    if outputs is not None:
-        outputs.extend(files)
-    return table
+    return files
