@@ -30,14 +30,13 @@ Example::
 """
 from __future__ import annotations
 
-import base64
 import datetime as _dt
 import json
 import os
 from pathlib import Path
 from typing import Any
 
-from .._imaging import png_bytes
+from .._imaging import data_uri, png_bytes
 from .._io import atomic_write_bytes, atomic_write_text
 from ..errors import CnnlensError
 
@@ -242,7 +241,7 @@ def _data_uri(folder: Path, rel: str) -> str:
         raise CnnlensError(f"picture {rel!r} lies outside the results folder")
     if not found:
         raise CnnlensError(f"picture {rel!r} named in the manifest is missing from {folder}")
-    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+    return data_uri(path.read_bytes())
 
 
 def render(folder: str | os.PathLike[str]) -> str:
