@@ -9,9 +9,10 @@ method names, row labels, class names, rule text, parameters — is HTML-escaped
 engine (jinja2 autoescape, as in :mod:`cnnlens.report`); at most :data:`MAX_IMAGES` pictures are
 shown, with a line saying how many more there are.
 
-``.plot()`` returns a :class:`matplotlib.figure.Figure` built without pyplot: nothing is shown and
-no global figure is left open; save it with ``fig.savefig(path)``; in a notebook the returned
-figure displays itself once.
+``.plot()`` returns a :class:`matplotlib.figure.Figure` (a :class:`~cnnlens.display.canvas.NotebookFigure`)
+built without pyplot: nothing is shown and no global figure is left open; save it with
+``fig.savefig(path)``; in a notebook the returned figure displays itself once, with or without
+``%matplotlib inline``.
 
 The modules here render; the result classes keep thin ``to_html``/``plot`` methods that call them.
 """
@@ -66,7 +67,7 @@ def card(title: str, *, name: str = "", facts: Sequence[tuple[str, Any]] = (), g
     css = {"font": _FONT, "muted": _MUTED, "cell": _CELL}
     return render("card.html", s=css, title=title, name=name, facts=list(facts), groups=list(groups), table=table,
                   code=list(code), notes=[n for n in notes if n], details=details, details_label=details_label,
-                  style=Markup(style))
+                  style=Markup(style)).strip()
 
 
 def picture(pic: np.ndarray, caption: str, max_side: int = _MAX_SIDE) -> dict[str, Any]:
@@ -121,11 +122,11 @@ def _short_value(v: Any) -> str:
 
 
 def figure(n_rows: int, n_cols: int, cell: float = 1.9, title: str | None = None, images: bool = True) -> tuple[Any, Any]:
-    """A constrained-layout :class:`~matplotlib.figure.Figure` (no pyplot) with an
+    """A constrained-layout :class:`~cnnlens.display.canvas.NotebookFigure` (no pyplot) with an
     ``(n_rows, n_cols)`` array of axes; image axes have no ticks or frame."""
-    from matplotlib.figure import Figure
+    from .canvas import NotebookFigure
 
-    fig = Figure(figsize=(max(3.0, n_cols * cell), n_rows * cell * (1.15 if images else 1.0) + (0.35 if title else 0)),
+    fig = NotebookFigure(figsize=(max(3.0, n_cols * cell), n_rows * cell * (1.15 if images else 1.0) + (0.35 if title else 0)),
                  layout="constrained")
     axes = fig.subplots(n_rows, n_cols, squeeze=False)
     if images:

@@ -76,7 +76,7 @@ def plot(rs: Any, data: Any = None, columns: Any = None, max_rules: int = 30) ->
     """Without ``data``: a figure of the program text (the first ``max_rules`` rules). With
     ``data`` (what :meth:`RuleSet.predict` takes): a bar per classifying rule — the examples it
     classifies (the first rule that fires) — and one for the examples no rule covers."""
-    from matplotlib.figure import Figure
+    from .canvas import NotebookFigure as Figure
 
     if data is None:
         lines = [r.to_asp("scasp") for r in rs.rules[:max_rules]]

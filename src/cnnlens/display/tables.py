@@ -82,7 +82,7 @@ def to_html(table: Any, max_rows: int = MAX_ROWS) -> str:
 def plot(table: Any) -> Any:
     """One panel per scalar metric: each row's mean (dot) ± std (bar), the best row's dot filled
     darker; the panel title names the metric and its direction."""
-    from matplotlib.figure import Figure
+    from .canvas import NotebookFigure as Figure
 
     cols = _columns(table)
     labels = list(table.results)
