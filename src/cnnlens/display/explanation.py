@@ -32,8 +32,7 @@ def _count(max_images: int, n: int) -> int:
 
 def _pictures(e: Any, images: Any, k: int, alpha: float = 0.5) -> Any:
     """uint8 overlays of the first ``k`` maps (``alpha=0``: the images themselves)."""
-    if images is not None and (getattr(images, "ndim", 0) not in (3, 4) or
-                               (getattr(images, "ndim", 0) == 4 and len(images) != len(e))):
+    if images is not None and (getattr(images, "ndim", 0) != 4 or len(images) != len(e)):
         from ..errors import CnnlensError
 
         raise CnnlensError(f"images must have shape ({len(e)}, C, H, W) like the maps, got "
