@@ -179,3 +179,5 @@ def test_rule_set_plot() -> None:
     assert len(fig.axes) == 1
     bars = [p.get_width() for p in fig.axes[0].patches]
     assert bars == [2, 1, 1]  # rule a: rows 0 and 3; rule b: row 1; no rule: row 2
+    bars = [p.get_width() for p in rs.plot(data, max_rules=1).axes[0].patches]
+    assert bars == [2, 1, 1]  # rule a; the other rule (b) together; no rule

@@ -88,7 +88,8 @@ def notebook_html(nb: Any) -> str:
                 parts.append(f'<img src="data:image/png;base64,{data["image/png"].strip()}" alt="cell {i} figure">')
             elif "text/plain" in data:
                 parts.append(f"<pre>{html.escape(data['text/plain'])}</pre>")
-    return ('<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>tutorial</title></head>\n<body>\n'
+    return ('<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>tutorial</title>'
+            '<style>img { max-width: 100%; }</style></head>\n<body>\n'
             + "\n".join(parts) + "\n</body></html>\n")
 
 

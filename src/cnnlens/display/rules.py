@@ -74,8 +74,9 @@ def to_html(rs: Any, max_rules: int = MAX_RULES) -> str:
 
 def plot(rs: Any, data: Any = None, columns: Any = None, max_rules: int = 30) -> Any:
     """Without ``data``: a figure of the program text (the first ``max_rules`` rules). With
-    ``data`` (what :meth:`RuleSet.predict` takes): a bar per classifying rule — the examples it
-    classifies (the first rule that fires) — and one for the examples no rule covers."""
+    ``data`` (what :meth:`RuleSet.predict` takes): a bar per classifying rule (the first
+    ``max_rules``) — the examples it classifies (the first rule that fires) — one for the other
+    rules together and one for the examples no rule covers."""
     from .canvas import NotebookFigure as Figure
 
     if data is None:
@@ -96,13 +97,18 @@ def plot(rs: Any, data: Any = None, columns: Any = None, max_rules: int = 30) ->
 
     first = rs.predict_rule(data, columns)
     targets = rs.target_rules[:max_rules]
-    counts = [int((first == j).sum()) for j in range(len(targets))] + [int((first == -1).sum())]
-    fallback = "no rule fires" + (f" → default {rs.default}" if rs.default is not None else "")
-    labels = [_short(r.to_asp("scasp")) for r in targets] + [fallback]
+    counts = [int((first == j).sum()) for j in range(len(targets))]
+    labels = [_short(r.to_asp("scasp")) for r in targets]
+    rest = len(rs.target_rules) - len(targets)
+    if rest:
+        counts.append(int((first >= len(targets)).sum()))
+        labels.append(f"the other {rest} rules")
+    counts.append(int((first == -1).sum()))
+    labels.append("no rule fires" + (f" → default {rs.default}" if rs.default is not None else ""))
     fig = Figure(figsize=(8.0, 0.8 + 0.3 * len(labels)), layout="constrained")
     ax = fig.subplots()
     ys = np.arange(len(labels))[::-1]
-    ax.barh(ys, counts, color=["C0"] * len(targets) + ["0.6"])
+    ax.barh(ys, counts, color=["C0"] * len(targets) + ["0.6"] * (len(labels) - len(targets)))
     ax.set_yticks(ys, labels, family="monospace", fontsize=7)
     ax.set_xlabel(f"examples classified (first rule that fires), of {len(first)}")
     ax.set_title("rule coverage", fontsize=9, loc="left")
