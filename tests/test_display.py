@@ -5,6 +5,7 @@ matplotlib Figure with the expected axes (no pyplot)."""
 from __future__ import annotations
 
 import re
+from html.parser import HTMLParser
 
 import pytest
 import torch
@@ -16,7 +17,7 @@ from cnnlens import CnnlensError, Explanation
 from cnnlens.display.rules import highlight
 from cnnlens.metrics import MetricResult
 from cnnlens.metrics.compare import ComparisonTable
-from cnnlens.nesy import RuleSet
+from cnnlens.nesy import Literal, Rule, RuleSet
 
 EVIL = "<script>alert(1)</script>"
 ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
@@ -181,3 +182,46 @@ def test_rule_set_plot() -> None:
     assert bars == [2, 1, 1]  # rule a: rows 0 and 3; rule b: row 1; no rule: row 2
     bars = [p.get_width() for p in rs.plot(data, max_rules=1).axes[0].patches]
     assert bars == [2, 1, 1]  # rule a; the other rule (b) together; no rule
+
+
+VECTORS = ['<img src=x onerror=alert(1)>', '" onmouseover="alert(1)', "' onfocus='alert(1)", "</pre><script>alert(1)</script>",
+           "</code></div><iframe src=javascript:alert(1)>", "<style>*{display:none}</style>", "{{ 7 * 7 }}{% if 1 %}x{% endif %}",
+           "&lt;already&gt;", "<!--", "]]><svg onload=alert(1)>"]
+
+
+class _Markup(HTMLParser):
+    """Tags, attribute names and text of a page as a browser's parser reads them."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: set[str] = set()
+        self.attrs: set[str] = set()
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        self.tags.add(tag)
+        self.attrs |= {k for k, _ in attrs}
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+_OUR_TAGS = {"div", "code", "b", "figure", "img", "figcaption", "details", "summary", "pre", "table", "caption", "thead",
+             "tbody", "tr", "th", "td", "span", "style"}
+
+
+@pytest.mark.parametrize("vector", VECTORS)
+def test_every_name_is_escaped(vector: str) -> None:
+    """Method names, class names, row labels, parameters and rule classes holding markup stay text:
+    the parsed page has only our tags and attributes, and the name reads back as written."""
+    e = Explanation(maps=torch.rand(2, 4, 4), targets=[0, 1], method=vector, params={vector: vector})
+    table = ComparisonTable({vector: {"iauc": _result("iauc", [0.5, 0.6], "↑")}}, ["iauc"], {"n_images": 2, "protocol": vector})
+    rs = RuleSet([Rule("target", (Literal("f1"),), vector)])
+    for page, shown in ((e.to_html(class_names=[vector, vector]), True), (table.to_html(), True), (rs.to_html(), False)):
+        parsed = _Markup()
+        parsed.feed(page)
+        parsed.close()
+        assert parsed.tags <= _OUR_TAGS and parsed.attrs <= {"class", "style", "src", "alt", "title"}, (parsed.tags, parsed.attrs)
+        assert page.count("<style>") == (0 if shown else 1) and "<script" not in page.lower()
+        if shown:
+            assert vector in "".join(parsed.text)

@@ -28,7 +28,7 @@ import numpy as np
 from .._imaging import data_uri
 
 __all__ = ["MAX_IMAGES", "render", "card", "picture", "figure", "show_image", "more", "short_list",
-           "class_label", "params_text"]
+           "class_label", "params_text", "drop_unused"]
 
 MAX_IMAGES = 8
 """Pictures shown by default in a notebook block (the rest are counted, not drawn)."""
