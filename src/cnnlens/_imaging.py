@@ -19,6 +19,7 @@ Example::
 """
 from __future__ import annotations
 
+import base64
 import io
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ import numpy as np
 
 from .errors import CnnlensError
 
-__all__ = ["safe_name", "method_slug", "file_stem", "png_bytes", "to_rgb_uint8", "grid_png", "tile_row",
+__all__ = ["safe_name", "method_slug", "file_stem", "png_bytes", "data_uri", "to_rgb_uint8", "grid_png", "tile_row",
            "stack_rows", "NAME_LIMIT"]
 
 NAME_LIMIT = 50  # characters of one safe file-name part
@@ -73,6 +74,12 @@ def png_bytes(picture: Any, *, min_side: int | None = None) -> bytes:
         picture = picture.resize((picture.size[0] * f, picture.size[1] * f), Image.NEAREST)
     picture.save(bio, format="PNG")
     return bio.getvalue()
+
+
+def data_uri(picture: Any, *, min_side: int | None = None) -> str:
+    """A ``data:image/png;base64,…`` URI of a picture (anything :func:`png_bytes` takes): how the
+    report and the notebook display embed images (self-contained, no files, no network)."""
+    return "data:image/png;base64," + base64.b64encode(png_bytes(picture, min_side=min_side)).decode("ascii")
 
 
 def to_rgb_uint8(image: np.ndarray) -> np.ndarray:

@@ -164,6 +164,30 @@ class Explanation:
     def __len__(self) -> int:
         return self.maps.shape[0]
 
+    def __repr__(self) -> str:
+        from .display.explanation import summary
+
+        return summary(self)
+
+    def _repr_html_(self) -> str:
+        return self.to_html()
+
+    def to_html(self, images: torch.Tensor | np.ndarray | None = None, max_images: int = 8, class_names: Any = None) -> str:
+        """A self-contained HTML block (what Jupyter shows): method, maps, targets, the first
+        ``max_images`` heatmaps — over ``images`` ``(N, C, H, W)`` when given — and the parameters.
+        ``class_names``: a sequence or ``clf.class_name`` to name the targets."""
+        from .display.explanation import to_html
+
+        return to_html(self, images, max_images, class_names)
+
+    def plot(self, images: torch.Tensor | np.ndarray | None = None, max_images: int = 8, class_names: Any = None):
+        """A matplotlib :class:`~matplotlib.figure.Figure` (not shown; ``fig.savefig(path)``): per
+        image (the first ``max_images``) the image above its overlay when ``images`` are given, else
+        the heatmap; titles name the method and the target."""
+        from .display.explanation import plot
+
+        return plot(self, images, max_images, class_names)
+
     def normalized(self) -> Explanation:
         """A copy whose maps are min-max normalised per image to ``[0, 1]`` (constant → 0)."""
         return dataclasses.replace(self, maps=minmax_normalize(self.maps.detach().float()))

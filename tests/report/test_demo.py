@@ -34,6 +34,11 @@ def test_quick_demo_report_in_chromium(quick_demo: Path) -> None:
     res = browser_check(page, quick_demo / "screenshot.png")
     assert res["sections"] == SECTIONS
     assert res["images"] >= 7 and res["bad"] == []
+    # heatmap grids: the method names in a header row above their columns (issue 27 item 5)
+    grids = res["grids"]
+    assert [g["columns"][:3] for g in grids[:2]] == [["image", "saliency", "guided_backprop"]] * 2
+    assert grids[2]["columns"][:3] == ["image", "Pos-R region kept", "Pos-R cam"]
+    assert all(g["placed"] for g in grids), grids
     assert res["errors"] == [] and not [c for c in res["console"] if "rror" in c]
     assert (quick_demo / "screenshot.png").stat().st_size > 10_000
     # raw results beside the page

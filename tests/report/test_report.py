@@ -29,9 +29,19 @@ window.addEventListener('load', function () {
                 .map(function (i) { return i.alt; });
   var secs = Array.prototype.map.call(document.querySelectorAll('section'),
                                       function (s) { return s.getAttribute('data-section'); });
+  // grids: each column name sits above its column (centres aligned, header above the pictures)
+  var grids = Array.prototype.map.call(document.querySelectorAll('table.grid'), function (t) {
+    var heads = Array.prototype.slice.call(t.querySelectorAll('thead th')).slice(1);
+    var first = Array.prototype.slice.call(t.querySelectorAll('tbody tr:first-child img'));
+    var placed = heads.length === first.length && heads.every(function (h, j) {
+      var a = h.getBoundingClientRect(), b = first[j].getBoundingClientRect();
+      return Math.abs((a.left + a.right) / 2 - (b.left + b.right) / 2) < 2 && a.bottom <= b.top + 1;
+    });
+    return {columns: heads.map(function (h) { return h.textContent; }), placed: placed};
+  });
   var out = document.createElement('pre');
   out.id = '__check';
-  out.textContent = JSON.stringify({images: imgs.length, bad: bad, sections: secs,
+  out.textContent = JSON.stringify({images: imgs.length, bad: bad, sections: secs, grids: grids,
                                     errors: window.__errors, scripts: document.scripts.length});
   document.body.appendChild(out);
 });
@@ -72,6 +82,7 @@ def _example(folder: Path, class_name: str = "cat") -> ReportBuilder:
     t = b.section("rules", "Rules", model="toy", data="none", params={}, seed=1)
     t.pre(f"target(X,'{class_name}') :- f1(X), not ab1(X).", caption="program")
     p2 = b.save_picture("a.png", pic)
+    s.grid(["image", class_name], [("row one", [p2, p2]), (class_name, [p2, p2])], caption="images × methods")
     t.gallery([(p2, class_name), (p2, "second")], caption="gallery")
     t.text(f"justification for {class_name}")
     b.save()
@@ -84,7 +95,10 @@ def test_render_embeds_everything_and_escapes(tmp_path: Path) -> None:
     page = render(tmp_path)
     assert evil not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "<script" not in page  # the page itself runs no script
-    assert page.count("data:image/png;base64,") == 3
+    assert page.count("data:image/png;base64,") == 7
+    # the grid names its columns in a header row above them, not in a caption under the grid
+    assert '<th scope="col">image</th><th scope="col">&lt;script&gt;alert(1)&lt;/script&gt;</th>' in page
+    assert '<th scope="row">row one</th>' in page
     assert "http://" not in page and "https://" not in page  # nothing from the network
     assert 'href="#s0-heatmaps"' in page and 'href="#s1-rules"' in page  # table of contents
 
@@ -113,13 +127,20 @@ def test_bad_results_folders(tmp_path: Path) -> None:
         render(tmp_path)
 
 
+def test_grid_rows_need_one_picture_per_column(tmp_path: Path) -> None:
+    s = ReportBuilder(tmp_path).section("g", "G", model="m", data="d", params={}, seed=0)
+    with pytest.raises(CnnlensError, match="grid row 'x' has 1 pictures for 2 columns"):
+        s.grid(["a", "b"], [("x", ["figures/p.png"])])
+
+
 def test_page_in_headless_chromium(tmp_path: Path) -> None:
     evil = "<script>alert(1)</script>"
     _example(tmp_path, evil)
     page = write_report(tmp_path)
     shot = tmp_path / "screenshot.png"
     res = browser_check(page, shot)
-    assert res["images"] == 3 and res["bad"] == []
+    assert res["images"] == 7 and res["bad"] == []
+    assert res["grids"] == [{"columns": ["image", evil], "placed": True}]
     assert res["sections"] == ["heatmaps", "rules"]
     assert res["errors"] == [] and not [c for c in res["console"] if "rror" in c]
     assert res["scripts"] == 1  # only the probe's script: the class name stayed text
@@ -175,6 +196,18 @@ MANIFEST_CASES = {
     "gallery-item-path-a-number": (_m(_sec({"type": "gallery", "items": [{"path": 1}]})), r"gallery item 0 needs a string 'path'"),
     "gallery-item-caption-a-list": (_m(_sec({"type": "gallery", "items": [{"path": "figures/p.png", "caption": []}]})),
                                     r"'caption' must be a string"),
+    "grid-no-captions": (_m(_sec({"type": "grid", "columns": ["a", None, 2], "rows": [{"items": ["figures/p.png"] * 3}]})), None),
+    "grid-columns-missing": (_m(_sec({"type": "grid", "rows": []})), r"needs a list 'columns' and a list 'rows'"),
+    "grid-rows-a-dict": (_m(_sec({"type": "grid", "columns": ["a"], "rows": {}})), r"needs a list 'columns' and a list 'rows'"),
+    "grid-column-an-object": (_m(_sec({"type": "grid", "columns": [{"a": 1}], "rows": []})), r"column 0 must be a string"),
+    "grid-row-a-string": (_m(_sec({"type": "grid", "columns": ["a"], "rows": ["figures/p.png"]})),
+                          r"grid row 0 needs a list 'items' of picture paths"),
+    "grid-row-item-a-number": (_m(_sec({"type": "grid", "columns": ["a"], "rows": [{"items": [1]}]})),
+                               r"grid row 0 needs a list 'items'"),
+    "grid-row-too-short": (_m(_sec({"type": "grid", "columns": ["a", "b"], "rows": [{"items": ["figures/p.png"]}]})),
+                           r"grid row 0 has 1 pictures for 2 columns"),
+    "grid-picture-missing": (_m(_sec({"type": "grid", "columns": ["a"], "rows": [{"items": ["figures/none.png"]}]})),
+                             r"is missing"),
     "blocks-not-a-list": (_m({"title": "T", "blocks": {}}), "section 0 needs a title and a list of blocks"),
     "title-an-object": ({"title": {"a": 1}, "sections": []}, r"'title' must be a string"),
 }

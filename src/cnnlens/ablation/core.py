@@ -84,6 +84,29 @@ class AblationResult:
     def __len__(self) -> int:
         return self.mask.shape[0]
 
+    def __repr__(self) -> str:
+        from ..display.ablation import summary
+
+        return summary(self)
+
+    def _repr_html_(self) -> str:
+        return self.to_html()
+
+    def to_html(self, images: torch.Tensor | None = None, max_images: int = 8) -> str:
+        """A self-contained HTML block (what Jupyter shows): rule, MAR, accepted steps and per image
+        (the first ``max_images``) the region P beside the cam — over ``images`` when given — with
+        its if-then rule."""
+        from ..display.ablation import to_html
+
+        return to_html(self, images, max_images)
+
+    def plot(self, images: torch.Tensor | None = None, max_images: int = 8):
+        """A matplotlib :class:`~matplotlib.figure.Figure` (not shown; ``fig.savefig(path)``): one
+        row per image — the image (when given), the region P with its MAR, the cam."""
+        from ..display.ablation import plot
+
+        return plot(self, images, max_images)
+
     def mar_summary(self) -> dict[str, float]:
         """Mean, std (population) and image count of the MAR (§3 "MAR")."""
         m = self.mar.double()

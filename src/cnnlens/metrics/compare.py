@@ -137,6 +137,28 @@ class ComparisonTable:
     def __str__(self) -> str:
         return self.to_markdown()
 
+    def __repr__(self) -> str:
+        from ..display.tables import summary
+
+        return summary(self)
+
+    def _repr_html_(self) -> str:
+        return self.to_html()
+
+    def to_html(self, max_rows: int = 40) -> str:
+        """A self-contained HTML table (what Jupyter shows): methods × metrics with ↑/↓, ``mean ±
+        std`` per cell, the best mean per column in bold, the settings folded."""
+        from ..display.tables import to_html
+
+        return to_html(self, max_rows)
+
+    def plot(self):
+        """A matplotlib :class:`~matplotlib.figure.Figure` (not shown; ``fig.savefig(path)``): one
+        dot chart per metric, mean ± std per row, titled with the metric's direction."""
+        from ..display.tables import plot
+
+        return plot(self)
+
     def to_csv(self, path: str | os.PathLike[str] | None = None, per_image: bool = False) -> str:
         """CSV text (written atomically to ``path`` when given). Default: one row per method with
         ``<metric>_mean`` and ``<metric>_std`` columns; ``per_image=True``: long format

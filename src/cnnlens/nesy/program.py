@@ -222,6 +222,30 @@ class RuleSet:
     def __str__(self) -> str:
         return self.to_asp("scasp")
 
+    def __repr__(self) -> str:
+        from ..display.rules import summary
+
+        return summary(self)
+
+    def _repr_html_(self) -> str:
+        return self.to_html()
+
+    def to_html(self, max_rules: int = 60) -> str:
+        """A self-contained HTML block (what Jupyter shows): counts and the program (s(CASP)
+        dialect, the first ``max_rules`` rules) with predicates, variables, ``not`` and ``:-``
+        highlighted; every name and class escaped."""
+        from ..display.rules import to_html
+
+        return to_html(self, max_rules)
+
+    def plot(self, data: Any = None, columns: Sequence[str] | None = None, max_rules: int = 30):
+        """A matplotlib :class:`~matplotlib.figure.Figure` (not shown; ``fig.savefig(path)``): the
+        program text, or with ``data`` (as :meth:`predict` takes) a bar per classifying rule
+        counting the examples it classifies, plus those no rule covers."""
+        from ..display.rules import plot
+
+        return plot(self, data, columns, max_rules)
+
     @classmethod
     def from_asp(cls, text: str) -> RuleSet:
         """Parse a program printed by :meth:`to_asp` (either dialect) or written by hand.

@@ -8,7 +8,10 @@ and holds a list of blocks:
 - ``{"type": "image", "path": "file.png", "caption": "..."}`` — embedded as a data URI;
 - ``{"type": "table", "columns": [...], "rows": [[...], ...], "caption": "..."}``;
 - ``{"type": "pre", "text": "...", "caption": "..."}`` — preformatted (rules, justifications);
-- ``{"type": "gallery", "items": [{"path": ..., "caption": ...}, ...], "caption": "..."}``.
+- ``{"type": "gallery", "items": [{"path": ..., "caption": ...}, ...], "caption": "..."}``;
+- ``{"type": "grid", "columns": [...], "rows": [{"caption": ..., "items": ["file.png", ...]}, ...],
+  "caption": "..."}`` — pictures in aligned columns with each column's name above it (a header
+  row) and each row's name at its left (heatmap grids: images × methods).
 
 :func:`render` turns a results folder into one HTML string (images embedded, no scripts, no
 network); :func:`write_report` writes ``report.html`` atomically. Every string from the results
@@ -30,21 +33,20 @@ Example::
 """
 from __future__ import annotations
 
-import base64
 import datetime as _dt
 import json
 import os
 from pathlib import Path
 from typing import Any
 
-from .._imaging import png_bytes
+from .._imaging import data_uri, png_bytes
 from .._io import atomic_write_bytes, atomic_write_text
 from ..errors import CnnlensError
 
 __all__ = ["ReportBuilder", "Section", "render", "write_report", "load_manifest", "MANIFEST"]
 
 MANIFEST = "manifest.json"
-_BLOCK_TYPES = ("text", "image", "table", "pre", "gallery")
+_BLOCK_TYPES = ("text", "image", "table", "pre", "gallery", "grid")
 
 
 class Section:
@@ -79,6 +81,15 @@ class Section:
         """Add pictures already saved (relative paths) with captions, shown side by side."""
         self.data["blocks"].append({"type": "gallery", "caption": caption,
                                     "items": [{"path": str(p), "caption": str(c)} for p, c in items]})
+
+    def grid(self, columns: list[str], rows: list[tuple[str, list[str]]], caption: str = "") -> None:
+        """Add pictures already saved (relative paths) as a grid: ``rows`` are ``(row name, one path
+        per column)``; the page names each column above it and each row at its left."""
+        for name, paths in rows:
+            if len(paths) != len(columns):
+                raise CnnlensError(f"grid row {name!r} has {len(paths)} pictures for {len(columns)} columns")
+        self.data["blocks"].append({"type": "grid", "caption": caption, "columns": [str(c) for c in columns],
+                                    "rows": [{"caption": str(n), "items": [str(p) for p in paths]} for n, paths in rows]})
 
 
 def _cell(value: Any) -> Any:
@@ -131,10 +142,11 @@ def load_manifest(folder: str | os.PathLike[str]) -> dict[str, Any]:
 
     One rule for every field: *content* (a ``text``/``pre`` block's ``text``, an ``image``'s or a
     gallery item's ``path``, a ``table``'s ``columns``, a gallery's ``items``, a section's
-    ``title`` and ``blocks``) must be present and of its type, else a one-line
+    ``title`` and ``blocks``; a grid's ``columns``, ``rows`` and each row's ``items``, one path per
+    column) must be present and of its type, else a one-line
     :class:`CnnlensError` names the field; *descriptions* (the page ``title``, ``version``,
     ``created``; a section's ``id``, ``model``, ``data``, ``seed``, ``params``; every ``caption``;
-    a table's ``rows``) may be missing or ``null`` and get a default; a number where a string
+    a table's ``rows``; a grid row's ``caption``) may be missing or ``null`` and get a default; a number where a string
     is expected is shown as text; any other type is refused, naming the field.
     """
     path = Path(folder) / MANIFEST
@@ -216,6 +228,24 @@ def _block(path: Path, where: str, block: Any) -> dict[str, Any]:
             raise CnnlensError(f"{path}: {where}: 'rows' must be a list of lists")
         out["columns"] = [_cell_text(c) for c in columns]
         out["rows"] = [[_cell_text(v) for v in r] for r in rows]
+    elif kind == "grid":
+        columns, rows = block.get("columns"), block.get("rows")
+        if not isinstance(columns, list) or not isinstance(rows, list):
+            raise CnnlensError(f"{path}: {where} needs a list 'columns' and a list 'rows'")
+        bad = next((k for k, c in enumerate(columns)
+                    if c is not None and (isinstance(c, bool) or not isinstance(c, (str, int, float)))), None)
+        if bad is not None:
+            raise CnnlensError(f"{path}: {where}: column {bad} must be a string, got {type(columns[bad]).__name__}")
+        out["columns"] = ["" if c is None else str(c) for c in columns]
+        out["rows"] = []
+        for k, row in enumerate(rows):
+            row_where = f"{where}: grid row {k}"
+            items = row.get("items") if isinstance(row, dict) else None
+            if not isinstance(items, list) or not all(isinstance(p, str) for p in items):
+                raise CnnlensError(f"{path}: {row_where} needs a list 'items' of picture paths")
+            if len(items) != len(columns):
+                raise CnnlensError(f"{path}: {row_where} has {len(items)} pictures for {len(columns)} columns")
+            out["rows"].append({"caption": _describe(path, row_where, row, "caption", ""), "items": items})
     else:  # gallery
         items = block.get("items")
         if not isinstance(items, list):
@@ -242,7 +272,7 @@ def _data_uri(folder: Path, rel: str) -> str:
         raise CnnlensError(f"picture {rel!r} lies outside the results folder")
     if not found:
         raise CnnlensError(f"picture {rel!r} named in the manifest is missing from {folder}")
-    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+    return data_uri(path.read_bytes())
 
 
 def render(folder: str | os.PathLike[str]) -> str:
@@ -260,6 +290,8 @@ def render(folder: str | os.PathLike[str]) -> str:
                 b["src"] = _data_uri(folder, b["path"])
             elif b["type"] == "gallery":
                 b["items"] = [dict(it, src=_data_uri(folder, it["path"])) for it in b["items"]]
+            elif b["type"] == "grid":
+                b["rows"] = [dict(r, srcs=[_data_uri(folder, p) for p in r["items"]]) for r in b["rows"]]
             blocks.append(b)
         sections.append({**sec, "anchor": f"s{i}-{''.join(c for c in sec['id'] if c.isalnum())}",
                          "blocks": blocks,

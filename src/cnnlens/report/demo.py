@@ -30,10 +30,14 @@ from typing import Any
 import numpy as np
 import torch
 
+from .._imaging import method_slug
 from .._io import atomic_write_bytes, atomic_write_text
 from .._progress import bar as progress_bar
 from .._progress import quiet_progress
-from . import ReportBuilder, write_report
+from ..display.pictures import heat as _heat
+from ..display.pictures import hstack as _tile
+from ..display.pictures import rgb as _rgb
+from . import ReportBuilder, Section, write_report
 
 __all__ = ["run_demo", "DemoConfig"]
 
@@ -72,39 +76,6 @@ class DemoConfig:
         return 12 if self.quick else 40
 
 
-def _rgb(images: torch.Tensor, size: int | None = None) -> np.ndarray:
-    """uint8 ``(N, H, W, 3)`` pictures of pixel-space images (grey repeated), optionally enlarged."""
-    x = images.detach().float().cpu().clamp(0, 1)
-    if size is not None and x.shape[-1] != size:
-        x = torch.nn.functional.interpolate(x, size=(size, size), mode="nearest")
-    if x.shape[1] == 1:
-        x = x.expand(-1, 3, -1, -1)
-    return np.round(x.permute(0, 2, 3, 1).numpy() * 255).astype(np.uint8)
-
-
-def _heat(maps: torch.Tensor, images: torch.Tensor, size: int | None = None) -> np.ndarray:
-    from ..explanation import Explanation
-
-    m = maps.detach().float().cpu()
-    imgs = images.detach().float().cpu()
-    if size is not None and m.shape[-1] != size:
-        m = torch.nn.functional.interpolate(m[:, None], size=(size, size), mode="nearest")[:, 0]
-        imgs = torch.nn.functional.interpolate(imgs, size=(size, size), mode="nearest")
-    e = Explanation(maps=m, targets=torch.zeros(len(m), dtype=torch.long), method="view")
-    return e.overlay(imgs)
-
-
-def _tile(pictures: list[np.ndarray], pad: int = 2) -> np.ndarray:
-    h = max(p.shape[0] for p in pictures)
-    w = sum(p.shape[1] for p in pictures) + pad * (len(pictures) - 1)
-    out = np.full((h, w, 3), 255, np.uint8)
-    x = 0
-    for p in pictures:
-        out[: p.shape[0], x: x + p.shape[1]] = p
-        x += p.shape[1] + pad
-    return out
-
-
 # ------------------------------------------------------------------------------------ sections
 def _heatmaps(b: ReportBuilder, cfg: DemoConfig, *, key: str, title: str, model: str, dataset: str,
               index: list[int], params: dict[str, dict[str, Any]], display: int | None) -> None:
@@ -138,11 +109,20 @@ def _heatmaps(b: ReportBuilder, cfg: DemoConfig, *, key: str, title: str, model:
                     params={"methods": chosen, "method_params": params, "target": "predicted class"},
                     seed=cfg.seed)
     sec.text("Each row is one image; columns: the image, then every attribution method in "
-             f"registry order ({', '.join(chosen)}). Maps are min-max normalised per image for display.")
-    grid = np.concatenate([_tile([col[i] for col in columns]) for i in range(len(names))], axis=0)
-    sec.image(f"{key}_grid.png", grid, caption="images × methods: " + " | ".join(["image", *chosen]))
+             "registry order, named above it. Maps are min-max normalised per image for display.")
+    _grid(b, sec, key, ["image", *chosen], names, columns, caption="images × methods")
     sec.table(["image", "predicted class"], rows)
     sec.table(["method", "seconds", "parameters"], timing, caption="time per method for these images")
+
+
+def _grid(b: ReportBuilder, sec: Section, key: str, titles: list[str], names: list[str], columns: list[Any], caption: str) -> None:
+    """Save each cell (``columns[j][i]``: column j's uint8 picture of image i) and add them as a
+    grid block: the column titles above, the image names at the left."""
+    rows = []
+    for i, name in enumerate(names):
+        paths = [b.save_picture(f"{key}_{i}_{method_slug(t)}.png", col[i]) for t, col in zip(titles, columns)]
+        rows.append((name, paths))
+    sec.grid(titles, rows, caption=caption)
 
 
 def _metrics(b: ReportBuilder, cfg: DemoConfig) -> None:
@@ -217,16 +197,17 @@ def _ablation(b: ReportBuilder, cfg: DemoConfig) -> None:
                     params={"iterations": iters, "k": 4, "alpha_step": 0.2, "fc": 0.95, "superpixels": sp},
                     seed=cfg.seed)
     sec.text("Pos-R keeps the smallest region that still gives the prediction (the rest is black); Neg-R "
-             "blacks out the smallest region that changes it. Columns: image, Pos-R region, Pos-R cam, "
-             "Neg-R region removed, Neg-R cam, Grad-CAM, saliency.")
+             "blacks out the smallest region that changes it. Each row is one image; Grad-CAM and saliency "
+             "are shown beside them.")
     img = _rgb(x)
     rows = []
+    keep = [(img[i] * pos.mask[i].cpu().numpy()[..., None]).astype(np.uint8) for i in range(len(names))]
+    drop = [(img[i] * (~neg.mask[i].cpu().numpy())[..., None]).astype(np.uint8) for i in range(len(names))]
+    _grid(b, sec, "ablation", ["image", "Pos-R region kept", "Pos-R cam", "Neg-R region removed", "Neg-R cam", "Grad-CAM",
+                            "saliency"], names,
+          [img, keep, _heat(pos.cam, x), drop, _heat(neg.cam, x), _heat(grad.maps, x), _heat(sal.maps, x)],
+          caption="images × Dynamic Ablation regions and cams")
     for i, name in enumerate(names):
-        keep = (img[i] * pos.mask[i].cpu().numpy()[..., None]).astype(np.uint8)
-        drop = (img[i] * (~neg.mask[i].cpu().numpy())[..., None]).astype(np.uint8)
-        pics = [img[i], keep, _heat(pos.cam[i:i + 1], x[i:i + 1])[0], drop, _heat(neg.cam[i:i + 1], x[i:i + 1])[0],
-                _heat(grad.maps[i:i + 1], x[i:i + 1])[0], _heat(sal.maps[i:i + 1], x[i:i + 1])[0]]
-        sec.image(f"ablation_{i}.png", _tile(pics), caption=name)
         rows.append([name, pos.rule_text[i], round(float(pos.mar[i]), 4), int(pos.accepted[i]),
                      neg.rule_text[i], round(float(neg.mar[i]), 4), int(neg.accepted[i])])
     sec.table(["image", "Pos-R rule", "Pos-R MAR", "accepted", "Neg-R rule", "Neg-R MAR", "accepted"], rows)

@@ -80,14 +80,18 @@ class Interpretation:
         maps: ``(B, H, W)`` the heatmap of each input (§5 heatmap; values in [0, 1]).
         neighbours: ``(B, k)`` int64 Euclidean nearest reference images in ψ-space (RI Fig. 2),
             ``neighbour_distances`` their distances.
+        inputs: ``(B, C, H, W)`` the input images (``None`` from :meth:`~RepresentativeInterpreter.interpret_features`),
+            shown by :meth:`to_html` and :meth:`plot`.
     """
 
     def __init__(self, interpreter: RepresentativeInterpreter, targets: torch.Tensor, sides: torch.Tensor,
                  projections: torch.Tensor, boundaries: list[torch.Tensor], covered: list[torch.Tensor],
                  distances: list[torch.Tensor], counts: list[dict[str, int]],
                  channel_weights: list[torch.Tensor], maps: torch.Tensor | None,
-                 neighbours: torch.Tensor, neighbour_distances: torch.Tensor) -> None:
+                 neighbours: torch.Tensor, neighbour_distances: torch.Tensor,
+                 inputs: torch.Tensor | None = None) -> None:
         self.interpreter = interpreter
+        self.inputs = inputs  # the input images (set by interpret(); None from interpret_features)
         self.targets = targets
         self.sides = sides  # (B, Q) bool side of each input for every boundary of Q
         self.projections = projections  # (B, Q) ⟨W_h, ψ(x)⟩
@@ -104,7 +108,28 @@ class Interpretation:
         return int(self.targets.shape[0])
 
     def __repr__(self) -> str:
-        return f"Interpretation({len(self)} inputs, counts={self.counts})"
+        from ..display.representative import summary
+
+        return summary(self)
+
+    def _repr_html_(self) -> str:
+        return self.to_html()
+
+    def to_html(self, max_inputs: int = 4, k: int = 6) -> str:
+        """A self-contained HTML block (what Jupyter shows): per input (the first ``max_inputs``) its
+        class and counts, its heatmap over the input, the top-``k`` covered reference images with
+        the reused heatmap and the ``k`` Euclidean neighbours."""
+        from ..display.representative import to_html
+
+        return to_html(self, max_inputs, k)
+
+    def plot(self, index: int = 0, k: int = 5):
+        """A matplotlib :class:`~matplotlib.figure.Figure` (not shown; ``fig.savefig(path)``) for
+        input ``index``: the input and its heatmap, the top-``k`` covered reference images with the
+        reused heatmap, and the ``k`` Euclidean neighbours."""
+        from ..display.representative import plot
+
+        return plot(self, index, k)
 
     def _which(self, n_images: int, index: int | Sequence[int] | torch.Tensor | None) -> list[int]:
         if index is None:
@@ -349,6 +374,7 @@ class RepresentativeInterpreter:
                 f"images gave {self.feature_shape}; use images of the reference images' size"
             )
         it = self.interpret_features(psi.reshape(psi.shape[0], -1), logits.argmax(1), k=k)
+        it.inputs = x
         if heatmaps:
             it.maps = self._heatmaps(psi, it.channel_weights, tuple(x.shape[-2:]))
         return it
