@@ -128,8 +128,19 @@ class Classifier(ForwardMixin, LayersMixin, TargetsMixin):
         self._lock = threading.RLock()
 
     def __repr__(self) -> str:
-        layer = self._feature_name or ("auto" if self._auto else None)
-        return f"Classifier({type(self.model).__name__}, feature_layer={layer!r}, device={self.device})"
+        return f"Classifier({type(self.model).__name__}, feature_layer={self.feature_layer_spec!r}, device={self.device})"
+
+    @property
+    def feature_layer_spec(self) -> str | None:
+        """The ``feature_layer=`` this Classifier was built with: a dotted name, ``"auto"`` or ``None``."""
+        return self._feature_name if self._feature_name is not None else ("auto" if self._auto else None)
+
+    def with_model(self, model: nn.Module) -> Classifier:
+        """A Classifier with this one's settings (normalisation, feature layer, class names, output,
+        input shape) around another ``model`` of the same architecture — e.g. a re-initialised copy
+        for the sanity checks; this Classifier and its model are not touched."""
+        return Classifier(model, mean=self.mean, std=self.std, feature_layer=self.feature_layer_spec,
+                          class_names=self.class_names, output=self.output, input_shape=self.input_shape)
 
     @property
     def device(self) -> torch.device:
