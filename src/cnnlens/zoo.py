@@ -271,6 +271,11 @@ _DATASETS: dict[str, _DatasetSpec] = {
 }
 
 
+#: Datasets that take ``model=`` (photos cropped per model) and the zoo models that take photos.
+PHOTO_DATASETS: tuple[str, ...] = tuple(d.name for d in _DATASETS.values() if d.per_model)
+IMAGENET_MODELS: tuple[str, ...] = tuple(m.name for m in _MODELS.values() if m.resize_to is not None)
+
+
 def list_models() -> list[str]:
     """Names of the zoo's pretrained models (§9), installed or not."""
     return list(_MODELS)
@@ -417,10 +422,9 @@ def load_dataset(name: str, split: str | None = None,
         data = spec.loader(split)
     else:
         mspec = _model_spec(model)
-        photo_sets = [d.name for d in _DATASETS.values() if d.per_model]
         if not spec.per_model:
             raise CnnlensError(f"model= crops photos for a model; dataset {name!r} is not a photo "
-                               f"set ({', '.join(photo_sets)})")
+                               f"set ({', '.join(PHOTO_DATASETS)})")
         if mspec.input_shape[0] != 3 or mspec.resize_to is None:
             raise CnnlensError(f"model {model!r} does not take RGB photos; photo sets are for the "
                                "ImageNet models")
