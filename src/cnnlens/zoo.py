@@ -135,21 +135,10 @@ class _DatasetSpec:
     per_model: bool = False  # photos: loader(split, size, resize_to) crops for a zoo model
 
 
-@functools.lru_cache(maxsize=1)
-def _imagenet_names() -> tuple[str, ...]:
-    text = importlib.resources.files("cnnlens.data").joinpath("imagenet_classes.txt").read_text(
-        encoding="utf-8")
-    names = tuple(line for line in text.splitlines() if line)
-    if len(names) != 1000:
-        raise CnnlensError(f"cnnlens/data/imagenet_classes.txt has {len(names)} names, expected "
-                           "1000; reinstall cnnlens")
-    return names
-
-
 def imagenet_class_names() -> list[str]:
     """The 1000 ImageNet-1k class names in index order (torchvision's naming, e.g. index 285
     is ``"Egyptian cat"``, 967 ``"espresso"``), from package data — no torchvision needed."""
-    return list(_imagenet_names())
+    return list(_datasets.imagenet_names())
 
 
 _MODELS: dict[str, _ModelSpec] = {

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import gzip
+import importlib.resources
 import struct
 from collections.abc import Sequence
 from pathlib import Path
@@ -148,6 +149,18 @@ def load_photos(split: str = "all", names: Sequence[str] | None = None, size: in
     return ImageDataset("photos", split, images, labels, (), chosen)
 
 
+@functools.lru_cache(maxsize=1)
+def imagenet_names() -> tuple[str, ...]:
+    """The 1000 ImageNet-1k class names (package data ``cnnlens/data/imagenet_classes.txt``)."""
+    text = importlib.resources.files("cnnlens.data").joinpath("imagenet_classes.txt").read_text(
+        encoding="utf-8")
+    names = tuple(line for line in text.splitlines() if line)
+    if len(names) != 1000:
+        raise CnnlensError(f"cnnlens/data/imagenet_classes.txt has {len(names)} names, expected "
+                           "1000; reinstall cnnlens")
+    return names
+
+
 _SK = "scikit-image"
 _CV = "opencv-doc"
 
@@ -222,15 +235,13 @@ def load_imagenet_photos(split: str = "all", size: int = 224, resize_to: int | N
     "imagenet_photos", model=name)`` picks the size of a zoo model. ``labels`` index the 1000
     ImageNet classes (``class_names``); ``names`` are the photo names. Only split ``"all"``.
     """
-    from ..zoo import imagenet_class_names
-
     _check_split("imagenet_photos", split, ("all",))
     chosen = tuple(IMAGENET_PHOTO_NAMES if names is None else names)
     unknown = [n for n in chosen if n not in IMAGENET_PHOTO_LABELS]
     if unknown or not chosen:
         raise CnnlensError(f"unknown photo(s) {', '.join(map(repr, unknown)) or '(none given)'}; "
                            f"known photos: {', '.join(IMAGENET_PHOTO_NAMES)}")
-    classes = imagenet_class_names()
+    classes = list(imagenet_names())
     images = torch.stack([
         resize_center_crop(_to_chw_float(_read_photo_file(
             *IMAGENET_PHOTO_CANDIDATES[n], f"photo {n!r} of dataset 'imagenet_photos'")), size, resize_to)
