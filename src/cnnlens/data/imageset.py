@@ -82,12 +82,14 @@ class ImageDataset:
         return idx.long() % max(n, 1)
 
 
-def resize_center_crop(image: torch.Tensor, size: int | tuple[int, int], resize_to: int | None = None) -> torch.Tensor:
+def resize_center_crop(image: torch.Tensor, size: int | tuple[int, int], resize_to: int | None = None,
+                       interpolation: str = "bilinear") -> torch.Tensor:
     """Resize so the short side is ``resize_to`` (bilinear, antialiased), then centre-crop to
     ``size`` — with ``size=224, resize_to=256`` pixel-identical to torchvision's
     ``Resize(256)`` + ``CenterCrop(224)`` on float tensors. ``image`` is ``(C, H, W)`` or
     ``(N, C, H, W)``; ``resize_to=None`` resizes the short side to the crop's long side. Values
-    are clamped to [0, 1] (antialiased bilinear can overshoot slightly).
+    are clamped to [0, 1] (antialiased bilinear can overshoot slightly). ``interpolation``
+    ``"bicubic"`` (antialiased too) is the TensorFlow-trained EfficientNet-Lite recipe.
 
     ``uint8`` input (what ``torchvision.io.read_image`` returns) is divided by 255 first, as every
     loader does: the result is always floats in [0, 1]. Float input must already be in [0, 1]."""
@@ -102,6 +104,8 @@ def resize_center_crop(image: torch.Tensor, size: int | tuple[int, int], resize_
     else:
         raise CnnlensError(f"size must be an int or (height, width), got {size!r}")
     resize_to = validation.integer("resize_to", resize_to, minimum=1, allow_none=True)
+    if interpolation not in ("bilinear", "bicubic"):
+        raise CnnlensError(f"interpolation must be 'bilinear' or 'bicubic', got {interpolation!r}")
     if image.dim() not in (3, 4):
         raise CnnlensError(f"resize_center_crop takes (C, H, W) or (N, C, H, W), got {tuple(image.shape)}")
     if image.dtype == torch.uint8:
@@ -123,7 +127,7 @@ def resize_center_crop(image: torch.Tensor, size: int | tuple[int, int], resize_
     if th > nh or tw > nw:
         raise CnnlensError(f"crop {(th, tw)} is larger than the resized image {(nh, nw)}")
     if (nh, nw) != (h, w):
-        x = F.interpolate(x, size=(nh, nw), mode="bilinear", align_corners=False, antialias=True)
+        x = F.interpolate(x, size=(nh, nw), mode=interpolation, align_corners=False, antialias=True)
     top, left = int(round((nh - th) / 2.0)), int(round((nw - tw) / 2.0))
     x = x[..., top : top + th, left : left + tw].clamp(0.0, 1.0).contiguous()
     return x if batched else x[0]
