@@ -21,6 +21,7 @@ with ``CNNLENS_FULL_MATRIX=1`` (``make test-architectures``).
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import math
@@ -190,8 +191,26 @@ class Cell:
 RESULTS: list[Cell] = []
 
 
+@contextlib.contextmanager
+def one_thread():
+    """One torch thread inside a cell: 64-pixel inputs gain nothing from a second one, and on a
+    shared 2-core machine the busy-waiting second thread made the default subset ~10× slower
+    (166 CPU-s against 17)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def run_cell(arch: str, method: str) -> Cell:
     """Run one cell and record it; the caller asserts on the returned :class:`Cell`."""
+    with one_thread():
+        return _run_cell(arch, method)
+
+
+def _run_cell(arch: str, method: str) -> Cell:
     b = build(arch)
     x = b.x[:1] if method == "scorecam" else b.x
     params = dict(SMALL.get(method, {}))
@@ -330,7 +349,7 @@ def report(wall_s: float) -> str:
         f"- date: {datetime.date.today().isoformat()}; git rev {rev}",
         f"- torch {torch.__version__}, torchvision {torchvision.__version__}, captum {captum.__version__}, "
         f"zennit {getattr(zennit, '__version__', '0.5.1')}, Python {platform.python_version()}",
-        f"- {torch.get_num_threads()} torch threads, {os.cpu_count()} CPU cores (shared with other jobs); "
+        f"- 1 torch thread per cell (`one_thread`), {os.cpu_count()} CPU cores (shared with other jobs); "
         f"wall time {_fmt_s(wall_s)} (the method calls alone: {_fmt_s(sum(c.seconds for c in RESULTS))}; "
         "per architecture in the last column)",
         "",
