@@ -17,7 +17,7 @@ test: setup-test
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
-# the whole torchvision architecture x method matrix (`make test` runs a subset); 20-40 min on
+# the whole torchvision architecture x method matrix (`make test` runs a subset); about 2 min on
 # 2 cores. MATRIX_REPORT=docs/architectures.md also writes the outcome table.
 MATRIX_REPORT ?=
 test-architectures: setup-test
