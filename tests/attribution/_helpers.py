@@ -56,6 +56,50 @@ def assert_unchanged(model: nn.Module, before: dict) -> None:
         assert torch.equal(after["state"][k], v), k
 
 
+def captum_input_attribution(cls, clf: cnnlens.Classifier, x: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """captum's pixel attribution ``cls`` (``Saliency``, ``GuidedBackprop``, …) of the Classifier."""
+    return cls(Wrapped(clf)).attribute(x.clone().requires_grad_(True), target=targets.tolist()).detach()
+
+
+def captum_gradcam(clf: cnnlens.Classifier, layer_module: nn.Module, x: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """captum's ``LayerGradCam`` (ReLU on) at ``layer_module``, bilinearly upsampled to the input size."""
+    from captum.attr import LayerAttribution, LayerGradCam
+
+    attr = LayerGradCam(Wrapped(clf), layer_module).attribute(x, target=targets.tolist(), relu_attributions=True)
+    return LayerAttribution.interpolate(attr, tuple(x.shape[-2:]), "bilinear").squeeze(1).detach()
+
+
+def grad_cam_lib(cls, clf: cnnlens.Classifier, layer_module: nn.Module, x: torch.Tensor, targets: torch.Tensor):
+    """pytorch-grad-cam's ``cls`` (``GradCAMPlusPlus``, ``ScoreCAM``, …) at ``layer_module``: min-max
+    normalised numpy maps at the input size."""
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+    with cls(model=Wrapped(clf), target_layers=[layer_module]) as cam:
+        return cam(input_tensor=x, targets=[ClassifierOutputTarget(int(t)) for t in targets])
+
+
+def zennit_lrp(model: nn.Module, x: torch.Tensor, targets: list[int], canonizer, num_classes: int) -> torch.Tensor:
+    """zennit 0.5.1 ``EpsilonAlpha2Beta1Flat`` relevance of a copy of ``model`` at its input ``x``
+    with ``canonizer`` (e.g. ``ResNetCanonizer()``, ``VGGCanonizer()``).
+
+    zennit's BatchNorm merge leaves each BatchNorm as ``x / sqrt(1 + eps)`` (running_var set to 1,
+    eps kept), not the identity: a factor 1 − 5e-6 per BatchNorm that moves its relevance by
+    ~1e-4 relative on ResNet-18 / VGG-BN and 5e-3 on ResNet-50. The copy carries each eps inside
+    its running_var (the same function, eps = 0), so the merged BatchNorm is the identity."""
+    from zennit.attribution import Gradient
+    from zennit.composites import EpsilonAlpha2Beta1Flat
+
+    model = copy.deepcopy(model)  # the canonizers edit the model while they run
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.running_var is not None:
+            m.running_var.add_(m.eps)
+            m.eps = 0.0
+    comp = EpsilonAlpha2Beta1Flat(canonizers=[canonizer])
+    with Gradient(model=model, composite=comp) as attributor:
+        _, rel = attributor(x.clone().requires_grad_(), lambda out: torch.eye(num_classes)[targets] * out)
+    return rel
+
+
 def rel_err(a: torch.Tensor, ref: torch.Tensor) -> float:
     ref = torch.as_tensor(ref, dtype=torch.float32)
     a = torch.as_tensor(a, dtype=torch.float32)

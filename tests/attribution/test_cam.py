@@ -13,11 +13,10 @@ from cnnlens import zoo
 from cnnlens.errors import CnnlensError
 from cnnlens.explanation import minmax_normalize
 
-from ._helpers import IMAGENET_MEAN, IMAGENET_STD, Wrapped, assert_unchanged, rel_err, resnet18, snapshot
+from ._helpers import IMAGENET_MEAN, IMAGENET_STD, assert_unchanged, captum_gradcam, grad_cam_lib, rel_err, resnet18, snapshot
 
-captum_attr = pytest.importorskip("captum.attr")
+pytest.importorskip("captum.attr")  # the oracles (captum_gradcam)
 gradcam_lib = pytest.importorskip("pytorch_grad_cam")
-from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -30,17 +29,6 @@ def mnist():
     return zoo.load_classifier("mnist_cnn"), zoo.load_dataset("mnist").images[:3]
 
 
-def _captum_gradcam(clf, layer_module, x, targets):
-    attr = captum_attr.LayerGradCam(Wrapped(clf), layer_module).attribute(
-        x, target=targets.tolist(), relu_attributions=True)
-    return captum_attr.LayerAttribution.interpolate(attr, tuple(x.shape[-2:]), "bilinear").squeeze(1).detach()
-
-
-def _grad_cam_lib(cls, clf, layer_module, x, targets):
-    with cls(model=Wrapped(clf), target_layers=[layer_module]) as cam:
-        return cam(input_tensor=x, targets=[ClassifierOutputTarget(int(t)) for t in targets])
-
-
 @pytest.mark.parametrize("which", ["resnet", "mnist"])
 def test_gradcam_matches_captum(which, resnet_clf, mnist):
     if which == "resnet":
@@ -49,7 +37,7 @@ def test_gradcam_matches_captum(which, resnet_clf, mnist):
         (clf, x), layer = mnist, "features.3"  # the last Conv2d (OVERVIEW reads the last conv)
     targets = torch.tensor([3, 7, 1][: x.shape[0]])
     e = cnnlens.explain(clf, x, "gradcam", target=targets, layer=layer)
-    ref = _captum_gradcam(clf, dict(clf.model.named_modules())[layer], x, targets)
+    ref = captum_gradcam(clf, dict(clf.model.named_modules())[layer], x, targets)
     assert rel_err(e.maps, ref) <= 1e-5
     assert e.params["layer"] == layer and e.layer_maps is not None
     # the Classifier's feature layer is untouched by the per-call layer=
@@ -61,7 +49,7 @@ def test_gradcam_plus_plus_matches_pytorch_grad_cam(resnet_clf):
     x, targets = torch.rand(2, 3, 48, 48), torch.tensor([2, 8])
     for layer in ("layer2", "layer4"):
         e = cnnlens.explain(resnet_clf, x, "gradcam++", target=targets, layer=layer)
-        ref = _grad_cam_lib(gradcam_lib.GradCAMPlusPlus, resnet_clf, getattr(resnet_clf.model, layer), x, targets)
+        ref = grad_cam_lib(gradcam_lib.GradCAMPlusPlus, resnet_clf, getattr(resnet_clf.model, layer), x, targets)
         # pytorch-grad-cam min-max normalises before and after its (cv2) bilinear resize
         assert float(np.abs(minmax_normalize(e.maps).numpy() - ref).max()) <= 1e-4
 
@@ -70,7 +58,7 @@ def test_gradcam_plus_plus_matches_pytorch_grad_cam(resnet_clf):
 def test_scorecam_matches_pytorch_grad_cam(resnet_clf):
     x, targets = torch.rand(1, 3, 32, 32), torch.tensor([4])
     e = cnnlens.explain(resnet_clf, x, "scorecam", target=targets, layer="layer2", batch_size=48)
-    ref = _grad_cam_lib(gradcam_lib.ScoreCAM, resnet_clf, resnet_clf.model.layer2, x, targets)
+    ref = grad_cam_lib(gradcam_lib.ScoreCAM, resnet_clf, resnet_clf.model.layer2, x, targets)
     assert float(np.abs(minmax_normalize(e.maps).numpy() - ref).max()) <= 1e-4
     assert e.info["forward_passes"] == e.info["channels"] - e.info["constant_channels"] + (e.info["constant_channels"] > 0)
 
@@ -99,7 +87,7 @@ def test_scorecam_constant_channels_share_one_forward_and_match_the_oracle():
     e = cnnlens.explain(clf, x, "scorecam", target=targets, batch_size=5)
     assert e.info == {"forward_passes": 3 * 4 + 1, "constant_channels": 12, "channels": 8}
     assert torch.isfinite(e.maps).all()
-    ref = _grad_cam_lib(gradcam_lib.ScoreCAM, clf, clf.model.act, x, targets)
+    ref = grad_cam_lib(gradcam_lib.ScoreCAM, clf, clf.model.act, x, targets)
     assert float(np.abs(minmax_normalize(e.maps).numpy() - ref).max()) <= 1e-4
 
 

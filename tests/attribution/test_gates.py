@@ -28,7 +28,8 @@ torchvision = pytest.importorskip("torchvision")
 
 # the default suite runs the two cheapest (SE + hard-swish; LayerNorm + GELU); all four with
 # CNNLENS_FULL_MATRIX=1 (make test-architectures)
-_FULL = pytest.mark.skipif(not os.environ.get("CNNLENS_FULL_MATRIX"), reason="part of the full matrix: make test-architectures")
+_FULL = [pytest.mark.architectures,
+         pytest.mark.skipif(not os.environ.get("CNNLENS_FULL_MATRIX"), reason="part of the full matrix: make test-architectures")]
 GATED = ("mobilenet_v3_small", "convnext_tiny", pytest.param("efficientnet_b0", marks=_FULL),
          pytest.param("regnet_y_400mf", marks=_FULL))
 

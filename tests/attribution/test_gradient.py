@@ -11,7 +11,16 @@ from cnnlens import zoo
 from cnnlens.attribution.gradient import guided_relu
 from cnnlens.errors import CnnlensError
 
-from ._helpers import IMAGENET_MEAN, IMAGENET_STD, FreshResNet, Wrapped, assert_unchanged, rel_err, resnet18, snapshot
+from ._helpers import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    FreshResNet,
+    assert_unchanged,
+    captum_input_attribution,
+    rel_err,
+    resnet18,
+    snapshot,
+)
 
 captum_attr = pytest.importorskip("captum.attr")
 
@@ -28,10 +37,6 @@ def mnist():
     return clf, x
 
 
-def _captum(cls, clf, x, targets):
-    return cls(Wrapped(clf)).attribute(x.clone().requires_grad_(True), target=targets.tolist()).detach()
-
-
 @pytest.mark.filterwarnings("ignore::UserWarning")
 @pytest.mark.parametrize("which", ["resnet", "mnist"])
 def test_saliency_and_guided_backprop_match_captum(which, resnet_clf, mnist):
@@ -41,11 +46,11 @@ def test_saliency_and_guided_backprop_match_captum(which, resnet_clf, mnist):
         clf, x = mnist
     targets = torch.tensor([3, 7, 1][: x.shape[0]])
     sal = cnnlens.explain(clf, x, "saliency", target=targets)
-    ref = _captum(captum_attr.Saliency, clf, x, targets)  # |grad|
+    ref = captum_input_attribution(captum_attr.Saliency, clf, x, targets)  # |grad|
     assert rel_err(sal.attributions.abs(), ref) <= 1e-5
     assert torch.allclose(sal.maps, ref.amax(dim=1), rtol=0, atol=1e-5 * float(ref.abs().max()))
     gb = cnnlens.explain(clf, x, "guided_backprop", target=targets)
-    ref = _captum(captum_attr.GuidedBackprop, clf, x, targets)
+    ref = captum_input_attribution(captum_attr.GuidedBackprop, clf, x, targets)
     assert rel_err(gb.attributions, ref) <= 1e-5
     assert torch.allclose(gb.maps, ref.abs().amax(dim=1), rtol=0, atol=1e-5 * float(ref.abs().max()))
     # guided backprop really differs from the plain gradient (ReLUs were replaced)
@@ -65,7 +70,7 @@ def test_guided_backprop_reused_inplace_and_functional_relu(resnet_clf):
     assert torch.allclose(fresh.logits(x), resnet_clf.logits(x), atol=1e-5)
     assert torch.allclose(func.logits(x), resnet_clf.logits(x), atol=1e-5)
     targets = torch.tensor([5, 9])
-    ref = _captum(captum_attr.GuidedBackprop, fresh, x, targets)
+    ref = captum_input_attribution(captum_attr.GuidedBackprop, fresh, x, targets)
     for clf in (resnet_clf, fresh, func):
         gb = cnnlens.explain(clf, x, "guided_backprop", target=targets)
         assert rel_err(gb.attributions, ref) <= 1e-5
