@@ -113,6 +113,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         evaluate_params["keep"] = args.keep
     if masks is not None:
         evaluate_params["masks"] = masks
+    if args.metric_param:
+        evaluate_params["metric_params"] = opt.metric_params(args.metric_param, metrics)
     lab = labels if "insertion_game" in metrics and bool((labels >= 0).all()) else None
     out = Path(args.out)  # checked by cnnlens.cli.main before the command starts
     written: list[Path] = []
@@ -164,6 +166,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--masks", metavar="FILE", help="ground-truth masks for pointing_game, relevance_mass_accuracy, "
                                                   "relevance_rank_accuracy: .npy or .pt (N, H, W), nonzero = inside, "
                                                   "one per image of the dataset in its order")
+    p.add_argument("--metric-param", action="append", metavar="METRIC.KEY=VALUE",
+                   help="an option of one metric (repeatable), e.g. max_sensitivity.radius=0.05, "
+                        "avg_sensitivity.normalise=true, pointing_game.tolerance=15")
     p.add_argument("--no-random", action="store_true", help="leave out the random-map baseline row")
     opt.add_seed(p, "seed of the methods, tie breaking and random maps")
     opt.add_batch_size(p, 64, "images per forward pass")

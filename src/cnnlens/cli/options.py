@@ -250,6 +250,26 @@ def method_params(items: list[str] | None, methods: list[str], shared: dict[str,
     return out
 
 
+def metric_params(items: list[str] | None, metrics: list[str]) -> dict[str, dict[str, Any]]:
+    """``--metric-param METRIC.KEY=VALUE`` items → ``{metric: {key: value}}`` (METRIC by any of its
+    names; it must be among ``metrics``). The options are checked by the metric itself."""
+    from ..metrics.registry import canonical_metric
+
+    asked = {canonical_metric(m) for m in metrics}
+    out: dict[str, dict[str, Any]] = {}
+    for item in items or []:
+        key, eq, value = item.partition("=")
+        metric, _, name = key.rpartition(".")
+        name = name.strip().replace("-", "_")
+        if not eq or not metric.strip() or not name.isidentifier():
+            raise CnnlensError(f"--metric-param expects METRIC.KEY=VALUE (e.g. max_sensitivity.radius=0.05), got {item!r}")
+        canon = canonical_metric(metric.strip().replace("-", "_"))
+        if canon not in asked:
+            raise CnnlensError(f"--metric-param {item!r}: metric {metric.strip()!r} is not in --metrics ({', '.join(metrics)})")
+        out.setdefault(canon, {})[name] = _value(value)
+    return out
+
+
 def split_list(text: str | None) -> list[str] | None:
     """``a,b , c`` → ``["a", "b", "c"]``; ``None`` stays ``None``; an empty list is an error."""
     if text is None:
