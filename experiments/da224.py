@@ -1,0 +1,316 @@
+"""Dynamic Ablation at 224² on the ImageNet photo set (issue 24 item 3), resumable.
+
+    python experiments/da224.py table1            # run / continue Table 1 (skips finished units)
+    python experiments/da224.py table1 --report   # markdown table from the stored per-image files
+    python experiments/da224.py table1 --max-minutes 20   # stop cleanly after ~20 min (continue later)
+
+One *unit* = (experiment, model, image, setting): one DA call on one image, written atomically as
+one JSON file ``experiments/results/da224/<experiment>/<model>/<image>__<setting>.json``. A unit
+that exists is never re-run, so the command can be interrupted at any point and continued with the
+same command. Image i of the photo set uses DA's random stream ``(seed, i)`` (``first_index=i``),
+so a unit's result does not depend on which other units ran or in which order.
+
+Per image we store: MAR, accepted steps, evaluations, the iteration of the last accepted step,
+whether the chain had stalled (no step accepted in the second half of the budget), whether Pos-R
+ended with an empty mask (MAR 0) and whether the model's class for an all-black image equals the
+image's class (the condition for that), the seconds of the call, seed, setting and git rev.
+
+Table 1 (cross-model MAR, "more complex networks need less information"): the four ImageNet
+models all at 224² (photos cropped as MobileNetV2 expects, so resolution does not stand in for
+size), on the photos that all four classify alike (same top-1 at 224²). Paired differences with
+percentile-bootstrap 95 % CIs; parameters, multiply-adds at 224² and the published ImageNet top-1
+next to each MAR.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "experiments" / "results" / "da224"
+
+MODELS = ["mobilenet_v2_imagenet", "efficientnet_lite0_imagenet", "efficientnet_lite1_imagenet",
+          "efficientnet_lite2_imagenet"]
+SHORT = {"mobilenet_v2_imagenet": "MobileNetV2", "efficientnet_lite0_imagenet": "Lite0",
+         "efficientnet_lite1_imagenet": "Lite1", "efficientnet_lite2_imagenet": "Lite2"}
+# Published ImageNet top-1 of each architecture (single crop at its native resolution):
+# torchvision MobileNet_V2_Weights.IMAGENET1K_V1 (71.878 %); tensorflow/tpu
+# models/official/efficientnet/lite/README.md (Lite0 75.1 %, Lite1 76.7 %, Lite2 77.6 %).
+PUBLISHED_TOP1 = {"mobilenet_v2_imagenet": 71.9, "efficientnet_lite0_imagenet": 75.1,
+                  "efficientnet_lite1_imagenet": 76.7, "efficientnet_lite2_imagenet": 77.6}
+CROP_MODEL = "mobilenet_v2_imagenet"  # every model sees the 224² crop
+DEFAULT = dict(rule="pos", iterations=500, k=4, alpha_step=0.2, fc=0.95, superpixels=500, seed=0)
+N_BOOT = 10000
+
+
+def setting_key(s: dict) -> str:
+    return (f"{s['rule']}_it{s['iterations']}_k{s['k']}_a{s['alpha_step']:g}_fc{s['fc']:g}"
+            f"_sp{s['superpixels']}_seed{s['seed']}")
+
+
+def git_rev() -> str:
+    try:
+        rev = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=ROOT, capture_output=True,
+                             text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "experiments/da224.py", "src"], cwd=ROOT,
+                               capture_output=True, text=True, check=True).stdout.strip()
+        return rev + ("-dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def unit_path(experiment: str, model: str, image: str, setting: dict) -> Path:
+    return OUT / experiment / model / f"{image}__{setting_key(setting)}.json"
+
+
+# ------------------------------------------------------------------------ model complexity
+def complexity(clf, size: int = 224) -> dict:
+    """Parameters and multiply-adds of one forward at ``size``² (Conv2d and Linear layers)."""
+    model = clf.model
+    macs = [0]
+
+    def hook(mod, inp, out):
+        if isinstance(mod, torch.nn.Conv2d):
+            kh, kw = mod.kernel_size
+            macs[0] += out.numel() // out.shape[0] * (mod.in_channels // mod.groups) * kh * kw
+        elif isinstance(mod, torch.nn.Linear):
+            macs[0] += out.numel() // out.shape[0] * mod.in_features
+
+    hs = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
+    try:
+        with torch.no_grad():
+            clf.logits(torch.zeros(1, 3, size, size))
+    finally:
+        for h in hs:
+            h.remove()
+    return {"params": int(sum(p.numel() for p in model.parameters())), "macs_224": int(macs[0])}
+
+
+# ------------------------------------------------------------------------ one DA unit
+class _AcceptRecorder:
+    """Observes the batched chain (wraps ``cnnlens.ablation.core._rule_holds``; results unchanged)
+    and reconstructs the iteration of every accepted step exactly as the chain counts them:
+    in a round, image g's proposals are contiguous rows in proposal order; the first that passes is
+    accepted at iteration t + o + 1, otherwise all b proposals are counted."""
+
+    def __init__(self, n: int):
+        self.t = [0] * n
+        self.accepts: list[list[int]] = [[] for _ in range(n)]
+
+    def observe(self, g: torch.Tensor, passed: torch.Tensor) -> None:
+        g, p = g.tolist(), passed.tolist()
+        i = 0
+        while i < len(g):
+            j = i
+            while j < len(g) and g[j] == g[i]:
+                j += 1
+            img, rows = g[i], p[i:j]
+            if True in rows:
+                o = rows.index(True)
+                self.t[img] += o + 1
+                self.accepts[img].append(self.t[img])
+            else:
+                self.t[img] += len(rows)
+            i = j
+
+
+def run_da_unit(clf, x1: torch.Tensor, index: int, setting: dict) -> dict:
+    from cnnlens.ablation import core
+
+    rec = _AcceptRecorder(1)
+    orig = core._rule_holds
+
+    def spy(clf_, x_, g, m_new, y, rule, batch_size):
+        passed = orig(clf_, x_, g, m_new, y, rule, batch_size)
+        rec.observe(g, passed)
+        return passed
+
+    core._rule_holds = spy
+    t0 = time.perf_counter()
+    try:
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "no step accepted": recorded below
+            r = core.dynamic_ablation(clf, x1, rule=setting["rule"], iterations=setting["iterations"], k=setting["k"],
+                                      alpha_step=setting["alpha_step"], fc=setting["fc"],
+                                      superpixels=setting["superpixels"], seed=setting["seed"], first_index=index,
+                                      progress=False)
+    finally:
+        core._rule_holds = orig
+    secs = time.perf_counter() - t0
+    acc = int(r.accepted[0])
+    if len(rec.accepts[0]) != acc or rec.t[0] != int(r.iterations[0]):
+        raise RuntimeError(f"accept recorder out of step: {rec.accepts[0]} vs accepted={acc}, t={rec.t[0]}")
+    last = rec.accepts[0][-1] if acc else 0
+    n_seg = int(r.segments[0].unique().numel())
+    return {"mar": float(r.mar[0]), "accepted": acc, "evaluations": int(r.evaluations[0]),
+            "iterations": int(r.iterations[0]), "accept_iterations": rec.accepts[0], "last_accept_iteration": last,
+            "stalled": bool(last <= setting["iterations"] // 2),
+            "empty_mask": bool(float(r.mar[0]) == 0.0), "target": int(r.targets[0]),
+            "target_name": clf.class_name(int(r.targets[0])), "segments": n_seg,
+            "seconds": secs, "chain_seconds": float(r.seconds)}
+
+
+# ------------------------------------------------------------------------ Table 1 run
+def table1(args: argparse.Namespace) -> None:
+    from cnnlens import zoo
+    from cnnlens._io import atomic_write_text
+
+    torch.set_num_threads(args.threads)
+    setting = dict(DEFAULT, seed=args.seed, iterations=args.iterations)
+    ds = zoo.load_dataset("imagenet_photos", model=CROP_MODEL)
+    names = list(ds.names)
+    clfs = {m: zoo.load_classifier(m) for m in MODELS}
+    # which photos all four classify alike at 224² (cheap: 4 × 18 forwards)
+    meta_path = OUT / "table1" / "meta.json"
+    preds = {m: clf.predict(ds.images).tolist() for m, clf in clfs.items()}
+    black = {m: int(clf.predict(torch.zeros(1, *ds.images.shape[1:]))[0]) for m, clf in clfs.items()}
+    common = [i for i in range(len(names)) if len({preds[m][i] for m in MODELS}) == 1]
+    meta = {"experiment": "table1", "crop": CROP_MODEL, "resolution": list(ds.images.shape[2:]),
+            "images": names, "labels": ds.labels.tolist(),
+            "label_names": [ds.class_names[int(c)] for c in ds.labels], "predictions": preds,
+            "black_image_class": black, "common": [names[i] for i in common],
+            "complexity": {m: {**complexity(clf), "published_top1": PUBLISHED_TOP1[m]} for m, clf in clfs.items()},
+            "setting": setting, "git_rev": git_rev()}
+    atomic_write_text(meta_path, json.dumps(meta, indent=1))
+    print(f"{len(common)} of {len(names)} photos classified alike by all four at 224²: "
+          f"{[names[i] for i in common]}", flush=True)
+    deadline = time.monotonic() + args.max_minutes * 60 if args.max_minutes else None
+    todo = [(i, m) for i in common for m in MODELS if not unit_path("table1", m, names[i], setting).exists()]
+    print(f"{len(todo)} units to run ({len(common) * len(MODELS) - len(todo)} done)", flush=True)
+    rev = git_rev()
+    for n_done, (i, m) in enumerate(todo):
+        if deadline is not None and time.monotonic() > deadline:
+            print(f"stopping at --max-minutes; {len(todo) - n_done} units left", flush=True)
+            return
+        res = run_da_unit(clfs[m], ds.images[i : i + 1], i, setting)
+        unit = {"experiment": "table1", "model": m, "image": names[i], "image_index": i,
+                "label": int(ds.labels[i]), "label_name": ds.class_names[int(ds.labels[i])],
+                "setting": setting, "setting_key": setting_key(setting), **res,
+                "black_class_equals_target": black[m] == res["target"], "git_rev": rev,
+                "torch_threads": torch.get_num_threads(), "load_avg": os.getloadavg(),
+                "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        atomic_write_text(unit_path("table1", m, names[i], setting), json.dumps(unit, indent=1))
+        print(f"[{n_done + 1}/{len(todo)}] {m} {names[i]}: MAR {res['mar']:.4f}, accepted {res['accepted']}, "
+              f"last at {res['last_accept_iteration']}, {res['seconds']:.1f} s", flush=True)
+
+
+# ------------------------------------------------------------------------ statistics / report
+def bootstrap_ci(v: np.ndarray, n_boot: int = N_BOOT, seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap 95 % CI of the mean (resampling images)."""
+    v = np.asarray(v, dtype=np.float64)
+    if v.size == 0:
+        return float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    means = v[rng.integers(0, v.size, size=(n_boot, v.size))].mean(axis=1)
+    return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
+
+
+def load_units(experiment: str, setting_k: str, root: Path = OUT) -> list[dict]:
+    units = []
+    for p in sorted((root / experiment).glob(f"*/*__{setting_k}.json")):
+        units.append(json.loads(p.read_text()))
+    return units
+
+
+def table1_stats(units: list[dict], models: list[str], n_boot: int = N_BOOT) -> dict:
+    """Per-model MAR on the images every model has a unit for and where every model's chain
+    accepted at least one step; images where some chain never accepted are listed apart."""
+    by = {(u["model"], u["image"]): u for u in units}
+    images = sorted({u["image"] for u in units if all((m, u["image"]) in by for m in models)})
+    never = [im for im in images if any(by[(m, im)]["accepted"] == 0 for m in models)]
+    used = [im for im in images if im not in never]
+    rows = {}
+    for m in models:
+        v = np.array([by[(m, im)]["mar"] for im in used])
+        lo, hi = bootstrap_ci(v, n_boot)
+        rows[m] = {"n": int(v.size), "mean": float(v.mean()) if v.size else float("nan"), "ci": [lo, hi],
+                   "accepted_mean": float(np.mean([by[(m, im)]["accepted"] for im in used])) if used else float("nan"),
+                   "stalled": sum(by[(m, im)]["stalled"] for im in used),
+                   "empty_mask": [im for im in images if by[(m, im)]["empty_mask"]],
+                   "seconds_mean": float(np.mean([by[(m, im)]["seconds"] for im in images])) if images else float("nan")}
+    pairs = []
+    for a in range(len(models)):
+        for b in range(a + 1, len(models)):
+            d = np.array([by[(models[a], im)]["mar"] - by[(models[b], im)]["mar"] for im in used])
+            lo, hi = bootstrap_ci(d, n_boot)
+            pairs.append({"a": models[a], "b": models[b], "n": int(d.size), "mean": float(d.mean()) if d.size else float("nan"),
+                          "ci": [lo, hi], "a_smaller": int((d < 0).sum()), "b_smaller": int((d > 0).sum())})
+    return {"images": images, "used": used, "never_accepted": {im: [m for m in models if by[(m, im)]["accepted"] == 0]
+                                                               for im in never}, "models": rows, "pairs": pairs}
+
+
+def table1_markdown(stats: dict, meta: dict | None, models: list[str]) -> str:
+    cx = (meta or {}).get("complexity", {})
+    lines = ["| model (224²) | params | multiply-adds | published top-1 | N | MAR mean | bootstrap 95 % CI | "
+             "accepted steps (mean) | stalled chains | s / image |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for m in models:
+        r, c = stats["models"][m], cx.get(m, {})
+        p = f"{c['params'] / 1e6:.2f} M" if "params" in c else "?"
+        mac = f"{c['macs_224'] / 1e6:.0f} M" if "macs_224" in c else "?"
+        t1 = f"{c['published_top1']:.1f} %" if "published_top1" in c else "?"
+        lines.append(f"| {SHORT.get(m, m)} | {p} | {mac} | {t1} | {r['n']} | {r['mean']:.2%} | "
+                     f"[{r['ci'][0]:.2%}, {r['ci'][1]:.2%}] | {r['accepted_mean']:.1f} | {r['stalled']}/{r['n']} | "
+                     f"{r['seconds_mean']:.1f} |")
+    lines += ["", "Paired differences (MAR of A − MAR of B, same images; percentile bootstrap over images):", "",
+              "| A − B | N | mean | bootstrap 95 % CI | images A < B | images A > B |", "|---|---|---|---|---|---|"]
+    for pr in stats["pairs"]:
+        lines.append(f"| {SHORT.get(pr['a'], pr['a'])} − {SHORT.get(pr['b'], pr['b'])} | {pr['n']} | "
+                     f"{pr['mean']:+.2%} | [{pr['ci'][0]:+.2%}, {pr['ci'][1]:+.2%}] | {pr['a_smaller']} | {pr['b_smaller']} |")
+    lines.append("")
+    never = stats["never_accepted"]
+    lines.append("Images where DA never accepted a step (left out of the rows above): "
+                 + ("; ".join(f"{im} ({', '.join(SHORT.get(m, m) for m in ms)})" for im, ms in never.items()) or "none") + ".")
+    empties = {SHORT.get(m, m): stats["models"][m]["empty_mask"] for m in models if stats["models"][m]["empty_mask"]}
+    lines.append("Images where Pos-R accepted an empty mask (MAR 0): "
+                 + ("; ".join(f"{m}: {', '.join(v)}" for m, v in empties.items()) or "none") + ".")
+    lines.append(f"Images used: {', '.join(stats['used']) or 'none'}.")
+    return "\n".join(lines) + "\n"
+
+
+def report(args: argparse.Namespace) -> None:
+    from cnnlens._io import atomic_write_text
+
+    setting = dict(DEFAULT, seed=args.seed, iterations=args.iterations)
+    units = load_units("table1", setting_key(setting))
+    meta_p = OUT / "table1" / "meta.json"
+    meta = json.loads(meta_p.read_text()) if meta_p.exists() else None
+    stats = table1_stats(units, MODELS)
+    n_common = len(meta["common"]) if meta else "?"
+    done = len(units)
+    head = (f"### DA Table 1 at 224² — Pos-R, {setting_key(setting)}; {len(stats['images'])} of the {n_common} photos "
+            f"all four models classify alike have all four units ({done} units stored); per-image files: "
+            f"`experiments/results/da224/table1/<model>/<image>__{setting_key(setting)}.json`\n\n")
+    md = head + table1_markdown(stats, meta, MODELS)
+    atomic_write_text(OUT / "table1.md", md)
+    atomic_write_text(OUT / "table1_stats.json", json.dumps(stats, indent=1))
+    print(md)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("which", choices=("table1",))
+    ap.add_argument("--report", action="store_true", help="build the markdown table from the stored per-image files")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--iterations", type=int, default=500)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--max-minutes", type=float, default=None, help="stop starting new units after this long")
+    args = ap.parse_args(argv)
+    if args.report:
+        report(args)
+    else:
+        table1(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
