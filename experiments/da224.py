@@ -122,7 +122,7 @@ class _AcceptRecorder:
             i = j
 
 
-def run_da_unit(clf, x1: torch.Tensor, index: int, setting: dict) -> dict:
+def run_da_unit(clf, x1: torch.Tensor, index: int, setting: dict, return_result: bool = False):
     from cnnlens.ablation import core
 
     rec = _AcceptRecorder(1)
@@ -152,12 +152,13 @@ def run_da_unit(clf, x1: torch.Tensor, index: int, setting: dict) -> dict:
         raise RuntimeError(f"accept recorder out of step: {rec.accepts[0]} vs accepted={acc}, t={rec.t[0]}")
     last = rec.accepts[0][-1] if acc else 0
     n_seg = int(r.segments[0].unique().numel())
-    return {"mar": float(r.mar[0]), "accepted": acc, "evaluations": int(r.evaluations[0]),
+    res = {"mar": float(r.mar[0]), "accepted": acc, "evaluations": int(r.evaluations[0]),
             "iterations": int(r.iterations[0]), "accept_iterations": rec.accepts[0], "last_accept_iteration": last,
             "stalled": bool(last <= setting["iterations"] // 2),
             "empty_mask": bool(float(r.mar[0]) == 0.0), "target": int(r.targets[0]),
             "target_name": clf.class_name(int(r.targets[0])), "segments": n_seg,
             "seconds": secs, "chain_seconds": float(r.seconds)}
+    return (res, r) if return_result else res
 
 
 # ------------------------------------------------------------------------ Table 1 run
@@ -202,6 +203,93 @@ def table1(args: argparse.Namespace) -> None:
         atomic_write_text(unit_path("table1", m, names[i], setting), json.dumps(unit, indent=1))
         print(f"[{n_done + 1}/{len(todo)}] {m} {names[i]}: MAR {res['mar']:.4f}, accepted {res['accepted']}, "
               f"last at {res['last_accept_iteration']}, {res['seconds']:.1f} s", flush=True)
+
+
+# ------------------------------------------------------------------------ Fig. 5 run
+FIG5_MODELS = ["mobilenet_v2_imagenet", "efficientnet_lite0_imagenet"]
+FIG5_METHODS = ["saliency", "guided_backprop", "gradcam", "da_pos", "rise", "extremal_perturbation"]  # cheap first
+
+
+def fig5(args: argparse.Namespace) -> None:
+    """Insertion game (SPEC §3) per image: each method's map on each photo (each model's own crop,
+    all 18 photos, unfiltered); 'accuracy' = agreement with the photo's label (consensus or manual,
+    docs/zoo.md). Units run method-major, cheapest methods first."""
+    import cnnlens
+    from cnnlens import zoo
+    from cnnlens._io import atomic_write_text
+    from cnnlens.metrics import insertion_game
+
+    torch.set_num_threads(args.threads)
+    deadline = time.monotonic() + args.max_minutes * 60 if args.max_minutes else None
+    rev = git_rev()
+    data = {m: zoo.load_dataset("imagenet_photos", model=m) for m in FIG5_MODELS}
+    clfs = {m: zoo.load_classifier(m) for m in FIG5_MODELS}
+    setting = {"key": f"seed{args.seed}", "seed": args.seed, "da": dict(DEFAULT, seed=args.seed)}
+    todo = [(meth, m, i) for meth in FIG5_METHODS for m in FIG5_MODELS for i in range(len(data[m].names))
+            if not (OUT / "fig5" / m / f"{data[m].names[i]}__{meth}_{setting['key']}.json").exists()]
+    print(f"fig5: {len(todo)} units to run", flush=True)
+    for n_done, (meth, m, i) in enumerate(todo):
+        if deadline is not None and time.monotonic() > deadline:
+            print(f"stopping at --max-minutes; {len(todo) - n_done} units left", flush=True)
+            return
+        ds, clf = data[m], clfs[m]
+        x1, y1 = ds.images[i : i + 1], ds.labels[i : i + 1]
+        extra: dict = {}
+        if meth == "da_pos":
+            res, r = run_da_unit(clf, x1, i, setting["da"], return_result=True)
+            e, secs = r.to_explanation(), res["seconds"]
+            extra = {k: res[k] for k in ("mar", "accepted", "last_accept_iteration", "stalled", "empty_mask")}
+        else:
+            import warnings
+
+            t0 = time.perf_counter()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                e = cnnlens.explain(clf, x1, meth, seed=args.seed, first_index=i)
+            secs = time.perf_counter() - t0
+        ig = insertion_game(clf, x1, e, labels=y1, seed=args.seed)
+        unit = {"experiment": "fig5", "model": m, "image": ds.names[i], "image_index": i, "method": meth,
+                "label": int(y1[0]), "label_name": ds.class_names[int(y1[0])],
+                "prediction": int(clf.predict(x1)[0]), "fractions": ig.fractions.tolist(),
+                "correct": [bool(c) for c in ig.correct[0].tolist()], "unmodified": ig.unmodified,
+                "seconds": secs, "params": {k: v for k, v in e.params.items() if k != "version"}, **extra,
+                "seed": args.seed, "git_rev": rev, "torch_threads": torch.get_num_threads(),
+                "load_avg": os.getloadavg(), "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        atomic_write_text(OUT / "fig5" / m / f"{ds.names[i]}__{meth}_{setting['key']}.json",
+                          json.dumps(unit, indent=1, default=str))
+        print(f"[{n_done + 1}/{len(todo)}] fig5 {meth} {m} {ds.names[i]}: {secs:.1f} s, "
+              f"correct {sum(unit['correct'])}/{len(unit['correct'])}", flush=True)
+
+
+def fig5_report(seed: int = 0) -> str:
+    units = [json.loads(p.read_text()) for p in sorted((OUT / "fig5").glob(f"*/*_seed{seed}.json"))]
+    if not units:
+        return "(no Fig. 5 units yet)\n"
+    fr = units[0]["fractions"]
+    lines = ["| model | method | N | " + " | ".join(f"p={p:g}" for p in fr) + " | s / image |",
+             "|---|---|---|" + "---|" * (len(fr) + 1)]
+    for m in FIG5_MODELS:
+        for meth in FIG5_METHODS:
+            us = [u for u in units if u["model"] == m and u["method"] == meth]
+            if not us:
+                continue
+            acc = np.mean([u["correct"] for u in us], axis=0)
+            lines.append(f"| {SHORT[m]} | {meth} | {len(us)} | " + " | ".join(f"{a:.2f}" for a in acc)
+                         + f" | {np.mean([u['seconds'] for u in us]):.2f} |")
+    lines += ["", "Paired: DA Pos-R − method, mean over the fractions of per-image agreement (area under the "
+              "curve / #fractions), same images, percentile bootstrap 95 % CI:", "",
+              "| model | method | N | DA − method | bootstrap 95 % CI |", "|---|---|---|---|---|"]
+    for m in FIG5_MODELS:
+        da = {u["image"]: np.mean(u["correct"]) for u in units if u["model"] == m and u["method"] == "da_pos"}
+        for meth in [x for x in FIG5_METHODS if x != "da_pos"]:
+            other = {u["image"]: np.mean(u["correct"]) for u in units if u["model"] == m and u["method"] == meth}
+            common = sorted(set(da) & set(other))
+            if not common:
+                continue
+            d = np.array([da[im] - other[im] for im in common])
+            lo, hi = bootstrap_ci(d)
+            lines.append(f"| {SHORT[m]} | {meth} | {len(common)} | {d.mean():+.3f} | [{lo:+.3f}, {hi:+.3f}] |")
+    return "\n".join(lines) + "\n"
 
 
 # ------------------------------------------------------------------------ statistics / report
@@ -299,14 +387,23 @@ def report(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("which", choices=("table1",))
+    ap.add_argument("which", choices=("table1", "fig5"))
     ap.add_argument("--report", action="store_true", help="build the markdown table from the stored per-image files")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--iterations", type=int, default=500)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--max-minutes", type=float, default=None, help="stop starting new units after this long")
     args = ap.parse_args(argv)
-    if args.report:
+    if args.which == "fig5":
+        if args.report:
+            from cnnlens._io import atomic_write_text
+
+            md = fig5_report(args.seed)
+            atomic_write_text(OUT / "fig5.md", md)
+            print(md)
+        else:
+            fig5(args)
+    elif args.report:
         report(args)
     else:
         table1(args)

@@ -1,0 +1,81 @@
+"""DA Table 1 at 224² (experiments/da224.py): the table is recomputed from stored per-image values
+(no model runs)."""
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _load():
+    spec = importlib.util.spec_from_file_location("da224", ROOT / "experiments" / "da224.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+da224 = _load()
+MODELS = ["m_small", "m_big"]
+SETTING = dict(da224.DEFAULT)
+
+
+def _unit(model, image, mar, accepted, last=400, empty=False):
+    return {"experiment": "table1", "model": model, "image": image, "mar": mar, "accepted": accepted,
+            "stalled": last <= 250, "empty_mask": empty, "seconds": 1.0, "setting": SETTING,
+            "setting_key": da224.setting_key(SETTING)}
+
+
+FIXTURE = [
+    _unit("m_small", "a", 0.10, 50), _unit("m_big", "a", 0.05, 60),
+    _unit("m_small", "b", 0.20, 30, last=200), _unit("m_big", "b", 0.10, 40),
+    _unit("m_small", "c", 0.30, 20), _unit("m_big", "c", 0.30, 20),
+    _unit("m_small", "d", 1.00, 0, last=0), _unit("m_big", "d", 0.40, 10),   # never accepted (m_small)
+    _unit("m_small", "e", 0.00, 5, empty=True), _unit("m_big", "e", 0.02, 5),  # empty mask
+    _unit("m_big", "f", 0.5, 3),                                              # m_small missing: not common
+]
+
+
+def test_table1_from_fixture():
+    s = da224.table1_stats(FIXTURE, MODELS, n_boot=2000)
+    assert s["images"] == ["a", "b", "c", "d", "e"]
+    assert s["never_accepted"] == {"d": ["m_small"]}
+    assert s["used"] == ["a", "b", "c", "e"]
+    small, big = s["models"]["m_small"], s["models"]["m_big"]
+    assert small["n"] == big["n"] == 4
+    assert small["mean"] == pytest.approx(np.mean([0.10, 0.20, 0.30, 0.00]))
+    assert big["mean"] == pytest.approx(np.mean([0.05, 0.10, 0.30, 0.02]))
+    assert small["stalled"] == 1 and big["stalled"] == 0
+    assert small["empty_mask"] == ["e"] and big["empty_mask"] == []
+    lo, hi = small["ci"]
+    assert min(0.10, 0.20, 0.30, 0.00) <= lo <= small["mean"] <= hi <= 0.30
+    (pr,) = s["pairs"]
+    assert pr["mean"] == pytest.approx(np.mean([0.05, 0.10, 0.0, -0.02]))
+    assert (pr["a_smaller"], pr["b_smaller"]) == (1, 2)
+    md = da224.table1_markdown(s, None, MODELS)
+    assert "| m_small | ? | ? | ? | 4 | 15.00% |" in md
+    assert "d (m_small)" in md and "m_small: e" in md
+
+
+def test_bootstrap_ci_is_seeded_and_brackets_the_mean():
+    v = np.array([0.1, 0.2, 0.4, 0.8])
+    assert da224.bootstrap_ci(v, 1000) == da224.bootstrap_ci(v, 1000)
+    lo, hi = da224.bootstrap_ci(v, 1000)
+    assert lo < v.mean() < hi
+    assert da224.bootstrap_ci(np.array([0.3] * 5), 100) == pytest.approx((0.3, 0.3))
+
+
+def test_stored_table1_recomputes():
+    """The committed table (experiments/results/da224/table1.md) follows from the committed
+    per-image files."""
+    md_path = da224.OUT / "table1.md"
+    if not md_path.exists():
+        pytest.skip("no stored DA 224² Table 1 yet")
+    units = da224.load_units("table1", da224.setting_key(SETTING))
+    meta = json.loads((da224.OUT / "table1" / "meta.json").read_text())
+    stats = da224.table1_stats(units, da224.MODELS)
+    assert da224.table1_markdown(stats, meta, da224.MODELS) in md_path.read_text()
