@@ -30,9 +30,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:
+    import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "experiments" / "results" / "da224"
@@ -74,6 +77,8 @@ def unit_path(experiment: str, model: str, image: str, setting: dict) -> Path:
 # ------------------------------------------------------------------------ model complexity
 def complexity(clf, size: int = 224) -> dict:
     """Parameters and multiply-adds of one forward at ``size``² (Conv2d and Linear layers)."""
+    import torch
+
     model = clf.model
     macs = [0]
 
@@ -163,6 +168,8 @@ def run_da_unit(clf, x1: torch.Tensor, index: int, setting: dict, return_result:
 
 # ------------------------------------------------------------------------ Table 1 run
 def table1(args: argparse.Namespace) -> None:
+    import torch
+
     from cnnlens import zoo
     from cnnlens._io import atomic_write_text
 
@@ -214,6 +221,8 @@ def fig5(args: argparse.Namespace) -> None:
     """Insertion game (SPEC §3) per image: each method's map on each photo (each model's own crop,
     all 18 photos, unfiltered); 'accuracy' = agreement with the photo's label (consensus or manual,
     docs/zoo.md). Units run method-major, cheapest methods first."""
+    import torch
+
     import cnnlens
     from cnnlens import zoo
     from cnnlens._io import atomic_write_text
