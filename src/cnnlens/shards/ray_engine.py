@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import CnnlensError
+from ..errors import CnnlensError, one_line
 from ._core import Context, ShardSpec, pending, run_shard
 
 __all__ = ["run", "require_ray", "RAY_MISSING"]
@@ -146,10 +146,11 @@ def _schedule(ray: Any, actors: list[Any], todo: list[ShardSpec], retries: int, 
             actor, i = flight.pop(ref)
             try:
                 ray.get(ref)
-            except ray.exceptions.RayActorError:  # the worker died: Ray restarts it; the shard goes again
+            except ray.exceptions.RayActorError as exc:  # the worker died: Ray restarts it; the shard goes again
                 attempts[i] = attempts.get(i, 0) + 1
                 if attempts[i] > retries:
-                    error = error or CnnlensError(f"shard {todo[i]}: its worker died {attempts[i]} times; giving up")
+                    error = error or CnnlensError(f"shard {todo[i]}: its worker died {attempts[i]} times; giving up "
+                                                  f"(last: {one_line(exc)})")
                 else:
                     print(f"worker died while running shard {todo[i]}; retrying ({attempts[i]}/{retries})")
                     queue.append(todo[i])
