@@ -171,10 +171,12 @@ def test_a_stopped_run_finishes_only_the_missing_shards(ray_local, clf, data, ex
 def test_cli_engine_ray(ray_local, explained_local, tmp_path):
     # evaluate and ablate pass the same options (cli.options.engine_kw) to their *_sharded function
     base = ["--model", "mnist_cnn", "--dataset", "mnist", "--split", "test", "--limit", "4", "--batch-size", "1", "--quiet"]
-    assert main(["explain", *base, "--method", "saliency", "--out", str(tmp_path / "r"), "--shard-size", "2",
+    # a fresh Classifier (its Grad-CAM layer not resolved yet) is pickled to the workers
+    assert main(["explain", *base, "--method", "saliency,gradcam", "--out", str(tmp_path / "r"), "--shard-size", "2",
                  "--engine", "ray", "--ray-workers", "2"]) == 0
     # the same first 4 test images; batch size 1, so the shard layout does not matter
-    assert _npz(explained_local / "maps.npz")["saliency"][:4].tobytes() == _npz(tmp_path / "r" / "maps.npz")["saliency"].tobytes()
+    for m in ("saliency", "gradcam"):
+        assert _npz(explained_local / "maps.npz")[m][:4].tobytes() == _npz(tmp_path / "r" / "maps.npz")[m].tobytes(), m
 
 
 def test_cli_engine_errors(tmp_path, capsys, monkeypatch):

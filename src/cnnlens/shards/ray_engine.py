@@ -7,8 +7,8 @@ once (the pickled Context, or a picklable factory called in the actor: one model
 worker), and keeps every actor busy with one pending shard at a time; the actor calls
 :func:`~cnnlens.shards.run_shard`, which writes the shard file atomically, exactly as the
 in-process engine does (the files are byte-identical for the same thread count). A worker that
-dies (killed, out of memory, node lost) is restarted by Ray and its shard is submitted again
-(``retries`` times per shard); a shard that raises stops the run after the shards in flight
+dies (killed, out of memory, node lost) is replaced by a new actor and its shard is submitted
+again (``retries`` times per shard); a shard that raises stops the run after the shards in flight
 have finished. A killed driver loses only the shards in flight: a re-run skips every finished
 shard file (:func:`~cnnlens.shards.pending`). On a cluster ``out`` and the image files must be
 on a file system that every node sees.
@@ -96,7 +96,7 @@ def run(specs: Sequence[ShardSpec], ctx: Context | Callable[[], Context], *, add
         return 0, len(done)
     started = False
     if not ray.is_initialized():
-        kw: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+        kw: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": "ERROR"}
         if address is None:
             kw["num_cpus"] = int(num_workers * cpus_per_worker) if num_workers else os.cpu_count()
         ray.init(address=address, **kw)
@@ -107,14 +107,21 @@ def run(specs: Sequence[ShardSpec], ctx: Context | Callable[[], Context], *, add
 
             gpus_per_worker = 1 if ray.cluster_resources().get("GPU", 0) >= 1 and torch.cuda.is_available() else 0
         n_workers = min(_workers(ray, num_workers, cpus_per_worker, gpus_per_worker), len(todo))
-        Actor = ray.remote(num_cpus=cpus_per_worker, num_gpus=gpus_per_worker, max_restarts=-1,
-                           max_task_retries=0)(_Worker)
+        # a dead actor is replaced by the scheduler (not restarted by Ray), so the Context in the
+        # object store is needed only while this call holds ctx_ref
+        Actor = ray.remote(num_cpus=cpus_per_worker, num_gpus=gpus_per_worker, max_restarts=0)(_Worker)
         ctx_ref = ray.put(ctx)
-        actors = [Actor.remote(ctx_ref, threads if threads is not None else max(1, int(cpus_per_worker)), _crash_once)
-                  for _ in range(n_workers)]
+        n_threads = threads if threads is not None else max(1, int(cpus_per_worker))
+        actors: list[Any] = []
+
+        def make() -> Any:
+            actors.append(Actor.remote(ctx_ref, n_threads, _crash_once))
+            return actors[-1]
+
         try:
-            return _schedule(ray, actors, todo, retries, bar(total=len(todo), desc="shards", unit="shard",
-                                                             progress=progress, leave=True, min_total=1)), len(done)
+            return _schedule(ray, [make() for _ in range(n_workers)], make, todo, retries,
+                             bar(total=len(todo), desc="shards", unit="shard", progress=progress, leave=True,
+                                 min_total=1)), len(done)
         finally:
             for a in actors:  # free their CPUs/GPUs now (an attached cluster keeps running)
                 ray.kill(a)
@@ -123,8 +130,9 @@ def run(specs: Sequence[ShardSpec], ctx: Context | Callable[[], Context], *, add
             ray.shutdown()
 
 
-def _schedule(ray: Any, actors: list[Any], todo: list[ShardSpec], retries: int, pbar: Any) -> int:
-    """Keep each actor busy with one shard; resubmit a dead worker's shard; returns shards computed."""
+def _schedule(ray: Any, actors: list[Any], make: Callable[[], Any], todo: list[ShardSpec], retries: int, pbar: Any) -> int:
+    """Keep each actor busy with one shard; a dead actor is replaced (``make()``) and its shard
+    submitted again; returns the shards computed."""
     queue = list(reversed(todo))
     attempts: dict[int, int] = {}
     flight: dict[Any, tuple[Any, int]] = {}  # ref -> (actor, position in todo)
@@ -146,7 +154,9 @@ def _schedule(ray: Any, actors: list[Any], todo: list[ShardSpec], retries: int, 
             actor, i = flight.pop(ref)
             try:
                 ray.get(ref)
-            except ray.exceptions.RayActorError as exc:  # the worker died: Ray restarts it; the shard goes again
+            except ray.exceptions.RayActorError as exc:  # the worker died: a new one takes its place; the shard goes again
+                ray.kill(actor)
+                actor = make()
                 attempts[i] = attempts.get(i, 0) + 1
                 if attempts[i] > retries:
                     error = error or CnnlensError(f"shard {todo[i]}: its worker died {attempts[i]} times; giving up "
