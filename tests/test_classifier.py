@@ -522,3 +522,17 @@ def test_auto_feature_layer_zoo_models_do_not_warn(name):
         warnings.simplefilter("error")
         clf = zoo.load_classifier(name)
         assert clf.feature_layer_name
+
+
+def test_pickled_and_deep_copied_classifier_find_their_layers():
+    # the Ray engine ships a Classifier to its workers by pickle (issue 23): an unpickled copy
+    # resolves feature_layer="auto" and hooks its own modules (names are keyed by module id)
+    import copy
+    import pickle
+
+    from cnnlens import explain, zoo
+
+    x = zoo.load_dataset("mnist", split="test").images[:2]
+    ref = explain(zoo.load_classifier("mnist_cnn"), x, "gradcam").maps
+    for twin in (pickle.loads(pickle.dumps(zoo.load_classifier("mnist_cnn"))), copy.deepcopy(zoo.load_classifier("mnist_cnn"))):
+        assert torch.equal(explain(twin, x, "gradcam").maps, ref)

@@ -126,6 +126,8 @@ class Classifier(ForwardMixin, LayersMixin, TargetsMixin):
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._lock = threading.RLock()
+        # module names are keyed by id(): an unpickled or deep-copied model has other ids
+        self._module_names = {id(m): name for name, m in self.model.named_modules() if name}
 
     def __repr__(self) -> str:
         return f"Classifier({type(self.model).__name__}, feature_layer={self.feature_layer_spec!r}, device={self.device})"

@@ -67,7 +67,7 @@ def _sharded(args: argparse.Namespace) -> int:
                                   rule=args.rule, iterations=args.iterations, k=args.k, alpha_step=args.alpha_step,
                                   fc=args.fc, superpixels=args.superpixels, seed=args.seed,
                                   batch_size=args.batch_size, sequential=args.sequential, model=args.model,
-                                  progress=not args.quiet)
+                                  progress=not args.quiet, **opt.engine_kw(args))
     opt.record_outputs(args, written)
     s = res["mar"]
     label = "MAR" if args.rule == "pos" else "Neg-R MAR"

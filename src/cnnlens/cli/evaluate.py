@@ -124,7 +124,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     if sharded:
         from ..shards import evaluate_sharded
 
-        table, files = evaluate_sharded(clf, images, names, out, shard_size=args.shard_size, labels=lab, **kw)
+        table, files = evaluate_sharded(clf, images, names, out, shard_size=args.shard_size, labels=lab, **kw,
+                                        **opt.engine_kw(args))
         written.extend(files)
     else:
         table = run_evaluate(clf, images, lab, out, outputs=written, **kw)

@@ -51,7 +51,7 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     if sharded:
         from ..shards import explain_sharded
 
-        written = explain_sharded(clf, images, names, names_m, out, shard_size=args.shard_size, **kw)
+        written = explain_sharded(clf, images, names, names_m, out, shard_size=args.shard_size, **kw, **opt.engine_kw(args))
     else:
         written = run_explain(clf, images, names, names_m, out, **kw)
     opt.record_outputs(args, written)

@@ -32,7 +32,7 @@ from ..errors import CnnlensError
 __all__ = [
     "add_image_source", "add_model_options", "add_device", "add_batch_size", "add_seed", "add_quiet", "add_shards", "check_shards",
     "add_out", "add_report", "add_param", "alias", "at_least_one", "method_params", "split_list",
-    "check_out", "record_outputs",
+    "check_out", "record_outputs", "engine_kw",
     "LIMIT_ALIASES", "QUIET_ALIASES",
 ]
 
@@ -119,18 +119,45 @@ def add_shards(p: argparse.ArgumentParser) -> None:
                         "re-run resumes at shard granularity; --images folders are then read lazily (default: one run)")
     p.add_argument("--num-workers", type=int, default=0, metavar="N",
                    help="with --shard-size: processes decoding the images of a folder (default 0: this process)")
+    p.add_argument("--engine", choices=("local", "ray"), default="local",
+                   help="with --shard-size: who runs the shards: local (this process, default) or ray (one Ray actor "
+                        "per worker, retrying a dead worker's shard; pip install cnnlens[ray])")
+    p.add_argument("--address", default=None, metavar="ADDR",
+                   help="with --engine ray: the Ray cluster (auto, HOST:PORT, ray://…; default: a local Ray on this machine)")
+    p.add_argument("--ray-workers", dest="ray_workers", type=int, default=None, metavar="N",
+                   help="with --engine ray: actors, one model load each (default: one per CPU, or per GPU)")
 
 
 def check_shards(args: argparse.Namespace) -> bool:
-    """``--shard-size`` >= 1 and ``--num-workers`` >= 0 (before the model loads); True for a sharded run."""
+    """``--shard-size`` >= 1, ``--num-workers`` >= 0, ``--engine ray`` (with Ray installed) and its
+    ``--address``/``--ray-workers`` (before the model loads); True for a sharded run."""
     if getattr(args, "num_workers", 0):
         validation.integer("--num-workers", args.num_workers, minimum=0)
         if args.shard_size is None:
             raise CnnlensError("--num-workers decodes a streamed folder: it needs --shard-size")
+    engine = getattr(args, "engine", "local")
+    if getattr(args, "address", None) is not None and engine != "ray":
+        raise CnnlensError("--address names a Ray cluster: it needs --engine ray")
+    if getattr(args, "ray_workers", None) is not None:
+        if engine != "ray":
+            raise CnnlensError("--ray-workers counts Ray actors: it needs --engine ray")
+        at_least_one("--ray-workers", args.ray_workers)
     if getattr(args, "shard_size", None) is None:
+        if engine == "ray":
+            raise CnnlensError("--engine ray runs shards: it needs --shard-size")
         return False
     at_least_one("--shard-size", args.shard_size)
+    if engine == "ray":
+        from ..shards.ray_engine import require_ray
+
+        require_ray()
     return True
+
+
+def engine_kw(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``engine``/``address``/``workers`` keywords of the ``*_sharded`` functions from the options."""
+    return {"engine": getattr(args, "engine", "local"), "address": getattr(args, "address", None),
+            "workers": getattr(args, "ray_workers", None)}
 
 
 def add_quiet(p: argparse.ArgumentParser) -> None:

@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from ._core import TASKS, Context, ShardSpec, load_all, merge_info, plan, run, write_npz_stream
+from ._core import TASKS, Context, ShardSpec, load_all, merge_info, plan, write_npz_stream
+from .engines import execute
 
 __all__ = ["ablate_sharded", "plan_ablate", "merge_ablate"]
 
@@ -109,8 +110,10 @@ def ablate_sharded(clf: Any, images: Any, names: list[str], out: str | os.PathLi
                    rule: str = "pos", iterations: int = 500, k: int = 4, alpha_step: float = 0.2, fc: float = 0.95,
                    superpixels: int = 500, seed: int = 0, batch_size: int = 64, sequential: bool = False,
                    model: Any = None, source: dict[str, Any] | None = None,
-                   progress: bool = True) -> tuple[dict[str, Any], list[Path]]:
-    """Plan, run (in process, resuming finished shards) and merge a Dynamic Ablation run over
+                   progress: bool = True, engine: str = "local", address: str | None = None,
+                   workers: int | None = None) -> tuple[dict[str, Any], list[Path]]:
+    """Plan, run (resuming finished shards; ``engine``, ``address``, ``workers``: as in
+    :func:`~cnnlens.shards.explain_sharded`) and merge a Dynamic Ablation run over
     ``images`` (a tensor, an ImageDataset or an ImageStream). Returns ``(summary, written files)``."""
     from ..ablation.core import _check_params
 
@@ -120,5 +123,5 @@ def ablate_sharded(clf: Any, images: Any, names: list[str], out: str | os.PathLi
               "sequential": bool(sequential)}
     specs = plan_ablate(out, names, shard_size, source=source or {"model": model}, **params)
     ctx = Context(clf, images, names, Path(out))
-    run(specs, ctx, progress=progress)
+    execute(specs, ctx, engine=engine, address=address, workers=workers, progress=progress)
     return merge_ablate(specs, out, names, model=model)

@@ -22,7 +22,8 @@ import torch
 from .._imaging import method_slug
 from .._io import atomic_write_text
 from ..errors import CnnlensError
-from ._core import TASKS, Context, ShardSpec, _target_list, load_all, merge_info, plan, run, shard_target
+from ._core import TASKS, Context, ShardSpec, _target_list, load_all, merge_info, plan, shard_target
+from .engines import execute
 
 __all__ = ["evaluate_sharded", "plan_evaluate", "merge_evaluate"]
 
@@ -147,8 +148,10 @@ def evaluate_sharded(clf: Any, images: Any, names: list[str], out: str | os.Path
                      batch_size: int = 64, method_params: dict[str, dict[str, Any]] | None = None,
                      evaluate_params: dict[str, Any] | None = None, source: dict[str, Any] | None = None,
                      labels: Any = None, target: Any = None, random_baseline: bool = True,
-                     progress: bool = True) -> tuple[Any, list[Path]]:
-    """Plan, run (in process, resuming finished shards) and merge an evaluate run over ``images``
+                     progress: bool = True, engine: str = "local", address: str | None = None,
+                     workers: int | None = None) -> tuple[Any, list[Path]]:
+    """Plan, run (resuming finished shards; ``engine``, ``address``, ``workers``: as in
+    :func:`~cnnlens.shards.explain_sharded`) and merge an evaluate run over ``images``
     (a tensor, an ImageDataset or an ImageStream); ``labels``: ground truth for ``insertion_game``.
     Returns ``(ComparisonTable, written files)``."""
     evaluate_params = dict(evaluate_params or {})
@@ -165,7 +168,7 @@ def evaluate_sharded(clf: Any, images: Any, names: list[str], out: str | os.Path
                           batch_size=batch_size, method_params=method_params, evaluate_params=evaluate_params,
                           source=source, target=target, labels=labels is not None, random_baseline=random_baseline)
     ctx = Context(clf, images, names, Path(out), labels=labels, extra={"method_params": method_params})
-    run(specs, ctx, progress=progress)
+    execute(specs, ctx, engine=engine, address=address, workers=workers, progress=progress)
     return merge_evaluate(specs, out, len(names), methods=methods, metrics=metrics, protocol=protocol, seed=seed,
                           batch_size=batch_size, method_params=method_params, evaluate_params=evaluate_params,
                           source=source or {}, random_baseline=random_baseline)

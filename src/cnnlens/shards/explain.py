@@ -19,7 +19,8 @@ from .._imaging import file_stem, grid_png, method_slug, png_bytes, safe_name
 from .._io import atomic_write_bytes, atomic_write_text
 from ..errors import CnnlensError
 from ..explanation import Explanation
-from ._core import TASKS, Context, ShardSpec, _target_list, load_all, merge_info, plan, run, shard_target, write_npz_stream
+from ._core import TASKS, Context, ShardSpec, _target_list, load_all, merge_info, plan, shard_target, write_npz_stream
+from .engines import execute
 
 __all__ = ["explain_sharded", "plan_explain", "merge_explain", "GRID_ROWS"]
 
@@ -123,9 +124,11 @@ def merge_explain(specs: list[ShardSpec], ctx: Context, methods: list[str], sour
 def explain_sharded(clf: Any, images: Any, names: list[str], methods: list[str], out: str | os.PathLike[str], *,
                     shard_size: int | None, target: Any = None, seed: int = 0, batch_size: int = 64,
                     layer: str | None = None, method_params: dict[str, dict[str, Any]] | None = None,
-                    source: dict[str, Any] | None = None, progress: bool = True) -> list[Path]:
-    """Plan, run (in process, resuming finished shards) and merge an explain run; the outputs are
-    those of :func:`~cnnlens.attribution.run.run_explain` (see the module docstring)."""
+                    source: dict[str, Any] | None = None, progress: bool = True, engine: str = "local",
+                    address: str | None = None, workers: int | None = None) -> list[Path]:
+    """Plan, run (resuming finished shards; ``engine="local"`` in process, ``"ray"`` on Ray actors
+    with ``address``/``workers``, :mod:`cnnlens.shards.ray_engine`) and merge an explain run; the
+    outputs are those of :func:`~cnnlens.attribution.run.run_explain` (see the module docstring)."""
     from ..attribution import method_info
 
     infos = [method_info(m) for m in methods]
@@ -136,5 +139,5 @@ def explain_sharded(clf: Any, images: Any, names: list[str], methods: list[str],
     specs = plan_explain(out, methods, names, shard_size, target=_target_list(target), seed=seed, batch_size=batch_size,
                          layer=layer, method_params=method_params, source=source)
     ctx = Context(clf, images, names, Path(out), extra={"method_params": method_params or {}})
-    run(specs, ctx, progress=progress)
+    execute(specs, ctx, engine=engine, address=address, workers=workers, progress=progress)
     return merge_explain(specs, ctx, methods, source)
