@@ -385,8 +385,7 @@ def _method_entries(methods: Any, method_params: Mapping[str, Mapping[str, Any]]
                     budgets: str) -> list[tuple[str, str, dict[str, Any]]]:
     from .attribution import method_info
 
-    if budgets not in ("reduced", "full"):
-        raise CnnlensError(f"budgets must be 'reduced' or 'full', got {budgets!r}")
+    validation.choice("budgets", budgets, ("reduced", "full"))
     if method_params is not None and not isinstance(method_params, Mapping):
         raise CnnlensError(f"method_params must be a dict {{method: params}}, got {type(method_params).__name__}")
     if methods is None:
