@@ -31,7 +31,7 @@ from torch import nn
 
 import cnnlens
 from cnnlens._io import atomic_write_bytes, atomic_write_text
-from cnnlens.data.texture_scenes import CLASS_CONCEPTS, load_texture_scenes
+from cnnlens.data.texture_scenes import CLASS_CONCEPTS, CLASS_OBJECTS, load_texture_scenes
 from cnnlens.metrics import evaluate
 from cnnlens.metrics.compare import random_maps
 
@@ -134,12 +134,8 @@ def main(argv=None) -> int:
         picked += ok[: args.per_class]
     idx = torch.tensor(picked)
     x, y = te.images[idx], te.labels[idx]
-    concept = {n: i for i, n in enumerate(te.concept_names)}
-    masks = torch.zeros(len(idx), 64, 64, dtype=torch.bool)
-    for j, i in enumerate(picked):
-        for cname in POSITIVE[te.class_names[int(te.labels[i])]]:
-            masks[j] |= te.masks[i] == concept[cname]
-    assert all(set(POSITIVE[k]) <= set(CLASS_CONCEPTS[k]) for k in POSITIVE)
+    masks = te.subset(idx).class_masks()  # the concepts each class's rule requires (CLASS_OBJECTS)
+    assert all(set(POSITIVE[k]) <= set(CLASS_CONCEPTS[k]) and POSITIVE[k] == CLASS_OBJECTS[k] for k in POSITIVE)
     methods = args.methods or [m for m in cnnlens.methods() if m != "ri"]  # ri needs a reference set
     config_base = {"images": "texture_scenes test, classes 0-2, correctly classified, first per class",
                    "per_class": args.per_class, "test_index": picked, "seed": args.seed, "metrics": METRICS,

@@ -264,3 +264,44 @@ def test_cli_evaluate_with_masks(tmp_path, capsys):
     assert main(base + ["--masks", str(tmp_path / "m.npy")]) == 0
     printed = capsys.readouterr().out
     assert "POINTING_GAME ↑" in printed and "MAX_SENSITIVITY ↓" in printed and "| random |" in printed
+
+
+@pytest.mark.filterwarnings("ignore::FutureWarning")  # torch.jit.script/save on recent torch
+def test_texture_scenes_class_masks_and_cli_derives_them(tmp_path, capsys):
+    """texture_scenes: the ground truth of a scene is the region of the concepts that define its
+    class; ``evaluate --dataset texture_scenes`` uses it when no --masks is given and leaves out
+    the 'plain' scenes (defined by absent concepts: no region), with a warning."""
+    from cnnlens import zoo
+    from cnnlens.cli import main
+    from cnnlens.data.texture_scenes import CLASS_OBJECTS
+
+    ds = zoo.load_dataset("texture_scenes", split="test").subset(slice(0, 12))
+    m = ds.class_masks()
+    concept = {n: i for i, n in enumerate(ds.concept_names)}
+    for i in range(12):
+        want = torch.zeros(ds.masks.shape[1:], dtype=torch.bool)
+        for c in CLASS_OBJECTS[ds.class_names[int(ds.labels[i])]]:
+            want |= ds.masks[i] == concept[c]
+        assert torch.equal(m[i], want)
+    assert bool(m[ds.labels == 3].flatten(1).any(1).any()) is False  # plain: no region
+    assert bool(m[ds.labels != 3].flatten(1).any(1).all())
+    red = ds.class_masks(torch.full((12,), 2))  # another class's region on request
+    assert torch.equal(red, ds.masks == concept["red_disc"])
+    with pytest.raises(CnnlensError, match="classes has 3 entries for 12"):
+        ds.class_masks([0, 1, 2])
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1),
+                              torch.nn.Flatten(), torch.nn.Linear(4, 4))
+    path = tmp_path / "tiny.pt"
+    torch.jit.save(torch.jit.script(net), str(path))
+    n_plain = int((ds.labels == 3).sum())
+    assert 0 < n_plain < 12
+    out = tmp_path / "o"
+    with pytest.warns(UserWarning, match=f"left out {n_plain} of 12 images with no ground-truth region"):
+        code = main(["evaluate", "--model", str(path), "--dataset", "texture_scenes", "--split", "test",
+                     "--limit", "12", "--quiet", "--methods", "saliency", "--metrics", "pointing_game,rma",
+                     "--out", str(out)])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "POINTING_GAME ↑" in printed

@@ -16,7 +16,7 @@ from cnnlens.report import render
 
 from .test_report import browser_check
 
-SECTIONS = ["photos", "faces", "metrics", "ablation", "representative", "nesy"]
+SECTIONS = ["photos", "faces", "metrics", "sanity", "ablation", "representative", "nesy"]
 
 
 @pytest.fixture(scope="module")
@@ -43,10 +43,11 @@ def test_quick_demo_report_in_chromium(quick_demo: Path) -> None:
     assert (quick_demo / "screenshot.png").stat().st_size > 10_000
     # raw results beside the page
     for rel in ("photos/maps.npz", "metrics/table.csv", "metrics/table.json", "ablation/ablation.npz",
-                "representative/interpretation.json", "nesy/mnist_rules.lp", "manifest.json"):
+                "representative/interpretation.json", "nesy/mnist_rules.lp", "sanity/cascading.json",
+                "manifest.json"):
         assert (quick_demo / rel).is_file(), rel
     text = page.read_text(encoding="utf-8")
-    for needle in ("IAUC ↑", "DAUC ↓", "is classified as", "target(X,", "seed"):
+    for needle in ("IAUC ↑", "DAUC ↓", "is classified as", "target(X,", "seed", "Sanity checks", "guided_backprop"):
         assert needle in text
 
 

@@ -12,6 +12,7 @@ Example::
 from __future__ import annotations
 
 import argparse
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -87,8 +88,11 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         masks = masks[: images.shape[0]]  # --limit N: the first N, like the images
         source["masks"] = str(Path(args.masks).resolve())
     elif any("masks" in metric_info(m).needs for m in metrics):
-        raise CnnlensError(f"{', '.join(m for m in metrics if 'masks' in metric_info(m).needs)} need ground-truth "
-                           "masks: --masks FILE (.npy or .pt, (N, H, W), nonzero = inside)")
+        if not hasattr(data, "class_masks"):
+            raise CnnlensError(f"{', '.join(m for m in metrics if 'masks' in metric_info(m).needs)} need ground-truth "
+                               "masks: --masks FILE (.npy or .pt, (N, H, W), nonzero = inside)")
+        masks = data.class_masks()  # texture_scenes: the concepts that define each scene's class
+        source["masks"] = f"{args.dataset}: the concepts that define each image's labelled class"
     if args.limit is not None:
         source["first_n"] = len(names)
     elif args.sample is not None:
@@ -104,6 +108,21 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         labels = labels[idx]
         masks = masks[idx] if masks is not None else None
         source["sample"] = idx.tolist()
+    if masks is not None and not args.masks and not bool(masks.reshape(len(masks), -1).any(1).all()):
+        keep = masks.reshape(len(masks), -1).any(1).nonzero().flatten()
+        if len(keep) == 0:
+            raise CnnlensError("no image has a ground-truth region (texture_scenes 'plain' scenes are defined by "
+                               "absent concepts); pick other classes")
+        warnings.warn(f"left out {len(masks) - len(keep)} of {len(masks)} images with no ground-truth region "
+                      "(texture_scenes 'plain' scenes: defined by absent concepts)", stacklevel=1)
+        source["no_region_left_out"] = len(masks) - len(keep)
+        if sharded:
+            data = data.subset(keep)
+            images, names = data.images, list(data.names)
+        else:
+            images = images[keep]
+            names = [names[i] for i in keep.tolist()]
+        labels, masks = labels[keep], masks[keep]
     evaluate_params: dict[str, Any] = {"score": args.score, "mode": args.mode, "clip": not args.no_clip,
                                        "deletion_substrate": args.deletion_substrate,
                                        "insertion_substrate": args.insertion_substrate}

@@ -51,7 +51,7 @@ from ..errors import CnnlensError
 from .imageset import ImageDataset
 
 __all__ = ["TextureScenes", "texture_scenes", "load_texture_scenes", "CONCEPTS", "CLASSES",
-           "CLASS_CONCEPTS", "scene_class", "save_scene_folder"]
+           "CLASS_CONCEPTS", "CLASS_OBJECTS", "scene_class", "save_scene_folder"]
 
 CONCEPTS: tuple[str, ...] = ("background", "brick", "grass", "gravel", "red_disc", "blue_square")
 CLASSES: tuple[str, ...] = ("brick_and_grass", "gravel_no_brick", "red_disc", "plain")
@@ -62,6 +62,14 @@ CLASS_CONCEPTS: dict[str, tuple[str, ...]] = {
     "plain": ("brick", "grass", "gravel", "red_disc"),
 }
 """Concepts each class's defining rule mentions (positively or negatively)."""
+CLASS_OBJECTS: dict[str, tuple[str, ...]] = {
+    "brick_and_grass": ("brick", "grass"),
+    "gravel_no_brick": ("gravel",),
+    "red_disc": ("red_disc",),
+    "plain": (),
+}
+"""Concepts whose presence defines each class — the ground truth a map of that class should
+point at (``plain`` is defined by absent concepts only: no region)."""
 
 _OBJECTS = ("brick", "grass", "gravel", "red_disc", "blue_square")
 _TINT = {"brick": (1.0, 0.55, 0.45), "grass": (0.55, 1.0, 0.5), "gravel": (0.85, 0.85, 0.9)}
@@ -111,6 +119,23 @@ class TextureScenes(ImageDataset):
         super().__post_init__()
         if self.masks is None or tuple(self.masks.shape) != (self.images.shape[0], *self.images.shape[-2:]):
             raise CnnlensError("texture_scenes: masks must be (N, H, W) like the images")
+
+    def class_masks(self, classes: Sequence[int] | torch.Tensor | None = None) -> torch.Tensor:
+        """Ground-truth regions ``(N, H, W)`` bool: per image, the pixels of the concepts whose
+        presence defines class ``classes[i]`` (:data:`CLASS_OBJECTS`; default: each image's
+        label). Empty for ``plain``, which no present object defines."""
+        cls = self.labels if classes is None else torch.as_tensor(classes, dtype=torch.long).reshape(-1)
+        if cls.numel() != self.masks.shape[0]:
+            raise CnnlensError(f"classes has {cls.numel()} entries for {self.masks.shape[0]} scenes")
+        if bool(((cls < 0) | (cls >= len(self.class_names))).any()):
+            raise CnnlensError(f"classes must be class indices 0..{len(self.class_names) - 1}")
+        out = torch.zeros(self.masks.shape, dtype=torch.bool)
+        index = {n: i for i, n in enumerate(self.concept_names)}
+        for c, name in enumerate(self.class_names):
+            rows = (cls == c).nonzero().flatten()
+            for concept in CLASS_OBJECTS.get(name, ()):
+                out[rows] |= self.masks[rows] == index[concept]
+        return out
 
     def subset(self, index: Sequence[int] | torch.Tensor | slice) -> TextureScenes:
         base = super().subset(index)

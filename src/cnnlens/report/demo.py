@@ -6,10 +6,12 @@ Sections (each states its model, data, parameters and seed; raw results are save
 2. the same on faces and non-faces (MTCNN O-Net, ``lfw_faces``);
 3. the OVERVIEW-style methods × metrics table with mean insertion/deletion curves (O-Net on
    ``lfw_faces``, the RISE protocol);
-4. Dynamic Ablation Pos-R / Neg-R regions, rule text and MAR next to Grad-CAM and saliency;
-5. Representative Interpretations of a digit (``mnist_cnn``): the input's heatmap, its top
+4. sanity checks: cascading model-parameter randomisation of the MNIST CNN (and data
+   randomisation), similarity curves per method;
+5. Dynamic Ablation Pos-R / Neg-R regions, rule text and MAR next to Grad-CAM and saliency;
+6. Representative Interpretations of a digit (``mnist_cnn``): the input's heatmap, its top
    covered reference images with the reused heatmap, next to the Euclidean neighbours;
-6. neuro-symbolic rules: post-hoc rules of ``mnist_cnn`` with justifications, and the labelled
+7. neuro-symbolic rules: post-hoc rules of ``mnist_cnn`` with justifications, and the labelled
    rules of a small CNN trained here on ``texture_scenes`` (real textures with concept masks).
 
 ``quick=True`` shrinks image counts and iteration budgets (recorded in each section's
@@ -168,6 +170,43 @@ def _metrics(b: ReportBuilder, cfg: DemoConfig) -> None:
     if (out / "curves.png").is_file():
         rel = (out / "curves.png").relative_to(b.folder).as_posix()
         sec.image_file(rel, caption="mean insertion and deletion curves per method")
+
+
+def _sanity(b: ReportBuilder, cfg: DemoConfig) -> None:
+    """Model parameter randomisation (Adebayo et al. 2018): cascading, top block first, on the
+    MNIST CNN; curves per method and the table at full randomisation."""
+    from .. import zoo
+    from ..sanity import data_randomisation, model_randomisation
+
+    clf = zoo.load_classifier("mnist_cnn", device=cfg.device)
+    ds = zoo.load_dataset("mnist", split="test")
+    n = 4 if cfg.quick else 8
+    x = ds.images[:n]
+    methods = ["saliency", "guided_backprop", "gradcam", "gradcam++", "lrp", "deeplift"]
+    res = model_randomisation(clf, x, methods, mode="cascading", seed=cfg.seed, batch_size=cfg.batch_size)
+    folder = b.folder / "sanity"
+    res.to_json(folder / "cascading.json")
+    sec = b.section("sanity", "Sanity checks: does the map depend on the model?", model="mnist_cnn",
+                    data=f"mnist test digits 0–{n - 1}",
+                    params={"methods": methods, "mode": "cascading", "granularity": "block",
+                            "init": res.params.get("init"), "measures": list(res.measures)},
+                    seed=cfg.seed)
+    sec.text("Model parameter randomisation (Adebayo et al. 2018): the blocks of the CNN are "
+             "re-initialised one more at a time from the top; each method's map on the randomised "
+             "model is compared with its map on the trained one. A map that stays similar does not "
+             "depend on what the model learned (Guided Backprop is the paper's example).")
+    sec.image("sanity/cascading.png", res.plot(), caption="similarity to the original maps (mean ± std over images)")
+    cols = ["method"] + list(res.measures)
+    rows = [[m] + [round(float(res.per_image(m, k).mean()), 3) for k in res.measures] for m in res.methods]
+    sec.table(cols, rows, caption="mean similarity with every block re-initialised (lower = depends more on the model)")
+    if not cfg.quick and "mnist_cnn_s_random_labels" in zoo.list_models():
+        rnd = zoo.load_classifier("mnist_cnn_s_random_labels", device=cfg.device)
+        small = zoo.load_classifier("mnist_cnn_s", device=cfg.device)
+        dres = data_randomisation(small, rnd, x, methods, seed=cfg.seed, batch_size=cfg.batch_size)
+        dres.to_json(folder / "data.json")
+        rows = [[m] + [round(float(dres.per_image(m, k).mean()), 3) for k in dres.measures] for m in dres.methods]
+        sec.table(cols, rows, caption="data randomisation: the same architecture trained on permuted labels "
+                                      "(mnist_cnn_s vs mnist_cnn_s_random_labels)")
 
 
 def _ablation(b: ReportBuilder, cfg: DemoConfig) -> None:
@@ -337,6 +376,7 @@ def run_demo(out: str | Path = "cnnlens-demo", quick: bool = False, seed: int = 
             model="onet_face", dataset="lfw_faces", index=[0, 1, 100, 101][: 2 if quick else 4],
             params=cfg.face_params, display=75)),
         ("metrics", lambda: _metrics(b, cfg)),
+        ("sanity checks", lambda: _sanity(b, cfg)),
         ("dynamic ablation", lambda: _ablation(b, cfg)),
         ("representative interpretations", lambda: _representative(b, cfg)),
         ("neuro-symbolic rules", lambda: _nesy(b, cfg)),
