@@ -246,9 +246,13 @@ def _ttest_p(a: np.ndarray, b: np.ndarray) -> float:
     """Two-sided Welch t-test p-value; both samples constant: 1 if equal, 0 otherwise."""
     if np.ptp(a) == 0 and np.ptp(b) == 0:
         return 1.0 if float(a[0]) == float(b[0]) else 0.0
+    import warnings
+
     from scipy.stats import ttest_ind
 
-    p = float(ttest_ind(a, b, equal_var=False).pvalue)
+    with warnings.catch_warnings():  # nearly constant samples: scipy's precision notice, the p-value stands
+        warnings.simplefilter("ignore", RuntimeWarning)
+        p = float(ttest_ind(a, b, equal_var=False).pvalue)
     return 1.0 if math.isnan(p) else p
 
 
@@ -693,7 +697,8 @@ def ace_reuse(clf: Classifier, reference_images: torch.Tensor, clusters: torch.T
     if bool((clusters < 0).any()) or bool((nearest < 0).any()):
         raise CnnlensError("clusters and nearest must be cluster indices >= 0")
     v = int(max(int(clusters.max()), int(nearest.max()))) + 1
-    if isinstance(params.get("fill", "mean"), str) and params.get("fill", "mean") == "mean":  # one fill for every run: the reference set's mean pixel
+    fill = params.get("fill", "mean")
+    if isinstance(fill, str) and fill == "mean":  # one fill for every run: the reference set's mean pixel
         params = {**params, "fill": ref.detach().float().mean((0, 2, 3)).cpu()}
     preds = clf.predict(ref, batch_size=batch_size).cpu()
     runs: list[ACE | None] = [None] * v
