@@ -226,3 +226,21 @@ def test_ace_reuse_runs_once_per_cluster_and_scores_keep_masks(toy):
     again = ace_reuse(clf, x, clusters, unseen, nearest, max_images=4, max_random_images=6, seed=0,
                       **{**OPTS, "n_members": 10})
     assert torch.equal(again.maps, res.maps)
+
+
+def test_evaluate_reuse_has_an_ace_row(toy):
+    """RI Table 1's fifth row through the reuse evaluation: methods=(…, "ace")."""
+    import warnings
+
+    clf, x = toy["clf"], toy["x"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # RI's degenerate-head notice (GAP + one linear layer)
+        ri = cnnlens.RepresentativeInterpreter(clf, x, n_boundaries=4)
+    table = ri.evaluate_reuse(toy["test_x"], seeds=1, methods=("ace",), per_class=None, n_unseen=None, n_centres=2,
+                              progress=False, ace_params={**OPTS, "n_members": 10, "max_images": 4,
+                                                          "max_random_images": 6})
+    row = table.per_seed["ace"][0]
+    assert set(row) == {"mAD", "mAI", "mismatch"} and 0 <= row["mAD"] <= 100 and 0 <= row["mAI"] <= 100
+    assert "| ACE |" in table.to_markdown()
+    with pytest.raises(CnnlensError, match="ace_params"):
+        ri.evaluate_reuse(toy["test_x"], seeds=1, methods=("ace",), ace_params=[1])
