@@ -8,13 +8,15 @@ Example::
     >>> import torch
     >>> from torch import nn
     >>> import cnnlens
-    >>> net = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-    ...                     nn.Linear(4, 2)).eval()
-    >>> with torch.no_grad():
-    ...     net[-1].weight.copy_(torch.tensor([[1.0, -1, 1, -1], [-1.0, 1, -1, 1]]))
+    >>> net = nn.Sequential(nn.Conv2d(1, 1, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+    ...                     nn.Linear(1, 2)).eval()
+    >>> with torch.no_grad():  # class 1 = bright images
+    ...     _ = net[0].weight.fill_(1 / 9), net[0].bias.zero_(), net[-1].weight.copy_(torch.tensor([[-1.0], [1.0]]))
+    ...     _ = net[-1].bias.copy_(torch.tensor([0.5, -0.5]))
     >>> clf = cnnlens.Classifier(net, feature_layer="1")
-    >>> reference = torch.rand(12, 1, 16, 16)
-    >>> e = cnnlens.explain(clf, reference[:2], "ace", reference=reference, n_segments=(4, 8), n_clusters=4,
+    >>> g = torch.Generator().manual_seed(0)
+    >>> reference = torch.cat([0.5 * torch.rand(6, 1, 16, 16, generator=g), 0.5 + 0.5 * torch.rand(6, 1, 16, 16, generator=g)])
+    >>> e = cnnlens.explain(clf, reference[-2:], "ace", reference=reference, n_segments=(4, 8), n_clusters=4,
     ...                     n_random=4)
     >>> e.maps.shape, e.method
     (torch.Size([2, 16, 16]), 'ace')
