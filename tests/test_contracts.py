@@ -87,6 +87,7 @@ SMALL: dict[str, dict[str, Any]] = {
     "da_pos": {"iterations": 8, "superpixels": 0},
     "da_neg": {"iterations": 8, "superpixels": 0},
     "ri": {"reference": REFERENCE, "n_boundaries": 4},
+    "ace": {"reference": REFERENCE, "n_segments": (4, 8), "n_clusters": 4, "n_members": 10, "n_random": 4},
 }
 
 METHODS = cnnlens.methods()

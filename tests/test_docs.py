@@ -28,7 +28,7 @@ def test_docs_guides_python_examples_run(guide):
     "module",
     ["cnnlens.classifier", "cnnlens.fills", "cnnlens.explanation", "cnnlens.data.folder", "cnnlens.zoo",
      "cnnlens.nesy.program", "cnnlens.nesy.fold", "cnnlens.seeding", "cnnlens.metrics.registry",
-     "cnnlens.validation", "cnnlens.sanity"],
+     "cnnlens.validation", "cnnlens.sanity", "cnnlens.representative.ace", "cnnlens.attribution.ace"],
 )
 def test_module_docstring_examples(module):
     mod = importlib.import_module(module)

@@ -232,6 +232,7 @@ def test_bad_arguments(mnist):
     with pytest.raises(CnnlensError, match="unknown method"):
         sanity.model_randomisation(clf, x[:2], ["nope"])
     assert "ri" not in sanity.sanity_methods() and "saliency" in sanity.sanity_methods()
+    assert "ace" not in sanity.sanity_methods()
 
 
 def test_data_randomisation_pair_and_metrics(mnist):

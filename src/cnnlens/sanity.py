@@ -87,7 +87,7 @@ REDUCED_BUDGETS: dict[str, dict[str, Any]] = {
 #: randomised model's prediction (recorded in the result's params)
 OWN_DECISION: tuple[str, ...] = ("da_pos", "da_neg")
 #: methods that need a reference set (left out by :func:`sanity_methods`)
-NEEDS_REFERENCE: tuple[str, ...] = ("ri",)
+NEEDS_REFERENCE: tuple[str, ...] = ("ri", "ace")
 
 #: standard deviation of ``init="normal"`` (Adebayo et al. re-initialise from a truncated normal)
 NORMAL_STD = 0.01

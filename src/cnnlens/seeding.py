@@ -51,6 +51,7 @@ STREAMS: dict[str, int] = {
     "metrics.sensitivity": 11,
     "nesy.rank_rng": 12,
     "sanity.init": 16,  # per layer (index = position in named_modules()), not per image
+    "ace.concepts": 21,  # per ACE run (index = the explained class, or the reference cluster in reuse)
 }
 
 

@@ -94,6 +94,8 @@ SMALL: dict[str, dict[str, Any]] = {
     "da_pos": {"iterations": 2},
     "da_neg": {"iterations": 2},
     "ri": {"n_boundaries": 8},
+    "ace": {"n_segments": (4, 8), "n_clusters": 4, "n_members": 10, "n_random": 4, "max_images": 4,
+            "max_random_images": 4},
 }
 
 # The default suite's cells: every architecture and every method at least once, the oracles on
@@ -103,7 +105,7 @@ SUBSET: dict[str, tuple[str, ...]] = {
     "resnet18": ("saliency", "guided_backprop", "gradcam", "gradcam++", "lrp", "deeplift", "lime", "rise",
                  "extremal_perturbation", "da_pos", "da_neg", "ri"),
     "squeezenet1_1": ("scorecam", "gradcam", "deeplift"),
-    "mobilenet_v3_small": ("saliency", "gradcam", "lrp", "deeplift", "ri"),
+    "mobilenet_v3_small": ("saliency", "gradcam", "lrp", "deeplift", "ri", "ace"),
     "convnext_tiny": ("gradcam", "deeplift"),
     "vgg11_bn": ("lrp",),
     "densenet121": ("gradcam++",),
@@ -214,7 +216,7 @@ def _run_cell(arch: str, method: str) -> Cell:
     b = build(arch)
     x = b.x[:1] if method == "scorecam" else b.x
     params = dict(SMALL.get(method, {}))
-    if method == "ri":
+    if method in ("ri", "ace"):
         params["reference"] = b.reference
     cell = Cell(arch, method, "ok")
     t0 = time.perf_counter()

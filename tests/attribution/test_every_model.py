@@ -24,7 +24,10 @@ SMALL = {
     "da_pos": {"iterations": 2},
     "da_neg": {"iterations": 2},
 }
-GRADIENT = ("saliency", "guided_backprop", "gradcam", "gradcam++", "lrp", "deeplift", "extremal_perturbation", "ri")
+GRADIENT = ("saliency", "guided_backprop", "gradcam", "gradcam++", "lrp", "deeplift", "extremal_perturbation", "ri",
+            "ace")
+# methods that need reference images (RI's R, ACE's discovery and random images)
+NEEDS_REFERENCE = ("ri", "ace")
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +41,9 @@ def _params(method: str, reference: torch.Tensor | None = None) -> dict:
     p = dict(SMALL.get(method, {}))
     if method == "ri":
         p.update(reference=reference, n_boundaries=8)
+    if method == "ace":
+        p.update(reference=reference, n_segments=(4, 8), n_clusters=4, n_members=10, n_random=4, max_images=8,
+                 max_random_images=8)
     return p
 
 
@@ -66,7 +72,7 @@ def test_frozen_mnist_cnn_gives_the_unfrozen_maps(mnist, method):
     assert all(p.grad is None for p in frozen.model.parameters())
 
 
-@pytest.mark.parametrize("method", [m for m in GRADIENT if m != "ri"])
+@pytest.mark.parametrize("method", [m for m in GRADIENT if m not in NEEDS_REFERENCE])
 def test_frozen_resnet18_gives_the_unfrozen_maps(method):
     tv = pytest.importorskip("torchvision")
     torch.manual_seed(0)
@@ -138,6 +144,7 @@ WORKS_ON_TORCHSCRIPT = ("saliency", "lime", "rise", "extremal_perturbation", "da
 REFUSED_ON_TORCHSCRIPT = {
     "guided_backprop": "the result would silently be the plain gradient",
     "gradcam": "forward hook", "gradcam++": "forward hook", "scorecam": "forward hook", "ri": "forward hook",
+    "ace": "forward hook",
     "lrp": "hides the operations", "deeplift": "hides the operations",
 }
 

@@ -47,7 +47,7 @@ DEFAULT_BATCH_SIZE = 64
 
 # the order of methods() (§2 table order); methods found elsewhere follow in import order
 _ORDER = ("saliency", "guided_backprop", "gradcam", "gradcam++", "scorecam", "lrp", "deeplift", "lime", "rise",
-          "extremal_perturbation", "da_pos", "da_neg", "ri")
+          "extremal_perturbation", "da_pos", "da_neg", "ri", "ace")
 # arguments every method function takes from explain() itself (``first_index`` only where the
 # function has it: the stochastic methods, §11)
 _COMMON = ("clf", "x", "targets", "seed", "batch_size", "layer", "first_index")

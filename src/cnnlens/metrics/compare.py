@@ -364,8 +364,8 @@ def evaluate_row(clf: Any, x: torch.Tensor, spec: Any, params: Mapping[str, Any]
     elif isinstance(spec, Explanation):
         maps = spec
     else:
-        if spec == "ri" and params.get("reference") is None:
-            # RI needs reference images: by default the evaluated images themselves
+        if spec in ("ri", "ace") and params.get("reference") is None:
+            # RI and ACE need reference images: by default the evaluated images themselves
             params = {**params, "reference": x}
         maps = explain(clf, x, spec, target=targets, seed=seed, batch_size=common["batch_size"],
                        first_index=first_index, **params)

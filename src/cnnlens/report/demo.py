@@ -88,7 +88,7 @@ def _heatmaps(b: ReportBuilder, cfg: DemoConfig, *, key: str, title: str, model:
     ds = zoo.load_dataset(dataset)
     x = ds.images[index]
     names = [ds.names[i] for i in index]
-    skip = {"ri"}  # RI needs a reference set: its own section
+    skip = {"ri", "ace"}  # RI (its own section) and ACE need a reference set
     chosen = [m for m in methods() if m not in skip]
     folder = b.folder / key
     rows = []

@@ -10,6 +10,11 @@ shared implementation :func:`cnnlens.metrics.average_drop_increase`.
 - RI: the covering polytope (several → the one whose input is nearest by Eq. 6; none → e's
   nearest centre's), its channel weights reused unchanged.
 - Grad-CAM, Grad-CAM++, Score-CAM: the channel weights of e's nearest centre image, reused on e.
+- ACE (opt-in, ``methods=(..., "ace")``): one ACE run per k-means cluster of R (RI §6.4; the
+  cluster's images of its majority class, at most ``ace_params["max_images"]`` = 50), reused on
+  the unseen images nearest to that cluster's centre (RI §6.1), keep mask = segments added in
+  importance order until more than ``keep`` of the pixels are kept
+  (:func:`cnnlens.representative.ace.ace_reuse`).
 
 The CAM channel weights and maps come from the attribution package's reusable steps
 (:func:`cnnlens.attribution.cam.cam_weights`, :func:`~cnnlens.attribution.cam.weighted_map`), so
@@ -37,7 +42,8 @@ if TYPE_CHECKING:
     from .core import RepresentativeInterpreter
 
 __all__ = ["ReuseTable", "evaluate_reuse", "precision_at_k", "CAM_METHODS"]
-_LABELS = {"ri": "RI", "gradcam": "Grad-CAM", "gradcam++": "Grad-CAM++", "scorecam": "Score-CAM"}
+_LABELS = {"ri": "RI", "gradcam": "Grad-CAM", "gradcam++": "Grad-CAM++", "scorecam": "Score-CAM", "ace": "ACE"}
+_REUSE_METHODS = ("ri", *CAM_METHODS, "ace")
 
 
 def _cam_maps(psi: torch.Tensor, weights: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -171,7 +177,7 @@ def evaluate_reuse(ri: RepresentativeInterpreter, unseen_images: torch.Tensor, s
                    n_unseen: int | None = 1000, n_centres: int | None = None,
                    methods: Sequence[str] = ("ri", *CAM_METHODS), keep: float = 0.2, ks: Sequence[int] = (5, 10),
                    model_name: str | None = None, dataset_name: str | None = None,
-                   progress: bool = True) -> ReuseTable:
+                   progress: bool = True, ace_params: dict[str, Any] | None = None) -> ReuseTable:
     """RI paper Table 1 (§5 reuse evaluation) for ``ri``'s model over its reference pool.
 
     Args:
@@ -183,9 +189,12 @@ def evaluate_reuse(ri: RepresentativeInterpreter, unseen_images: torch.Tensor, s
         per_class: references per ground-truth class (paper: 2,500).
         n_unseen: |S| per seed (paper: 1,000; ``None`` = all).
         n_centres: |V| (default 10 × number of classes: of the labels, else of the predictions).
-        methods: subset of ``ri``, ``gradcam``, ``gradcam++``, ``scorecam``.
+        methods: subset of ``ri``, ``gradcam``, ``gradcam++``, ``scorecam``, ``ace`` (not in the default:
+            one ACE run per cluster and seed costs minutes on a CPU).
         keep: fraction of pixels kept for AD/AI (paper: 0.2).
         ks: k values of precision@k (needs ``reference_labels``).
+        ace_params: options of :func:`~cnnlens.representative.ace.ace_reuse` for the ``ace`` row
+            (``max_images`` = 50, ``max_random_images`` = 50, and :class:`~cnnlens.representative.ACE`'s).
 
     Returns:
         :class:`ReuseTable`.
@@ -193,9 +202,11 @@ def evaluate_reuse(ri: RepresentativeInterpreter, unseen_images: torch.Tensor, s
     from ..metrics import average_drop_increase
 
     methods = list(methods) if not isinstance(methods, str) else [methods]
-    bad = [m for m in methods if m not in ("ri", *CAM_METHODS)]
+    bad = [m for m in methods if m not in _REUSE_METHODS]
     if bad or not methods:
-        raise CnnlensError(f"unknown reuse method(s) {bad}; choose from ri, {', '.join(CAM_METHODS)}")
+        raise CnnlensError(f"unknown reuse method(s) {bad}; choose from {', '.join(_REUSE_METHODS)}")
+    if ace_params is not None and not isinstance(ace_params, dict):
+        raise CnnlensError(f"ace_params must be a dict of ace_reuse options, got {type(ace_params).__name__}")
     if isinstance(seeds, Sequence) and not isinstance(seeds, str):
         seed_list = [validation.seed(s, "seeds") for s in seeds]
     else:
@@ -255,6 +266,8 @@ def evaluate_reuse(ri: RepresentativeInterpreter, unseen_images: torch.Tensor, s
                 "per_class": per_class if labels is not None else None, "keep": keep,
                 "model": model_name, "dataset": dataset_name}
         for method in methods:
+            scored = None
+            centre_class = centre_cls
             if method == "ri":
                 it = sub.interpret_features(sub.features_[centre_ref], centre_cls, k=0)
                 q = sub.n_boundaries
@@ -285,14 +298,25 @@ def evaluate_reuse(ri: RepresentativeInterpreter, unseen_images: torch.Tensor, s
                         eu = d2.topk(min(k, d2.shape[1] - 1), dim=1, largest=False).indices
                         precision.setdefault(f"RI@{k}", []).append(precision_at_k(ri_rank, lab_r, ql, k))
                         precision.setdefault(f"Euclid@{k}", []).append(precision_at_k(list(eu), lab_r, ql, k))
+            elif method == "ace":
+                from .ace import ace_reuse
+
+                clusters = _sqdist(sub.features_, centres).argmin(1)  # k-means cluster of each reference image
+                res = ace_reuse(clf, sub.reference_images, clusters, x_s, nearest, seed=seed, layer=ri.layer,
+                                batch_size=ri.batch_size, progress=progress, **(ace_params or {}))
+                scored = res.scores(clf, x_s, c_s, keep=keep, batch_size=ri.batch_size)
+                centre_class = res.cluster_class.to(c_s.device)
+                assigned = nearest
             else:
                 w = cam_weights(clf, sub.reference_images[centre_ref], centre_cls, method, ri.layer,
                                 ri.batch_size)
                 maps = _cam_maps(psi_s, w[nearest], size)
                 assigned = nearest
-            ad, ai = average_drop_increase(clf, x_s, maps, c_s, mode="keep", keep=keep, batch_size=ri.batch_size,
-                                           seed=seed)
-            mism = float((centre_cls[assigned] != c_s).double().mean())
+            if scored is None:
+                scored = average_drop_increase(clf, x_s, maps, c_s, mode="keep", keep=keep, batch_size=ri.batch_size,
+                                               seed=seed)
+            ad, ai = scored
+            mism = float((centre_class[assigned.to(centre_class.device)] != c_s).double().mean())
             per_seed[method].append({"mAD": 100 * float(ad.double().mean()), "mAI": 100 * float(ai.double().mean()),
                                      "mismatch": 100 * mism})
     return ReuseTable(per_seed=per_seed, coverage=coverage, precision=precision, meta=meta)

@@ -158,9 +158,11 @@ def evaluate_sharded(clf: Any, images: Any, names: list[str], out: str | os.Path
     if "labels" in evaluate_params:
         labels = evaluate_params.pop("labels")
     method_params = method_params or {}
-    if "ri" in methods and method_params.get("ri", {}).get("reference") is None and shard_size is not None:
-        raise CnnlensError("sharded evaluate of 'ri' needs ri.reference (by default RI uses the evaluated images, "
-                           "which would be each shard's own); give reference images or leave ri out")
+    for m in ("ri", "ace"):
+        if m in methods and method_params.get(m, {}).get("reference") is None and shard_size is not None:
+            raise CnnlensError(f"sharded evaluate of {m!r} needs {m}.reference (by default {m.upper()} uses the "
+                               f"evaluated images, which would be each shard's own); give reference images or leave "
+                               f"{m} out")
     if len(names) != len(images):
         raise CnnlensError(f"{len(names)} names for {len(images)} images")
     target = _target_list(target)
