@@ -34,6 +34,7 @@ from cnnlens._io import atomic_write_bytes, atomic_write_text
 from cnnlens.data.texture_scenes import CLASS_CONCEPTS, CLASS_OBJECTS, load_texture_scenes
 from cnnlens.metrics import evaluate
 from cnnlens.metrics.compare import random_maps
+from cnnlens.sanity import NEEDS_REFERENCE
 
 METRICS = ["pointing_game", "relevance_mass_accuracy", "relevance_rank_accuracy"]
 # classes with a positive concept, and the concepts their rule requires (CLASS_CONCEPTS also lists negated ones)
@@ -136,7 +137,7 @@ def main(argv=None) -> int:
     x, y = te.images[idx], te.labels[idx]
     masks = te.subset(idx).class_masks()  # the concepts each class's rule requires (CLASS_OBJECTS)
     assert all(set(POSITIVE[k]) <= set(CLASS_CONCEPTS[k]) and POSITIVE[k] == CLASS_OBJECTS[k] for k in POSITIVE)
-    methods = args.methods or [m for m in cnnlens.methods() if m != "ri"]  # ri needs a reference set
+    methods = args.methods or [m for m in cnnlens.methods() if m not in NEEDS_REFERENCE]  # ri, ace: a reference set
     config_base = {"images": "texture_scenes test, classes 0-2, correctly classified, first per class",
                    "per_class": args.per_class, "test_index": picked, "seed": args.seed, "metrics": METRICS,
                    "target": "the prediction (= the label)", "mask": {k: list(v) for k, v in POSITIVE.items()}}
