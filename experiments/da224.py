@@ -3,6 +3,8 @@
     python experiments/da224.py table1            # run / continue Table 1 (skips finished units)
     python experiments/da224.py table1 --report   # markdown table from the stored per-image files
     python experiments/da224.py table1 --max-minutes 20   # stop cleanly after ~20 min (continue later)
+    python experiments/da224.py table2 [--report]  # k × superpixels (pixel mode included), MobileNetV2
+    python experiments/da224.py fig6 [--report]    # α_step and f_c sweeps, Pos-R and Neg-R, MobileNetV2
 
 One *unit* = (experiment, model, image, setting): one DA call on one image, written atomically as
 one JSON file ``experiments/results/da224/<experiment>/<model>/<image>__<setting>.json``. A unit
@@ -301,6 +303,147 @@ def fig5_report(seed: int = 0) -> str:
     return "\n".join(lines) + "\n"
 
 
+# ------------------------------------------------------------------------ Table 2 and Fig. 6 sweeps
+SWEEP_MODEL = "mobilenet_v2_imagenet"
+TABLE2_K = [1, 2, 4, 8, 16]
+TABLE2_SP = [50, 100, 500, 1000, 0]  # 0 = pixel mode (no superpixels), the paper's "Original" column
+FIG6_ALPHAS = [0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5]
+FIG6_FCS = [0.80, 0.85, 0.90, 0.95, 0.975, 0.99]
+
+
+def sweep_settings(which: str, seed: int = 0, iterations: int = 500) -> list[dict]:
+    """Table 2: k × superpixels (Pos-R, α 0.2, f_c 0.95). Fig. 6: α_step at f_c 0.95 and f_c at
+    α 0.2, for Pos-R and Neg-R (the default setting appears once per rule)."""
+    base = dict(DEFAULT, seed=seed, iterations=iterations)
+    if which == "table2":
+        return [dict(base, k=k, superpixels=sp) for k in TABLE2_K for sp in TABLE2_SP]
+    out: list[dict] = []
+    for rule in ("pos", "neg"):
+        for a in FIG6_ALPHAS:
+            out.append(dict(base, rule=rule, alpha_step=a))
+        for fc in FIG6_FCS:
+            if fc != base["fc"]:
+                out.append(dict(base, rule=rule, fc=fc))
+    return out
+
+
+def sweep(args: argparse.Namespace) -> None:
+    """Run / continue Table 2 or Fig. 6 on MobileNetV2 at 224², image-major (every setting of an
+    image before the next image, so finished images give complete paired rows), one unit per
+    (image, setting), cheapest settings first within an image."""
+    import torch
+
+    from cnnlens import zoo
+    from cnnlens._io import atomic_write_text
+
+    torch.set_num_threads(args.threads)
+    ds = zoo.load_dataset("imagenet_photos", model=SWEEP_MODEL)
+    clf = zoo.load_classifier(SWEEP_MODEL)
+    names = list(ds.names)
+    settings = sweep_settings(args.which, args.seed, args.iterations)
+    if args.which == "table2":  # pixel mode is by far the slowest: last within an image
+        settings.sort(key=lambda st: (st["superpixels"] == 0, st["k"], st["superpixels"]))
+    images = range(len(names)) if args.images is None else [names.index(n) for n in args.images]
+    deadline = time.monotonic() + args.max_minutes * 60 if args.max_minutes else None
+    todo = [(i, st) for i in images for st in settings
+            if not unit_path(args.which, SWEEP_MODEL, names[i], st).exists()]
+    print(f"{args.which}: {len(todo)} units to run", flush=True)
+    rev = git_rev()
+    for n_done, (i, st) in enumerate(todo):
+        if deadline is not None and time.monotonic() > deadline:
+            print(f"stopping at --max-minutes; {len(todo) - n_done} units left", flush=True)
+            return
+        res = run_da_unit(clf, ds.images[i : i + 1], i, st)
+        unit = {"experiment": args.which, "model": SWEEP_MODEL, "image": names[i], "image_index": i,
+                "label": int(ds.labels[i]), "label_name": ds.class_names[int(ds.labels[i])],
+                "setting": st, "setting_key": setting_key(st), **res, "git_rev": rev,
+                "torch_threads": torch.get_num_threads(), "load_avg": os.getloadavg(),
+                "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        atomic_write_text(unit_path(args.which, SWEEP_MODEL, names[i], st), json.dumps(unit, indent=1))
+        print(f"[{n_done + 1}/{len(todo)}] {args.which} {names[i]} {setting_key(st)}: MAR {res['mar']:.4f}, "
+              f"accepted {res['accepted']}, {res['seconds']:.1f} s", flush=True)
+
+
+def sweep_stats(units: list[dict], settings: list[dict], n_boot: int = N_BOOT) -> dict:
+    """Per setting: MAR mean and bootstrap CI over the images that have a unit for *every*
+    setting (paired), accepted steps, stalled chains, seconds per image; images where the chain of
+    some setting never accepted a step are counted, not dropped (their MAR is 1 for Pos-R)."""
+    keys = [setting_key(st) for st in settings]
+    by = {(u["setting_key"], u["image"]): u for u in units}
+    images = sorted({u["image"] for u in units if all((k, u["image"]) in by for k in keys)})
+    rows = {}
+    for k in keys:
+        us = [by[(k, im)] for im in images]
+        v = np.array([u["mar"] for u in us])
+        lo, hi = bootstrap_ci(v, n_boot)
+        rows[k] = {"n": len(us), "mean": float(v.mean()) if v.size else float("nan"), "ci": [lo, hi],
+                   "accepted_mean": float(np.mean([u["accepted"] for u in us])) if us else float("nan"),
+                   "never_accepted": [u["image"] for u in us if u["accepted"] == 0],
+                   "stalled": int(sum(u["stalled"] for u in us)),
+                   "seconds_mean": float(np.mean([u["seconds"] for u in us])) if us else float("nan"),
+                   "segments_mean": float(np.mean([u["segments"] for u in us])) if us else float("nan")}
+    return {"images": images, "settings": keys, "rows": rows}
+
+
+def table2_markdown(stats: dict) -> str:
+    rows = stats["rows"]
+    head = "| k | " + " | ".join("pixel mode" if sp == 0 else f"sp = {sp}" for sp in TABLE2_SP) + " |"
+    lines = [head, "|---" * (len(TABLE2_SP) + 1) + "|"]
+    base = dict(DEFAULT)
+    for k in TABLE2_K:
+        cells = []
+        for sp in TABLE2_SP:
+            r = rows.get(setting_key(dict(base, k=k, superpixels=sp, seed=stats.get("seed", 0),
+                                          iterations=stats.get("iterations", 500))))
+            cells.append("–" if r is None or not r["n"] else
+                         f"{r['mean']:.3f} [{r['ci'][0]:.3f}, {r['ci'][1]:.3f}] / {r['seconds_mean']:.1f} s")
+        lines.append(f"| {k} | " + " | ".join(cells) + " |")
+    segs = []
+    for sp in TABLE2_SP:
+        r = rows.get(setting_key(dict(base, k=4, superpixels=sp, seed=stats.get("seed", 0),
+                                      iterations=stats.get("iterations", 500))))
+        if r and r["n"]:
+            segs.append(f"{'pixel mode' if sp == 0 else f'sp={sp}'}: {r['segments_mean']:.0f}")
+    lines += ["", "MAR mean [bootstrap 95 % CI over images] / seconds per image; mean segments per image: "
+              + (", ".join(segs) or "–") + "."]
+    return "\n".join(lines) + "\n"
+
+
+def fig6_markdown(stats: dict, seed: int = 0, iterations: int = 500) -> str:
+    rows = stats["rows"]
+    base = dict(DEFAULT, seed=seed, iterations=iterations)
+    lines = ["| rule | swept | value | N | MAR mean | bootstrap 95 % CI | accepted (mean) | never accepted | s / image |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for rule in ("pos", "neg"):
+        for name, vals, key in (("α_step", FIG6_ALPHAS, "alpha_step"), ("f_c", FIG6_FCS, "fc")):
+            for v in vals:
+                r = rows.get(setting_key(dict(base, rule=rule, **{key: v})))
+                if r is None or not r["n"]:
+                    continue
+                lines.append(f"| {rule} | {name} | {v:g} | {r['n']} | {r['mean']:.3f} | [{r['ci'][0]:.3f}, "
+                             f"{r['ci'][1]:.3f}] | {r['accepted_mean']:.1f} | {len(r['never_accepted'])} | "
+                             f"{r['seconds_mean']:.1f} |")
+    return "\n".join(lines) + "\n"
+
+
+def sweep_report(args: argparse.Namespace) -> str:
+    from cnnlens._io import atomic_write_text
+
+    settings = sweep_settings(args.which, args.seed, args.iterations)
+    keys = {setting_key(st) for st in settings}
+    units = [u for u in (json.loads(p.read_text()) for p in sorted((OUT / args.which).glob("*/*.json")))
+             if u["setting_key"] in keys]
+    stats = sweep_stats(units, settings)
+    stats.update(seed=args.seed, iterations=args.iterations)
+    md = (table2_markdown(stats) if args.which == "table2" else fig6_markdown(stats, args.seed, args.iterations))
+    head = (f"### DA {'Table 2' if args.which == 'table2' else 'Fig. 6'} at 224² — {SHORT[SWEEP_MODEL]}, "
+            f"{len(stats['images'])} photos with every setting ({len(units)} units stored; per-image files "
+            f"`experiments/results/da224/{args.which}/{SWEEP_MODEL}/<image>__<setting>.json`)\n\n")
+    atomic_write_text(OUT / f"{args.which}.md", head + md)
+    atomic_write_text(OUT / f"{args.which}_stats.json", json.dumps(stats, indent=1))
+    return head + md
+
+
 # ------------------------------------------------------------------------ statistics / report
 def bootstrap_ci(v: np.ndarray, n_boot: int = N_BOOT, seed: int = 0) -> tuple[float, float]:
     """Percentile bootstrap 95 % CI of the mean (resampling images)."""
@@ -396,14 +539,20 @@ def report(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("which", choices=("table1", "fig5"))
+    ap.add_argument("which", choices=("table1", "fig5", "table2", "fig6"))
+    ap.add_argument("--images", nargs="*", default=None, help="table2/fig6: only these photos (names)")
     ap.add_argument("--report", action="store_true", help="build the markdown table from the stored per-image files")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--iterations", type=int, default=500)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--max-minutes", type=float, default=None, help="stop starting new units after this long")
     args = ap.parse_args(argv)
-    if args.which == "fig5":
+    if args.which in ("table2", "fig6"):
+        if args.report:
+            print(sweep_report(args))
+        else:
+            sweep(args)
+    elif args.which == "fig5":
         if args.report:
             from cnnlens._io import atomic_write_text
 

@@ -79,3 +79,50 @@ def test_stored_table1_recomputes():
     meta = json.loads((da224.OUT / "table1" / "meta.json").read_text())
     stats = da224.table1_stats(units, da224.MODELS)
     assert da224.table1_markdown(stats, meta, da224.MODELS) in md_path.read_text()
+
+
+def _sweep_unit(image, st, mar, accepted=10, seconds=2.0, segments=480):
+    return {"experiment": "table2", "model": da224.SWEEP_MODEL, "image": image, "mar": mar, "accepted": accepted,
+            "stalled": False, "empty_mask": mar == 0, "seconds": seconds, "segments": segments, "setting": st,
+            "setting_key": da224.setting_key(st)}
+
+
+def test_sweep_settings_and_stats_from_fixture():
+    t2 = da224.sweep_settings("table2")
+    assert len(t2) == len(da224.TABLE2_K) * len(da224.TABLE2_SP) == 25
+    f6 = da224.sweep_settings("fig6")
+    # per rule: 10 α values + the 5 f_c values other than the default 0.95
+    assert len(f6) == 2 * (10 + 5) and len({da224.setting_key(s) for s in f6}) == 30
+    few = t2[:2]
+    units = [_sweep_unit("a", few[0], 0.1), _sweep_unit("a", few[1], 0.3, accepted=0),
+             _sweep_unit("b", few[0], 0.2), _sweep_unit("b", few[1], 0.5),
+             _sweep_unit("c", few[0], 0.9)]  # c lacks the second setting: not paired, left out
+    s = da224.sweep_stats(units, few, n_boot=500)
+    assert s["images"] == ["a", "b"]
+    r0, r1 = (s["rows"][da224.setting_key(st)] for st in few)
+    assert r0["n"] == r1["n"] == 2
+    assert r0["mean"] == pytest.approx(0.15) and r1["mean"] == pytest.approx(0.4)
+    assert r1["never_accepted"] == ["a"] and r0["never_accepted"] == []
+    md = da224.table2_markdown({**s, "seed": 0, "iterations": 500})
+    assert "| 1 | 0.150 [" in md and "/ 2.0 s" in md
+
+
+def test_stored_sweeps_recompute():
+    """Every stored Table 2 / Fig. 6 report equals the one recomputed from the per-image files."""
+    for which in ("table2", "fig6"):
+        stored = ROOT / "experiments" / "results" / "da224" / f"{which}_stats.json"
+        if not stored.exists():
+            continue
+        old = json.loads(stored.read_text())
+        settings = da224.sweep_settings(which, old.get("seed", 0), old.get("iterations", 500))
+        keys = {da224.setting_key(st) for st in settings}
+        units = [u for u in (json.loads(p.read_text())
+                             for p in sorted((ROOT / "experiments" / "results" / "da224" / which).glob("*/*.json")))
+                 if u["setting_key"] in keys]
+        new = da224.sweep_stats(units, settings)
+        assert new["images"] == old["images"]
+        for k, row in new["rows"].items():
+            assert row["n"] == old["rows"][k]["n"]
+            if row["n"]:
+                assert row["mean"] == pytest.approx(old["rows"][k]["mean"], abs=1e-12)
+                assert row["ci"] == pytest.approx(old["rows"][k]["ci"], abs=1e-12)
