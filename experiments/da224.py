@@ -168,6 +168,20 @@ def run_da_unit(clf, x1: torch.Tensor, index: int, setting: dict, return_result:
     return (res, r) if return_result else res
 
 
+def write_unit(experiment: str, model: str, ds, i: int, setting: dict, res: dict, rev: str, **extra) -> None:
+    """One unit's JSON (atomically): the image, its label, the setting, the DA result, provenance."""
+    import torch
+
+    from cnnlens._io import atomic_write_text
+
+    unit = {"experiment": experiment, "model": model, "image": ds.names[i], "image_index": i,
+            "label": int(ds.labels[i]), "label_name": ds.class_names[int(ds.labels[i])],
+            "setting": setting, "setting_key": setting_key(setting), **res, **extra, "git_rev": rev,
+            "torch_threads": torch.get_num_threads(), "load_avg": os.getloadavg(),
+            "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    atomic_write_text(unit_path(experiment, model, ds.names[i], setting), json.dumps(unit, indent=1))
+
+
 # ------------------------------------------------------------------------ Table 1 run
 def table1(args: argparse.Namespace) -> None:
     import torch
@@ -203,13 +217,7 @@ def table1(args: argparse.Namespace) -> None:
             print(f"stopping at --max-minutes; {len(todo) - n_done} units left", flush=True)
             return
         res = run_da_unit(clfs[m], ds.images[i : i + 1], i, setting)
-        unit = {"experiment": "table1", "model": m, "image": names[i], "image_index": i,
-                "label": int(ds.labels[i]), "label_name": ds.class_names[int(ds.labels[i])],
-                "setting": setting, "setting_key": setting_key(setting), **res,
-                "black_class_equals_target": black[m] == res["target"], "git_rev": rev,
-                "torch_threads": torch.get_num_threads(), "load_avg": os.getloadavg(),
-                "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-        atomic_write_text(unit_path("table1", m, names[i], setting), json.dumps(unit, indent=1))
+        write_unit("table1", m, ds, i, setting, res, rev, black_class_equals_target=black[m] == res["target"])
         print(f"[{n_done + 1}/{len(todo)}] {m} {names[i]}: MAR {res['mar']:.4f}, accepted {res['accepted']}, "
               f"last at {res['last_accept_iteration']}, {res['seconds']:.1f} s", flush=True)
 
@@ -334,7 +342,6 @@ def sweep(args: argparse.Namespace) -> None:
     import torch
 
     from cnnlens import zoo
-    from cnnlens._io import atomic_write_text
 
     torch.set_num_threads(args.threads)
     ds = zoo.load_dataset("imagenet_photos", model=SWEEP_MODEL)
@@ -354,12 +361,7 @@ def sweep(args: argparse.Namespace) -> None:
             print(f"stopping at --max-minutes; {len(todo) - n_done} units left", flush=True)
             return
         res = run_da_unit(clf, ds.images[i : i + 1], i, st)
-        unit = {"experiment": args.which, "model": SWEEP_MODEL, "image": names[i], "image_index": i,
-                "label": int(ds.labels[i]), "label_name": ds.class_names[int(ds.labels[i])],
-                "setting": st, "setting_key": setting_key(st), **res, "git_rev": rev,
-                "torch_threads": torch.get_num_threads(), "load_avg": os.getloadavg(),
-                "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-        atomic_write_text(unit_path(args.which, SWEEP_MODEL, names[i], st), json.dumps(unit, indent=1))
+        write_unit(args.which, SWEEP_MODEL, ds, i, st, res, rev)
         print(f"[{n_done + 1}/{len(todo)}] {args.which} {names[i]} {setting_key(st)}: MAR {res['mar']:.4f}, "
               f"accepted {res['accepted']}, {res['seconds']:.1f} s", flush=True)
 

@@ -33,6 +33,18 @@ def _metric_names() -> tuple[list[str], dict[str, str], tuple[str, ...]]:
     return names, {a: i.name for i in infos for a in i.aliases}, default_metrics()
 
 
+def _pick(idx: Any, sharded: bool, data: Any, images: Any, labels: Any, names: list, masks: Any) -> tuple:
+    """The images ``idx`` (sorted indices) of the source, with their labels, names and masks; a
+    streamed source is subset lazily."""
+    if sharded:
+        data = data.subset(idx)
+        images, names = data.images, list(data.names)
+    else:
+        images = images[idx]
+        names = [names[i] for i in idx.tolist()]
+    return data, images, labels[idx], names, (masks[idx] if masks is not None else None)
+
+
 def _load_masks(path: str) -> Any:
     """Ground-truth masks ``(N, H, W)`` from a ``.npy`` or ``.pt`` file (nonzero = inside)."""
     import numpy as np
@@ -99,14 +111,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         opt.at_least_one("--sample", args.sample)
         g = torch.Generator().manual_seed(args.seed)
         idx = torch.randperm(len(names), generator=g)[: args.sample].sort().values
-        if sharded:
-            data = data.subset(idx)
-            images, names = data.images, list(data.names)
-        else:
-            images = images[idx]
-            names = [names[i] for i in idx.tolist()]
-        labels = labels[idx]
-        masks = masks[idx] if masks is not None else None
+        data, images, labels, names, masks = _pick(idx, sharded, data, images, labels, names, masks)
         source["sample"] = idx.tolist()
     if masks is not None and not args.masks and not bool(masks.reshape(len(masks), -1).any(1).all()):
         keep = masks.reshape(len(masks), -1).any(1).nonzero().flatten()
@@ -116,13 +121,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         warnings.warn(f"left out {len(masks) - len(keep)} of {len(masks)} images with no ground-truth region "
                       "(texture_scenes 'plain' scenes: defined by absent concepts)", stacklevel=1)
         source["no_region_left_out"] = len(masks) - len(keep)
-        if sharded:
-            data = data.subset(keep)
-            images, names = data.images, list(data.names)
-        else:
-            images = images[keep]
-            names = [names[i] for i in keep.tolist()]
-        labels, masks = labels[keep], masks[keep]
+        data, images, labels, names, masks = _pick(keep, sharded, data, images, labels, names, masks)
     evaluate_params: dict[str, Any] = {"score": args.score, "mode": args.mode, "clip": not args.no_clip,
                                        "deletion_substrate": args.deletion_substrate,
                                        "insertion_substrate": args.insertion_substrate}
