@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from tests.conftest import cuda
 
@@ -21,7 +22,9 @@ def gpu():
     mod = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = mod
     spec.loader.exec_module(mod)
+    threads = torch.get_num_threads()
     yield mod
+    torch.set_num_threads(threads)  # --threads is process-wide
     sys.modules.pop(spec.name, None)
 
 
@@ -34,7 +37,7 @@ def test_quick_cpu_run_writes_the_table(gpu, tmp_path, monkeypatch):
     monkeypatch.setitem(gpu.PEERS, "lime", ("lime", "cnnlens_no_such_peer"))
     tasks = "saliency,gradcam,lrp,lime,rise,da_pos,metrics"
     assert gpu.main(["--device", "cpu", "--quick", "--models", "mnist_cnn", "--tasks", tasks,
-                     "--peers", "captum,zennit,lime,saliency-maps-metrics", "--out", str(tmp_path),
+                     "--peers", "captum,zennit,lime,saliency-maps-metrics", "--out", str(tmp_path), "--threads", "1",
                      "--max-seconds", "120"]) == 0
     data, md = _table(tmp_path)
     assert data["columns"] == list(gpu.COLUMNS) and data["complete"]
