@@ -1,24 +1,16 @@
 """benchmarks/cost_model.py (issue 23 item 6): the arithmetic on a hand-computed case."""
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "cost_model.py"
+from tests.conftest import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def cm():
-    spec = importlib.util.spec_from_file_location("cnnlens_cost_model", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod
-    spec.loader.exec_module(mod)
-    yield mod
-    sys.modules.pop(spec.name, None)
+    return load_benchmark("cost_model")
 
 
 def v(x):

@@ -3,29 +3,21 @@ every row, reports a missing peer as "not installed" and stops at its time budge
 CPU mode here; the real run briefly where a CUDA device is present."""
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
-from tests.conftest import cuda
-
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu.py"
+from tests.conftest import cuda, load_benchmark
 
 
 @pytest.fixture(scope="module")
 def gpu():
-    spec = importlib.util.spec_from_file_location("cnnlens_gpu_bench", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod
-    spec.loader.exec_module(mod)
+    mod = load_benchmark("gpu")
     threads = torch.get_num_threads()
     yield mod
     torch.set_num_threads(threads)  # --threads is process-wide
-    sys.modules.pop(spec.name, None)
 
 
 def _table(out: Path) -> tuple[dict, str]:
