@@ -179,7 +179,7 @@ def main(argv=None) -> int:
         todo = [s for s in args.strategies if (seed, s) not in done]
         if not todo:
             continue
-        for st, m in run(seed, todo, args).items():
+        for m in run(seed, todo, args).values():
             results["runs"].append(m)
             args.results.parent.mkdir(parents=True, exist_ok=True)
             atomic_write_text(args.results, json.dumps(results, indent=1))

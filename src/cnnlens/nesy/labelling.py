@@ -22,7 +22,6 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-
 import torch
 import torch.nn.functional as F
 from torch import nn
