@@ -90,16 +90,45 @@ def labelling_stats(nesy: NeSyModel, clf: Classifier, scenes, n_perm: int, seed:
                 if not lit.negated:
                     pos.append((lit.name, own))
     preds = [p for p in nesy.rules.predicates if p in concepts]
-    out = {
-        "own_class_positive": label_match_test(pos, concepts, n_perm=n_perm, seed=seed),
-        "own_class_all": label_match_test(allx, concepts, n_perm=n_perm, seed=seed),
-        "defining_vs_layer": label_match_test([(p, defining) for p in preds], concepts,
-                                              pool=[fl.concepts for fl in every], n_perm=n_perm, seed=seed),
-        "layer_share_defining": float(np.mean([bool(set(fl.concepts) & defining) for fl in every])),
-        "layer_share_background_first": float(np.mean([fl.concepts[0] == "background" for fl in every])),
-        "predicate_labels": {p: concepts[p] for p in preds},
-    }
+    inputs = {"own_class_positive": {"occurrences": pos, "pool": None},
+              "own_class_all": {"occurrences": allx, "pool": None},
+              "defining_vs_layer": {"occurrences": [(p, defining) for p in preds], "pool": "layer"}}
+    out = {"layer_concepts": concepts,
+           "layer_share_defining": float(np.mean([bool(set(fl.concepts) & defining) for fl in every])),
+           "layer_share_background_first": float(np.mean([fl.concepts[0] == "background" for fl in every])),
+           "predicate_labels": {p: concepts[p] for p in preds}}
+    for s, inp in inputs.items():
+        inp = {"occurrences": [[p, sorted(e)] for p, e in inp["occurrences"]], "pool": inp["pool"]}
+        out[s] = stat(inp, concepts, n_perm, seed) | {"inputs": inp}
     return out
+
+
+def stat(inp: dict, concepts: dict, n_perm: int, seed: int, return_shares: bool = False) -> dict:
+    """One statistic from its stored inputs (occurrences; pool None = the predicates' own labels,
+    "layer" = every filter of the layer) — what the results file keeps, so it recomputes."""
+    pool = list(concepts.values()) if inp["pool"] == "layer" else None
+    return label_match_test([(p, set(e)) for p, e in inp["occurrences"]], concepts, pool=pool,
+                            n_perm=n_perm, seed=seed, return_shares=return_shares)
+
+
+def pooled(runs: list[dict], s: str) -> dict:
+    """Pooled over models: total matches / total occurrences against the sum of each model's own
+    permutation draws (independent per model: each is seeded with its model seed)."""
+    n_tot, obs, null = 0, 0.0, None
+    for r in runs:
+        t = r[s]
+        if not t["n"]:
+            continue
+        again = stat(t["inputs"], r["layer_concepts"], t["n_perm"], t["seed"], return_shares=True)
+        n_tot += t["n"]
+        obs += t["n"] * again["observed"]
+        null = t["n"] * again["shares"] if null is None else null + t["n"] * again["shares"]
+    if not n_tot:
+        return {"n": 0}
+    obs, null = obs / n_tot, null / n_tot
+    return {"n": n_tot, "observed": obs, "baseline_mean": float(null.mean()),
+            "baseline_ci95": [float(np.percentile(null, 2.5)), float(np.percentile(null, 97.5))],
+            "p_value": float((1 + np.sum(null >= obs - 1e-12)) / (1 + len(null)))}
 
 
 def run(seed: int, strategies, args) -> dict:
@@ -143,18 +172,16 @@ def report(results: dict) -> str:
                         f"{r['size']} | {r['n_filters']} | {s} | {t['n']} | {t['observed']:.2f} | "
                         f"{t['baseline_mean']:.2f} [{t['baseline_ci95'][0]:.2f}, {t['baseline_ci95'][1]:.2f}] | "
                         f"{t['p_value']:.3g} |")
-    # pooled over seeds: mean observed − mean baseline, Fisher's combination of the p-values
-    from scipy import stats as sst
-
-    pooled = ["", "| model | statistic | seeds | mean observed | mean baseline | Fisher combined p |", "|---|---|---|---|---|---|"]
+    # pooled over seeds: every occurrence of every model, against the sum of the models' draws
+    pool = ["", "| model | statistic | seeds | N | observed | baseline mean [95 % interval] | p (one-sided, ≥) |",
+            "|---|---|---|---|---|---|---|"]
     for st in sorted({r["strategy"] for r in results["runs"]}):
         rs = [r for r in results["runs"] if r["strategy"] == st]
         for s in STATS:
-            ps = [r[s]["p_value"] for r in rs if r[s]["n"]]
-            comb = sst.combine_pvalues(ps, method="fisher").pvalue if ps else float("nan")
-            pooled.append(f"| {st} | {s} | {len(rs)} | {np.mean([r[s]['observed'] for r in rs]):.2f} | "
-                          f"{np.mean([r[s]['baseline_mean'] for r in rs]):.2f} | {comb:.3g} |")
-    return "\n".join(rows + pooled)
+            t = pooled(rs, s)
+            pool.append(f"| {st} | {s} | {len(rs)} | {t['n']} | {t['observed']:.3f} | {t['baseline_mean']:.3f} "
+                        f"[{t['baseline_ci95'][0]:.3f}, {t['baseline_ci95'][1]:.3f}] | {t['p_value']:.3g} |")
+    return "\n".join(rows + pool)
 
 
 def main(argv=None) -> int:

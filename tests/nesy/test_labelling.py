@@ -134,3 +134,11 @@ def test_label_match_test_bad_input():
         label_match_test([("f0", {"brick"})], {"f0": ["brick"]}, n_perm=0)
     r = label_match_test([], {})
     assert r["n"] == 0 and r["observed"] != r["observed"]  # NaN: nothing to count
+
+
+def test_label_match_test_returns_the_permutation_shares():
+    occ = [("f1", {"grass"}), ("f2", {"brick"}), ("f3", {"brick"})]
+    lab = {"f1": ["grass"], "f2": ["brick"], "f3": ["background"]}
+    r = label_match_test(occ, lab, n_perm=300, seed=1, return_shares=True)
+    assert r["shares"].shape == (300,) and r["shares"].mean() == pytest.approx(r["baseline_mean"])
+    assert "shares" not in label_match_test(occ, lab, n_perm=300, seed=1)

@@ -163,7 +163,7 @@ def label_filters(clf: Classifier, images: torch.Tensor, masks: torch.Tensor,
 def label_match_test(occurrences: Sequence[tuple[str, Collection[str]]],
                      labels: Mapping[str, Collection[str]],
                      pool: Sequence[Collection[str]] | None = None,
-                     n_perm: int = 10_000, seed: int = 0) -> dict:
+                     n_perm: int = 10_000, seed: int = 0, return_shares: bool = False) -> dict:
     """How often a predicate's label names an expected concept, against random labels (§6.8).
 
     ``occurrences``: one ``(predicate, expected concepts)`` pair per counted item — e.g. each
@@ -180,7 +180,9 @@ def label_match_test(occurrences: Sequence[tuple[str, Collection[str]]],
     from the layer's filters in general. Returns ``observed``, ``n`` (occurrences),
     ``n_predicates``, ``baseline_mean``, ``baseline_ci95`` (2.5 / 97.5 percentiles of the
     permutation shares), ``p_value`` (one-sided, P(share ≥ observed) with the +1 correction
-    (1 + #{≥}) / (1 + n_perm)), ``p_value_lower`` (the same for ≤), ``n_perm``, ``seed``.
+    (1 + #{≥}) / (1 + n_perm)), ``p_value_lower`` (the same for ≤), ``n_perm``, ``seed``; with
+    ``return_shares=True`` also ``shares``, the ``(n_perm,)`` permutation shares (to pool several
+    models: sum ``n · shares`` over them, draw by draw).
 
     Example::
 
@@ -197,7 +199,8 @@ def label_match_test(occurrences: Sequence[tuple[str, Collection[str]]],
     missing = [p for p in preds if p not in labels]
     if missing:
         raise CnnlensError(f"no label for predicate(s) {', '.join(missing[:5])}")
-    empty = {"observed": float("nan"), "n": 0, "n_predicates": 0, "baseline_mean": float("nan"),
+    empty = ({"shares": np.full(n_perm, np.nan)} if return_shares else {}) | {
+             "observed": float("nan"), "n": 0, "n_predicates": 0, "baseline_mean": float("nan"),
              "baseline_ci95": [float("nan"), float("nan")], "p_value": float("nan"),
              "p_value_lower": float("nan"), "n_perm": int(n_perm), "seed": int(seed)}
     if not occurrences:
@@ -217,7 +220,8 @@ def label_match_test(occurrences: Sequence[tuple[str, Collection[str]]],
     draws = np.argsort(rng.random((n_perm, L)), axis=1)[:, :n_pred]  # (n_perm, n_pred) without replacement
     shares = match[np.arange(len(occurrences))[None, :], draws[:, occ_pred]].mean(axis=1)
     eps = 1e-12
-    return {"observed": observed, "n": len(occurrences), "n_predicates": n_pred,
+    extra = {"shares": shares} if return_shares else {}
+    return extra | {"observed": observed, "n": len(occurrences), "n_predicates": n_pred,
             "baseline_mean": float(shares.mean()),
             "baseline_ci95": [float(np.percentile(shares, 2.5)), float(np.percentile(shares, 97.5))],
             "p_value": float((1 + np.sum(shares >= observed - eps)) / (1 + n_perm)),
