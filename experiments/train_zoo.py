@@ -12,6 +12,11 @@ Models (architectures in ``src/cnnlens/models/fashion.py``; SPEC §3, §4, §5, 
   labels and with the labels randomly permuted (seed ``seed + 2``): the pair of Adebayo et al.'s
   data randomisation test (docs/algorithms.md §10.1). The permuted-label model memorises its
   training set (train accuracy, recorded) and is at chance on the test split.
+- ``texture_cnn`` / ``texture_cnn_ts3`` — a small CNN (``cnnlens.models.texture_cnn``, 64
+  last-conv filters) trained with cross-entropy on the zoo's ``texture_scenes`` train split, and
+  its fine-tune with the NESY sparsity loss (TS3; ``NESY_RECIPES``, ``cnnlens.nesy.train``,
+  trained in that order). The TS3 record stores the training θ (``zoo.nesy_theta``); both store
+  their NeSy program's test metrics (issue 26 item 6: the demo's NeSy section).
 
 Each model is built after ``torch.manual_seed(seed)``; batches are drawn from a
 ``torch.Generator`` seeded with ``seed + 1`` (shuffling and augmentation), Adam with a cosine
@@ -278,6 +283,94 @@ def train(name: str, *, seed: int = 0, epochs: int | None = None, train_limit: i
     return record
 
 
+# ---------------------------------------------------------------------------------------------
+# NeSy: a texture_scenes CNN and its sparsity-trained fine-tune (issue 26 item 6; docs §6.2–§6.3)
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class NesyRecipe:
+    """A zoo model trained with ``cnnlens.nesy.train`` (cross-entropy from scratch, or a
+    sparsity-loss fine-tune of another NeSy recipe's model). A sparsity-trained model's record
+    stores its training θ (``record["nesy"]["theta"]``, read by ``zoo.nesy_theta``) so that
+    ``NeSyModel.fit(binarization="sigmoid", theta=...)`` binarizes as it was trained."""
+
+    name: str
+    base: str | None  # the NeSy recipe whose weights are the start (None: from scratch)
+    strategy: str  # "CE" or TS1 … TS5
+    epochs: int
+    lr: float
+    weight_decay: float
+    k: int | None = None  # filters per class in P (K·C ≤ F/2); None for CE
+    batch_size: int = 32
+    dataset: str = "texture_scenes"  # zoo dataset: train split to train, test split to test
+
+    def record(self) -> dict:
+        return asdict(self)
+
+
+NESY_RECIPES: dict[str, NesyRecipe] = {
+    # the texture_scenes CNN (cnnlens.models.texture_cnn, 64 last-conv filters), cross-entropy
+    "texture_cnn": NesyRecipe("texture_cnn", None, "CE", epochs=12, lr=2e-3, weight_decay=0.0),
+    # ... fine-tuned with the NESY sparsity loss, TS3 (random P, θ from the start weights), K = 5
+    "texture_cnn_ts3": NesyRecipe("texture_cnn_ts3", "texture_cnn", "TS3", epochs=12, lr=1e-3,
+                                  weight_decay=5e-3, k=5),
+}
+
+
+def train_nesy(name: str, *, seed: int = 0, epochs: int | None = None, out_dir: Path = WEIGHTS_DIR,
+               ckpt_dir: Path = CKPT_DIR, threads: int | None = None, progress: bool = True) -> dict:
+    """Train ``NESY_RECIPES[name]`` (resumable: ``cnnlens.nesy.train`` checkpoints every epoch to
+    ``ckpt_dir/<name>/``), write ``<name>.pt`` and ``<name>.json``: test accuracy, the training
+    θ and P (sparsity strategies), and the NeSy program's metrics on the test split (training θ
+    for TS*, post-hoc θ for CE; NeSyModel's default FOLD-SE-M settings)."""
+    from cnnlens import Classifier, zoo
+    from cnnlens.models.texture import texture_cnn
+    from cnnlens.nesy import NeSyModel
+    from cnnlens.nesy import train as nesy_train
+
+    recipe = NESY_RECIPES[name]
+    epochs = recipe.epochs if epochs is None else epochs
+    if threads is not None:
+        torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(True)
+    tr, te = zoo.load_dataset(recipe.dataset, "train"), zoo.load_dataset(recipe.dataset, "test")
+    torch.manual_seed(seed)
+    net = texture_cnn(len(tr.class_names))
+    if recipe.base is not None:  # start from the base recipe's weights as written to out_dir
+        net.load_state_dict(torch.load(Path(out_dir) / f"{recipe.base}.pt", map_location="cpu", weights_only=True))
+    clf = Classifier(net.eval(), class_names=list(tr.class_names), input_shape=tuple(tr.images.shape[1:]))
+    t0 = time.perf_counter()
+    res = nesy_train(clf, tr, None, strategy=recipe.strategy, epochs=epochs, seed=seed, lr=recipe.lr,
+                     weight_decay=recipe.weight_decay, batch_size=recipe.batch_size, k=recipe.k,
+                     checkpoint_dir=Path(ckpt_dir) / name, resume=True, progress=progress)
+    elapsed = time.perf_counter() - t0
+    if res.theta is not None:
+        nesy = NeSyModel.fit(clf, tr.images, tr.labels, binarization="sigmoid", theta=res.theta)
+    else:
+        nesy = NeSyModel.fit(clf, tr.images, tr.labels, binarization="threshold")
+    ev = nesy.evaluate(te.images, te.labels)
+    pred = clf.predict(te.images)
+    record = {"name": name, "seed": seed, "epochs": epochs, "train_images": len(tr.labels),
+              "recipe": recipe.record(), "mean": 0.0, "std": 1.0, "train_seconds": round(elapsed, 1),
+              "threads": torch.get_num_threads(), "history": res.history, "torch": torch.__version__,
+              "cnnlens": CNNLENS_VERSION, "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+              "command": f"python experiments/train_zoo.py {name} --seed {seed}"
+              + ("" if epochs == recipe.epochs else f" --epochs {epochs}"),
+              "test_images": len(te.labels), "test_accuracy": round(float((pred == te.labels).float().mean()), 4),
+              "check_subset": len(te.labels), "check_accuracy": round(float((pred == te.labels).float().mean()), 4),
+              "nesy": {"strategy": recipe.strategy, "layer": res.layer, "k": res.k,
+                       "binarization": res.binarization,
+                       "theta": None if res.theta is None else [float(v) for v in res.theta.tolist()],
+                       "P": None if res.P is None or res.theta is None
+                       else [[int(j) for j in row.nonzero().flatten().tolist()] for row in res.P],
+                       "fold_params": nesy.fit_info.get("fold_params"), "test_metrics": ev}}
+    state = {kk: v.detach().clone().contiguous() for kk, v in clf.model.state_dict().items()}
+    out_dir = Path(out_dir)
+    atomic_write_bytes(out_dir / f"{name}.pt", _state_bytes(state))
+    atomic_write_text(out_dir / f"{name}.json", json.dumps(record, indent=1) + "\n")
+    for suffix in (".pt", ".json"):
+        os.chmod(out_dir / f"{name}{suffix}", 0o644)
+    return record
+
 def summary(out_dir: Path = WEIGHTS_DIR) -> str:
     """Markdown table of the training records in ``out_dir`` (for EXPERIMENTS.md)."""
     rows = ["| model | input | classes | params | weights KiB | seed | epochs | train images | "
@@ -325,9 +418,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.list:
         for r in RECIPES.values():
             print(json.dumps(r.record()))
+        for r in NESY_RECIPES.values():
+            print(json.dumps(r.record()))
         return 0
     for name in args.models or list(RECIPES):
         t0 = time.perf_counter()
+        if name in NESY_RECIPES:  # NeSy block (issue 26 item 6)
+            rec = train_nesy(name, seed=args.seed, epochs=args.epochs, out_dir=args.out,
+                             ckpt_dir=args.ckpt_dir, threads=args.threads, progress=not args.no_progress)
+            print(f"{name}: CNN test accuracy {rec['test_accuracy']:.4f}; NeSy "
+                  f"{rec['nesy']['test_metrics']}; {rec['train_seconds']} s training, "
+                  f"{time.perf_counter() - t0:.0f} s wall", flush=True)
+            continue
         rec = train(name, seed=args.seed, epochs=args.epochs, train_limit=args.train_limit,
                     test_limit=args.test_limit, out_dir=args.out, ckpt_dir=args.ckpt_dir,
                     threads=args.threads, progress=not args.no_progress,

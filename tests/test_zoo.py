@@ -42,7 +42,7 @@ def lfw():
 # ----------------------------------------------------------------------------- registry
 _MODEL_NAMES = ["mobilenet_v2_imagenet", "onet_face", "rnet_face", "mnist_cnn", "fashion_vgg",
                 "fashion_pair_seq", "fashion_cnn_s", "fashion_cnn_m", "fashion_cnn_l", "mnist_cnn_s",
-                "mnist_cnn_s_random_labels",
+                "mnist_cnn_s_random_labels", "texture_cnn", "texture_cnn_ts3",
                 "efficientnet_lite0_imagenet", "efficientnet_lite1_imagenet", "efficientnet_lite2_imagenet"]
 
 

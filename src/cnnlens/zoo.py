@@ -6,7 +6,7 @@ docs/algorithms.md §9 public contract::
     >>> zoo.list_models()  # doctest: +NORMALIZE_WHITESPACE
     ['mobilenet_v2_imagenet', 'onet_face', 'rnet_face', 'mnist_cnn', 'fashion_vgg',
      'fashion_pair_seq', 'fashion_cnn_s', 'fashion_cnn_m', 'fashion_cnn_l', 'mnist_cnn_s',
-     'mnist_cnn_s_random_labels',
+     'mnist_cnn_s_random_labels', 'texture_cnn', 'texture_cnn_ts3',
      'efficientnet_lite0_imagenet', 'efficientnet_lite1_imagenet', 'efficientnet_lite2_imagenet']
     >>> clf = zoo.load_classifier("mnist_cnn")            # doctest: +SKIP
     >>> ds = zoo.load_dataset("mnist", split="test")      # doctest: +SKIP
@@ -35,6 +35,8 @@ fashion_pair_seq       nn.Sequential, 4 conv blocks + 2 FC   1×128×128    Pull
 fashion_cnn_s/_m/_l    depth family: 1 / 2 / 4 conv + 2 FC   1×28×28      10 Fashion-MNIST
 mnist_cnn_s            fashion_cnn_s's net, 2,000 MNIST      1×28×28      digits 0–9
 mnist_cnn_s_random_…   the same, memorised permuted labels   1×28×28      digits 0–9 (chance)
+texture_cnn            3 conv (last 64) + GAP + FC           3×64×64      4 texture scenes
+texture_cnn_ts3        texture_cnn + NESY sparsity loss, TS3 3×64×64      4 texture scenes
 ====================== ===================================== ============ ==================
 
 The ``fashion_*`` models are trained by the project (``experiments/train_zoo.py``, issue #7) on
@@ -50,6 +52,13 @@ check (Adebayo et al. 2018; :func:`cnnlens.sanity.data_randomisation`, docs/algo
 ``fashion_cnn_s`` architecture trained on the first 2,000 images of the ``mnist`` train split with
 the true labels, and with the labels randomly permuted until it memorised them (train accuracy
 and chance-level test accuracy in the training record).
+
+``texture_cnn`` (cross-entropy) and ``texture_cnn_ts3`` (its fine-tune with the NESY sparsity loss,
+TS3, docs/algorithms.md §6.2–§6.3) are trained by ``experiments/train_zoo.py`` on the
+``texture_scenes`` train split (no input normalisation; NeSy layer ``"7"``, the last conv's
+ReLU). A NeSy model of the TS3 model binarizes with the θ it was trained with:
+``NeSyModel.fit(clf, x, y, binarization="sigmoid", theta=zoo.nesy_theta("texture_cnn_ts3"))``
+(:func:`nesy_theta`); the CE model is the post-hoc baseline (``binarization="threshold"``).
 """
 from __future__ import annotations
 
@@ -72,6 +81,7 @@ from .models.fashion import FASHION_CLASS_NAMES, FASHION_MEAN, FASHION_STD, PAIR
 from .models.mnist_cnn import DIGIT_CLASS_NAMES, MNIST_MEAN, MNIST_STD, MnistCNN
 from .models.mobilenet_v2 import MobileNetV2
 from .models.mtcnn import FACE_CLASS_NAMES, MTCNN_MEAN, MTCNN_STD, FaceClassifierNet, ONet, RNet
+from .models.texture import texture_cnn
 
 if TYPE_CHECKING:
     from .classifier import Classifier
@@ -86,6 +96,7 @@ __all__ = [
     "load_model",
     "load_dataset",
     "training_record",
+    "nesy_theta",
     "imagenet_class_names",
     "preprocess_photo",
     "IMAGENET_MEAN",
@@ -142,6 +153,12 @@ class _DatasetSpec:
     default_split: str
     files: tuple[tuple[str, str], ...]  # (asset key, path inside it)
     per_model: bool = False  # photos: loader(split, size, resize_to) crops for a zoo model
+
+
+def _texture_classes() -> tuple[str, ...]:
+    from .data.texture_scenes import CLASSES
+
+    return CLASSES
 
 
 def imagenet_class_names() -> list[str]:
@@ -214,6 +231,15 @@ _MODELS: dict[str, _ModelSpec] = {
             "cnnlens", "weights/mnist_cnn_s_random_labels.pt",
             functools.partial(FashionDepthCNN, "s"), MNIST_MEAN, MNIST_STD, lambda: list(DIGIT_CLASS_NAMES),
             (1, 28, 28), "features"),
+        # NeSy (issue 26 item 6): a texture_scenes CNN and its sparsity-trained fine-tune (θ in the record)
+        *(_ModelSpec(
+            name, desc, "cnnlens", f"weights/{name}.pt", texture_cnn, 0.0, 1.0,
+            lambda: list(_texture_classes()), (3, 64, 64), "7")
+          for name, desc in (
+              ("texture_cnn", "small CNN trained by cnnlens with cross-entropy on texture_scenes "
+                              "(3 conv, last 64 filters, global average pool), 64x64 RGB, 4 classes"),
+              ("texture_cnn_ts3", "texture_cnn fine-tuned by cnnlens with the NESY sparsity loss (TS3, "
+                                  "K = 5); training theta in its record (zoo.nesy_theta)"))),
         *(_ModelSpec(
             f"efficientnet_{v}_imagenet",
             f"EfficientNet-Lite{v[-1]} trained on ImageNet-1k (TensorFlow weights via "
@@ -465,6 +491,22 @@ def training_record(name: str) -> dict | None:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
+
+
+def nesy_theta(name: str) -> torch.Tensor:
+    """The thresholds θ ``(F,)`` a sparsity-trained zoo model (e.g. ``texture_cnn_ts3``) was
+    trained with, from its training record — what ``NeSyModel.fit(..., binarization="sigmoid",
+    theta=...)`` needs (docs/algorithms.md §6.1: the θ fixed for training, not refitted).
+
+    Raises:
+        CnnlensError: unknown model, or a model that was not sparsity-trained (no θ recorded).
+    """
+    record = training_record(name)
+    theta = ((record or {}).get("nesy") or {}).get("theta")
+    if theta is None:
+        raise CnnlensError(f"model {name!r} has no training theta: it was not trained with the "
+                           "sparsity loss (use NeSyModel.fit(..., binarization='threshold'))")
+    return torch.tensor(theta, dtype=torch.float32)
 
 
 def _model_description(spec: _ModelSpec) -> str:

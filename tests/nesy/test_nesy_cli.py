@@ -86,3 +86,18 @@ def test_one_class_folder_is_refused(tmp_path, capsys):
     assert main(["nesy", "extract", "--model", "mnist_cnn", "--images", str(tmp_path), "--out",
                  str(tmp_path / "r.json")]) == 2
     assert "single class" in capsys.readouterr().err
+
+
+def test_extract_from_a_sparsity_trained_zoo_model_uses_its_training_theta(tmp_path, capsys):
+    from cnnlens import zoo
+
+    rules = tmp_path / "nesy.json"
+    assert main(["nesy", "extract", "--model", "texture_cnn_ts3", "--dataset", "texture_scenes", "--split", "train",
+                 "--limit", "300", "--out", str(rules)]) == 0
+    assert "sigmoid binarization of layer 7" in capsys.readouterr().out
+    saved = json.loads(rules.read_text())
+    assert saved["binarization"] == "sigmoid"
+    assert np.allclose(saved["theta"], zoo.nesy_theta("texture_cnn_ts3").tolist())
+    assert main(["nesy", "extract", "--model", "texture_cnn", "--dataset", "texture_scenes", "--split", "train",
+                 "--limit", "300", "--out", str(rules)]) == 0
+    assert "threshold binarization of layer 7" in capsys.readouterr().out

@@ -11,7 +11,8 @@
 (``--resume`` continues them). ``torchrun --nproc_per_node N -m cnnlens nesy train …`` trains
 data-parallel (DDP; gloo on CPU, NCCL with ``--device cuda``, rank r on ``cuda:LOCAL_RANK``):
 the same global batches as one process, rank 0 writes. ``--trained RUN/`` loads those weights into the model and, for
-TS1–TS5 runs, makes ``extract`` binarize with the training θ (``--binarization auto``).
+TS1–TS5 runs, makes ``extract`` binarize with the training θ (``--binarization auto``); so does
+a sparsity-trained zoo model (``--model texture_cnn_ts3``: the θ of its training record).
 ``--images DIR`` is an ImageFolder (``DIR/<class>/<image>``); for ``label`` it also needs
 ``DIR/masks/<class>/<image stem>.png`` (concept indices) and ``DIR/concepts.json``
 (``{"concepts": [names...]}`` or a list). All outputs are written atomically.
@@ -73,6 +74,12 @@ def _classifier(args: argparse.Namespace):
 
 def _training_info(args: argparse.Namespace) -> dict | None:
     if not args.trained:
+        from .. import zoo
+
+        rec = zoo.training_record(args.model) if args.model in zoo.list_models() else None
+        nesy = (rec or {}).get("nesy") or {}
+        if nesy.get("theta") is not None:  # a sparsity-trained zoo model: its training θ and layer
+            return {"binarization": "sigmoid", "theta": nesy["theta"], "layer": nesy["layer"]}
         return None
     path = Path(args.trained) / "training.json"
     if not path.is_file():

@@ -10,6 +10,7 @@ from .fashion import FashionDepthCNN, FashionVGG, fashion_pair_seq
 from .mnist_cnn import MnistCNN
 from .mobilenet_v2 import MobileNetV2
 from .mtcnn import FACE_CLASS_NAMES, FaceClassifierNet, ONet, RNet
+from .texture import texture_cnn
 
 __all__ = ["MobileNetV2", "RNet", "ONet", "FaceClassifierNet", "FACE_CLASS_NAMES", "MnistCNN",
-           "FashionVGG", "FashionDepthCNN", "fashion_pair_seq", "EfficientNetLite"]
+           "FashionVGG", "FashionDepthCNN", "fashion_pair_seq", "EfficientNetLite", "texture_cnn"]

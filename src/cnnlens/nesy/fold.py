@@ -48,7 +48,11 @@ when there is none, when it covers no positive, or (``tail``, FOLD-SE) when it c
 repeat. ``n_left`` = the examples the multi-class driver still had when it learned the
 classifying rule the exceptions belong to (= |train| under the binary convention). Counting
 |train| instead pruned the exceptions of late rules so hard that they covered many negatives:
-−5 points on binarized digits (EXPERIMENTS.md).
+−5 points on binarized digits (EXPERIMENTS.md). ``tail_base="train", exception_tail="train"``
+is FOLD-SE's (and the NESY paper's) convention, §6.5: on the general FOLD tables it costs 2.7
+points of accuracy (so it is not this estimator's default), on binarized NeSy tables it gives
+1.2–4.6× smaller programs (mean 163 → 57 literals) at the same accuracy, so :class:`~cnnlens.nesy.NeSyModel` uses it
+(EXPERIMENTS.md, "Rule learner tail convention (issue 26 item 4)").
 
 **Binary convention** (FOLD-SE; ``positive_class="auto"`` on two classes): the covering loop
 learns rules for the positive class only (the less frequent class, or ``positive_class``); the
@@ -187,10 +191,14 @@ class FoldSEM(ClassifierMixin, BaseEstimator):
             until the next rule is accepted (True), or for good (False, the original driver).
         tail_base ({"left", "train"}, default "left"):
             What ``tail`` multiplies for a classifying rule of the multi-class driver: the examples
-            still left, or the training rows (the original driver).
+            still left, or the training rows (the original driver; FOLD-SE's convention).
         exception_tail ({"left", "train", "none"}, default "left"):
             What ``tail`` multiplies for an exception rule set (``mode="fold-se-m"``): the examples
             the driver had left when it learned the classifying rule, the training rows, or no tail.
+            ``tail_base="train", exception_tail="train"`` is FOLD-SE's / the NESY paper's
+            convention (§6.5) and NeSyModel's default; ``"left"``/``"left"`` keeps 2.7 points
+            more accuracy on the general FOLD tables, ``"train"``/``"train"`` 1.2–4.6× smaller
+            programs at equal accuracy on NeSy tables (EXPERIMENTS.md, issue 26 item 4).
         catch_all (bool, default True):
             Multi-class driver (``mode="fold-se-m"``): keep empty-body rules and end with a
             catch-all rule (not when ``default_class`` is given), so a rule fires on every training

@@ -18,9 +18,10 @@ Example::
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -29,7 +30,8 @@ from ..classifier import Classifier
 from ..errors import CnnlensError
 from .binarize import filter_maps, filter_norms
 
-__all__ = ["concept_shares", "label_filters", "FilterLabel", "sanitize_concept", "check_masks"]
+__all__ = ["concept_shares", "label_filters", "FilterLabel", "sanitize_concept", "check_masks",
+           "label_match_test"]
 
 
 @dataclass
@@ -156,3 +158,72 @@ def label_filters(clf: Classifier, images: torch.Tensor, masks: torch.Tensor,
         out.append(FilterLabel(j, "_".join(parts), [names[c] for c, _ in keep], [v for _, v in keep],
                                top_imgs[fi].tolist()))
     return out
+
+
+def label_match_test(occurrences: Sequence[tuple[str, Collection[str]]],
+                     labels: Mapping[str, Collection[str]],
+                     pool: Sequence[Collection[str]] | None = None,
+                     n_perm: int = 10_000, seed: int = 0, return_shares: bool = False) -> dict:
+    """How often a predicate's label names an expected concept, against random labels (§6.8).
+
+    ``occurrences``: one ``(predicate, expected concepts)`` pair per counted item — e.g. each
+    positive literal of a class-``c`` rule with the concepts that define ``c``, or each rule
+    predicate once with every class-defining concept. ``labels``: predicate → the concepts of
+    its label (:attr:`FilterLabel.concepts`). An occurrence *matches* when its predicate's
+    label shares a concept with the expected ones; the observed statistic is the share of
+    matching occurrences.
+
+    Baseline (seeded, ``n_perm`` draws): the distinct predicates get labels drawn at random
+    without replacement from ``pool`` — by default the predicates' own labels, i.e. a
+    permutation of the labels among the predicates (the same label distribution); pass the
+    labels of every filter of the layer to ask whether rule predicates are labelled differently
+    from the layer's filters in general. Returns ``observed``, ``n`` (occurrences),
+    ``n_predicates``, ``baseline_mean``, ``baseline_ci95`` (2.5 / 97.5 percentiles of the
+    permutation shares), ``p_value`` (one-sided, P(share ≥ observed) with the +1 correction
+    (1 + #{≥}) / (1 + n_perm)), ``p_value_lower`` (the same for ≤), ``n_perm``, ``seed``; with
+    ``return_shares=True`` also ``shares``, the ``(n_perm,)`` permutation shares (to pool several
+    models: sum ``n · shares`` over them, draw by draw).
+
+    Example::
+
+        >>> occ = [("f1", {"grass"}), ("f2", {"brick"}), ("f3", {"brick"})]
+        >>> lab = {"f1": ["grass"], "f2": ["brick"], "f3": ["background"]}
+        >>> r = label_match_test(occ, lab, n_perm=2000, seed=0)
+        >>> round(r["observed"], 3), round(r["baseline_mean"], 2)
+        (0.667, 0.33)
+    """
+    if n_perm < 1:
+        raise CnnlensError(f"n_perm must be >= 1, got {n_perm}")
+    occurrences = [(str(p), frozenset(e)) for p, e in occurrences]
+    preds = sorted({p for p, _ in occurrences})
+    missing = [p for p in preds if p not in labels]
+    if missing:
+        raise CnnlensError(f"no label for predicate(s) {', '.join(missing[:5])}")
+    empty = ({"shares": np.full(n_perm, np.nan)} if return_shares else {}) | {
+             "observed": float("nan"), "n": 0, "n_predicates": 0, "baseline_mean": float("nan"),
+             "baseline_ci95": [float("nan"), float("nan")], "p_value": float("nan"),
+             "p_value_lower": float("nan"), "n_perm": int(n_perm), "seed": int(seed)}
+    if not occurrences:
+        return empty
+    own = [frozenset(labels[p]) for p in preds]
+    pool_sets = own if pool is None else [frozenset(c) for c in pool]
+    if len(pool_sets) < len(preds):
+        raise CnnlensError(f"pool has {len(pool_sets)} labels for {len(preds)} predicates; "
+                           "need at least one per predicate")
+    pidx = {p: i for i, p in enumerate(preds)}
+    occ_pred = np.array([pidx[p] for p, _ in occurrences])
+    # match[o, l]: would occurrence o match if its predicate carried pool label l
+    match = np.array([[bool(e & lab) for lab in pool_sets] for _, e in occurrences], dtype=bool)
+    observed = float(np.mean([bool(e & frozenset(labels[p])) for p, e in occurrences]))
+    rng = np.random.default_rng(seed)
+    L, n_pred = len(pool_sets), len(preds)
+    draws = np.argsort(rng.random((n_perm, L)), axis=1)[:, :n_pred]  # (n_perm, n_pred) without replacement
+    shares = match[np.arange(len(occurrences))[None, :], draws[:, occ_pred]].mean(axis=1)
+    eps = 1e-12
+    extra = {"shares": shares} if return_shares else {}
+    return extra | {"observed": observed, "n": len(occurrences), "n_predicates": n_pred,
+            "baseline_mean": float(shares.mean()),
+            "baseline_ci95": [float(np.percentile(shares, 2.5)), float(np.percentile(shares, 97.5))],
+            "p_value": float((1 + np.sum(shares >= observed - eps)) / (1 + n_perm)),
+            "p_value_lower": float((1 + np.sum(shares <= observed + eps)) / (1 + n_perm)),
+            "n_perm": int(n_perm), "seed": int(seed)}
