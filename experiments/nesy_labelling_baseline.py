@@ -201,7 +201,7 @@ def main(argv=None) -> int:
         print(report(results))
         return 0
     done = {(r["seed"], r["strategy"]) for r in results["runs"]}
-    results["config"] = {k: str(v) for k, v in vars(args).items()}
+    results["config"] = {k: str(v) for k, v in vars(args).items() if k not in ("results", "report")}
     for seed in args.seeds:
         todo = [s for s in args.strategies if (seed, s) not in done]
         if not todo:

@@ -45,3 +45,31 @@ def test_recorded_nesy_metrics_remeasure(name, scenes):
     assert ev["size"] == pytest.approx(want["size"], abs=2)
     assert ev["accuracy"] == pytest.approx(want["accuracy"], abs=0.01)
     assert ev["fidelity"] == pytest.approx(want["fidelity"], abs=0.01)
+
+
+def test_train_zoo_nesy_recipe_is_deterministic(tmp_path):
+    """experiments/train_zoo.py's NeSy block: the same seed gives bit-identical weights (1 epoch)."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    tz = sys.modules.get("cnnlens_train_zoo")  # the name tests/test_zoo_trained.py registers it under
+    if tz is None:
+        root = Path(__file__).resolve().parents[2]
+        spec = importlib.util.spec_from_file_location("cnnlens_train_zoo", root / "experiments" / "train_zoo.py")
+        tz = importlib.util.module_from_spec(spec)
+        sys.modules["cnnlens_train_zoo"] = tz  # it defines dataclasses
+        spec.loader.exec_module(tz)
+    prev = torch.are_deterministic_algorithms_enabled()
+    try:
+        outs = []
+        for run in ("a", "b"):
+            out = tmp_path / run
+            out.mkdir()
+            rec = tz.train_nesy("texture_cnn", epochs=1, out_dir=out, ckpt_dir=tmp_path / f"ckpt_{run}", threads=1,
+                                progress=False)
+            outs.append((out / "texture_cnn.pt").read_bytes())
+        assert outs[0] == outs[1]
+        assert rec["epochs"] == 1 and rec["nesy"]["theta"] is None and rec["nesy"]["strategy"] == "CE"
+    finally:
+        torch.use_deterministic_algorithms(prev)
