@@ -111,6 +111,16 @@ RECIPES: dict[str, Recipe] = {
 }
 
 
+# --- RI per-task models (issue 25): one FashionTaskCNN per RI Table 1 task, 1×64×64 ---------
+from cnnlens.models.fashion import FASHION_TASKS, TASK_SIZE, FashionTaskCNN  # noqa: E402
+
+for _name, _classes in FASHION_TASKS.items():
+    RECIPES[_name] = Recipe(_name, functools.partial(FashionTaskCNN, len(_classes)), _classes, TASK_SIZE,
+                            False, 4, 64, 1e-3, 1000)
+del _name, _classes
+# --- end RI per-task models --------------------------------------------------------------------
+
+
 @functools.lru_cache(maxsize=2)
 def _fashion(split: str):
     return load_fashion_mnist(split)
