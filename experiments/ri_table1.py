@@ -476,7 +476,7 @@ def table_stats(units: list[dict], n_boot: int = 2000) -> dict:
                 lo, hi = np.percentile(boots, [2.5, 97.5])
                 ts["pairs"][setting] = {"best": best, "seeds": common, "mean_diff": float(np.mean(diffs)),
                                         "per_seed_diff": diffs, "ci": [float(lo), float(hi)],
-                                        "ri_wins": int(sum(d < 0 for d in diffs))}
+                                        "ri_wins": int(sum(d < -1e-9 for d in diffs))}
         stats["tasks"][task] = ts
     return stats
 

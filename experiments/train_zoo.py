@@ -12,6 +12,9 @@ Models (architectures in ``src/cnnlens/models/fashion.py``; SPEC §3, §4, §5, 
   labels and with the labels randomly permuted (seed ``seed + 2``): the pair of Adebayo et al.'s
   data randomisation test (docs/algorithms.md §10.1). The permuted-label model memorises its
   training set (train accuracy, recorded) and is at chance on the test split.
+- ``fashion_task_tshirt_shirt`` / ``_pullover_coat`` / ``_sneaker_boot`` / ``fashion_task4`` —
+  RI Table 1's one model per task (issue 25): ``FashionTaskCNN`` at 1×64×64 (bilinear
+  upsampling), conv trunk + FC64–ReLU–FC head that reads all of ψ; 2, 2, 2 and 4 classes.
 
 Each model is built after ``torch.manual_seed(seed)``; batches are drawn from a
 ``torch.Generator`` seeded with ``seed + 1`` (shuffling and augmentation), Adam with a cosine
