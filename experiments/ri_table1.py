@@ -28,7 +28,7 @@ AD/AI (Eq. 7–8, ×100) per unseen image with c = Class(e), Y_c the softmax pro
 **black = pixel 0**, as RI §6.2 says) for p ∈ {10, 20, 40} %, and ``mode="soft"`` (e ⊙ map). Also
 per image at keep-20 %: whether the masked image's class differs from c (the black-image effect).
 
-Every unit is written atomically to ``<out>/<task>/s<seed>_<method>.json`` (per-image values, so
+Every unit is written atomically to ``<out>/<task>/s<seed>_<method>.json.gz`` (gzipped JSON) (per-image values, so
 the table recomputes: tests/test_ri_table1.py); a re-run skips units whose file has the same
 config key. ``--max-minutes`` stops launching units after that many minutes.
 
@@ -40,6 +40,7 @@ config key. ``--max-minutes`` stops launching units after that many minutes.
 from __future__ import annotations
 
 import argparse
+import gzip
 import hashlib
 import json
 import math
@@ -63,10 +64,13 @@ TASKS: dict[str, dict] = {
     "fashion4": {"model": "fashion_task4", "classes": (0, 2, 4, 6)},
     "pair_seq128": {"model": "fashion_pair_seq", "classes": (2, 4)},
 }
-METHODS = ("ri", "gradcam", "gradcam++", "scorecam", "random", "ace")
+METHODS = ("ri", "gradcam", "gradcam++", "scorecam", "random", "ace", "gradcam_own", "gradcam++_own", "scorecam_own")
+#: reference rows, not reuse: each unseen image explained by its own CAM (the ceiling reuse is measured against)
+OWN = ("gradcam_own", "gradcam++_own", "scorecam_own")
 BASELINES = ("gradcam", "gradcam++", "scorecam", "ace")
 LABELS = {"ri": "RI", "gradcam": "Grad-CAM", "gradcam++": "Grad-CAM++", "scorecam": "Score-CAM",
-          "random": "random map", "ace": "ACE"}
+          "random": "random map", "ace": "ACE", "gradcam_own": "Grad-CAM, own (no reuse)",
+          "gradcam++_own": "Grad-CAM++, own (no reuse)", "scorecam_own": "Score-CAM, own (no reuse)"}
 KEEPS = (0.1, 0.2, 0.4)
 SETTINGS = ("keep10", "keep20", "keep40", "soft")
 SIZES = {"per_class": 2500, "n_unseen": 1000, "n_boundaries": 50, "v_per_class": 10, "ace_cap": 50}
@@ -76,7 +80,18 @@ DRAW_STREAM, RANDOM_STREAM = 47, 48  # seeding streams "ri.table1_draws" / "ri.t
 
 
 # ------------------------------------------------------------------------------------------- data
+_REV: str | None = None
+
+
 def git_rev() -> str:
+    """The checkout's short commit, read once per process (the code that produced the units)."""
+    global _REV
+    if _REV is None:
+        _REV = _git_rev()
+    return _REV
+
+
+def _git_rev() -> str:
     try:
         return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                               text=True, check=True).stdout.strip()
@@ -213,7 +228,7 @@ def ri_unit(st: SeedState) -> tuple[torch.Tensor, torch.Tensor, dict]:
     for j, p in enumerate(it.boundaries):
         centres.append({**it.counts[j], "cls": int(st.centre_cls[j]), "share_Q_sep": round(float(sep[j].double().mean()), 4),
                         "share_P_sep": (round(float(sep[j, p].double().mean()), 4) if p.numel() else None),
-                        "n_cover_S": int(covers[:, j].sum())})
+                        "n_cover_S": int(covers[:, j].sum()), "boundaries": p.tolist()})
     extra = {"covered": "".join("1" if b else "0" for b in any_cov.tolist()),
              "n_covering": covers.sum(1).tolist(),
              "centres": centres, "n_distinct_boundaries": int(sub.n_distinct_boundaries),
@@ -228,6 +243,15 @@ def cam_unit(st: SeedState, method: str) -> tuple[torch.Tensor, torch.Tensor, di
 
     w = cam_weights(st.td.clf, st.ri.reference_images[st.centre_ref], st.centre_cls, method, None, st.batch_size)
     return _cam_maps(st.psi_s, w[st.nearest], tuple(st.x_s.shape[-2:])), st.nearest, {}
+
+
+def own_unit(st: SeedState, method: str) -> tuple[torch.Tensor, torch.Tensor, dict]:
+    """Reference row: every unseen image explained by its own CAM weights for its own class c (no reuse)."""
+    from cnnlens.attribution.cam import cam_weights
+    from cnnlens.representative.evaluation import _cam_maps
+
+    w = cam_weights(st.td.clf, st.x_s, st.c_s, method, None, st.batch_size)
+    return _cam_maps(st.psi_s, w, tuple(st.x_s.shape[-2:])), st.nearest, {"own": True}
 
 
 def random_unit(st: SeedState) -> tuple[torch.Tensor, torch.Tensor, dict]:
@@ -318,7 +342,7 @@ def score_maps(st: SeedState, maps: torch.Tensor, method: str) -> dict:
 
 
 def run_unit(st: SeedState, method: str, key: str, path: Path, digest: str) -> dict:
-    from cnnlens._io import atomic_write_text
+    from cnnlens._io import atomic_write_bytes
 
     t0 = time.perf_counter()
     if method == "ri":
@@ -327,6 +351,8 @@ def run_unit(st: SeedState, method: str, key: str, path: Path, digest: str) -> d
         maps, assigned, extra = random_unit(st)
     elif method == "ace":
         maps, assigned, extra = ace_unit(st)
+    elif method in OWN:
+        maps, assigned, extra = own_unit(st, method[:-len("_own")])
     else:
         maps, assigned, extra = cam_unit(st, method)
     scores = score_maps(st, maps, method)
@@ -339,7 +365,7 @@ def run_unit(st: SeedState, method: str, key: str, path: Path, digest: str) -> d
            "threads": torch.get_num_threads(),
            "c": "".join(str(int(v)) for v in st.c_s.tolist()),
            "assigned": assigned.tolist(), "centre_cls": st.centre_cls.tolist(), **scores, "extra": extra}
-    atomic_write_text(path, json.dumps(rec, separators=(",", ":")) + "\n")
+    atomic_write_bytes(path, gzip.compress((json.dumps(rec, separators=(",", ":")) + "\n").encode(), mtime=0))
     return rec
 
 
@@ -368,6 +394,7 @@ def run(args: argparse.Namespace) -> None:
     from cnnlens._io import atomic_write_text
 
     torch.set_num_threads(args.threads)
+    git_rev()  # the commit of the code at the start of the run
     t_start = time.perf_counter()
     out = Path(args.out)
     ace_ok = None
@@ -395,8 +422,8 @@ def run(args: argparse.Namespace) -> None:
                     if not meta_path.is_file() or json.loads(meta_path.read_text()).get("weights") != digest:
                         atomic_write_text(meta_path, json.dumps(task_meta(td, draws, digest), indent=1) + "\n")
                 key = config_key(task, method, digest)
-                path = out / task / f"s{seed}_{method}.json"
-                if path.is_file() and json.loads(path.read_text()).get("config_key") == key:
+                path = out / task / f"s{seed}_{method}.json.gz"
+                if path.is_file() and read_unit(path).get("config_key") == key:
                     continue
                 if st is None:
                     st = SeedState(td, seed, draws, batch_size=args.batch_size)
@@ -408,8 +435,12 @@ def run(args: argparse.Namespace) -> None:
 
 
 # ------------------------------------------------------------------------------------------- table
+def read_unit(path: Path) -> dict:
+    return json.loads(gzip.decompress(Path(path).read_bytes()))
+
+
 def load_units(out: Path = OUT) -> list[dict]:
-    return [json.loads(p.read_text()) for p in sorted(Path(out).glob("*/s*_*.json"))]
+    return [read_unit(p) for p in sorted(Path(out).glob("*/s*_*.json.gz"))]
 
 
 def unit_values(u: dict, setting: str) -> tuple[np.ndarray, np.ndarray]:
@@ -423,7 +454,12 @@ def _ms(v: list[float]) -> tuple[float, float]:
     return float(a.mean()), float(a.std(ddof=1)) if a.size > 1 else 0.0
 
 
-def table_stats(units: list[dict], n_boot: int = 2000) -> dict:
+def load_black(out: Path = OUT) -> dict[str, int]:
+    """Per task, the class its model predicts for an all-black image (``<task>/task.json``)."""
+    return {p.parent.name: json.loads(p.read_text())["black_image"]["class"] for p in sorted(Path(out).glob("*/task.json"))}
+
+
+def table_stats(units: list[dict], n_boot: int = 2000, black: dict[str, int] | None = None) -> dict:
     """Per task × method × setting: per-seed mAD/mAI (%), mean ± std (ddof 1) over seeds; RI vs the
     best baseline (lowest mean mAD among Grad-CAM, Grad-CAM++, Score-CAM, ACE) on the seeds both
     have: mean paired difference, a paired bootstrap 95 % CI (images resampled within each seed,
@@ -452,6 +488,14 @@ def table_stats(units: list[dict], n_boot: int = 2000) -> dict:
             ms["mismatch"] = float(np.mean([np.mean([int(u_c) != tm[method][s]["centre_cls"][a]
                                                      for u_c, a in zip(tm[method][s]["c"], tm[method][s]["assigned"])])
                                             for s in seeds])) * 100
+            if black and task in black:  # mAD@20 split by whether c is the class of an all-black image
+                for name, same in (("black_class", True), ("other_class", False)):
+                    vals = []
+                    for s in seeds:
+                        ad, _ = unit_values(tm[method][s], "keep20")
+                        sel = np.array([(int(ch) == black[task]) == same for ch in tm[method][s]["c"]])
+                        vals.append(100 * ad[sel].mean() if sel.any() else float("nan"))
+                    ms[f"mAD20_{name}"] = float(np.mean(vals))
             if method == "ri":
                 ms["coverage"] = float(np.mean([np.mean([ch == "1" for ch in tm[method][s]["extra"]["covered"]])
                                                 for s in seeds])) * 100
@@ -499,7 +543,8 @@ def table_markdown(stats: dict) -> str:
                 f"{_fmt(st['keep10']['mAD'], st['keep10']['mAD_std'])} | "
                 f"{_fmt(st['keep40']['mAD'], st['keep40']['mAD_std'])} | "
                 f"{_fmt(st['soft']['mAD'], st['soft']['mAD_std'])} | "
-                f"{_fmt(st['soft']['mAI'], st['soft']['mAI_std'])} | {ms['flip_keep20']:.1f} | {ms['mismatch']:.1f} |")
+                f"{_fmt(st['soft']['mAI'], st['soft']['mAI_std'])} | {ms['flip_keep20']:.1f} | "
+                + ("– |" if method in OWN else f"{ms['mismatch']:.1f} |"))
     lines += ["", "RI − best baseline (mAD, percentage points; negative = RI better; 95 % paired bootstrap CI "
               "over images within seeds):", "",
               "| task | setting | best baseline | seeds | RI − best | 95 % CI | seeds RI wins |", "|---|---|---|---|---|---|---|"]
@@ -508,6 +553,15 @@ def table_markdown(stats: dict) -> str:
             lines.append(f"| {task} | {setting} | {LABELS.get(p['best'], p['best'])} | {len(p['seeds'])} | "
                          f"{p['mean_diff']:+.2f} | [{p['ci'][0]:+.2f}, {p['ci'][1]:+.2f}] | "
                          f"{p['ri_wins']}/{len(p['seeds'])} |")
+    if any("mAD20_black_class" in ms for ts in stats["tasks"].values() for ms in ts["methods"].values()):
+        lines += ["", "mAD@20 (%) split by the unseen image's class c: c = the class the model gives an all-black image "
+                  "(masking pushes towards c) | c = another class (masking pushes away from c); mean over seeds:", "",
+                  "| task | method | c = black image's class | c ≠ black image's class |", "|---|---|---|---|"]
+        for task, ts in stats["tasks"].items():
+            for method, ms in ts["methods"].items():
+                if "mAD20_black_class" in ms:
+                    lines.append(f"| {task} | {LABELS.get(method, method)} | {ms['mAD20_black_class']:.2f} | "
+                                 f"{ms['mAD20_other_class']:.2f} |")
     cov = [f"{task} {ts['methods']['ri']['coverage']:.1f} %" for task, ts in stats["tasks"].items()
            if "ri" in ts["methods"]]
     if cov:
@@ -518,7 +572,7 @@ def table_markdown(stats: dict) -> str:
 def table(args: argparse.Namespace) -> None:
     from cnnlens._io import atomic_write_text
 
-    stats = table_stats(load_units(Path(args.out)))
+    stats = table_stats(load_units(Path(args.out)), black=load_black(Path(args.out)))
     md = table_markdown(stats)
     atomic_write_text(Path(args.out) / "table.md", md)
     atomic_write_text(Path(args.out) / "table.json", json.dumps(stats, indent=1) + "\n")
@@ -547,20 +601,27 @@ def boundary_stats(units: list[dict]) -> dict:
         t["C_and_D"].append(float(np.mean([c["C_and_D"] for c in cs])))
         t["coverage"].append(float(np.mean([ch == "1" for ch in e["covered"]])))
         t["distinct"].append(e["n_distinct_boundaries"])
+        # distinct interpretations among the |V| centres: P(x) itself is not stored, so centres with
+        # equal (|P|, |C|, |C ∩ D|, δ, covered unseen images) count as one (a proxy; equal P gives equal tuples)
+        t.setdefault("distinct_P", []).append(len({(c["P"], c["C"], c["C_and_D"], c["delta"], c["n_cover_S"])
+                                                   for c in cs}))
+        t.setdefault("V", []).append(len(cs))
     return out
 
 
 def boundary_markdown(stats: dict, extra: dict | None = None) -> str:
     lines = ["| task (model) | seeds | boundaries separating Class(x): share of Q, V images (%) | over all of R (%) | "
-             "inside P(x) (%) | mean |P(x)| | mean |C| covered refs | mean |C ∩ D| | coverage of S (%) | distinct of |Q| |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "inside P(x) (%) | mean |P(x)| | mean |C| covered refs | mean |C ∩ D| | coverage of S (%) | distinct of |Q| | "
+             "distinct P(x) among |V| |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     rows = dict(stats)
     rows.update(extra or {})
     for task, t in rows.items():
         lines.append(f"| {task} | {len(t['seeds'])} | {100 * np.mean(t['share_Q_sep']):.1f} | "
                      f"{100 * np.mean(t['share_Q_sep_over_R']):.1f} | {100 * np.mean(t['share_P_sep']):.1f} | "
                      f"{np.mean(t['P_size']):.1f} | {np.mean(t['C_size']):.0f} | {np.mean(t['C_and_D']):.1f} | "
-                     f"{100 * np.mean(t['coverage']):.1f} | {np.mean(t['distinct']):.0f} |")
+                     f"{100 * np.mean(t['coverage']):.1f} | {np.mean(t['distinct']):.0f} | "
+                     + (f"{np.mean(t['distinct_P']):.1f} of {np.mean(t['V']):.0f} |" if "distinct_P" in t else "– |"))
     return "\n".join(lines) + "\n"
 
 
@@ -606,6 +667,8 @@ def extra_boundaries(model: str, dataset: str, classes: list[int] | None, seeds:
         t["C_and_D"].append(float(np.mean([c["C_and_D"] for c in it.counts])))
         t["coverage"].append(float(cov.double().mean()))
         t["distinct"].append(ri.n_distinct_boundaries)
+        t.setdefault("distinct_P", []).append(len({tuple(p.tolist()) for p in it.boundaries}))
+        t.setdefault("V", []).append(len(it.boundaries))
     return t
 
 
