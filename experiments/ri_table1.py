@@ -610,14 +610,18 @@ def boundary_stats(units: list[dict]) -> dict:
 
 
 def boundary_markdown(stats: dict, extra: dict | None = None) -> str:
+    """The boundary table (Table 1 tasks in ``TASKS`` order, then the extra models); pipes inside
+    cells are escaped (``\\|``) so the table renders."""
     lines = ["| task (model) | seeds | boundaries separating Class(x): share of Q, V images (%) | over all of R (%) | "
-             "inside P(x) (%) | mean |P(x)| | mean |C| covered refs | mean |C ∩ D| | coverage of S (%) | distinct of |Q| | "
-             "distinct P(x) among |V| |",
+             "inside P(x) (%) | mean \\|P(x)\\| | mean \\|C\\| covered refs | mean \\|C ∩ D\\| | coverage of S (%) | "
+             "distinct of \\|Q\\| | distinct P(x) among \\|V\\| |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
-    rows = dict(stats)
+    rows = {t: stats[t] for t in TASKS if t in stats}
+    rows.update({t: v for t, v in stats.items() if t not in rows})
     rows.update(extra or {})
     for task, t in rows.items():
-        lines.append(f"| {task} | {len(t['seeds'])} | {100 * np.mean(t['share_Q_sep']):.1f} | "
+        label = task.replace("|", "\\|")
+        lines.append(f"| {label} | {len(t['seeds'])} | {100 * np.mean(t['share_Q_sep']):.1f} | "
                      f"{100 * np.mean(t['share_Q_sep_over_R']):.1f} | {100 * np.mean(t['share_P_sep']):.1f} | "
                      f"{np.mean(t['P_size']):.1f} | {np.mean(t['C_size']):.0f} | {np.mean(t['C_and_D']):.1f} | "
                      f"{100 * np.mean(t['coverage']):.1f} | {np.mean(t['distinct']):.0f} | "

@@ -147,3 +147,53 @@ def test_ace_unit_is_skipped_with_a_message_when_unregistered(tmp_path, monkeypa
     out = capsys.readouterr().out
     assert "ace: skipped" in out and "h-ace" in out
     assert not [p for p in tmp_path.rglob("*") if p.is_file()]
+
+
+def test_ace_hook_runs_a_registered_ace_per_cluster() -> None:
+    """Once a method 'ace' is registered (branch h-ace), the ACE unit calls it once per k-means
+    cluster with that cluster's reference images of the centre's class (≤ the cap, nearest the
+    centre first) and the centre's class as target, on the unseen images assigned to the cluster;
+    keep-p keeps whole segments (ties) until > p of the pixels."""
+    from types import SimpleNamespace
+
+    import torch
+    from torch import nn
+
+    import cnnlens
+    from cnnlens.attribution import register, unregister
+    from cnnlens.explanation import Explanation
+
+    if "ace" in cnnlens.methods():
+        pytest.skip("a real 'ace' is registered; the hook is exercised by experiments/ri_table1.py itself")
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(2 * 8 * 8, 2)).eval()
+    clf = cnnlens.Classifier(net, feature_layer="1")
+    calls = []
+
+    @register("ace", description="test stand-in")
+    def fake_ace(clf, x, targets, *, seed, batch_size, layer, reference=None):
+        calls.append((x.shape[0], int(targets[0]), reference.shape[0]))
+        maps = torch.zeros(x.shape[0], 8, 8)
+        maps[:, :, :4] = 1.0  # two "segments": left half important, right half not
+        maps[:, :, 4:] = 0.5
+        return Explanation(maps=maps, targets=targets, params={})
+
+    try:
+        refs = torch.rand(12, 1, 8, 8)
+        preds = torch.tensor([0, 0, 0, 1, 1, 1, 0, 0, 1, 1, 0, 1])
+        feats = torch.arange(12, dtype=torch.float32)[:, None]
+        st = SimpleNamespace(
+            td=SimpleNamespace(clf=clf), seed=0, batch_size=8,
+            ri=SimpleNamespace(predictions_=preds, features_=feats, reference_images=refs),
+            centres=torch.tensor([[2.0], [9.0]]), centre_ref=torch.tensor([2, 9]), centre_cls=torch.tensor([0, 1]),
+            cluster=torch.tensor([0] * 6 + [1] * 6), nearest=torch.tensor([0, 1, 1]), x_s=torch.rand(3, 1, 8, 8))
+        maps, assigned, info = t1.ace_unit(st)
+        # cluster 0: refs 0–5 of class 0 → 0, 1, 2 (3 images); cluster 1: refs 6–11 of class 1 → 8, 9, 11
+        assert calls == [(1, 0, 3), (2, 1, 3)]
+        assert torch.equal(assigned, st.nearest) and maps.shape == (3, 8, 8)
+        ad, ai, cls = t1.segment_keep_ad_ai(clf, st.x_s, maps, torch.tensor([0, 1, 1]), 0.2, 8)
+        assert ad.shape == ai.shape == cls.shape == (3,)
+        kept = (maps >= maps.flatten(1).topk(13, dim=1).values[:, -1:, None]).float().mean().item()
+        assert kept == pytest.approx(0.5)  # the whole left segment, not exactly 20 %
+    finally:
+        unregister("ace")
