@@ -1,5 +1,8 @@
 """RI paper Table 1 reproduction: reuse of interpretations on unseen images (SPEC §5).
 
+Superseded for Table 1 by ``experiments/ri_table1.py`` (issue 25: one model per task at 64²/128²,
+per-unit results, random-map and own-CAM rows, the ACE hook); kept for the earlier ``fashion_vgg`` runs.
+
 Runs :meth:`RepresentativeInterpreter.evaluate_reuse` (RI vs Grad-CAM, Grad-CAM++, Score-CAM reusing
 their nearest centre image's channel weights; AD/AI in the ``keep`` mode, 20 % kept) on:
 

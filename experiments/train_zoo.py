@@ -17,6 +17,9 @@ Models (architectures in ``src/cnnlens/models/fashion.py``; SPEC §3, §4, §5, 
   its fine-tune with the NESY sparsity loss (TS3; ``NESY_RECIPES``, ``cnnlens.nesy.train``,
   trained in that order). The TS3 record stores the training θ (``zoo.nesy_theta``); both store
   their NeSy program's test metrics (issue 26 item 6: the demo's NeSy section).
+- ``fashion_task_tshirt_shirt`` / ``_pullover_coat`` / ``_sneaker_boot`` / ``fashion_task4`` —
+  RI Table 1's one model per task (issue 25): ``FashionTaskCNN`` at 1×64×64 (bilinear
+  upsampling), conv trunk + FC64–ReLU–FC head that reads all of ψ; 2, 2, 2 and 4 classes.
 
 Each model is built after ``torch.manual_seed(seed)``; batches are drawn from a
 ``torch.Generator`` seeded with ``seed + 1`` (shuffling and augmentation), Adam with a cosine
@@ -114,6 +117,16 @@ RECIPES: dict[str, Recipe] = {
                1000, dataset="mnist", train_subset=2000, permute_labels=True),
     )
 }
+
+
+# --- RI per-task models (issue 25): one FashionTaskCNN per RI Table 1 task, 1×64×64 ---------
+from cnnlens.models.fashion import FASHION_TASKS, TASK_SIZE, FashionTaskCNN  # noqa: E402
+
+for _name, _classes in FASHION_TASKS.items():
+    RECIPES[_name] = Recipe(_name, functools.partial(FashionTaskCNN, len(_classes)), _classes, TASK_SIZE,
+                            False, 4, 64, 1e-3, 1000)
+del _name, _classes
+# --- end RI per-task models --------------------------------------------------------------------
 
 
 @functools.lru_cache(maxsize=2)

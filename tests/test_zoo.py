@@ -43,7 +43,9 @@ def lfw():
 _MODEL_NAMES = ["mobilenet_v2_imagenet", "onet_face", "rnet_face", "mnist_cnn", "fashion_vgg",
                 "fashion_pair_seq", "fashion_cnn_s", "fashion_cnn_m", "fashion_cnn_l", "mnist_cnn_s",
                 "mnist_cnn_s_random_labels", "texture_cnn", "texture_cnn_ts3",
-                "efficientnet_lite0_imagenet", "efficientnet_lite1_imagenet", "efficientnet_lite2_imagenet"]
+                "efficientnet_lite0_imagenet", "efficientnet_lite1_imagenet", "efficientnet_lite2_imagenet",
+                "fashion_task_tshirt_shirt", "fashion_task_pullover_coat", "fashion_task_sneaker_boot",
+                "fashion_task4"]
 
 
 def test_names() -> None:

@@ -7,7 +7,9 @@ docs/algorithms.md §9 public contract::
     ['mobilenet_v2_imagenet', 'onet_face', 'rnet_face', 'mnist_cnn', 'fashion_vgg',
      'fashion_pair_seq', 'fashion_cnn_s', 'fashion_cnn_m', 'fashion_cnn_l', 'mnist_cnn_s',
      'mnist_cnn_s_random_labels', 'texture_cnn', 'texture_cnn_ts3',
-     'efficientnet_lite0_imagenet', 'efficientnet_lite1_imagenet', 'efficientnet_lite2_imagenet']
+     'efficientnet_lite0_imagenet', 'efficientnet_lite1_imagenet', 'efficientnet_lite2_imagenet',
+     'fashion_task_tshirt_shirt', 'fashion_task_pullover_coat', 'fashion_task_sneaker_boot',
+     'fashion_task4']
     >>> clf = zoo.load_classifier("mnist_cnn")            # doctest: +SKIP
     >>> ds = zoo.load_dataset("mnist", split="test")      # doctest: +SKIP
     >>> (clf.predict(ds.images) == ds.labels).float().mean()  # doctest: +SKIP
@@ -37,6 +39,7 @@ mnist_cnn_s            fashion_cnn_s's net, 2,000 MNIST      1×28×28      digi
 mnist_cnn_s_random_…   the same, memorised permuted labels   1×28×28      digits 0–9 (chance)
 texture_cnn            3 conv (last 64) + GAP + FC           3×64×64      4 texture scenes
 texture_cnn_ts3        texture_cnn + NESY sparsity loss, TS3 3×64×64      4 texture scenes
+fashion_task_*         RI task nets: 4 conv + FC-ReLU-FC      1×64×64      2 or 4 Fashion-MNIST
 ====================== ===================================== ============ ==================
 
 The ``fashion_*`` models are trained by the project (``experiments/train_zoo.py``, issue #7) on
@@ -77,7 +80,18 @@ from .data import datasets as _datasets
 from .data.assets import ASSETS, asset_file, asset_installed
 from .errors import CnnlensError
 from .models.efficientnet_lite import EfficientNetLite
-from .models.fashion import FASHION_CLASS_NAMES, FASHION_MEAN, FASHION_STD, PAIR_SEQ_SIZE, FashionDepthCNN, FashionVGG, fashion_pair_seq
+from .models.fashion import (  # RI per-task models (issue 25)
+    FASHION_CLASS_NAMES,
+    FASHION_MEAN,
+    FASHION_STD,
+    FASHION_TASKS,
+    PAIR_SEQ_SIZE,
+    TASK_SIZE,
+    FashionDepthCNN,
+    FashionTaskCNN,
+    FashionVGG,
+    fashion_pair_seq,
+)
 from .models.mnist_cnn import DIGIT_CLASS_NAMES, MNIST_MEAN, MNIST_STD, MnistCNN
 from .models.mobilenet_v2 import MobileNetV2
 from .models.mtcnn import FACE_CLASS_NAMES, MTCNN_MEAN, MTCNN_STD, FaceClassifierNet, ONet, RNet
@@ -249,6 +263,19 @@ _MODELS: dict[str, _ModelSpec] = {
             (3, res, res), "_head_act", resize_to=res + 32)
           for v, res, digest in (("lite0", 224, "57934424"), ("lite1", 240, "77cc7160"),
                                  ("lite2", 260, "9656183e"))),
+        # --- RI per-task models (issue 25): one FashionTaskCNN per RI Table 1 task, 64x64 ---
+        *(_ModelSpec(
+            name,
+            "RI task model trained by cnnlens: Fashion-MNIST "
+            + " vs ".join(FASHION_CLASS_NAMES[c] for c in classes)
+            + f" upsampled to {TASK_SIZE}x{TASK_SIZE} grey; 4 conv (psi = 'features', 32x8x8) + "
+            "FC64-ReLU-FC head reading all of psi",
+            "cnnlens", f"weights/{name}.pt",
+            functools.partial(FashionTaskCNN, len(classes)), FASHION_MEAN, FASHION_STD,
+            functools.partial(lambda cs: [FASHION_CLASS_NAMES[c] for c in cs], classes),
+            (1, TASK_SIZE, TASK_SIZE), "features")
+          for name, classes in FASHION_TASKS.items()),
+        # --- end RI per-task models ---
     )
 }
 

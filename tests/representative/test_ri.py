@@ -276,3 +276,22 @@ def test_module_docstring_example_runs():
 
     result = doctest.testmod(core, optionflags=doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_boundary_sampling_is_the_papers(setup):
+    """RI §4.1: Q = Eq. 2 at a uniform sample of reference images (no class filter). Each sampled
+    boundary separates the top-2 classes of *its own* image x′ — its top-1 is Class(x′) — so for an
+    input x it separates Class(x) from another class only when Class(x) is among x′'s top two
+    (issue 25: 100 % for C = 2, about 2/C when runner-up classes are spread evenly)."""
+    clf, ref, ri = setup
+    q = ri.boundaries_
+    assert torch.equal(q.sample, ri.sample_) and q.sample.unique().numel() == ri.n_boundaries
+    g = cnnlens.seeding.run_generator(ri.seed, "ri.boundaries")
+    assert torch.equal(ri.sample_, torch.randperm(ref.shape[0], generator=g)[: ri.n_boundaries])
+    assert torch.equal(q.top2[:, 0], ri.predictions_[q.sample])  # ΔG's top-1 class = Class(x′)
+    logits = clf.logits(ref[q.sample])
+    assert torch.equal(q.top2, logits.topk(2, dim=1).indices)
+    # the separating share for an input of class c is the share of Q whose top-2 pair holds c
+    c = int(ri.predictions_[0])
+    share = ((q.top2 == c).any(1)).double().mean().item()
+    assert 0.0 < share < 1.0  # 3 classes: some boundaries separate two other classes

@@ -40,6 +40,9 @@ __all__ = [
     "DEPTH_CONFIGS",
     "fashion_pair_seq",
     "PAIR_SEQ_SIZE",
+    "FashionTaskCNN",
+    "FASHION_TASKS",
+    "TASK_SIZE",
 ]
 
 #: Mean and std of Fashion-MNIST's 60000 training pixels in [0, 1] (computed by
@@ -148,3 +151,39 @@ def fashion_pair_seq(num_classes: int = 2) -> nn.Sequential:
         nn.ReLU(),
         nn.Linear(64, num_classes),
     )
+
+
+# --- RI per-task models (issue 25) -------------------------------------------------------------
+#: Input side of :class:`FashionTaskCNN` (28×28 Fashion-MNIST upsampled bilinearly).
+TASK_SIZE: int = 64
+#: The RI Table 1 tasks: zoo model name → Fashion-MNIST classes (relabelled 0…k−1 in this order).
+FASHION_TASKS: dict[str, tuple[int, ...]] = {
+    "fashion_task_tshirt_shirt": (0, 6),
+    "fashion_task_pullover_coat": (2, 4),
+    "fashion_task_sneaker_boot": (7, 9),
+    "fashion_task4": (0, 2, 4, 6),
+}
+
+
+class FashionTaskCNN(nn.Module):
+    """One model per RI task (RI §6.2: one network per data set; issue 25), 1×64×64 input.
+
+    ``features`` (ψ, ``feature_layer="features"``): conv 3×3 1→8, ReLU, max-pool (→32²); conv
+    8→16, ReLU, max-pool (→16²); conv 16→32, ReLU, max-pool (→8²); conv 32→32, ReLU →
+    ``(N, 32, 8, 8)``. Head ``classifier`` (G): flatten 2048 → linear 64 → **ReLU** → linear
+    ``num_classes``. G is piecewise linear and reads every entry of ψ (no pooling between ψ and
+    the first linear layer), so the Eq. 2 boundaries are exact hyperplanes over the whole map.
+    """
+
+    def __init__(self, num_classes: int = 2, hidden: int = 64) -> None:
+        super().__init__()
+        self.features = _conv_stack([8, "M", 16, "M", 32, "M", 32])
+        self.classifier = nn.Sequential(
+            nn.Linear(32 * 8 * 8, hidden),
+            nn.ReLU(),
+            nn.Linear(hidden, num_classes),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check(x, "FashionTaskCNN", TASK_SIZE)
+        return self.classifier(torch.flatten(self.features(x), 1))

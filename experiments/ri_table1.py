@@ -1,0 +1,720 @@
+"""RI paper Table 1 done the paper's way (issue 25; RI §6.2–6.4, Eq. 7–8; SPEC §5).
+
+One model per task (RI §6.2 trains one VGG-19 per data set): the project-trained
+``fashion_task_*`` nets (1×64×64, conv trunk, FC64–ReLU–FC head reading all of ψ) and the 128²
+``fashion_pair_seq``. Per task and seed s (a *unit* is one (task, seed, method)):
+
+- R: 2,500 train images per class. Fashion-MNIST has 6,000 per class, so five disjoint draws are
+  impossible; the draws are *cyclic windows* over one fixed seeded permutation of each class
+  (draw s = positions [1200·s, 1200·s + 2500) mod 6000). Every image is in two or three draws, the
+  least possible overlap: adjacent draws share 52 %, the others 4 % (mean 28 %; independent
+  random draws would share 42 % on average). The exact overlaps are in ``<task>/draws.json``.
+- S: |S| = 1,000 unseen test images, cyclic windows of the task's test split (shift M/5).
+- Q: |Q| = 50 Eq. 2 boundaries sampled from R (``RepresentativeInterpreter``, seed s).
+- V: k-means++ (one init, seed s) with |V| = 10·C centres on flattened ψ(R); the reference image
+  nearest each centre is interpreted (RI, Grad-CAM, Grad-CAM++, Score-CAM); each unseen image e
+  is interpreted by RI's covering polytope (several → nearest by Eq. 6; none → e's nearest centre)
+  or, for the CAMs, by the channel weights of e's nearest centre image.
+- ``random``: a uniform random map on the ψ grid (same size as a CAM before upsampling), seeded
+  per image (stream ``ri.table1_random``): the floor every method must beat.
+- ``ace``: ACE (Ghorbani et al. 2019) run as RI §6.4 does, once per k-means cluster on that
+  cluster's reference images (the ≤ 50 nearest its centre that share the centre image's class),
+  reused on the unseen images assigned to the cluster; keep-p by whole segments until > p of the
+  pixels are kept (RI §6.2). Skipped with a message until ``cnnlens.explain(..., method="ace")``
+  is registered (branch h-ace); re-running this script then fills the ACE row.
+
+AD/AI (Eq. 7–8, ×100) per unseen image with c = Class(e), Y_c the softmax probability: the shared
+``cnnlens.metrics.average_drop_increase`` with ``mode="keep"`` (the top p of pixels kept, the rest
+**black = pixel 0**, as RI §6.2 says) for p ∈ {10, 20, 40} %, and ``mode="soft"`` (e ⊙ map). Also
+per image at keep-20 %: whether the masked image's class differs from c (the black-image effect).
+
+Every unit is written atomically to ``<out>/<task>/s<seed>_<method>.json.gz`` (gzipped JSON) (per-image values, so
+the table recomputes: tests/test_ri_table1.py); a re-run skips units whose file has the same
+config key. ``--max-minutes`` stops launching units after that many minutes.
+
+    PYTHONPATH=src python experiments/ri_table1.py run [--tasks ...] [--seeds 0 1 2 3 4]
+        [--methods ri gradcam gradcam++ scorecam random ace] [--max-minutes 60]
+    PYTHONPATH=src python experiments/ri_table1.py table      # writes <out>/table.md|json
+    PYTHONPATH=src python experiments/ri_table1.py boundaries # writes <out>/boundaries.md|json
+"""
+from __future__ import annotations
+
+import argparse
+import gzip
+import hashlib
+import json
+import math
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT / "src") not in sys.path:
+    sys.path.insert(0, str(ROOT / "src"))
+
+OUT = ROOT / "experiments" / "results" / "ri_table1"
+TASKS: dict[str, dict] = {
+    "tshirt_shirt": {"model": "fashion_task_tshirt_shirt", "classes": (0, 6)},
+    "pullover_coat": {"model": "fashion_task_pullover_coat", "classes": (2, 4)},
+    "sneaker_boot": {"model": "fashion_task_sneaker_boot", "classes": (7, 9)},
+    "fashion4": {"model": "fashion_task4", "classes": (0, 2, 4, 6)},
+    "pair_seq128": {"model": "fashion_pair_seq", "classes": (2, 4)},
+}
+METHODS = ("ri", "gradcam", "gradcam++", "scorecam", "random", "ace", "gradcam_own", "gradcam++_own", "scorecam_own")
+#: reference rows, not reuse: each unseen image explained by its own CAM (the ceiling reuse is measured against)
+OWN = ("gradcam_own", "gradcam++_own", "scorecam_own")
+BASELINES = ("gradcam", "gradcam++", "scorecam", "ace")
+LABELS = {"ri": "RI", "gradcam": "Grad-CAM", "gradcam++": "Grad-CAM++", "scorecam": "Score-CAM",
+          "random": "random map", "ace": "ACE", "gradcam_own": "Grad-CAM, own (no reuse)",
+          "gradcam++_own": "Grad-CAM++, own (no reuse)", "scorecam_own": "Score-CAM, own (no reuse)"}
+KEEPS = (0.1, 0.2, 0.4)
+SETTINGS = ("keep10", "keep20", "keep40", "soft")
+SIZES = {"per_class": 2500, "n_unseen": 1000, "n_boundaries": 50, "v_per_class": 10, "ace_cap": 50}
+N_SEEDS_DESIGN = 5  # the draw windows are laid out for five runs
+AD_SCALE = 10000  # AD stored as round(AD · 10⁴) integers
+DRAW_STREAM, RANDOM_STREAM = 47, 48  # seeding streams "ri.table1_draws" / "ri.table1_random" (≥ 40: issue 25)
+
+
+# ------------------------------------------------------------------------------------------- data
+_REV: str | None = None
+
+
+def git_rev() -> str:
+    """The checkout's short commit, read once per process (the code that produced the units)."""
+    global _REV
+    if _REV is None:
+        _REV = _git_rev()
+    return _REV
+
+
+def _git_rev() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                              text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def windows(n: int, size: int, n_draws: int = N_SEEDS_DESIGN) -> list[np.ndarray]:
+    """Cyclic windows of ``size`` positions over ``range(n)`` shifted by ``n // n_draws``: draw s
+    covers [s·shift, s·shift + size) mod n (each position in ⌊·⌋ or ⌈·⌉ draws: least overlap)."""
+    shift = n // n_draws
+    return [(s * shift + np.arange(size)) % n for s in range(n_draws)]
+
+
+def draw_indices(labels: np.ndarray, per_class: int, seed_index: int, stream_seed: int) -> np.ndarray:
+    """Indices of draw ``seed_index`` (0…4): per class, the window of a fixed permutation."""
+    rng = np.random.default_rng(np.random.SeedSequence([stream_seed, DRAW_STREAM]))
+    out = []
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        perm = idx[rng.permutation(idx.size)]
+        k = min(per_class, idx.size)
+        out.append(perm[windows(idx.size, k)[seed_index % N_SEEDS_DESIGN]])
+    return np.sort(np.concatenate(out))
+
+
+def unseen_indices(n: int, size: int, seed_index: int, stream_seed: int) -> np.ndarray:
+    rng = np.random.default_rng(np.random.SeedSequence([stream_seed, DRAW_STREAM, 1]))
+    perm = rng.permutation(n)
+    return np.sort(perm[windows(n, min(size, n))[seed_index % N_SEEDS_DESIGN]])
+
+
+def overlaps(draws: list[np.ndarray]) -> dict:
+    k = len(draws)
+    m = [[len(np.intersect1d(draws[i], draws[j])) / len(draws[i]) for j in range(k)] for i in range(k)]
+    off = [m[i][j] for i in range(k) for j in range(k) if i != j]
+    return {"matrix": [[round(v, 4) for v in row] for row in m], "mean": round(float(np.mean(off)), 4),
+            "max": round(float(np.max(off)), 4), "min": round(float(np.min(off)), 4)}
+
+
+class TaskData:
+    """A task's model and its train/test images at the model's resolution (upsampled lazily)."""
+
+    def __init__(self, task: str) -> None:
+        from cnnlens import zoo
+
+        self.task, spec = task, TASKS[task]
+        self.model_name, self.classes = spec["model"], spec["classes"]
+        self.clf = zoo.load_classifier(self.model_name)
+        self.size = self.clf.input_shape[-1]
+        self.train = zoo.load_dataset("fashion_mnist", split="train", classes=list(self.classes))
+        self.test = zoo.load_dataset("fashion_mnist", split="test", classes=list(self.classes))
+        self.n_classes = len(self.classes)
+
+    def images(self, split: str, idx: np.ndarray) -> torch.Tensor:
+        from cnnlens.data.datasets import upsample_images
+
+        ds = self.train if split == "train" else self.test
+        x = ds.images[torch.as_tensor(idx)]
+        return x if x.shape[-1] == self.size else upsample_images(x, self.size)
+
+    def draws(self) -> dict:
+        lab_tr, lab_te = self.train.labels.numpy(), self.test.labels.numpy()
+        r = [draw_indices(lab_tr, SIZES["per_class"], s, 0) for s in range(N_SEEDS_DESIGN)]
+        u = [unseen_indices(len(lab_te), SIZES["n_unseen"], s, 0) for s in range(N_SEEDS_DESIGN)]
+        return {"R": r, "S": u}
+
+
+def weights_digest(clf) -> str:
+    h = hashlib.sha256()
+    for k, v in sorted(clf.model.state_dict().items()):
+        h.update(k.encode())
+        h.update(v.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def config_key(task: str, method: str, digest: str) -> str:
+    cfg = {"task": task, "method": method, "sizes": SIZES, "keeps": KEEPS, "draws": "cyclic-windows-v1",
+           "weights": digest, "fill": "black"}
+    return hashlib.sha256(json.dumps(cfg, sort_keys=True).encode()).hexdigest()[:16]
+
+
+# ------------------------------------------------------------------------------------------- one seed
+class SeedState:
+    """What every method of one (task, seed) shares: R, ψ(R), Q, V, S, ψ(S), Class(e)."""
+
+    def __init__(self, td: TaskData, seed: int, draws: dict, batch_size: int = 250) -> None:
+        from cnnlens import RepresentativeInterpreter
+        from cnnlens.representative.evaluation import _kmeans, _sqdist
+
+        t0 = time.perf_counter()
+        self.td, self.seed = td, seed
+        self.r_idx, self.s_idx = draws["R"][seed % N_SEEDS_DESIGN], draws["S"][seed % N_SEEDS_DESIGN]
+        x_r = td.images("train", self.r_idx)
+        self.ri = RepresentativeInterpreter(td.clf, x_r, n_boundaries=SIZES["n_boundaries"], seed=seed,
+                                            batch_size=batch_size)
+        self.x_s = td.images("test", self.s_idx)
+        psi_s, logits_s = self.ri._features_logits(self.x_s)
+        self.psi_s = psi_s
+        self.f_s = psi_s.reshape(psi_s.shape[0], -1).to(self.ri.compute_dtype)
+        self.c_s = logits_s.argmax(1)
+        v = SIZES["v_per_class"] * td.n_classes
+        self.centres = _kmeans(self.ri.features_, v, seed)
+        self.centre_ref = _sqdist(self.centres, self.ri.features_).argmin(1)
+        self.nearest = _sqdist(self.f_s, self.centres).argmin(1)
+        self.centre_cls = self.ri.predictions_[self.centre_ref]
+        self.cluster = _sqdist(self.ri.features_, self.centres).argmin(1)  # (|R|,) k-means assignment
+        self.batch_size = batch_size
+        self.setup_s = time.perf_counter() - t0
+
+
+def ri_unit(st: SeedState) -> tuple[torch.Tensor, torch.Tensor, dict]:
+    """RI's reused maps on S (§5, RI §6.4) + boundary statistics (issue 25 item 4)."""
+    sub = st.ri
+    v = st.centre_ref.numel()
+    it = sub.interpret_features(sub.features_[st.centre_ref], st.centre_cls, k=0)
+    proj_s = st.f_s @ sub.W_.T
+    sides_s = (proj_s + sub.b_) >= 0
+    covers = torch.zeros(st.f_s.shape[0], v, dtype=torch.bool)
+    dist = torch.zeros(st.f_s.shape[0], v, dtype=proj_s.dtype)
+    for j, p in enumerate(it.boundaries):
+        covers[:, j] = (sides_s[:, p] == it.sides[j, p][None]).all(1)
+        dist[:, j] = (proj_s[:, p] - it.projections[j, p][None]).abs().sum(1)
+    any_cov = covers.any(1)
+    chosen = torch.where(any_cov, torch.where(covers, dist, torch.full_like(dist, math.inf)).argmin(1), st.nearest)
+    size = tuple(st.x_s.shape[-2:])
+    maps = sub._heatmaps(st.psi_s, [it.channel_weights[int(j)] for j in chosen.tolist()], size)
+    # boundary statistics: does boundary h (top-2 classes of its x′) separate Class(x) from another class?
+    top2 = sub.boundaries_.top2.cpu()  # (Q, 2)
+    sep = (top2[None, :, 0] == st.centre_cls[:, None]) | (top2[None, :, 1] == st.centre_cls[:, None])  # (V, Q)
+    r_sep = ((top2[None, :, 0] == sub.predictions_[:, None]) | (top2[None, :, 1] == sub.predictions_[:, None]))
+    centres = []
+    for j, p in enumerate(it.boundaries):
+        centres.append({**it.counts[j], "cls": int(st.centre_cls[j]), "share_Q_sep": round(float(sep[j].double().mean()), 4),
+                        "share_P_sep": (round(float(sep[j, p].double().mean()), 4) if p.numel() else None),
+                        "n_cover_S": int(covers[:, j].sum()), "boundaries": p.tolist()})
+    extra = {"covered": "".join("1" if b else "0" for b in any_cov.tolist()),
+             "n_covering": covers.sum(1).tolist(),
+             "centres": centres, "n_distinct_boundaries": int(sub.n_distinct_boundaries),
+             "share_Q_sep_over_R": round(float(r_sep.double().mean()), 4),
+             "top2_pairs": [[int(a), int(b)] for a, b in top2.tolist()]}
+    return maps, chosen, extra
+
+
+def cam_unit(st: SeedState, method: str) -> tuple[torch.Tensor, torch.Tensor, dict]:
+    from cnnlens.attribution.cam import cam_weights
+    from cnnlens.representative.evaluation import _cam_maps
+
+    w = cam_weights(st.td.clf, st.ri.reference_images[st.centre_ref], st.centre_cls, method, None, st.batch_size)
+    return _cam_maps(st.psi_s, w[st.nearest], tuple(st.x_s.shape[-2:])), st.nearest, {}
+
+
+def own_unit(st: SeedState, method: str) -> tuple[torch.Tensor, torch.Tensor, dict]:
+    """Reference row: every unseen image explained by its own CAM weights for its own class c (no reuse)."""
+    from cnnlens.attribution.cam import cam_weights
+    from cnnlens.representative.evaluation import _cam_maps
+
+    w = cam_weights(st.td.clf, st.x_s, st.c_s, method, None, st.batch_size)
+    return _cam_maps(st.psi_s, w, tuple(st.x_s.shape[-2:])), st.nearest, {"own": True}
+
+
+def random_unit(st: SeedState) -> tuple[torch.Tensor, torch.Tensor, dict]:
+    from cnnlens import seeding
+    from cnnlens.explanation import minmax_normalize, upsample
+
+    h, w = st.psi_s.shape[-2:]
+    raw = torch.stack([torch.rand(h, w, generator=seeding.image_generator(st.seed, int(i), RANDOM_STREAM))
+                       for i in st.s_idx])
+    return minmax_normalize(upsample(raw, tuple(st.x_s.shape[-2:]))), st.nearest, {"grid": [int(h), int(w)]}
+
+
+def ace_available() -> bool:
+    import cnnlens
+
+    return "ace" in cnnlens.methods()
+
+
+def ace_unit(st: SeedState) -> tuple[torch.Tensor, torch.Tensor, dict]:
+    """ACE run per k-means cluster (RI §6.4) on ≤ ace_cap of the cluster's reference images (those
+    nearest the centre, of the centre image's class), reused on the unseen images assigned to the
+    cluster (their nearest centre), explaining the cluster's class."""
+    import cnnlens
+    from cnnlens.representative.evaluation import _sqdist
+
+    clf, sub = st.td.clf, st.ri
+    maps = torch.zeros(st.x_s.shape[0], *st.x_s.shape[-2:])
+    info = []
+    for j in range(st.centre_ref.numel()):
+        members = ((st.cluster == j) & (sub.predictions_ == st.centre_cls[j])).nonzero().squeeze(1)
+        d = _sqdist(st.centres[j:j + 1], sub.features_[members])[0]
+        members = members[d.argsort()[: SIZES["ace_cap"]]]
+        assigned = (st.nearest == j).nonzero().squeeze(1)
+        info.append({"n_reference": int(members.numel()), "n_assigned": int(assigned.numel())})
+        if assigned.numel() == 0:
+            continue
+        e = cnnlens.explain(clf, st.x_s[assigned], method="ace", target=int(st.centre_cls[j]), seed=st.seed,
+                            batch_size=st.batch_size, reference=sub.reference_images[members])
+        maps[assigned] = e.maps.detach().float().cpu().reshape(assigned.numel(), *st.x_s.shape[-2:])
+    return maps, st.nearest, {"clusters": info, "keep_rule": "whole segments until > p of the pixels"}
+
+
+def segment_keep_ad_ai(clf, x: torch.Tensor, maps: torch.Tensor, c: torch.Tensor, keep: float,
+                       batch_size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """AD/AI (Eq. 7–8) for piecewise-constant (segment) maps: keep every pixel whose value is ≥ the
+    value at rank ⌈keep·HW⌉, i.e. whole segments in importance order until > keep of the pixels
+    (RI §6.2 for ACE); rest black. Returns (AD, AI, masked class)."""
+    flat = maps.reshape(maps.shape[0], -1)
+    k = max(1, math.ceil(keep * flat.shape[1]))
+    thr = flat.topk(k, dim=1).values[:, -1:]
+    m = (flat >= thr).to(x.dtype).reshape(maps.shape)
+    masked = x * m[:, None]
+    with torch.no_grad():
+        p0 = clf.probs(x, batch_size=batch_size).double().cpu()
+        p1 = clf.probs(masked, batch_size=batch_size).double().cpu()
+    idx = c.cpu()[:, None]
+    y, o = p0.gather(1, idx)[:, 0], p1.gather(1, idx)[:, 0]
+    ad = torch.where(y > 0, (y - o).clamp_min(0) / y.clamp_min(1e-300), torch.zeros_like(y))
+    ai = (o > y).double()
+    cls = p1.argmax(1)
+    return ad, ai, cls
+
+
+def score_maps(st: SeedState, maps: torch.Tensor, method: str) -> dict:
+    from cnnlens.metrics import average_drop_increase
+    from cnnlens.metrics.single_step import keep_masks
+
+    clf, x, c = st.td.clf, st.x_s, st.c_s
+    out_ad, out_ai, flip = {}, {}, None
+    for keep, name in zip(KEEPS, SETTINGS):
+        if method == "ace":
+            ad, ai, cls = segment_keep_ad_ai(clf, x, maps, c, keep, st.batch_size)
+        else:
+            ad, ai = average_drop_increase(clf, x, maps, c, mode="keep", keep=keep, batch_size=st.batch_size,
+                                           seed=st.seed)
+            cls = None
+            if name == "keep20":
+                m = keep_masks(maps, tuple(x.shape[-2:]), keep, "bilinear", st.seed)
+                cls = clf.predict(x * m[:, None].to(x.dtype), batch_size=st.batch_size)
+        out_ad[name], out_ai[name] = ad, ai
+        if name == "keep20":
+            flip = cls != c
+    ad, ai = average_drop_increase(clf, x, maps, c, mode="soft", batch_size=st.batch_size)
+    out_ad["soft"], out_ai["soft"] = ad, ai
+    return {"AD": {k: [int(round(AD_SCALE * float(v))) for v in t.tolist()] for k, t in out_ad.items()},
+            "AI": {k: "".join("1" if v > 0.5 else "0" for v in t.tolist()) for k, t in out_ai.items()},
+            "flip_keep20": "".join("1" if b else "0" for b in flip.tolist())}
+
+
+def run_unit(st: SeedState, method: str, key: str, path: Path, digest: str) -> dict:
+    from cnnlens._io import atomic_write_bytes
+
+    t0 = time.perf_counter()
+    if method == "ri":
+        maps, assigned, extra = ri_unit(st)
+    elif method == "random":
+        maps, assigned, extra = random_unit(st)
+    elif method == "ace":
+        maps, assigned, extra = ace_unit(st)
+    elif method in OWN:
+        maps, assigned, extra = own_unit(st, method[:-len("_own")])
+    else:
+        maps, assigned, extra = cam_unit(st, method)
+    scores = score_maps(st, maps, method)
+    took = time.perf_counter() - t0
+    rec = {"task": st.td.task, "model": st.td.model_name, "classes": list(st.td.classes), "seed": st.seed,
+           "method": method, "config_key": key, "weights": digest, "git_rev": git_rev(),
+           "layer": st.ri.layer_name, "sizes": {"R": int(st.r_idx.size), "S": int(st.s_idx.size),
+                                                "V": int(st.centre_ref.numel()), "Q": st.ri.n_boundaries},
+           "fill": "black (pixel 0)", "wall_s": round(took, 2), "seed_setup_s": round(st.setup_s, 2),
+           "threads": torch.get_num_threads(),
+           "c": "".join(str(int(v)) for v in st.c_s.tolist()),
+           "assigned": assigned.tolist(), "centre_cls": st.centre_cls.tolist(), **scores, "extra": extra}
+    atomic_write_bytes(path, gzip.compress((json.dumps(rec, separators=(",", ":")) + "\n").encode(), mtime=0))
+    return rec
+
+
+def task_meta(td: TaskData, draws: dict, digest: str) -> dict:
+    """Draw overlaps, model accuracy on the test split, and the black-image prediction."""
+    from cnnlens import zoo
+
+    clf = td.clf
+    x_te = td.images("test", np.arange(len(td.test.labels)))
+    acc = float((clf.predict(x_te, batch_size=500) == td.test.labels).double().mean())
+    black = torch.zeros(1, *clf.input_shape)
+    with torch.no_grad():
+        p_black = torch.softmax(clf.logits(black), 1)[0]
+    rec = zoo.training_record(td.model_name) or {}
+    return {"task": td.task, "model": td.model_name, "classes": list(td.classes),
+            "class_names": list(td.train.class_names), "weights": digest,
+            "test_accuracy": round(acc, 4), "test_images": int(len(td.test.labels)),
+            "recorded_test_accuracy": rec.get("test_accuracy"),
+            "black_image": {"class": int(p_black.argmax()), "probs": [round(float(v), 4) for v in p_black]},
+            "R_overlap": overlaps(draws["R"]), "S_overlap": overlaps(draws["S"]),
+            "R_per_class_available": [int((td.train.labels == k).sum()) for k in range(td.n_classes)],
+            "S_pool": int(len(td.test.labels))}
+
+
+def run(args: argparse.Namespace) -> None:
+    from cnnlens._io import atomic_write_text
+
+    torch.set_num_threads(args.threads)
+    git_rev()  # the commit of the code at the start of the run
+    t_start = time.perf_counter()
+    out = Path(args.out)
+    ace_ok = None
+    for task in args.tasks:
+        td = None
+        for seed in args.seeds:
+            st = None
+            for method in args.methods:
+                if (time.perf_counter() - t_start) / 60 > args.max_minutes:
+                    print(f"--max-minutes {args.max_minutes} reached; stopping (re-run the same command to "
+                          "continue)", flush=True)
+                    return
+                if method == "ace":
+                    ace_ok = ace_available() if ace_ok is None else ace_ok
+                    if not ace_ok:
+                        print(f"{task} seed {seed} ace: skipped — method 'ace' is not registered in this cnnlens "
+                              "(it arrives from branch h-ace); re-run this command after the merge to fill the "
+                              "ACE row", flush=True)
+                        continue
+                if td is None:
+                    td = TaskData(task)
+                    digest = weights_digest(td.clf)
+                    draws = td.draws()
+                    meta_path = out / task / "task.json"
+                    if not meta_path.is_file() or json.loads(meta_path.read_text()).get("weights") != digest:
+                        atomic_write_text(meta_path, json.dumps(task_meta(td, draws, digest), indent=1) + "\n")
+                key = config_key(task, method, digest)
+                path = out / task / f"s{seed}_{method}.json.gz"
+                if path.is_file() and read_unit(path).get("config_key") == key:
+                    continue
+                if st is None:
+                    st = SeedState(td, seed, draws, batch_size=args.batch_size)
+                    print(f"{task} seed {seed}: shared setup {st.setup_s:.1f} s", flush=True)
+                rec = run_unit(st, method, key, path, digest)
+                ad20 = np.mean(rec["AD"]["keep20"]) / AD_SCALE * 100
+                print(f"{task} seed {seed} {method}: mAD@20 {ad20:.2f} %, {rec['wall_s']:.1f} s "
+                      f"({(time.perf_counter() - t_start) / 60:.1f} min so far)", flush=True)
+
+
+# ------------------------------------------------------------------------------------------- table
+def read_unit(path: Path) -> dict:
+    return json.loads(gzip.decompress(Path(path).read_bytes()))
+
+
+def load_units(out: Path = OUT) -> list[dict]:
+    return [read_unit(p) for p in sorted(Path(out).glob("*/s*_*.json.gz"))]
+
+
+def unit_values(u: dict, setting: str) -> tuple[np.ndarray, np.ndarray]:
+    ad = np.asarray(u["AD"][setting], dtype=np.float64) / AD_SCALE
+    ai = np.frombuffer(u["AI"][setting].encode(), dtype=np.uint8) == ord("1")
+    return ad, ai.astype(np.float64)
+
+
+def _ms(v: list[float]) -> tuple[float, float]:
+    a = np.asarray(v, dtype=np.float64)
+    return float(a.mean()), float(a.std(ddof=1)) if a.size > 1 else 0.0
+
+
+def load_black(out: Path = OUT) -> dict[str, int]:
+    """Per task, the class its model predicts for an all-black image (``<task>/task.json``)."""
+    return {p.parent.name: json.loads(p.read_text())["black_image"]["class"] for p in sorted(Path(out).glob("*/task.json"))}
+
+
+def table_stats(units: list[dict], n_boot: int = 2000, black: dict[str, int] | None = None) -> dict:
+    """Per task × method × setting: per-seed mAD/mAI (%), mean ± std (ddof 1) over seeds; RI vs the
+    best baseline (lowest mean mAD among Grad-CAM, Grad-CAM++, Score-CAM, ACE) on the seeds both
+    have: mean paired difference, a paired bootstrap 95 % CI (images resampled within each seed,
+    the same draw for both methods; numpy default_rng(0)), and the number of seeds RI wins."""
+    by: dict = {}
+    for u in units:
+        by.setdefault(u["task"], {}).setdefault(u["method"], {})[u["seed"]] = u
+    stats: dict = {"tasks": {}}
+    for task in [t for t in TASKS if t in by] + sorted(t for t in by if t not in TASKS):
+        tm = by[task]
+        ts: dict = {"methods": {}, "pairs": {}}
+        for method in [m for m in METHODS if m in tm]:
+            seeds = sorted(tm[method])
+            ms: dict = {"seeds": seeds, "settings": {}}
+            for setting in SETTINGS:
+                ads, ais = [], []
+                for s in seeds:
+                    ad, ai = unit_values(tm[method][s], setting)
+                    ads.append(100 * ad.mean())
+                    ais.append(100 * ai.mean())
+                (a, sa), (b, sb) = _ms(ads), _ms(ais)
+                ms["settings"][setting] = {"mAD": a, "mAD_std": sa, "mAI": b, "mAI_std": sb,
+                                           "mAD_per_seed": ads, "mAI_per_seed": ais}
+            ms["flip_keep20"] = float(np.mean([np.mean([ch == "1" for ch in tm[method][s]["flip_keep20"]])
+                                               for s in seeds])) * 100
+            ms["mismatch"] = float(np.mean([np.mean([int(u_c) != tm[method][s]["centre_cls"][a]
+                                                     for u_c, a in zip(tm[method][s]["c"], tm[method][s]["assigned"])])
+                                            for s in seeds])) * 100
+            if black and task in black:  # mAD@20 split by whether c is the class of an all-black image
+                for name, same in (("black_class", True), ("other_class", False)):
+                    vals = []
+                    for s in seeds:
+                        ad, _ = unit_values(tm[method][s], "keep20")
+                        sel = np.array([(int(ch) == black[task]) == same for ch in tm[method][s]["c"]])
+                        vals.append(100 * ad[sel].mean() if sel.any() else float("nan"))
+                    ms[f"mAD20_{name}"] = float(np.mean(vals))
+            if method == "ri":
+                ms["coverage"] = float(np.mean([np.mean([ch == "1" for ch in tm[method][s]["extra"]["covered"]])
+                                                for s in seeds])) * 100
+            ts["methods"][method] = ms
+        if "ri" in tm:
+            for setting in SETTINGS:
+                base = [m for m in BASELINES if m in tm]
+                if not base:
+                    continue
+                best = min(base, key=lambda m: ts["methods"][m]["settings"][setting]["mAD"])
+                common = sorted(set(tm["ri"]) & set(tm[best]))
+                rng = np.random.default_rng(0)
+                diffs, boots = [], np.zeros(n_boot)
+                for s in common:
+                    a, _ = unit_values(tm["ri"][s], setting)
+                    b, _ = unit_values(tm[best][s], setting)
+                    d = 100 * (a - b)
+                    diffs.append(float(d.mean()))
+                    idx = rng.integers(0, d.size, size=(n_boot, d.size))
+                    boots += d[idx].mean(1)
+                boots /= max(1, len(common))
+                lo, hi = np.percentile(boots, [2.5, 97.5])
+                ts["pairs"][setting] = {"best": best, "seeds": common, "mean_diff": float(np.mean(diffs)),
+                                        "per_seed_diff": diffs, "ci": [float(lo), float(hi)],
+                                        "ri_wins": int(sum(d < -1e-9 for d in diffs))}
+        stats["tasks"][task] = ts
+    return stats
+
+
+def _fmt(m: float, s: float) -> str:
+    return f"{m:.2f} ± {s:.2f}"
+
+
+def table_markdown(stats: dict) -> str:
+    lines = ["| task | method | seeds | mAD@20 (%) ↓ | mAI@20 (%) ↑ | mAD@10 | mAD@40 | mAD soft | mAI soft | "
+             "masked class ≠ c @20 (%) | class ≠ interpreted image's (%) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for task, ts in stats["tasks"].items():
+        for method, ms in ts["methods"].items():
+            st = ms["settings"]
+            lines.append(
+                f"| {task} | {LABELS.get(method, method)} | {len(ms['seeds'])} | "
+                f"{_fmt(st['keep20']['mAD'], st['keep20']['mAD_std'])} | "
+                f"{_fmt(st['keep20']['mAI'], st['keep20']['mAI_std'])} | "
+                f"{_fmt(st['keep10']['mAD'], st['keep10']['mAD_std'])} | "
+                f"{_fmt(st['keep40']['mAD'], st['keep40']['mAD_std'])} | "
+                f"{_fmt(st['soft']['mAD'], st['soft']['mAD_std'])} | "
+                f"{_fmt(st['soft']['mAI'], st['soft']['mAI_std'])} | {ms['flip_keep20']:.1f} | "
+                + ("– |" if method in OWN else f"{ms['mismatch']:.1f} |"))
+    lines += ["", "RI − best baseline (mAD, percentage points; negative = RI better; 95 % paired bootstrap CI "
+              "over images within seeds):", "",
+              "| task | setting | best baseline | seeds | RI − best | 95 % CI | seeds RI wins |", "|---|---|---|---|---|---|---|"]
+    for task, ts in stats["tasks"].items():
+        for setting, p in ts["pairs"].items():
+            lines.append(f"| {task} | {setting} | {LABELS.get(p['best'], p['best'])} | {len(p['seeds'])} | "
+                         f"{p['mean_diff']:+.2f} | [{p['ci'][0]:+.2f}, {p['ci'][1]:+.2f}] | "
+                         f"{p['ri_wins']}/{len(p['seeds'])} |")
+    if any("mAD20_black_class" in ms for ts in stats["tasks"].values() for ms in ts["methods"].values()):
+        lines += ["", "mAD@20 (%) split by the unseen image's class c: c = the class the model gives an all-black image "
+                  "(masking pushes towards c) | c = another class (masking pushes away from c); mean over seeds:", "",
+                  "| task | method | c = black image's class | c ≠ black image's class |", "|---|---|---|---|"]
+        for task, ts in stats["tasks"].items():
+            for method, ms in ts["methods"].items():
+                if "mAD20_black_class" in ms:
+                    lines.append(f"| {task} | {LABELS.get(method, method)} | {ms['mAD20_black_class']:.2f} | "
+                                 f"{ms['mAD20_other_class']:.2f} |")
+    cov = [f"{task} {ts['methods']['ri']['coverage']:.1f} %" for task, ts in stats["tasks"].items()
+           if "ri" in ts["methods"]]
+    if cov:
+        lines += ["", "RI coverage of S (share of unseen images inside some polytope of V): " + ", ".join(cov)]
+    return "\n".join(lines) + "\n"
+
+
+def table(args: argparse.Namespace) -> None:
+    from cnnlens._io import atomic_write_text
+
+    stats = table_stats(load_units(Path(args.out)), black=load_black(Path(args.out)))
+    md = table_markdown(stats)
+    atomic_write_text(Path(args.out) / "table.md", md)
+    atomic_write_text(Path(args.out) / "table.json", json.dumps(stats, indent=1) + "\n")
+    print(md)
+
+
+# ------------------------------------------------------------------------------------------- boundaries
+def boundary_stats(units: list[dict]) -> dict:
+    """Issue 25 item 4 from the RI units: share of the |Q| sampled boundaries whose two classes
+    include Class(x) (over the |V| interpreted images, and over all of R), the same share inside
+    the chosen P(x), |P(x)|, |C| (covered references), and coverage of S."""
+    out: dict = {}
+    for u in units:
+        if u["method"] != "ri":
+            continue
+        e = u["extra"]
+        cs = e["centres"]
+        t = out.setdefault(u["task"], {"seeds": [], "share_Q_sep": [], "share_P_sep": [], "share_Q_sep_over_R": [],
+                                       "P_size": [], "C_size": [], "C_and_D": [], "coverage": [], "distinct": []})
+        t["seeds"].append(u["seed"])
+        t["share_Q_sep"].append(float(np.mean([c["share_Q_sep"] for c in cs])))
+        t["share_P_sep"].append(float(np.mean([c["share_P_sep"] for c in cs if c["share_P_sep"] is not None])))
+        t["share_Q_sep_over_R"].append(e["share_Q_sep_over_R"])
+        t["P_size"].append(float(np.mean([c["P"] for c in cs])))
+        t["C_size"].append(float(np.mean([c["C"] for c in cs])))
+        t["C_and_D"].append(float(np.mean([c["C_and_D"] for c in cs])))
+        t["coverage"].append(float(np.mean([ch == "1" for ch in e["covered"]])))
+        t["distinct"].append(e["n_distinct_boundaries"])
+        # distinct interpretations among the |V| centres: P(x) itself is not stored, so centres with
+        # equal (|P|, |C|, |C ∩ D|, δ, covered unseen images) count as one (a proxy; equal P gives equal tuples)
+        t.setdefault("distinct_P", []).append(len({(c["P"], c["C"], c["C_and_D"], c["delta"], c["n_cover_S"])
+                                                   for c in cs}))
+        t.setdefault("V", []).append(len(cs))
+    return out
+
+
+def boundary_markdown(stats: dict, extra: dict | None = None) -> str:
+    """The boundary table (Table 1 tasks in ``TASKS`` order, then the extra models); pipes inside
+    cells are escaped (``\\|``) so the table renders."""
+    lines = ["| task (model) | seeds | boundaries separating Class(x): share of Q, V images (%) | over all of R (%) | "
+             "inside P(x) (%) | mean \\|P(x)\\| | mean \\|C\\| covered refs | mean \\|C ∩ D\\| | coverage of S (%) | "
+             "distinct of \\|Q\\| | distinct P(x) among \\|V\\| |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    rows = {t: stats[t] for t in TASKS if t in stats}
+    rows.update({t: v for t, v in stats.items() if t not in rows})
+    rows.update(extra or {})
+    for task, t in rows.items():
+        label = task.replace("|", "\\|")
+        lines.append(f"| {label} | {len(t['seeds'])} | {100 * np.mean(t['share_Q_sep']):.1f} | "
+                     f"{100 * np.mean(t['share_Q_sep_over_R']):.1f} | {100 * np.mean(t['share_P_sep']):.1f} | "
+                     f"{np.mean(t['P_size']):.1f} | {np.mean(t['C_size']):.0f} | {np.mean(t['C_and_D']):.1f} | "
+                     f"{100 * np.mean(t['coverage']):.1f} | {np.mean(t['distinct']):.0f} | "
+                     + (f"{np.mean(t['distinct_P']):.1f} of {np.mean(t['V']):.0f} |" if "distinct_P" in t else "– |"))
+    return "\n".join(lines) + "\n"
+
+
+def extra_boundaries(model: str, dataset: str, classes: list[int] | None, seeds: list[int],
+                     per_class: int, n_unseen: int, batch_size: int = 250) -> dict:
+    """The same boundary statistics for a zoo model outside the Table 1 tasks (MNIST's 10-class
+    ``mnist_cnn``; the old 10-class ``fashion_vgg`` on the 4-class subset): R drawn per class from
+    the train split, S from the test split, V = 10·C k-means centres."""
+    from cnnlens import RepresentativeInterpreter, zoo
+    from cnnlens.representative.evaluation import _kmeans, _sqdist
+
+    clf = zoo.load_classifier(model)
+    kw = {} if classes is None else {"classes": classes}
+    tr, te = zoo.load_dataset(dataset, split="train", **kw), zoo.load_dataset(dataset, split="test", **kw)
+    n_cls = int(torch.unique(tr.labels).numel())
+    t: dict = {"seeds": [], "share_Q_sep": [], "share_P_sep": [], "share_Q_sep_over_R": [], "P_size": [],
+               "C_size": [], "C_and_D": [], "coverage": [], "distinct": []}
+    for seed in seeds:
+        r = draw_indices(tr.labels.numpy(), per_class, seed, 0)
+        s = unseen_indices(len(te.labels), n_unseen, seed, 0)
+        ri = RepresentativeInterpreter(clf, tr.images[torch.as_tensor(r)], n_boundaries=SIZES["n_boundaries"],
+                                       seed=seed, batch_size=batch_size)
+        centres = _kmeans(ri.features_, 10 * n_cls, seed)
+        cref = _sqdist(centres, ri.features_).argmin(1)
+        ccls = ri.predictions_[cref]
+        it = ri.interpret_features(ri.features_[cref], ccls, k=0)
+        top2 = ri.boundaries_.top2.cpu()
+        sep = (top2[None, :, 0] == ccls[:, None]) | (top2[None, :, 1] == ccls[:, None])
+        r_sep = (top2[None, :, 0] == ri.predictions_[:, None]) | (top2[None, :, 1] == ri.predictions_[:, None])
+        psi_s, _ = ri._features_logits(te.images[torch.as_tensor(s)])
+        f_s = psi_s.reshape(psi_s.shape[0], -1).to(ri.compute_dtype)
+        sides_s = (f_s @ ri.W_.T + ri.b_) >= 0
+        cov = torch.zeros(f_s.shape[0], dtype=torch.bool)
+        for j, p in enumerate(it.boundaries):
+            cov |= (sides_s[:, p] == it.sides[j, p][None]).all(1)
+        t["seeds"].append(seed)
+        t["share_Q_sep"].append(float(sep.double().mean()))
+        t["share_P_sep"].append(float(np.mean([float(sep[j, p].double().mean()) for j, p in enumerate(it.boundaries)
+                                               if p.numel()])))
+        t["share_Q_sep_over_R"].append(float(r_sep.double().mean()))
+        t["P_size"].append(float(np.mean([c["P"] for c in it.counts])))
+        t["C_size"].append(float(np.mean([c["C"] for c in it.counts])))
+        t["C_and_D"].append(float(np.mean([c["C_and_D"] for c in it.counts])))
+        t["coverage"].append(float(cov.double().mean()))
+        t["distinct"].append(ri.n_distinct_boundaries)
+        t.setdefault("distinct_P", []).append(len({tuple(p.tolist()) for p in it.boundaries}))
+        t.setdefault("V", []).append(len(it.boundaries))
+    return t
+
+
+def boundaries(args: argparse.Namespace) -> None:
+    from cnnlens._io import atomic_write_text
+
+    torch.set_num_threads(args.threads)
+    out = Path(args.out)
+    stats = boundary_stats(load_units(out))
+    path = out / "boundaries_extra.json"
+    extra = json.loads(path.read_text()) if path.is_file() else {}
+    if args.extra:
+        t0 = time.perf_counter()
+        extra["mnist (mnist_cnn, 10 classes; R 300/class of 400, |S| 500)"] = extra_boundaries(
+            "mnist_cnn", "mnist", None, args.seeds, 300, 500)
+        extra["fashion4 on the old 10-class fashion_vgg (28²)"] = extra_boundaries(
+            "fashion_vgg", "fashion_mnist", [0, 2, 4, 6], args.seeds, SIZES["per_class"], SIZES["n_unseen"])
+        extra["_wall_s"] = round(time.perf_counter() - t0, 1)
+        atomic_write_text(path, json.dumps(extra, indent=1) + "\n")
+    md = boundary_markdown(stats, {k: v for k, v in extra.items() if not k.startswith("_")})
+    atomic_write_text(out / "boundaries.md", md)
+    atomic_write_text(out / "boundaries.json", json.dumps({"tasks": stats, "extra": extra}, indent=1) + "\n")
+    print(md)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description="RI Table 1 the paper's way (issue 25)")
+    ap.add_argument("command", choices=("run", "table", "boundaries"))
+    ap.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
+    ap.add_argument("--seeds", nargs="+", type=int, default=list(range(5)))
+    ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+    ap.add_argument("--max-minutes", type=float, default=float("inf"))
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--batch-size", type=int, default=250)
+    ap.add_argument("--extra", action="store_true", help="boundaries: also run mnist_cnn and fashion_vgg")
+    ap.add_argument("--out", default=str(OUT))
+    args = ap.parse_args(argv)
+    import cnnlens
+
+    cnnlens.tune_cpu_malloc()
+    {"run": run, "table": table, "boundaries": boundaries}[args.command](args)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
