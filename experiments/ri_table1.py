@@ -433,6 +433,134 @@ def run(args: argparse.Namespace) -> None:
                       f"({(time.perf_counter() - t_start) / 60:.1f} min so far)", flush=True)
 
 
+# ------------------------------------------------------------------------------------------- fills
+FILLS = ("black", "mean", "blur")  # black = the paper's; mean = the Classifier's mean grey; blur = Gaussian 11×11, σ 5
+
+
+def fill_scores(st: SeedState, maps: torch.Tensor, keep: float = 0.2) -> dict:
+    """AD/AI at keep-20 % with the removed pixels set to each fill of :data:`FILLS` (the same kept
+    pixels and tie-break as the main units; ``black`` reproduces their keep20 values)."""
+    from cnnlens import fills
+    from cnnlens.metrics.single_step import keep_masks
+
+    clf, x, c = st.td.clf, st.x_s, st.c_s
+    m = keep_masks(maps, tuple(x.shape[-2:]), keep, "bilinear", st.seed)[:, None].to(x.dtype)
+    with torch.no_grad():
+        p0 = clf.probs(x, batch_size=st.batch_size).double().cpu()
+    y = p0.gather(1, c.cpu()[:, None])[:, 0]
+    out: dict = {"AD": {}, "AI": {}, "flip": {}}
+    for name in FILLS:
+        masked = x * m + fills.fill(name, x, clf) * (1 - m)
+        with torch.no_grad():
+            p1 = clf.probs(masked, batch_size=st.batch_size).double().cpu()
+        o = p1.gather(1, c.cpu()[:, None])[:, 0]
+        ad = torch.where(y > 0, (y - o).clamp_min(0) / y.clamp_min(1e-300), torch.zeros_like(y))
+        out["AD"][name] = [int(round(AD_SCALE * float(v))) for v in ad.tolist()]
+        out["AI"][name] = "".join("1" if v else "0" for v in (o > y).tolist())
+        out["flip"][name] = "".join("1" if v else "0" for v in (p1.argmax(1) != c.cpu()).tolist())
+    return out
+
+
+def run_fills(args: argparse.Namespace) -> None:
+    """Fill sensitivity (issue 25, the black-image problem): the Table 1 maps scored at keep-20 % with
+    black, mean-grey and blurred fills; units ``<out>/<task>/fill_s<seed>_<method>.json.gz``."""
+    from cnnlens import fills
+    from cnnlens._io import atomic_write_bytes
+
+    torch.set_num_threads(args.threads)
+    git_rev()
+    t_start = time.perf_counter()
+    out = Path(args.out)
+    for task in args.tasks:
+        td = None
+        for seed in args.seeds:
+            st = None
+            for method in [m for m in args.methods if m in ("ri", "gradcam", "gradcam++", "scorecam", "random")]:
+                if (time.perf_counter() - t_start) / 60 > args.max_minutes:
+                    print(f"--max-minutes {args.max_minutes} reached; stopping (re-run to continue)", flush=True)
+                    return
+                if td is None:
+                    td = TaskData(task)
+                    digest = weights_digest(td.clf)
+                    draws = td.draws()
+                key = config_key(task, method + "+fills", digest)
+                path = out / task / f"fill_s{seed}_{method}.json.gz"
+                if path.is_file() and read_unit(path).get("config_key") == key:
+                    continue
+                if st is None:
+                    st = SeedState(td, seed, draws, batch_size=args.batch_size)
+                t0 = time.perf_counter()
+                maps = {"ri": ri_unit, "random": random_unit}.get(method, lambda s: cam_unit(s, method))(st)[0]
+                rec = {"task": task, "seed": seed, "method": method, "config_key": key, "git_rev": git_rev(),
+                       "c": "".join(str(int(v)) for v in st.c_s.tolist()), **fill_scores(st, maps)}
+                with torch.no_grad():
+                    fill_cls = {n: int(td.clf.predict(fills.fill(n, torch.zeros(1, *td.clf.input_shape), td.clf))[0])
+                                for n in ("black", "mean")}
+                rec["fill_image_class"] = fill_cls
+                rec["wall_s"] = round(time.perf_counter() - t0, 2)
+                atomic_write_bytes(path, gzip.compress((json.dumps(rec, separators=(",", ":")) + "\n").encode(),
+                                                       mtime=0))
+                ad = {n: np.mean(v) / AD_SCALE * 100 for n, v in rec["AD"].items()}
+                print(f"{task} seed {seed} {method}: mAD@20 " + ", ".join(f"{n} {v:.2f}" for n, v in ad.items())
+                      + f" ({(time.perf_counter() - t_start) / 60:.1f} min so far)", flush=True)
+
+
+def load_fill_units(out: Path = OUT) -> list[dict]:
+    return [read_unit(p) for p in sorted(Path(out).glob("*/fill_s*_*.json.gz"))]
+
+
+def fill_stats(units: list[dict]) -> dict:
+    """Per task × method × fill: mAD@20 and mAI@20 (%) per seed, mean ± std (ddof 1), share of S
+    whose masked image changes class; per task × fill the method with the lowest mAD."""
+    by: dict = {}
+    for u in units:
+        by.setdefault(u["task"], {}).setdefault(u["method"], {})[u["seed"]] = u
+    out: dict = {}
+    for task in [t for t in TASKS if t in by]:
+        tm = by[task]
+        out[task] = {"methods": {}, "best": {}}
+        for method in [m for m in METHODS if m in tm]:
+            seeds = sorted(tm[method])
+            row = {"seeds": seeds}
+            for f in FILLS:
+                ads = [100 * np.mean(tm[method][s]["AD"][f]) / AD_SCALE for s in seeds]
+                ais = [100 * np.mean([ch == "1" for ch in tm[method][s]["AI"][f]]) for s in seeds]
+                fl = [100 * np.mean([ch == "1" for ch in tm[method][s]["flip"][f]]) for s in seeds]
+                (a, sa), (b, sb) = _ms(ads), _ms(ais)
+                row[f] = {"mAD": a, "mAD_std": sa, "mAI": b, "mAI_std": sb, "flip": float(np.mean(fl))}
+            out[task]["methods"][method] = row
+        for f in FILLS:
+            cands = [m for m in out[task]["methods"] if m != "random"]
+            out[task]["best"][f] = min(cands, key=lambda m: out[task]["methods"][m][f]["mAD"])
+        out[task]["fill_image_class"] = next(iter(next(iter(tm.values())).values()))["fill_image_class"]
+    return out
+
+
+def fill_markdown(stats: dict) -> str:
+    lines = ["| task | method | seeds | mAD@20 black | mAD@20 mean grey | mAD@20 blur | mAI@20 black | mAI@20 mean | "
+             "mAI@20 blur | masked class ≠ c: black / mean / blur (%) |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for task, t in stats.items():
+        for method, r in t["methods"].items():
+            cells = []
+            for f in FILLS:
+                v = f"{r[f]['mAD']:.2f} ± {r[f]['mAD_std']:.2f}"
+                cells.append(f"**{v}**" if t["best"][f] == method else v)
+            cells += [f"{r[f]['mAI']:.2f} ± {r[f]['mAI_std']:.2f}" for f in FILLS]
+            lines.append(f"| {task} | {LABELS.get(method, method)} | {len(r['seeds'])} | " + " | ".join(cells)
+                         + " | " + " / ".join(f"{r[f]['flip']:.1f}" for f in FILLS) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def fills_table(args: argparse.Namespace) -> None:
+    from cnnlens._io import atomic_write_text
+
+    stats = fill_stats(load_fill_units(Path(args.out)))
+    md = fill_markdown(stats)
+    atomic_write_text(Path(args.out) / "fills.md", md)
+    atomic_write_text(Path(args.out) / "fills.json", json.dumps(stats, indent=1) + "\n")
+    print(md)
+
+
 # ------------------------------------------------------------------------------------------- table
 def read_unit(path: Path) -> dict:
     return json.loads(gzip.decompress(Path(path).read_bytes()))
@@ -699,7 +827,7 @@ def boundaries(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="RI Table 1 the paper's way (issue 25)")
-    ap.add_argument("command", choices=("run", "table", "boundaries"))
+    ap.add_argument("command", choices=("run", "table", "boundaries", "fills", "fills-table"))
     ap.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
     ap.add_argument("--seeds", nargs="+", type=int, default=list(range(5)))
     ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
@@ -712,7 +840,8 @@ def main(argv: list[str] | None = None) -> int:
     import cnnlens
 
     cnnlens.tune_cpu_malloc()
-    {"run": run, "table": table, "boundaries": boundaries}[args.command](args)
+    {"run": run, "table": table, "boundaries": boundaries, "fills": run_fills,
+     "fills-table": fills_table}[args.command](args)
     return 0
 
 

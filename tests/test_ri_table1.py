@@ -113,7 +113,7 @@ def _close(a, b, path="") -> bool:
 
 def test_experiments_md_holds_the_table() -> None:
     text = (ROOT / "EXPERIMENTS.md").read_text()
-    for name in ("table.md", "boundaries.md"):
+    for name in ("table.md", "boundaries.md", "fills.md"):
         for line in (RESULTS / name).read_text().splitlines():
             if line.startswith("|"):
                 assert line in text, (name, line)
@@ -197,3 +197,19 @@ def test_ace_hook_runs_a_registered_ace_per_cluster() -> None:
         assert kept == pytest.approx(0.5)  # the whole left segment, not exactly 20 %
     finally:
         unregister("ace")
+
+
+# ------------------------------------------------------------------------------------ fill sensitivity
+def test_fill_units_recompute_and_black_matches_table1() -> None:
+    units = t1.load_fill_units(RESULTS)
+    if not units:
+        pytest.fail(f"no fill units under {RESULTS}")
+    _close(json.loads(json.dumps(t1.fill_stats(units))), json.loads((RESULTS / "fills.json").read_text()))
+    assert (RESULTS / "fills.md").read_text() == t1.fill_markdown(t1.fill_stats(units))
+    main = {(u["task"], u["seed"], u["method"]): u for u in _units()}
+    for f in units:  # the black fill is Table 1's keep-20 % masking: same images, same kept pixels
+        m = main[(f["task"], f["seed"], f["method"])]
+        assert f["c"] == m["c"]
+        a, b = np.asarray(f["AD"]["black"]), np.asarray(m["AD"]["keep20"])
+        assert np.abs(a - b).max() <= 1  # ≤ 1e-4 (separate forward batches)
+        assert f["flip"]["black"] == m["flip_keep20"]
