@@ -64,3 +64,32 @@ def test_interrupted_reproduction_resumes_to_the_uninterrupted_result(tmp_path):
     # another design into the same results file is refused
     with pytest.raises(SystemExit, match="other settings"):
         repro.main(TINY[:5] + ["9"] + TINY[6:] + ["--strategies", "CE", "--out", str(b), "--results", str(b / "r.json")])
+
+
+def test_ne_uses_k5_on_every_subset():
+    """SPEC §6.3: NE uses K = 5 everywhere (the 5-epoch run used K = 12 for NE on P10)."""
+    import argparse
+
+    args = argparse.Namespace(k=None, ce_epochs=None, epochs=10, lr=1e-3, weight_decay=5e-3, lr_factor=0.5,
+                              lr_patience=2, patience=5, min_delta=1e-3, n_train=10, n_val=10, n_test=10,
+                              rules_every=5, all_filters=False)
+    for sub in repro.SUBSETS:
+        assert repro.run_settings(args, sub, "NE")["k"] == 5
+    assert repro.run_settings(args, "P10", "TS3")["k"] == 12 and repro.run_settings(args, "P5", "TS3")["k"] == 5
+    assert repro.run_settings(args, "P2", "NE")["ce_epochs"] == 5 and repro.run_settings(args, "P2", "TS3")["ce_epochs"] is None
+
+
+def test_ceiling_by_hand():
+    theta = torch.tensor([0.0, 1.0, 2.0, 3.0])  # only f3 can get σ(Norm − θ) below 0.1
+    y = torch.tensor([0, 1])
+    assert repro.ceiling(theta, None, y) == {"ceiling": 0.25, "theta_ge_ln9": 0.25}
+    P = torch.tensor([[1.0, 0, 0, 0], [0, 0, 0, 1.0]])  # class 0's target-1 filter f0 can reach σ > 0.9
+    assert repro.ceiling(theta, P, y)["ceiling"] == (2 + 1) / 8
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device: the GPU path is not exercised here")
+def test_gpu_path_runs_parallel_workers(tmp_path):
+    repro.main(TINY + ["--strategies", "CE", "TS3", "--device", "cuda", "--workers", "2", "--out", str(tmp_path),
+                       "--results", str(tmp_path / "r.json")])
+    runs = json.loads((tmp_path / "r.json").read_text())["runs"]
+    assert {r["strategy"] for r in runs} == {"CE", "TS3"} and all(r["device"].startswith("cuda") for r in runs)
