@@ -47,8 +47,10 @@ def test_numeric_hand_computed_with_exception():
     step 1 (P=a, N=b): best age =< 6 (tp5 fp1 tn4 fn0, IG −0.2703 vs −0.4188 for =< 3 / =< 7);
     fp 1 ≤ 0.8·5 → stop; exception for {4} vs {1,2,3,5,6}: age > 3 (IG −0.3183 beats
     =< 4 and > 2 at −0.3749), fp 2 > 0.8 → add age =< 4 (IG 0), fp 0 → stop.
-    Remaining {4,7,8,9,10} are all b: no negatives → no rule, default b."""
-    m = FoldSEM(positive_class=None, ratio=0.8, tail=5e-3).fit(AGES, AGE_Y, feature_names=["age"])
+    Remaining {4,7,8,9,10} are all b: no negatives, so no literal scores → with
+    ``catch_all=False`` no rule (default b); with the catch-all (default, §6.5) the empty-body
+    rule for b is kept and covers them."""
+    m = FoldSEM(positive_class=None, ratio=0.8, tail=5e-3, catch_all=False).fit(AGES, AGE_Y, feature_names=["age"])
     assert m.rules_.to_asp() == (
         "target(X,a) :- age(X,N1), N1 <= 6, not ab1(X).\n"
         "ab1(X) :- age(X,N1), N1 > 3, age(X,N2), N2 <= 4.\n"
@@ -61,6 +63,11 @@ def test_numeric_hand_computed_with_exception():
     assert list(m.predict_rule(AGES)) == [0, 0, 0, -1, 0, 0, -1, -1, -1, -1]
     j = m.justify(np.array([4]))
     assert j.default_used and j.prediction == "b"
+    m = FoldSEM(positive_class=None, ratio=0.8, tail=5e-3).fit(AGES, AGE_Y, feature_names=["age"])
+    assert [str(r) for r in m.rules_.target_rules][1:] == ["target(X,b)."]
+    assert m.rules_.size == 4 and m.rules_.n_rules == 3
+    assert (m.predict_rule(AGES) >= 0).all()  # a rule fires on every row
+    assert list(m.predict(AGES)) == list(AGE_Y)
     assert j.text.splitlines()[2:5] == [
         "    'ab1' holds (for img), because (rule 2)",
         "      'age' holds (for img, and 4), and 4 > 3, and",
@@ -72,7 +79,7 @@ def test_numeric_ratio_zero_hand_computed():
     """ratio 0: literals are added until fp = 0. After age =< 6 (fp {4}), over {1..6} the best is
     age =< 3 (IG −0.3183; > 4, =< 4, =< 2 score −0.3749, =< 5 −0.4170). Then for b over {4..10}:
     age > 6 (IG −0.2728); then a over {4,5,6}: age > 4 (IG 0); {4} left → default b."""
-    m = FoldSEM(positive_class=None, ratio=0.0, tail=0).fit(AGES, AGE_Y, feature_names=["age"])
+    m = FoldSEM(positive_class=None, catch_all=False, ratio=0.0, tail=0).fit(AGES, AGE_Y, feature_names=["age"])
     assert m.rules_.to_asp() == (
         "target(X,a) :- age(X,N1), N1 <= 6, age(X,N2), N2 <= 3.\n"
         "target(X,b) :- age(X,N1), N1 > 6.\n"
@@ -96,7 +103,7 @@ def test_categorical_hand_computed():
     color == blue (−0.3819). Pears left → default pear."""
     pd = pytest.importorskip("pandas")
     df = pd.DataFrame(FRUIT, columns=["color", "size", "fruit"])
-    m = FoldSEM(positive_class=None).fit(df[["color", "size"]], df["fruit"])
+    m = FoldSEM(positive_class=None, catch_all=False).fit(df[["color", "size"]], df["fruit"])
     assert m.feature_kinds_ == ["categorical", "categorical"]
     assert m.rules_.to_asp() == (
         "target(X,apple) :- color(X,red), not ab1(X).\n"
@@ -124,7 +131,7 @@ def test_exceptions_of_exceptions_hand_computed():
     exception {B=(1,1,0)×2} vs {A×4, C=(1,1,1)}: f1 (IG −0.2728), fp 1 ≤ 1.6 → stop; its
     exception {C} vs {B×2}: f2 (IG 0). Remaining B, D are all 'no' → default no."""
     X, y = _nested_table()
-    m = FoldSEM(positive_class=None).fit(X, y)
+    m = FoldSEM(positive_class=None, catch_all=False).fit(X, y)
     assert m.rules_.to_asp() == (
         "target(X,yes) :- f0(X), not ab1(X).\n"
         "ab1(X) :- f1(X), not ab2(X).\n"
@@ -141,7 +148,7 @@ def test_tail_prunes_small_rules_hand_computed():
     ab1 = f1 and the yes rule covers only A; then 'no' over {B,C,D}: not f2 (IG 0) beats
     not f0 / not f1 (−0.3819). C is left → default yes."""
     X, y = _nested_table()
-    m = FoldSEM(positive_class=None, tail=0.2).fit(X, y)
+    m = FoldSEM(positive_class=None, catch_all=False, tail=0.2).fit(X, y)
     assert m.rules_.to_asp() == (
         "target(X,yes) :- f0(X), not ab1(X).\n"
         "target(X,no) :- example(X), not f2(X).\n"
@@ -153,17 +160,17 @@ def test_tail_prunes_small_rules_hand_computed():
 def test_ties_lowest_column_then_positive_literal():
     # f0 and f1 are identical copies: the lowest column wins; f(X) before not f(X)
     X = np.array([[1, 1], [1, 1], [0, 0], [0, 0]])
-    m = FoldSEM(positive_class=None, tail=0).fit(X, np.array([1, 1, 0, 0]))
+    m = FoldSEM(positive_class=None, catch_all=False, tail=0).fit(X, np.array([1, 1, 0, 0]))
     # class 0 first (tie 2–2 → first in classes_); not f0 is the only finite best
     assert m.rules_.to_asp() == "target(X,0) :- example(X), not f0(X).\n% default: 1\n"
-    m = FoldSEM(positive_class=None, tail=0, default_class=0).fit(X, np.array([0, 0, 1, 1]))
+    m = FoldSEM(positive_class=None, catch_all=False, tail=0, default_class=0).fit(X, np.array([0, 0, 1, 1]))
     assert m.rules_.to_asp() == "target(X,0) :- f0(X).\n% default: 0\n"
     assert m.default_class_ == 0
 
 
 def test_gini_heuristic_runs_and_differs_only_in_score():
     X, y = _nested_table()
-    m = FoldSEM(positive_class=None, heuristic="gini").fit(X, y)
+    m = FoldSEM(positive_class=None, catch_all=False, heuristic="gini").fit(X, y)
     # on this table the Gini choices coincide with IG's
     assert m.rules_.to_asp().splitlines()[0] == "target(X,yes) :- f0(X), not ab1(X)."
 
@@ -225,7 +232,7 @@ class _Ref:
         body, exc = rule
         return all(_ref_sat(c, self.rows[i]) for c in body) and not any(self.covers(e, i) for e in exc)
 
-    def learn_rule(self, P, N):
+    def learn_rule(self, P, N, keep_empty=False):
         body = []
         while True:
             c = self.best(P, N)
@@ -236,7 +243,7 @@ class _Ref:
             N = [i for i in N if _ref_sat(c, self.rows[i])]
             if len(N) <= self.ratio * len(P):
                 break
-        if not body:
+        if not body and not keep_empty:
             return None
         return (body, self.fold(N, P) if N else [])
 
@@ -253,7 +260,9 @@ class _Ref:
             P = [i for i in P if i not in set(cov)]
         return out
 
-    def multiclass(self, y, classes):
+    def multiclass(self, y, classes, catch_all=True):
+        """§6.5's driver; ``catch_all``: an empty-body classifying rule is kept, and rows left
+        when every class is closed get an empty-body rule for their most frequent class."""
         left = list(range(len(self.rows)))
         open_ = set(classes)
         out = []
@@ -263,7 +272,7 @@ class _Ref:
                 break
             c = classes[counts.index(max(counts))]
             self.min_cover = self.tail * len(left)  # exception tail: examples left
-            r = self.learn_rule([i for i in left if y[i] == c], [i for i in left if y[i] != c])
+            r = self.learn_rule([i for i in left if y[i] == c], [i for i in left if y[i] != c], catch_all)
             if r is None:
                 open_.discard(c)
                 continue
@@ -275,6 +284,9 @@ class _Ref:
             out.append((c, r))
             left = [i for i in left if i not in set(cov)]
             open_ = set(classes)  # a closed class is retried after every accepted rule
+        if catch_all and left:
+            counts = [sum(y[i] == c for i in left) for c in classes]
+            out.append((classes[counts.index(max(counts))], ([], [])))
         return out
 
 
@@ -310,12 +322,15 @@ def test_matches_brute_force_reference_on_random_mixed_tables(seed):
     df = pd.DataFrame({"b0": b[:, 0], "b1": b[:, 1], "b2": b[:, 2], "c": cat, "x": num})
     ratio = [0.0, 0.5, 0.8, 1.5][seed % 4]
     tail = [0.0, 0.05][seed % 2]
-    m = FoldSEM(ratio=ratio, tail=tail, positive_class=None).fit(df, y)
+    catch_all = seed % 3 != 0
+    m = FoldSEM(ratio=ratio, tail=tail, positive_class=None, catch_all=catch_all).fit(df, y)
     kinds = m.feature_kinds_
     assert kinds == ["binary", "binary", "binary", "categorical", "numeric"]
     rows = [tuple(r) for r in df.itertuples(index=False)]
     ref = _Ref(rows, kinds, ratio, tail)
-    learned = ref.multiclass(list(y), sorted(set(y.tolist())))
+    learned = ref.multiclass(list(y), sorted(set(y.tolist())), catch_all)
+    if catch_all:
+        assert (m.predict_rule(df) >= 0).all()  # a rule fires on every training row
     assert len(m.rules_.target_rules) == len(learned)
     assert [r.cls for r in m.rules_.target_rules] == [c for c, _ in learned]
     assert m.rules_.size == _ref_size(learned)
@@ -345,7 +360,7 @@ def test_sklearn_api_get_params_clone_score():
     from sklearn.model_selection import cross_val_score
 
     m = FoldSEM(ratio=0.5, tail=0.01, heuristic="gini", default_class=None)
-    assert m.get_params() == {"ratio": 0.5, "tail": 0.01, "heuristic": "gini", "default_class": None,
+    assert m.get_params() == {"ratio": 0.5, "tail": 0.01, "heuristic": "gini", "default_class": None, "catch_all": True,
                               "mode": "fold-se-m", "positive_class": "auto",
                               "class_order": "frequent", "prune": None, "reopen_classes": True,
                               "tail_base": "left", "exception_tail": "left",
@@ -383,7 +398,7 @@ def test_save_load_roundtrip(tmp_path):
 
 def test_justify_via_estimator():
     X, y = _nested_table()
-    m = FoldSEM(positive_class=None).fit(X, y)
+    m = FoldSEM(positive_class=None, catch_all=False).fit(X, y)
     j = m.justify(np.array([1, 1, 1]))
     assert j.prediction == "yes" and j.rule == 1 and not j.default_used
     assert "'ab2' holds (for img), because (rule 3)" in j.text

@@ -65,13 +65,19 @@ def test_train_options_ratio_tail_default(tmp_path, capsys):
     p.write_text("age,y\n" + "".join(f"{a},{c}\n" for a, c in zip(range(1, 11), "aaabaabbbb")))
     m = tmp_path / "m.json"
     assert main(["fold", "train", "--csv", str(p), "--label", "y", "--ratio", "0", "--tail", "0",
-                 "--positive-class", "none", "--out", str(m)]) == 0
+                 "--positive-class", "none", "--no-catch-all", "--out", str(m)]) == 0
     out = capsys.readouterr().out
     # same program as the hand-computed ratio-0 case in test_fold.py
     assert out.startswith("target(X,a) :- age(X,N1), N1 <= 6, age(X,N2), N2 <= 3.\n"
                           "target(X,b) :- age(X,N1), N1 > 6.\n"
                           "target(X,a) :- age(X,N1), N1 > 4.\n")
     assert "default class b used for 1 rows" in out
+    # default: the catch-all rule takes the row no class took
+    assert main(["fold", "train", "--csv", str(p), "--label", "y", "--ratio", "0", "--tail", "0",
+                 "--positive-class", "none", "--out", str(m)]) == 0
+    out = capsys.readouterr().out
+    assert "target(X,a) :- age(X,N1), N1 > 4.\ntarget(X,b) :- example(X).\n" in out
+    assert "default class a used for 0 rows" in out
 
 
 def test_train_fractional_thresholds_print_scasp(tmp_path, capsys):

@@ -33,7 +33,7 @@ FULL = ("target(X,a) :- age(X,N1), N1 <= 6, not ab1(X).\n"
     (4.0, "% default: a\n"),
 ])
 def test_prune_hand_computed(prune, program):
-    m = FoldSEM(positive_class=None, prune=prune).fit(AGES, AGE_Y, feature_names=["age"])
+    m = FoldSEM(positive_class=None, catch_all=False, prune=prune).fit(AGES, AGE_Y, feature_names=["age"])
     assert m.rules_.to_asp() == program
 
 
@@ -83,8 +83,8 @@ def test_class_order_best_takes_the_rule_with_the_largest_net_coverage():
     learns a first (most frequent, first on ties with c); ``class_order="best"`` learns b first."""
     X = np.array([[0, 1]] * 4 + [[1, 0]] * 3 + [[0, 1]] * 2 + [[0, 0]] * 2, dtype=np.uint8)
     y = np.array(list("aaaabbbcccc"))
-    freq = FoldSEM(positive_class=None).fit(X, y)
-    best = FoldSEM(positive_class=None, class_order="best").fit(X, y)
+    freq = FoldSEM(positive_class=None, catch_all=False).fit(X, y)
+    best = FoldSEM(positive_class=None, catch_all=False, class_order="best").fit(X, y)
     assert freq.rules_.to_asp() == "target(X,a) :- f1(X).\ntarget(X,b) :- f0(X).\n% default: c\n"
     assert best.rules_.to_asp() == "target(X,b) :- f0(X).\ntarget(X,a) :- f1(X).\n% default: c\n"
 

@@ -127,3 +127,28 @@ def test_bad_input():
         NeSyModel.fit(clf, ds.images[:50], ds.labels[:50], layer="classifier.0")
     with pytest.raises(CnnlensError, match="binarization"):
         NeSyModel.fit(clf, ds.images[:50], ds.labels[:50], binarization="round")
+
+
+def test_sigmoid_needs_the_training_theta_and_fold_params_pass_through():
+    """§6.1: the sigmoid binarization uses the θ the loss trained with — refitting θ on the final
+    model is refused; None picks 'threshold' without θ; ``fold_params`` reach FoldSEM."""
+    clf = zoo.load_classifier("mnist_cnn")
+    ds = zoo.load_dataset("mnist", split="test")
+    x, y = ds.images[:120], ds.labels[:120]
+    with pytest.raises(CnnlensError, match=r"binarization='sigmoid' needs theta="):
+        NeSyModel.fit(clf, x, y, binarization="sigmoid")
+    auto = NeSyModel.fit(clf, x, y)
+    thr = NeSyModel.fit(clf, x, y, binarization="threshold")
+    assert auto.binarization == "threshold" and torch.equal(auto.theta, thr.theta)
+    sig = NeSyModel.fit(clf, x, y, theta=thr.theta)
+    assert sig.binarization == "sigmoid" and torch.equal(sig.theta, thr.theta)
+    # the catch-all (default) covers every training row; without it some rows get no rule
+    assert auto.fit_info["fold_params"]["catch_all"] is True
+    assert auto.evaluate(x, y)["no_fire"] == 0
+    off = NeSyModel.fit(clf, x, y, fold_params={"catch_all": False, "tail_base": "train"})
+    assert off.fit_info["fold_params"]["tail_base"] == "train"
+    assert off.rules.n_rules < auto.rules.n_rules
+    with pytest.raises(CnnlensError, match="unknown FoldSEM parameter.*bogus"):
+        NeSyModel.fit(clf, x, y, fold_params={"bogus": 1})
+    with pytest.raises(CnnlensError, match="fold_params must be a dict"):
+        NeSyModel.fit(clf, x, y, fold_params=[("catch_all", False)])

@@ -82,7 +82,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             pass
     model = FoldSEM(ratio=args.ratio, tail=args.tail, heuristic=args.heuristic, default_class=default,
                     mode=args.mode, positive_class=None if pos == "none" else pos,
-                    class_order=args.class_order, prune=args.prune)
+                    class_order=args.class_order, prune=args.prune, catch_all=args.catch_all)
     model.fit(X, y, feature_names=feats, categorical=[h for h in feats if h in cat])
     obj = model.to_dict()
     obj["cli"] = {"label": args.label, "train_csv": os.path.basename(args.csv)}
@@ -179,6 +179,10 @@ def register(subparsers: Any) -> None:
     t.add_argument("--prune", type=float, default=None, metavar="A",
                    help="post-prune: drop rules/exceptions while each costs <= A training rows per "
                         "literal saved (default: off; 1.0 halves binarized digits' program)")
+    t.add_argument("--no-catch-all", dest="catch_all", action="store_false",
+                   help="multi-class driver: drop a rule whose body ends up empty and leave the rows "
+                        "no class takes to the default class (default: keep it, so a rule covers "
+                        "every training row, as FOLD-RM)")
     opt.add_out(t, "model JSON file to write", metavar="FILE", kind="file")
     t.set_defaults(func=cmd_train)
 

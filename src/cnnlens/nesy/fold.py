@@ -57,9 +57,13 @@ other class is the default. ``positive_class=None`` learns rules for both (drive
 **Multi-class driver** (FOLD-SE-M): among the examples left take the most frequent open class
 (ties: the first in ``classes_``), learn *one* rule for it (positives = that class, negatives =
 all other classes left), append it and remove every example it covers (positives and
-negatives); repeat until no example is left. A rule that does not exist, covers no positive or
-fewer than ``tail·|examples left|`` positives closes its class until the next rule is accepted
-(then every class is open again); the driver stops when no open class can get a rule. (The
+negatives); repeat until no example is left. A rule whose body ends up empty (no literal scores
+finitely) is kept: it covers every example left, minus its exceptions (FOLD-RM; §6.5,
+``catch_all=True``). A rule that covers no positive or fewer than ``tail·|examples left|``
+positives closes its class until the next rule is accepted (then every class is open again); when
+no open class can get a rule and rows are left, they get an empty-body *catch-all* rule for their
+most frequent class, so a rule fires on every training row (the NeSy model has no default class;
+``catch_all=False``: no such rules, the class closes and the default class takes the rows). (The
 original driver counted ``tail·|train|`` and closed a class for good: on binarized digits 4% of
 the test rows then fell to the default class; see EXPERIMENTS.md.) Rules are
 ordered; prediction is the first rule that fires, else the default class: ``default_class`` if
@@ -93,14 +97,10 @@ ancestors already use; a rule stopped because no literal scores finitely gets no
 the driver removes only the covered *positives* (ties between classes: the one whose first
 example comes last) and stops at the first rule that covers no positive.
 
-**Fast path.** 0/1 and categorical columns become one 0/1 indicator matrix; the counts tp/fp
-for *every* candidate at once are one column-sum reduction (a float32 matrix product with the
-P/N masks when the covered set is large, a gathered ``sum`` when it is small). Numeric columns
-are dense-ranked once; the threshold counts are one sorted pass with prefix counts: for a large
-example set one ``bincount`` over rank offsets plus a segmented cumulative sum over all
-thresholds, for a small one a sort of the set's own ranks (cost ∝ the set, not the table). The
-0/1 (NeSy) case is just the indicator matrix, so a 10,000 × 512 table learns in well under a
-second; a 20,000 × 16 continuous table in FOLD-RM mode in seconds (BENCHMARKS.md).
+**Fast path.** 0/1 and categorical columns become one 0/1 indicator matrix, so tp/fp for every
+candidate at once are one column-sum reduction; numeric columns are dense-ranked once and their
+threshold counts are one sorted pass with prefix counts (cost ∝ the covered set). A 10,000 × 512
+0/1 (NeSy) table learns in well under a second (BENCHMARKS.md).
 
 **Modules.** :mod:`~cnnlens.nesy.cells` (what a cell means), :mod:`~cnnlens.nesy.fold_encoding`
 (columns, predicate names, the encoded table), :mod:`~cnnlens.nesy.fold_learner` (scores and the
@@ -127,7 +127,7 @@ from .._io import atomic_write_text
 from ..errors import CnnlensError
 from .cells import is_missing, normalize_constant
 from .fold_encoding import KINDS, _Encoded, encode, predicate_name, prediction_columns
-from .fold_learner import EXCEPTION_TAILS, HEURISTICS, TAIL_BASES, _Learner, gini_score, information_gain, to_ruleset  # noqa: F401  (re-exported)
+from .fold_learner import EXCEPTION_TAILS, HEURISTICS, TAIL_BASES, _Learner, _Node, gini_score, information_gain, to_ruleset  # noqa: F401  (re-exported)
 from .fold_pruning import _Pruner
 from .program import Justification, RuleSet
 
@@ -191,12 +191,16 @@ class FoldSEM(ClassifierMixin, BaseEstimator):
         exception_tail ({"left", "train", "none"}, default "left"):
             What ``tail`` multiplies for an exception rule set (``mode="fold-se-m"``): the examples
             the driver had left when it learned the classifying rule, the training rows, or no tail.
+        catch_all (bool, default True):
+            Multi-class driver (``mode="fold-se-m"``): keep empty-body rules and end with a
+            catch-all rule (not when ``default_class`` is given), so a rule fires on every training
+            row (module docstring). False: the earlier driver (leftovers go to the default class).
         remove_covered_negatives (bool, default True):
             Multi-class driver (``mode="fold-se-m"``): an accepted rule removes every example it
             covers (True), or only the covered positives (False, FOLD-RM's driver).
 
-    The last four reproduce the driver variants of the many-class study
-    (experiments/fold_manyclass.py, EXPERIMENTS.md); the defaults are the current driver.
+    ``reopen_classes`` … ``remove_covered_negatives`` reproduce the driver variants of the
+    many-class study (experiments/fold_manyclass.py, EXPERIMENTS.md).
 
     Attributes (after ``fit``): ``rules_`` (:class:`RuleSet`), ``classes_``, ``n_features_in_``,
     ``feature_names_in_``, ``feature_predicates_``, ``feature_kinds_`` ("binary",
@@ -217,7 +221,8 @@ class FoldSEM(ClassifierMixin, BaseEstimator):
                  default_class: Any = None, mode: str = "fold-se-m",
                  positive_class: Any = "auto", class_order: str = "frequent",
                  prune: float | None = None, reopen_classes: bool = True, tail_base: str = "left",
-                 exception_tail: str = "left", remove_covered_negatives: bool = True) -> None:
+                 exception_tail: str = "left", remove_covered_negatives: bool = True,
+                 catch_all: bool = True) -> None:
         self.ratio = ratio
         self.tail = tail
         self.heuristic = heuristic
@@ -230,6 +235,7 @@ class FoldSEM(ClassifierMixin, BaseEstimator):
         self.tail_base = tail_base
         self.exception_tail = exception_tail
         self.remove_covered_negatives = remove_covered_negatives
+        self.catch_all = catch_all
 
     def __sklearn_tags__(self):  # scikit-learn >= 1.6
         tags = super().__sklearn_tags__()
@@ -257,6 +263,7 @@ class FoldSEM(ClassifierMixin, BaseEstimator):
         validation.choice("tail_base", self.tail_base, TAIL_BASES)
         validation.choice("exception_tail", self.exception_tail, EXCEPTION_TAILS)
         validation.flag("remove_covered_negatives", self.remove_covered_negatives)
+        validation.flag("catch_all", self.catch_all)
 
     def _encode(self, X: Any, feature_names: Sequence[Any] | None,
                 categorical: Sequence[Any] | None) -> _Encoded:
@@ -344,7 +351,8 @@ class FoldSEM(ClassifierMixin, BaseEstimator):
         learner = _Learner(enc, self.ratio, self.tail, self.heuristic, self.mode,
                            class_order=self.class_order, reopen_classes=self.reopen_classes,
                            tail_base=self.tail_base, exception_tail=self.exception_tail,
-                           remove_covered_negatives=self.remove_covered_negatives)
+                           remove_covered_negatives=self.remove_covered_negatives,
+                           catch_all=self.catch_all)
         if self.mode == "fold-rm":
             learned = learner.multiclass_rm(yidx, len(classes))
         elif pos is not None:
@@ -375,9 +383,15 @@ class FoldSEM(ClassifierMixin, BaseEstimator):
             dflt = int(np.argmax(np.bincount(yidx[left], minlength=len(classes))))
         else:
             dflt = int(np.argmax(counts))
+        self.n_uncovered_train_ = int(len(left))
+        if (self.catch_all and self.mode == "fold-se-m" and pos is None
+                and self.default_class is None and len(left)):
+            # catch-all (§6.5): the rows every class left uncovered get an empty-body rule for
+            # their most frequent class, so the program covers every training row (same
+            # predictions as the default class, but a rule fires on every row)
+            learned = learned + [(dflt, _Node([]))]
         self.positive_class_ = None if pos is None else classes[pos]
         self.default_class_ = classes[dflt]
-        self.n_uncovered_train_ = int(len(left))
         self.rules_ = to_ruleset(enc, self.feature_predicates_, learned, self._const_of, consts[dflt])
         return self
 

@@ -95,13 +95,14 @@ class _Learner:
 
     The keyword options fix the FOLD-SE-M driver's choices; :class:`FoldSEM` passes its
     parameters of the same names (see there): ``class_order``, ``reopen_classes``,
-    ``tail_base``, ``exception_tail`` and ``remove_covered_negatives``.
+    ``tail_base``, ``exception_tail``, ``remove_covered_negatives`` and ``catch_all``.
     """
 
     def __init__(self, enc: _Encoded, ratio: float, tail: float, heuristic: str,
                  mode: str = "fold-se-m", *, class_order: str = "frequent",
                  reopen_classes: bool = True, tail_base: str = "left",
-                 exception_tail: str = "left", remove_covered_negatives: bool = True) -> None:
+                 exception_tail: str = "left", remove_covered_negatives: bool = True,
+                 catch_all: bool = True) -> None:
         self.e = enc
         self.ratio = float(ratio)
         self.tail = float(tail)
@@ -114,6 +115,7 @@ class _Learner:
         self.tail_base = tail_base
         self.exception_tail = exception_tail
         self.remove_covered_negatives = bool(remove_covered_negatives)
+        self.catch_all = bool(catch_all)
         self._is_flag = np.array([v is None for v in enc.ind_value], dtype=bool)  # 0/1 columns
         T = len(enc.thr)
         self._T = T
@@ -250,7 +252,12 @@ class _Learner:
         return None if best is None else best[3]
 
     # --- the algorithm --------------------------------------------------------------------
-    def learn_rule(self, P: np.ndarray, N: np.ndarray, used: frozenset = frozenset()) -> _Node | None:
+    def learn_rule(self, P: np.ndarray, N: np.ndarray, used: frozenset = frozenset(),
+                   keep_empty: bool = False) -> _Node | None:
+        """One rule for ``P`` against ``N`` (§6.5). ``keep_empty``: when no literal scores
+        finitely at the first step, keep the rule with an empty body (it covers every example
+        left, minus its exceptions) instead of returning None — FOLD-RM's behaviour, used for the
+        classifying rules of the FOLD-SE-M multi-class driver (``FoldSEM(catch_all=True)``)."""
         body: list[tuple[str, int, bool]] = []
         mine: set = set()
         invalid = False
@@ -269,6 +276,11 @@ class _Learner:
             if self.rm and invalid and (len(P) or len(N)):
                 # FOLD-RM keeps the rule with an empty body (it covers every example)
                 return _Node([])
+            if keep_empty and not self.rm and len(P):
+                node = _Node([])
+                if len(N):
+                    node.exceptions = self.fold(N, P, used)
+                return node
             return None
         node = _Node(body)
         if len(N) > 0 and not (self.rm and invalid):
@@ -349,7 +361,7 @@ class _Learner:
                 break
             is_c = y[remaining] == c
             self._n_left = len(remaining)
-            r = self.learn_rule(remaining[is_c], remaining[~is_c])
+            r = self.learn_rule(remaining[is_c], remaining[~is_c], keep_empty=self.catch_all)
             if r is None:
                 open_[c] = False
                 continue
@@ -380,7 +392,7 @@ class _Learner:
             best = None
             for c in np.unique(yr):
                 is_c = yr == c
-                r = self.learn_rule(remaining[is_c], remaining[~is_c])
+                r = self.learn_rule(remaining[is_c], remaining[~is_c], keep_empty=self.catch_all)
                 if r is None:
                     continue
                 cov = self.covers(r, remaining)

@@ -60,6 +60,21 @@ def _labels_np(clf: Classifier, x: torch.Tensor, y: Any) -> np.ndarray:
     return validation.class_labels("y", y, x.shape[0], model_classes(clf, x)).numpy()
 
 
+def _fold_params(params: Any) -> dict[str, Any]:
+    """``fold_params`` checked against :class:`FoldSEM`'s parameters (ratio and tail have their
+    own arguments)."""
+    if params is None:
+        return {}
+    if not isinstance(params, dict):
+        raise CnnlensError(f"fold_params must be a dict of FoldSEM parameters, got {type(params).__name__}")
+    valid = set(FoldSEM().get_params()) - {"ratio", "tail"}
+    wrong = sorted(str(k) for k in params if k not in valid)
+    if wrong:
+        raise CnnlensError(f"fold_params: unknown FoldSEM parameter(s) {', '.join(wrong)}; "
+                           f"valid: {', '.join(sorted(valid))} (ratio and tail are fit's own arguments)")
+    return dict(params)
+
+
 def _theta(theta: Any) -> torch.Tensor:
     try:
         th = torch.as_tensor(theta, dtype=torch.float32).flatten().cpu()
@@ -103,18 +118,33 @@ class NeSyModel:
 
     # ------------------------------------------------------------------ building
     @classmethod
-    def fit(cls, clf: Classifier, x: torch.Tensor, y: Any, binarization: str = "sigmoid",
+    def fit(cls, clf: Classifier, x: torch.Tensor, y: Any, binarization: str | None = None,
             theta: torch.Tensor | float | None = None, ratio: float = 0.8, tail: float = 5e-3,
             layer: str | nn.Module | None = None, norm: str = "fro", h1: float = 0.6, h2: float = 0.7,
-            batch_size: int = 64) -> NeSyModel:
+            batch_size: int = 64, fold_params: dict[str, Any] | None = None) -> NeSyModel:
         """Binarize ``layer``'s filters on the training images ``x`` into a 0/1 table and learn
-        the rules with ``FoldSEM(ratio, tail)`` (§6.1, §6.5). ``y``: class indices ``(N,)``."""
+        the rules with ``FoldSEM(ratio, tail, **fold_params)`` (§6.1, §6.5). ``y``: class
+        indices ``(N,)``.
+
+        ``binarization``: ``"sigmoid"`` (bit = 1 iff Norm − θ > 0) needs the θ the sparsity loss
+        was trained with (``theta=train(...).theta``) — refitting θ on the final model is not what
+        the paper does, so it is refused; ``"threshold"`` (post-hoc, CE/NE) fits θ = h1·μ + h2·σ
+        on ``x`` (a given ``theta`` is used instead); None (default): ``"sigmoid"`` when
+        ``theta`` is given, else ``"threshold"``. ``fold_params``: further :class:`FoldSEM`
+        parameters (e.g. ``{"tail_base": "train"}``, ``{"catch_all": False}``); rules are
+        learned for every class (``positive_class=None``) unless it says otherwise."""
         if not isinstance(clf, Classifier):
             raise CnnlensError(f"clf must be a cnnlens.Classifier, got {type(clf).__name__}")
+        if binarization is None:
+            binarization = "threshold" if theta is None else "sigmoid"
         if binarization not in ("sigmoid", "threshold"):
             raise CnnlensError(f"binarization must be 'sigmoid' or 'threshold', got {binarization!r}")
+        if binarization == "sigmoid" and theta is None:
+            raise CnnlensError("binarization='sigmoid' needs theta= (the θ the sparsity loss was trained "
+                               "with, e.g. train(...).theta); for post-hoc binarization use binarization='threshold'")
         for name, value in (("ratio", ratio), ("tail", tail), ("h1", h1), ("h2", h2)):
             validation.real(name, value)
+        fold_kw = _fold_params(fold_params)
         if theta is not None:
             theta = _theta(theta)
         x = clf.check_input(x)
@@ -125,7 +155,7 @@ class NeSyModel:
         lay_name = clf.layer_module(lay, x)[1]
         norms = filter_norms(clf, x, lay, norm=norm, batch_size=batch_size)
         F_ = norms.shape[1]
-        if binarization == "threshold" or theta is None:
+        if theta is None:
             th = thresholds(norms, h1, h2)
             theta_src = "fitted on x (h1·μ + h2·σ)"
         else:
@@ -139,12 +169,13 @@ class NeSyModel:
         # positive_class=None: every class gets rules, also with two classes. FOLD-SE's binary
         # convention (rules for one class, the other is the default) would leave every image of
         # the other class with no rule firing, since the NeSy model has no default class.
-        fold = FoldSEM(ratio=ratio, tail=tail, positive_class=None).fit(bits, yy)
+        fold = FoldSEM(**{"ratio": ratio, "tail": tail, "positive_class": None, **fold_kw}).fit(bits, yy)
         raw = fold.rules_
         rules = RuleSet(raw.rules, None)  # no default class (§6.1)
         info = {"n_train": int(x.shape[0]), "ratio": ratio, "tail": tail, "theta": theta_src,
                 "active_share": float(bits.mean()), "h1": h1, "h2": h2,
-                "fold_default": int(fold.default_class_)}
+                "fold_default": int(fold.default_class_), "fold_params": {
+                    k: v for k, v in fold.get_params().items() if k not in ("ratio", "tail")}}
         return cls(clf, rules, th.cpu(), binarization, lay_name, F_, norm, batch_size, fit_info=info)
 
     def _check_rules(self) -> None:
