@@ -54,7 +54,7 @@ from cnnlens import Classifier, zoo
 from cnnlens._io import atomic_write_text
 from cnnlens.data.datasets import select_classes
 from cnnlens.models.fashion import FASHION_CLASS_NAMES, FASHION_MEAN, FASHION_STD, FashionVGG
-from cnnlens.nesy import NeSyModel, filter_norms, thresholds, train
+from cnnlens.nesy import FoldSEM, NeSyModel, filter_norms, thresholds, train
 
 SUBSETS = {  # Fashion-MNIST class indices; P3.1 ⊂ P5; P3.2 and P3.3 share Sandal
     "P2": [2, 4],            # Pullover, Coat
@@ -182,7 +182,8 @@ def run_settings(args, sub: str, strategy: str) -> dict:
                 patience=args.patience, min_delta=args.min_delta if args.patience else None,
                 batch_size=32, n_train=args.n_train, n_val=args.n_val, n_test=args.n_test,
                 rules_every=args.rules_every, live_only=not args.all_filters,
-                fold=dict(ratio=0.8, tail=5e-3, **FOLD_EXTRA))
+                fold={k: v for k, v in FoldSEM(ratio=0.8, tail=5e-3, **FOLD_EXTRA).get_params().items()
+                      if isinstance(v, (int, float, str, bool, type(None)))})
 
 
 FOLD_EXTRA: dict = {}  # FoldSEM options beyond ratio/tail once NeSyModel.fit takes fold_params
