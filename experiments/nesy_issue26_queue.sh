@@ -10,8 +10,10 @@ CONV="--epochs 60 --ce-epochs 30 --patience 4 --lr-patience 1 --min-delta 1e-3 -
 FIX5="--epochs 5 --lr 1e-4 --skip-texture --out out/nesy_fixed5 --results experiments/results/nesy/results_fixed_5ep.json"
 ALL="CE NE TS1 TS2 TS3 TS4 TS5"
 set -e
-$PY experiments/nesy_reproduction.py --subsets P2 P3.1 --strategies $ALL --seeds 0 $CONV      # convergence, seed 0
-$PY experiments/nesy_reproduction.py --subsets P2 P3.1 --strategies $ALL --seeds 0 1 $FIX5    # the fixes, 5 epochs
+$PY experiments/nesy_reproduction.py --subsets P2 --strategies $ALL --seeds 0 $CONV             # convergence, P2 seed 0
+$PY experiments/nesy_reproduction.py --subsets P2 P3.1 --strategies $ALL --seeds 0 $FIX5      # the fixes, 5 epochs, seed 0
+$PY experiments/nesy_reproduction.py --subsets P2 P3.1 --strategies $ALL --seeds 0 $CONV      # convergence, P3.1 seed 0
+$PY experiments/nesy_reproduction.py --subsets P2 P3.1 --strategies $ALL --seeds 0 1 $FIX5    # the fixes, seed 1
 $PY experiments/nesy_reproduction.py --subsets P2 P3.1 --strategies $ALL --seeds 0 1 $CONV    # convergence, seed 1
 $PY experiments/nesy_reproduction.py --subsets P2 P3.1 --strategies $ALL --seeds 0 1 2 3 4 $FIX5
 $PY experiments/nesy_reproduction.py --subsets P2 P3.1 P5 --strategies CE NE TS1 TS2 TS3 --seeds 0 1 2 $CONV  # the core
