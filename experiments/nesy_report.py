@@ -130,8 +130,9 @@ def convergence(res: dict, subsets: list[str] | None = None) -> str:
     by = _group(res["runs"])
     subsets = subsets or list(dict.fromkeys(r["subset"] for r in res["runs"]))
     out = ["| subset | strategy | epochs per seed (CE phase + rest) | stopped at plateau | final lr | "
-           "val loss (last) | near-binary (val, last) | ceiling | no-fire % (val, last) | NeSy acc % (val, last) |",
-           "|---|---|---|---|---|---|---|---|---|---|"]
+           "val loss (last) | near-binary (val, last) | ceiling | no-fire % (val, last) | NeSy acc % (val, last) | "
+           "dead filters % (end) | P entries dead at the end % |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for s in subsets:
         for st in STRATEGIES:
             rs = sorted(by.get((s, st), []), key=lambda r: r["seed"])
@@ -151,8 +152,11 @@ def convergence(res: dict, subsets: list[str] | None = None) -> str:
             cl = np.mean([h["ceiling_val"] for h in last])
             nf_s = f"{100 * np.mean(nf):.1f}" if nf else "–"
             acc_s = f"{100 * np.mean(acc):.1f}" if acc else "–"
+            dead = 100 * np.mean([r.get("dead_filters", np.nan) for r in rs])
+            pd = [r["p_dead_share"] for r in rs if r.get("p_dead_share") is not None]
+            pd_s = f"{100 * np.mean(pd):.1f}" if pd else "–"
             out.append(f"| {s} | {st} | {', '.join(eps)} | {stopped} | {lrs} | {vl:.3f} | {nb:.3f} | {cl:.3f} | "
-                       f"{nf_s} | {acc_s} |")
+                       f"{nf_s} | {acc_s} | {dead:.1f} | {pd_s} |")
     return "\n".join(out) + "\n"
 
 
