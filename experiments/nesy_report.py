@@ -243,8 +243,9 @@ def _n_classes(subset: str) -> int:
 
 
 def plot_convergence(res: dict, out_dir: str | Path, subsets: list[str] | None = None) -> list[Path]:
-    """One PNG per subset: validation loss, near-binary share (val; dashed: its ceiling) and the
-    rules' no-fire rate (val, at the extraction cadence) per epoch, one line per strategy × seed."""
+    """One PNG per subset: train and validation loss, near-binary share (val; dashed: its ceiling),
+    the rules' no-fire rate and NeSy accuracy (val, at the extraction cadence) per epoch, one line
+    per strategy × seed (solid: the first seed, dotted: the others)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -255,7 +256,7 @@ def plot_convergence(res: dict, out_dir: str | Path, subsets: list[str] | None =
     colors = dict(zip(STRATEGIES, plt.get_cmap("tab10").colors))
     paths = []
     for s in subsets:
-        fig, axes = plt.subplots(1, 4, figsize=(17, 3.8))
+        fig, axes = plt.subplots(1, 5, figsize=(21, 3.8))
         for st in STRATEGIES:
             for r in sorted(by.get((s, st), []), key=lambda r: r["seed"]):
                 h = r["history"]
@@ -270,11 +271,14 @@ def plot_convergence(res: dict, out_dir: str | Path, subsets: list[str] | None =
                 pts = [(x["epoch"], x["no_fire_val"]) for x in h if x.get("no_fire_val") is not None]
                 if pts:
                     axes[3].plot(*zip(*pts), style, marker="o", ms=3, color=c)
+                pts = [(x["epoch"], x["nesy_acc_val"]) for x in h if x.get("nesy_acc_val") is not None]
+                if pts:
+                    axes[4].plot(*zip(*pts), style, marker="o", ms=3, color=c)
                 for x in h:
                     if x.get("phase_end") and x["phase"] == "ce":
                         axes[1].axvline(x["epoch"], color=c, alpha=0.2, lw=0.8)
         for ax, t in zip(axes, ("train loss", "val loss", "near-binary share, val (dashed: ceiling)",
-                                "no-fire rate, val (rules)")):
+                                "no-fire rate, val (rules)", "NeSy accuracy, val (rules)")):
             ax.set_title(t, fontsize=9)
             ax.set_xlabel("epoch")
         axes[0].set_yscale("log")
