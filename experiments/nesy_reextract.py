@@ -42,9 +42,17 @@ def main(argv=None) -> int:
     base, _ = backbone(argparse.Namespace(out="out/nesy"))
     out = {k: v for k, v in res.items() if k != "runs"}
     out["runs"], out["reextract"] = [], {"from": a.results, "fold_params": fold}
+    done = {}
+    if Path(a.out).exists():  # a re-run redoes only the runs that are new in --results
+        prev = json.loads(Path(a.out).read_text())
+        if prev.get("reextract", {}).get("fold_params") == fold:
+            done = {(r["subset"], r["strategy"], r["seed"]): r for r in prev["runs"]}
     cache: dict = {}
     for r in res["runs"]:
         sub, st, seed = r["subset"], r["strategy"], r["seed"]
+        if (sub, st, seed) in done:
+            out["runs"].append(done[(sub, st, seed)])
+            continue
         key = (sub, seed)
         if key not in cache:
             cache.clear()
