@@ -17,13 +17,30 @@ Also: the NESY Fig. 2 top-filter overlays (PNG) and the texture_scenes labelling
     python experiments/nesy_reproduction.py --subsets P2 P3.1 --seeds 0 --epochs 2 \
         --out out/nesy --results experiments/results/nesy/results.json
 
-Results are appended run by run to the JSON (a re-run skips finished runs).
+Convergence (issue 26): ``--patience N`` trains each phase until its validation loss plateaus
+(early stopping; ``--epochs``/``--ce-epochs`` are then maxima), with ReduceLROnPlateau
+(``--lr-factor``, ``--lr-patience``); per epoch the history records train/val loss, lr, the
+near-binary share of σ(Norm − θ) on the validation images with its ceiling (filters with
+θ_j < ln 9 can never get below 0.1), and every ``--rules-every`` epochs (and at each phase's end)
+the rules' no-fire rate, NeSy accuracy and size on the validation images.
+
+Interruption: every run checkpoints after every epoch (model, optimizer, scheduler, early-stopping
+state; the RNG is re-seeded per epoch) under ``--out/ckpt``; a re-run with the same arguments skips
+finished runs and continues an unfinished one from its last epoch, ending with the weights of an
+uninterrupted run. The results file is rewritten atomically after every finished run by one
+process (the parent) and is the single source of the tables (experiments/nesy_report.py).
+
+GPU: ``--device cuda --workers 8`` trains several runs at once on one GPU (one process each,
+sharing the card; rule extraction runs on the CPU cores of each process).
 """
 from __future__ import annotations
 
 import argparse
 import copy
 import json
+import math
+import multiprocessing as mp
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -37,7 +54,7 @@ from cnnlens import Classifier, zoo
 from cnnlens._io import atomic_write_text
 from cnnlens.data.datasets import select_classes
 from cnnlens.models.fashion import FASHION_CLASS_NAMES, FASHION_MEAN, FASHION_STD, FashionVGG
-from cnnlens.nesy import NeSyModel, filter_norms, train
+from cnnlens.nesy import FoldSEM, NeSyModel, filter_norms, thresholds, train
 
 SUBSETS = {  # Fashion-MNIST class indices; P3.1 ⊂ P5; P3.2 and P3.3 share Sandal
     "P2": [2, 4],            # Pullover, Coat
@@ -70,6 +87,46 @@ PAPER_T2 = {  # CNN accuracy %, fidelity % (Table 2)
 
 def log(*a) -> None:
     print(time.strftime("%H:%M:%S"), *a, flush=True)
+
+
+LN9 = math.log(9.0)  # σ(x) < 0.1 iff x < −ln 9: a filter with θ_j < ln 9 ≈ 2.197 never gets there
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class Interrupted(RuntimeError):
+    """Raised by the ``--stop-after-epochs`` test hook (a crash between two epochs)."""
+
+
+def code_version() -> str:
+    """``git rev-parse HEAD`` of the repository, ``+dirty`` when src/ or experiments/ differ from it."""
+    try:
+        rev = subprocess.run(["git", "rev-parse", "--short=10", "HEAD"], cwd=ROOT, capture_output=True,
+                             text=True, timeout=20).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "src", "experiments/nesy_reproduction.py"],
+                               cwd=ROOT, capture_output=True, text=True, timeout=20).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return (rev or "unknown") + ("+dirty" if dirty else "")
+
+
+def ceiling(theta: torch.Tensor, P: torch.Tensor | None, y: torch.Tensor) -> dict:
+    """The near-binary ceiling (issue 26): norms are ≥ 0, so σ(Norm − θ_j) ≥ σ(−θ_j) > 0.1 for
+    θ_j < ln 9 — such a filter is near-binary only where it fires hard (σ > 0.9). If every filter
+    met its target (1 for the image's class's P-filters, else 0), the near-binary share could be at
+    most the share of (image, filter) pairs whose target is 1 or whose θ_j ≥ ln 9. Without P
+    (CE/NE, TS1's CE phase): every target 0, the ceiling is the share of filters with θ_j ≥ ln 9."""
+    th = theta.detach().float().cpu()
+    low_ok = (th >= LN9).float()
+    share = float(low_ok.mean())
+    if P is None:
+        return {"ceiling": share, "theta_ge_ln9": share}
+    tgt = (P.detach().cpu()[y.long().cpu()] == 1).float()
+    return {"ceiling": float(torch.maximum(tgt, low_ok[None]).mean()), "theta_ge_ln9": share}
+
+
+def near_binary(norms: torch.Tensor, theta: torch.Tensor) -> float:
+    s = torch.sigmoid(norms - theta.to(norms.device))
+    return float(((s < 0.1) | (s > 0.9)).float().mean())
 
 
 def backbone(args) -> tuple[nn.Module, dict]:
@@ -111,30 +168,128 @@ def subset_data(name: str, n_train: int, n_val: int, n_test: int, seed: int = 0)
     return tr, va, te
 
 
-def run_one(base: nn.Module, sub: str, strategy: str, seed: int, data, args) -> tuple[dict, Classifier, NeSyModel]:
-    tr, va, te = data
+def run_settings(args, sub: str, strategy: str) -> dict:
+    """The settings that define one run (stored with it; a finished run is reused only if equal)."""
     C = len(SUBSETS[sub])
+    if strategy == "NE":
+        k = 5  # SPEC §6.3: NE uses K = 5 everywhere (the 5-epoch run had 12 on P10)
+    else:
+        k = args.k if args.k else (5 if C <= 5 else 12)  # K·C ≤ F/2 = 128 rules out 20 on P10
+    two_phase = strategy in ("TS1", "NE")
+    ce = (args.ce_epochs if args.ce_epochs is not None else args.epochs // 2) if two_phase else None
+    return dict(subset=sub, strategy=strategy, k=k, epochs=args.epochs, ce_epochs=ce, lr=args.lr,
+                weight_decay=args.weight_decay, lr_factor=args.lr_factor, lr_patience=args.lr_patience,
+                patience=args.patience, min_delta=args.min_delta if args.patience else None,
+                batch_size=32, n_train=args.n_train, n_val=args.n_val, n_test=args.n_test,
+                rules_every=args.rules_every, live_only=not args.all_filters,
+                fold={k: v for k, v in FoldSEM(ratio=0.8, tail=5e-3, **FOLD_EXTRA).get_params().items()
+                      if isinstance(v, (int, float, str, bool, type(None)))})
+
+
+FOLD_EXTRA: dict = {}  # FoldSEM options beyond ratio/tail once NeSyModel.fit takes fold_params
+_EPOCHS_SEEN = [0]  # the --stop-after-epochs test hook counts epochs in this process
+
+
+def _fit_nesy(clf: Classifier, x: torch.Tensor, y: torch.Tensor, binarization: str, theta) -> NeSyModel:
+    kw = dict(binarization=binarization, theta=theta if binarization == "sigmoid" else None)
+    if FOLD_EXTRA:
+        kw["fold_params"] = dict(FOLD_EXTRA)
+    return NeSyModel.fit(clf, x, y, **kw)
+
+
+def epoch_metrics(tr, va, strategy: str, rules_every: int, stop_after: int | None):
+    """The per-epoch ``on_epoch`` hook: near-binary share and its ceiling on the validation images
+    (θ: the training θ in a sparsity phase, else the post-hoc θ on the training images), and every
+    ``rules_every`` epochs and at each phase's end the rules' no-fire rate / accuracy / size on the
+    validation images (rules learned on the training images)."""
+
+    def hook(info: dict) -> dict:
+        clf, P, th = info["classifier"], info["P"], info["theta"]
+        sparse = strategy.startswith("TS") and info["phase"] == "main" and th is not None
+        if not sparse:
+            th = thresholds(filter_norms(clf, tr.images))
+            P = None
+        nv = filter_norms(clf, va.images)
+        out = {"near_binary_val": near_binary(nv, th)}
+        c = ceiling(th, P if sparse else None, va.labels)
+        out["ceiling_val"], out["theta_ge_ln9"] = c["ceiling"], c["theta_ge_ln9"]
+        e = info["epoch"]
+        if rules_every and (e % rules_every == 0 or info["record"].get("phase_end")):
+            nesy = _fit_nesy(clf, tr.images, tr.labels, "sigmoid" if sparse else "threshold", th)
+            m = nesy.evaluate(va.images, va.labels)
+            out.update(no_fire_val=m["no_fire"] / m["n"], nesy_acc_val=m["accuracy"], size=m["size"],
+                       fidelity_val=m["fidelity"])
+        _EPOCHS_SEEN[0] += 1
+        if stop_after is not None and _EPOCHS_SEEN[0] >= stop_after:
+            raise Interrupted(f"--stop-after-epochs {stop_after}: stopped after epoch {e} of {strategy}")
+        return out
+
+    return hook
+
+
+def run_one(base: nn.Module, sub: str, strategy: str, seed: int, data, args,
+            settings: dict | None = None) -> tuple[dict, Classifier, NeSyModel]:
+    tr, va, te = data
+    settings = settings or run_settings(args, sub, strategy)
+    C = len(SUBSETS[sub])
+    dev = torch.device(args.device)
     net = copy.deepcopy(base)
     torch.manual_seed(10_000 + seed)
     net.classifier[-1] = nn.Linear(net.classifier[-1].in_features, C)
     names = [FASHION_CLASS_NAMES[c] for c in SUBSETS[sub]]
-    clf = Classifier(net.eval(), mean=FASHION_MEAN, std=FASHION_STD, class_names=names, input_shape=(1, 28, 28))
+    clf = Classifier(net.to(dev).eval(), mean=FASHION_MEAN, std=FASHION_STD, class_names=names,
+                     input_shape=(1, 28, 28))
     t0 = time.time()
-    k = args.k if args.k else (5 if C <= 5 else 12)
-    res = train(clf, tr, va, strategy="EBP" if strategy == "NE" else strategy, epochs=args.epochs,
-                seed=seed, lr=args.lr, k=k, progress=False,
+    s = settings
+    res = train(clf, tr, va, strategy="EBP" if strategy == "NE" else strategy, epochs=s["epochs"],
+                seed=seed, lr=s["lr"], weight_decay=s["weight_decay"], k=s["k"], progress=False,
+                lr_factor=s["lr_factor"], lr_patience=s["lr_patience"], ce_epochs=s["ce_epochs"],
+                patience=s["patience"], min_delta=s["min_delta"] if s["patience"] else 1e-3,
+                live_only=s["live_only"],
+                on_epoch=epoch_metrics(tr, va, strategy, s["rules_every"], args.stop_after_epochs),
                 checkpoint_dir=Path(args.out) / "ckpt" / f"{sub}_{strategy}_{seed}", resume=True)
     t_train = time.time() - t0
     th = res.theta if res.binarization == "sigmoid" else None
-    nesy = NeSyModel.fit(clf, tr.images, tr.labels, binarization=res.binarization, theta=th)
+    nesy = _fit_nesy(clf, tr.images, tr.labels, res.binarization, th)
     m = nesy.evaluate(te.images, te.labels)
-    # near-binary share of sigmoid(Norm − θ) on test images (θ: training θ, or post-hoc θ)
-    s = torch.sigmoid(filter_norms(clf, te.images) - nesy.theta)
-    m["near_binary"] = float(((s < 0.1) | (s > 0.9)).float().mean())
-    m.update(subset=sub, strategy=strategy, seed=seed, k=k, epochs=args.epochs, lr=args.lr,
-             train_seconds=round(t_train, 1), n_train=len(tr), n_test=len(te),
-             history=res.history, program=nesy.rules.to_asp())
+    # near-binary share of sigmoid(Norm − θ) on test images (θ: training θ, or post-hoc θ) and its ceiling
+    nt = filter_norms(clf, te.images)
+    m["near_binary"] = near_binary(nt, nesy.theta)
+    c = ceiling(nesy.theta, res.P if res.binarization == "sigmoid" else None, te.labels)
+    m["near_binary_ceiling"], m["theta_ge_ln9"] = c["ceiling"], c["theta_ge_ln9"]
+    m["dead_filters"] = float((filter_norms(clf, tr.images).amax(0) == 0).float().mean())
+    if res.P is not None and res.binarization == "sigmoid":
+        m["p_dead_share"] = float(((res.P == 1) & (filter_norms(clf, tr.images).amax(0) == 0)[None]).sum()
+                                  / (res.P == 1).sum())
+    m.update(subset=sub, strategy=strategy, seed=seed, k=s["k"], epochs=s["epochs"], lr=s["lr"],
+             settings=s, epochs_run=res.stop_epoch, stopped_early=res.stopped_early,
+             phase_epochs=res.phase_epochs, lr_final=res.history[-1]["lr"] if res.history else None,
+             train_seconds=round(t_train, 1), n_train=len(tr), n_test=len(te), device=str(dev),
+             code_version=args.code_version, history=res.history, program=nesy.rules.to_asp(),
+             fit_info=nesy.fit_info)
     return m, clf, nesy
+
+
+# ------------------------------------------------------------------ the run loop (one or many processes)
+_WORKER: dict = {}
+
+
+def _worker_init(args) -> None:
+    torch.set_num_threads(args.threads)
+    _WORKER["args"] = args
+    _WORKER["base"] = backbone(args)[0]
+
+
+def _worker_run(job: tuple[str, str, int]) -> dict:
+    sub, st, seed = job
+    args = _WORKER["args"]
+    data = subset_data(sub, args.n_train, args.n_val, args.n_test, seed)
+    m, _, _ = run_one(_WORKER["base"], sub, st, seed, data, args)
+    return m
+
+
+def _key(r: dict) -> tuple[str, str, int]:
+    return (r["subset"], r["strategy"], int(r["seed"]))
 
 
 def top_filter_overlays(clf: Classifier, nesy: NeSyModel, images: torch.Tensor, labels: torch.Tensor):
@@ -247,9 +402,19 @@ def main(argv=None) -> int:
     p.add_argument("--subsets", nargs="+", default=["P2", "P3.1"], choices=list(SUBSETS))
     p.add_argument("--strategies", nargs="+", default=list(STRATEGIES), choices=list(STRATEGIES))
     p.add_argument("--seeds", nargs="+", type=int, default=[0])
-    p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--epochs", type=int, default=2, help="epochs (the maximum with --patience)")
+    p.add_argument("--ce-epochs", type=int, default=None,
+                   help="TS1/NE: epochs of the CE phase (its maximum with --patience); default epochs // 2")
+    p.add_argument("--patience", type=int, default=None, help="early stopping patience per phase (off: None)")
+    p.add_argument("--min-delta", type=float, default=1e-3, help="relative improvement that resets patience")
     p.add_argument("--lr", type=float, default=5e-4)
+    p.add_argument("--weight-decay", type=float, default=5e-3)
+    p.add_argument("--lr-factor", type=float, default=0.5)
+    p.add_argument("--lr-patience", type=int, default=10)
+    p.add_argument("--rules-every", type=int, default=0,
+                   help="rule extraction on the validation images every N epochs and at each phase's end (0: never)")
     p.add_argument("--k", type=int, default=None)
+    p.add_argument("--all-filters", action="store_true", help="Method 2 draws among all filters (the old, dead-filter draw)")
     p.add_argument("--n-train", type=int, default=2000)
     p.add_argument("--n-val", type=int, default=400)
     p.add_argument("--n-test", type=int, default=1000)
@@ -258,43 +423,89 @@ def main(argv=None) -> int:
     p.add_argument("--tex-n", type=int, default=1200)
     p.add_argument("--tex-epochs", type=int, default=4)
     p.add_argument("--skip-texture", action="store_true")
+    p.add_argument("--fig2", action="store_true", help="NESY Fig. 2 overlays for P3.1, first seed (one process)")
     p.add_argument("--texture-only", metavar="JSON", help="only the texture_scenes labelling, results to JSON")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--device", default="cpu", help="cpu or cuda[:i]")
+    p.add_argument("--workers", type=int, default=1, help="runs trained at once (processes; on one GPU with --device cuda)")
+    p.add_argument("--stop-after-epochs", type=int, default=None, help=argparse.SUPPRESS)  # test hook
     p.add_argument("--out", default="out/nesy")
     p.add_argument("--results", default="experiments/results/nesy/results.json")
     args = p.parse_args(argv)
     cnnlens.tune_cpu_malloc()  # a long CPU job: no page fault per large activation (BENCHMARKS.md)
     torch.set_num_threads(args.threads)
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        p.error("--device cuda: torch sees no CUDA device here")
     if args.texture_only:
         atomic_write_text(args.texture_only, json.dumps(texture_labelling(args), indent=1))
         return 0
+    args.code_version = code_version()
+    _EPOCHS_SEEN[0] = 0
     res_path = Path(args.results)
     results = json.loads(res_path.read_text()) if res_path.exists() else {"runs": []}
-    results["config"] = {k: v for k, v in vars(args).items()}
-    done = {(r["subset"], r["strategy"], r["seed"]) for r in results["runs"]}
-    base, info = backbone(args)
-    results["backbone"] = info
-    log("backbone:", info["source"])
+    results.setdefault("configs", [])
+    cfg = {k: v for k, v in vars(args).items() if k not in ("stop_after_epochs",)}
+    if cfg not in results["configs"]:
+        results["configs"].append(cfg)
+    finished = {_key(r): r for r in results["runs"]}
+    jobs = []
     for seed in args.seeds:  # seed-major: a run cut short still covers every subset
         for sub in args.subsets:
-            data = subset_data(sub, args.n_train, args.n_val, args.n_test, seed)
-            fig_rows = {}
             for st in args.strategies:
-                if (sub, st, seed) in done and not (seed == args.seeds[0] and sub == "P3.1"):
+                key = (sub, st, seed)
+                if key in finished:
+                    old = finished[key].get("settings")
+                    if old is not None and old != run_settings(args, sub, st):
+                        diff = sorted(k for k in old if old.get(k) != run_settings(args, sub, st).get(k))
+                        raise SystemExit(f"{res_path} holds {key} with other settings ({', '.join(diff)}); "
+                                         "use another --results file for another design")
                     continue
-                m, clf, nesy = run_one(base, sub, st, seed, data, args)
-                if (sub, st, seed) not in done:
-                    results["runs"].append(m)
-                    done.add((sub, st, seed))
-                    atomic_write_text(res_path, json.dumps(results, indent=1))
-                log(sub, st, seed, {k: m[k] for k in ("accuracy", "fidelity", "cnn_accuracy", "size",
-                                                   "n_rules", "no_fire", "accuracy_fold_default", "near_binary", "train_seconds")})
-                if sub == "P3.1" and seed == args.seeds[0]:
-                    fig_rows[st] = top_filter_overlays(clf, nesy, data[0].images, data[0].labels)
-            if fig_rows:
-                path = Path(args.out) / f"nesy_fig2_{sub}_seed{seed}.png"
-                save_fig2(fig_rows, path, [FASHION_CLASS_NAMES[c] for c in SUBSETS[sub]])
-                log("wrote", path)
+                jobs.append(key)
+    log(f"{len(jobs)} runs to do ({len(finished)} finished in {res_path}); code {args.code_version}; "
+        f"device {args.device}, {args.workers} worker(s)")
+    base, info = backbone(args)
+    results["backbone"] = info
+
+    def land(m: dict) -> None:
+        results["runs"].append(m)
+        atomic_write_text(res_path, json.dumps(results, indent=1))
+        log(m["subset"], m["strategy"], m["seed"], {k: m[k] for k in (
+            "accuracy", "fidelity", "cnn_accuracy", "size", "n_rules", "no_fire", "near_binary",
+            "near_binary_ceiling", "epochs_run", "train_seconds")})
+
+    if args.workers <= 1:
+        cache: dict = {}
+        for sub, st, seed in jobs:
+            if (sub, seed) not in cache:
+                cache.clear()
+                cache[(sub, seed)] = subset_data(sub, args.n_train, args.n_val, args.n_test, seed)
+            m, _, _ = run_one(base, sub, st, seed, cache[(sub, seed)], args)
+            land(m)
+    else:
+        ctx = mp.get_context("spawn")  # CUDA needs spawned workers
+        with ctx.Pool(args.workers, initializer=_worker_init, initargs=(args,), maxtasksperchild=None) as pool:
+            for m in pool.imap_unordered(_worker_run, jobs):
+                land(m)
+    if args.fig2:
+        fig_rows = {}
+        seed = args.seeds[0]
+        data = subset_data("P3.1", args.n_train, args.n_val, args.n_test, seed)
+        for st in args.strategies:  # the finished runs' final weights are in their checkpoints
+            ck = Path(args.out) / "ckpt" / f"P3.1_{st}_{seed}" / "last.pt"
+            r = next((x for x in results["runs"] if _key(x) == ("P3.1", st, seed)), None)
+            if r is None or not ck.exists():
+                continue
+            net = copy.deepcopy(base)
+            net.classifier[-1] = nn.Linear(net.classifier[-1].in_features, 3)
+            net.load_state_dict(torch.load(ck, map_location="cpu", weights_only=True)["model"])
+            clf = Classifier(net.eval(), mean=FASHION_MEAN, std=FASHION_STD, input_shape=(1, 28, 28),
+                             class_names=[FASHION_CLASS_NAMES[c] for c in SUBSETS["P3.1"]])
+            nesy = NeSyModel.from_rules(clf, r["program"], torch.zeros(256), x=data[0].images[:1])
+            fig_rows[st] = top_filter_overlays(clf, nesy, data[0].images, data[0].labels)
+        if fig_rows:
+            path = Path(args.out) / f"nesy_fig2_P3.1_seed{seed}.png"
+            save_fig2(fig_rows, path, [FASHION_CLASS_NAMES[c] for c in SUBSETS["P3.1"]])
+            log("wrote", path)
     if not args.skip_texture and "texture" not in results:
         results["texture"] = texture_labelling(args)
         atomic_write_text(res_path, json.dumps(results, indent=1))

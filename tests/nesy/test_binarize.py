@@ -97,6 +97,34 @@ def test_p_matrix_method2_random_seeded():
         assert float(Pd.prod(0).sum()) == 0 and float(Pd.sum()) == 4
 
 
+def test_p_matrix_method2_draws_live_filters_only():
+    """§6.2 (revised): f6 has norm 0 on every image (dead: no gradient, target 1 unreachable), so
+    method 2 never picks it; with every filter live the draw equals the unrestricted one."""
+    clf = _net(W8)
+    x, y = _images()
+    assert float(filter_norms(clf, x)[:, 6].max()) == 0 and float(thresholds(filter_norms(clf, x))[6]) == 0
+    picked = torch.zeros(8)
+    for s in range(60):
+        picked += p_matrix(clf, x, y, k=2, method=2, seed=s, n_classes=2).sum(0)
+        picked += p_matrix(clf, x, y, k=2, method=2, seed=s, disjoint=True, n_classes=2).sum(0)
+    assert picked[6] == 0 and bool((picked[[0, 1, 2, 3, 4, 5, 7]] > 0).all())
+    unrestricted = torch.zeros(8)
+    for s in range(60):
+        unrestricted += p_matrix(clf, x, y, k=2, method=2, seed=s, n_classes=2, live_only=False).sum(0)
+    assert unrestricted[6] > 0  # the old draw did pick the dead filter
+    live = W8.clone()
+    live[6] = torch.tensor([0.0, 0.2, 0.0])  # now every filter fires on some image
+    clf2 = _net(live)
+    for s in range(5):
+        assert torch.equal(p_matrix(clf2, x, y, k=2, method=2, seed=s, n_classes=2),
+                           p_matrix(clf2, x, y, k=2, method=2, seed=s, n_classes=2, live_only=False))
+    dead = torch.zeros(8, 3)
+    dead[0, 0] = dead[1, 2] = 1.0  # two live filters: k=2 per class fits, disjoint 2×2 does not
+    p_matrix(_net(dead), x, y, k=2, method=2, n_classes=2)
+    with pytest.raises(CnnlensError, match="live"):
+        p_matrix(_net(dead), x, y, k=2, method=2, disjoint=True, n_classes=2)
+
+
 def test_k_limit_and_bad_layer():
     clf = _net(W8)
     x, y = _images()

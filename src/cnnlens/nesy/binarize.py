@@ -197,13 +197,17 @@ def _topk_stable(D: torch.Tensor, k: int) -> torch.Tensor:
 
 def p_matrix(clf: Classifier, x: torch.Tensor, y: Any, k: int, method: int = 1, seed: int = 0,
              disjoint: bool = False, layer: str | nn.Module | None = None,
-             n_classes: int | None = None, batch_size: int = 64) -> torch.Tensor:
+             n_classes: int | None = None, batch_size: int = 64, live_only: bool = True) -> torch.Tensor:
     """The filter-probability matrix P ``(C, F)`` of 0/1 floats (§6.2; NESY Eq. 1).
 
     ``method=1``: per class the top-``k`` filters by ``D[c, j]`` = Σ over class-c images of the
     mean absolute activation (ties → lower index). ``method=2``: ``k`` random filters per class,
     without replacement within a class and independently across classes (overlap allowed), or
-    all distinct with ``disjoint=True``; seeded. ``K·C ≤ F/2`` is required. ``n_classes``
+    all distinct with ``disjoint=True``; seeded. With ``live_only=True`` (the default, §6.2 as
+    revised) the draw is among the **live** filters only: those whose norm is > 0 on at least one
+    image of ``x`` (equivalently θ_j > 0). A dead ReLU filter (norm 0 on every training image)
+    gets no gradient, so a target of 1 for it is unreachable. When every filter is live the draw
+    is the same as with ``live_only=False``. ``K·C ≤ F/2`` is required. ``n_classes``
     defaults to the classifier's class count (else ``max(y) + 1``).
     """
     if method not in (1, 2):
@@ -218,14 +222,28 @@ def p_matrix(clf: Classifier, x: torch.Tensor, y: Any, k: int, method: int = 1, 
         D = class_activation_sums(a, yt, C)
         idx = _topk_stable(D, k)
     else:
-        with torch.no_grad():
-            F_ = filter_maps(clf, x[:1], layer).shape[1]
-        check_k(k, C, F_)
-        g = seeding.run_generator(seed, "nesy.p_matrix")
-        if disjoint:
-            idx = torch.randperm(F_, generator=g)[: C * k].view(C, k)
+        if live_only:
+            live = filter_norms(clf, x, layer, "fro", batch_size).amax(dim=0) > 0
+            F_ = live.numel()
+            pool = live.nonzero().flatten().cpu()
         else:
-            idx = torch.stack([torch.randperm(F_, generator=g)[:k] for _ in range(C)])
+            with torch.no_grad():
+                F_ = filter_maps(clf, x[:1], layer).shape[1]
+            pool = torch.arange(F_)
+        check_k(k, C, F_)
+        need = C * k if disjoint else k
+        if pool.numel() < need:
+            raise CnnlensError(
+                f"only {pool.numel()} of the layer's {F_} filters are live (norm > 0 on some image of x); "
+                f"method 2 needs {need} live filters for k={k}{' disjoint' if disjoint else ''}: "
+                "lower k, or pass live_only=False"
+            )
+        g = seeding.run_generator(seed, "nesy.p_matrix")
+        n_pool = pool.numel()
+        if disjoint:
+            idx = pool[torch.randperm(n_pool, generator=g)[: C * k]].view(C, k)
+        else:
+            idx = torch.stack([pool[torch.randperm(n_pool, generator=g)[:k]] for _ in range(C)])
     P = torch.zeros(C, F_, device=clf.device)
     P.scatter_(1, idx.to(clf.device), 1.0)
     return P

@@ -8,24 +8,29 @@ Strategies (NESY §4, §6.3):
 
 ======  =============================================================================
 CE      cross-entropy only (post-hoc binarization afterwards)
-TS1     CE for ``epochs // 2`` epochs, then P (Method 1) + θ from the current weights, then
-        α·CE + β·L_sparsity
+TS1     CE for ``ce_epochs`` (default ``epochs // 2``), then P (Method 1) + θ from the current
+        weights, then α·CE + β·L_sparsity
 TS2     P (Method 1) + θ from the initial weights, α·CE + β·L_sparsity from the start
-TS3     P random (Method 2), θ from the initial weights, both losses
+TS3     P random (Method 2, among the live filters: θ_j > 0), θ from the initial weights, both losses
 TS4     TS3 with α = 0 (sparsity loss only; the head is not trained)
 TS5     TS3 without θ (σ(Norm))
-EBP     CE + λ·Σ(1 − P_ebp)·a (Elite BackProp, P_ebp from the initial weights, K = 5)
+EBP     CE for ``ce_epochs`` (default ``epochs // 2``; 0 for a model that is CE-trained
+        already), then P_ebp from those CE-trained weights and CE + λ·Σ(1 − P_ebp)·a
+        (Elite BackProp, §6.4, K = 5)
 ======  =============================================================================
 
 Defaults are the paper's (§6.3): ``Adam(lr=5e-6, weight_decay=5e-3)`` (coupled L2),
 class weights w_c = N/(C·N_c), ``ReduceLROnPlateau(factor=0.5, patience=10)`` on the validation
 loss, batch 32, α = 1, β = 5, K = 5 for ≤ 5 classes else 20, h1 = 0.6, h2 = 0.7.
 
+Convergence: ``patience=`` stops each phase at its plateau of the validation loss (early stopping,
+patience larger than the scheduler's); ``epochs`` (and ``ce_epochs``) are then the maxima.
+
 Reproducibility and resuming: the data order of epoch ``e`` comes from a generator seeded with
 ``(seed, e)`` and the global RNG (dropout, …) is re-seeded from ``(seed, e)`` at the start of
 every epoch inside :func:`torch.random.fork_rng` (the caller's RNG state is left untouched), so
 an epoch depends only on the weights, optimizer and scheduler state at its start. After every
-epoch all of them (plus P, θ, the history) go to ``checkpoint_dir/last.pt`` atomically;
+epoch all of them (plus P, θ, the history, the phase and early-stopping state) go to ``checkpoint_dir/last.pt`` atomically;
 ``resume=True`` continues from it and ends with the same weights as an uninterrupted run.
 The model runs in train mode only inside :meth:`Classifier.training`; the eval guard for
 explaining stays as it is.
@@ -90,10 +95,16 @@ class TrainResult:
         theta: the fixed ``(F,)`` thresholds of the sparsity loss (zeros for TS5; ``None`` for
             CE/EBP, which binarize post hoc).
         k: filters per class.
-        history: one dict per epoch (``epoch``, ``train_loss``, ``val_loss``, ``val_accuracy``,
-            ``lr``, ``sparsity``).
+        history: one dict per epoch (``epoch``, ``phase`` — ``"ce"`` for TS1/EBP's first phase,
+            else ``"main"`` —, ``train_loss``, ``val_loss``, ``val_accuracy``, ``lr`` (the
+            learning rate the epoch ran with), ``sparsity``, ``phase_end`` on a phase's last epoch,
+            plus what ``on_epoch`` returned).
         rank, world_size: this process's rank and the number of processes (0 and 1 unless
             distributed); every rank gets the same result, only rank 0 writes files.
+        stop_epoch: the number of epochs run (≤ ``epochs``; less when early stopping ended it).
+        stopped_early: whether the last phase ended at its plateau (``patience``) rather than at
+            its epoch limit.
+        phase_epochs: TS1/EBP: the epoch count at which the CE phase ended (``[]`` otherwise).
     """
 
     classifier: Classifier
@@ -105,6 +116,9 @@ class TrainResult:
     history: list[dict] = field(default_factory=list)
     rank: int = 0
     world_size: int = 1
+    stop_epoch: int = 0
+    stopped_early: bool = False
+    phase_epochs: list[int] = field(default_factory=list)
 
     @property
     def binarization(self) -> str:
@@ -186,6 +200,11 @@ def train(
     progress: bool = True,
     on_batch: Callable[[int, int], None] | None = None,
     distributed: bool | None = None,
+    ce_epochs: int | None = None,
+    patience: int | None = None,
+    min_delta: float = 1e-3,
+    on_epoch: Callable[[dict], dict | None] | None = None,
+    live_only: bool = True,
 ) -> TrainResult:
     """Fine-tune ``model`` with ``strategy`` (§6.3; module docstring) and return a
     :class:`TrainResult`.
@@ -197,7 +216,24 @@ def train(
             ``.labels`` ``(N,)`` (e.g. a zoo dataset), or a pair ``(images, labels)``. Without
             ``val_set`` the scheduler watches the training loss.
         strategy: ``"CE"``, ``"EBP"``, ``"TS1"`` … ``"TS5"``.
-        epochs: total epochs (TS1: half CE, half with the sparsity loss).
+        epochs: total epochs (TS1 and EBP: ``ce_epochs`` of cross-entropy, the rest with the
+            sparsity / EBP loss). With ``patience`` the maximum: each phase ends early at its plateau.
+        ce_epochs: TS1 and EBP only: epochs of the cross-entropy phase (its maximum with
+            ``patience``) before P (TS1: Method 1 + θ; EBP: P_ebp, §6.4) is computed from the
+            trained weights; default ``epochs // 2``. ``ce_epochs=0`` with EBP: the given model is
+            CE-trained already, P_ebp comes from it.
+        patience: early stopping: a phase ends after ``patience`` epochs in a row without the
+            validation loss (the training loss without ``val_set``) improving on the phase's best
+            by more than ``min_delta`` (relative; the scheduler then uses the same threshold).
+            Must exceed ``lr_patience`` so the scheduler decays the learning rate first. With
+            early stopping, TS1/EBP's second phase starts a fresh optimizer and scheduler at ``lr`` (the loss has changed; the first phase's
+            decayed lr would leave the second nothing to learn with). ``None``: every epoch runs.
+        on_epoch: called after every epoch (on every rank, eval mode, before the checkpoint) with
+            a dict ``epoch, phase, strategy, classifier, layer, P, theta, record``; a returned dict
+            is merged into that epoch's history record (it is checkpointed with it). It must not
+            change the model. An exception it raises stops training like a kill after the previous
+            epoch's checkpoint.
+        live_only: Method 2 (TS3–TS5) draws P among the live filters only (§6.2 revised).
         checkpoint_dir: where ``last.pt`` is written after every epoch (atomically).
         resume: continue from ``checkpoint_dir/last.pt`` if it exists (the hyper-parameters must
             match); a finished run returns at once.
@@ -218,6 +254,17 @@ def train(
     validation.real("lr", lr, low=0, open_low=True)
     validation.real("lr_factor", lr_factor, low=0, high=1, open_low=True, open_high=True)
     validation.integer("lr_patience", lr_patience, minimum=0)
+    if ce_epochs is not None:
+        validation.integer("ce_epochs", ce_epochs, minimum=0, maximum=epochs)
+    if patience is not None:
+        validation.integer("patience", patience, minimum=1)
+        if patience <= lr_patience:
+            raise CnnlensError(
+                f"patience={patience} must exceed lr_patience={lr_patience}: early stopping would end a "
+                "phase before the scheduler lowers the learning rate"
+            )
+    validation.real("min_delta", min_delta, low=0, high=1, open_high=True)
+    live_only = validation.flag("live_only", live_only)
     for name, value in (("weight_decay", weight_decay), ("alpha", alpha), ("beta", beta), ("ebp_lambda", ebp_lambda)):
         validation.real(name, value, low=0)
     for name, value in (("h1", h1), ("h2", h2)):
@@ -256,12 +303,14 @@ def train(
     if strategy != "CE":
         check_k(k, C, n_filters)
     weights = class_weights(y_tr, C).to(clf.device)
+    two_phase = strategy in ("TS1", "EBP")
+    ce_len = (epochs // 2 if ce_epochs is None else ce_epochs) if two_phase else 0
     config = dict(strategy=strategy, epochs=epochs, seed=seed, lr=lr, weight_decay=weight_decay,
                   batch_size=batch_size, alpha=alpha, beta=beta, k=k, h1=h1, h2=h2, layer=lay,
                   ebp_lambda=ebp_lambda, lr_factor=lr_factor, lr_patience=lr_patience,
-                  n_train=int(x_tr.shape[0]))
+                  n_train=int(x_tr.shape[0]), ce_epochs=ce_len, patience=patience,
+                  min_delta=min_delta if patience is not None else None, live_only=live_only)
     a_eff = 0.0 if strategy == "TS4" else alpha
-    sparsity_start = epochs // 2 if strategy == "TS1" else 0
 
     params = [p for p in clf.model.parameters() if p.requires_grad]
     if not params:
@@ -271,10 +320,11 @@ def train(
         check_model(clf.model, clf.device)
         ddp = context(distributed, clf.device)
     return _run(clf, ddp, x_tr, y_tr, x_va, y_va, strategy, epochs, checkpoint_dir, resume, seed, params,
-                config, lay, C, n_filters, k, weights, a_eff, sparsity_start, lr=lr,
+                config, lay, C, n_filters, k, weights, a_eff, ce_len, lr=lr,
                 weight_decay=weight_decay, batch_size=batch_size, beta=beta, h1=h1, h2=h2,
                 ebp_lambda=ebp_lambda, lr_factor=lr_factor, lr_patience=lr_patience,
-                eval_batch_size=eval_batch_size, progress=progress, on_batch=on_batch)
+                eval_batch_size=eval_batch_size, progress=progress, on_batch=on_batch,
+                patience=patience, min_delta=min_delta, on_epoch=on_epoch, live_only=live_only)
 
 
 def _may_be_distributed() -> bool:
@@ -321,19 +371,31 @@ class _Step(nn.Module):
 def _run(clf: Classifier, ddp: DistContext | None, x_tr: torch.Tensor, y_tr: torch.Tensor,
          x_va: torch.Tensor | None, y_va: torch.Tensor | None, strategy: str, epochs: int,
          checkpoint_dir: str | Path | None, resume: bool, seed: int, params: list, config: dict, lay: str,
-         C: int, n_filters: int, k: int, weights: torch.Tensor, a_eff: float, sparsity_start: int, *,
+         C: int, n_filters: int, k: int, weights: torch.Tensor, a_eff: float, ce_len: int, *,
          lr: float, weight_decay: float, batch_size: int, beta: float, h1: float, h2: float,
          ebp_lambda: float, lr_factor: float, lr_patience: int, eval_batch_size: int, progress: bool,
-         on_batch: Callable[[int, int], None] | None) -> TrainResult:
+         on_batch: Callable[[int, int], None] | None, patience: int | None, min_delta: float,
+         on_epoch: Callable[[dict], dict | None] | None, live_only: bool) -> TrainResult:
     rank, world = (ddp.rank, ddp.world) if ddp is not None else (0, 1)
     progress = progress and rank == 0
-    opt = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
-    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=lr_factor, patience=lr_patience)
 
+    def fresh() -> tuple[torch.optim.Optimizer, Any]:
+        o = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+        # with early stopping the scheduler judges a plateau by the same relative min_delta
+        thr = dict(threshold=min_delta, threshold_mode="rel") if patience is not None else {}
+        return o, torch.optim.lr_scheduler.ReduceLROnPlateau(o, mode="min", factor=lr_factor,
+                                                             patience=lr_patience, **thr)
+
+    opt, sched = fresh()
+    two_phase = strategy in ("TS1", "EBP")
+    main_len = epochs - ce_len
     P: torch.Tensor | None = None
     theta: torch.Tensor | None = None
     history: list[dict] = []
     start = 0
+    # phase 0: the CE phase of TS1/EBP; phase 1: the strategy's loss (every strategy)
+    run = {"phase": 0 if (two_phase and ce_len > 0) else 1, "phase_start": 0, "best": math.inf, "bad": 0,
+           "done": False, "stopped_early": False, "phase_epochs": []}
     ckpt = Path(checkpoint_dir) / "last.pt" if checkpoint_dir is not None else None
     if resume and ckpt is not None and ckpt.exists():
         try:
@@ -343,7 +405,7 @@ def _run(clf: Classifier, ddp: DistContext | None, x_tr: torch.Tensor, y_tr: tor
         if state.get("format") != _FORMAT:
             raise CnnlensError(f"{ckpt} is not a cnnlens NeSy training checkpoint")
         if state["config"] != config:
-            diff = sorted(k_ for k_ in config if state["config"].get(k_) != config[k_])
+            diff = sorted(k_ for k_ in set(config) | set(state["config"]) if state["config"].get(k_) != config.get(k_))
             raise CnnlensError(
                 f"checkpoint {ckpt} was written with different settings ({', '.join(diff)}); "
                 "use the same arguments or another checkpoint_dir"
@@ -355,9 +417,10 @@ def _run(clf: Classifier, ddp: DistContext | None, x_tr: torch.Tensor, y_tr: tor
         theta = state["theta"].to(clf.device) if state["theta"] is not None else None
         history = list(state["history"])
         start = int(state["epoch"])
+        run = dict(state["run"])
 
     def setup() -> tuple[torch.Tensor | None, torch.Tensor | None]:
-        """P and θ at the start of training (or after TS1's CE phase), eval mode, no grad."""
+        """P and θ at the start of training (or after TS1/EBP's CE phase), eval mode, no grad."""
         if strategy == "CE":
             return None, None
         if strategy == "EBP":
@@ -365,7 +428,7 @@ def _run(clf: Classifier, ddp: DistContext | None, x_tr: torch.Tensor, y_tr: tor
             return ebp_matrix(class_activation_sums(a, y_tr.to(a.device), C), k), None
         method = 1 if strategy in ("TS1", "TS2") else 2
         P_ = p_matrix(clf, x_tr, y_tr, k, method=method, seed=seed, layer=lay, n_classes=C,
-                      batch_size=eval_batch_size)
+                      batch_size=eval_batch_size, live_only=live_only)
         th = None if strategy == "TS5" else thresholds(filter_norms(clf, x_tr, lay, "fro", eval_batch_size), h1, h2)
         if strategy == "TS5":
             th = torch.zeros(n_filters, device=clf.device)
@@ -384,10 +447,19 @@ def _run(clf: Classifier, ddp: DistContext | None, x_tr: torch.Tensor, y_tr: tor
     epoch_bar = None
     if progress:
         epoch_bar = progress_bar(total=epochs, initial=start, desc=f"train {strategy}", unit="epoch", leave=True)
+    epoch = start
     try:
         with torch.random.fork_rng(devices=fork_devices):
-            for epoch in range(start, epochs):
-                sparse_on = epoch >= sparsity_start and strategy != "CE"
+            while not run["done"]:
+                phase_len = ce_len if run["phase"] == 0 else main_len
+                if epoch - run["phase_start"] >= phase_len:  # nothing (left) to run in this phase
+                    if run["phase"] == 0:
+                        run.update(phase=1, phase_start=epoch, best=math.inf, bad=0)
+                        run["phase_epochs"] = run["phase_epochs"] + [epoch]
+                        continue
+                    run["done"] = True
+                    break
+                sparse_on = run["phase"] == 1 and strategy != "CE"
                 if sparse_on and P is None:
                     P, theta = shared_setup()
                 sparse_loss = SparsityLoss(P, theta).to(dev) if (sparse_on and strategy.startswith("TS")) else None
@@ -457,16 +529,44 @@ def _run(clf: Classifier, ddp: DistContext | None, x_tr: torch.Tensor, y_tr: tor
                     if ddp is not None:
                         vt, vc, hits = ddp.all_sum([vt, vc, hits])
                     val_loss, val_acc = vt / vc, hits / vc
-                sched.step(val_loss if not math.isnan(val_loss) else train_loss)
-                history.append(dict(epoch=epoch + 1, train_loss=train_loss, val_loss=val_loss,
-                                    val_accuracy=val_acc, lr=opt.param_groups[0]["lr"],
-                                    sparsity=sp_total / count if sparse_on else None))
+                watched = val_loss if not math.isnan(val_loss) else train_loss
+                lr_used = opt.param_groups[0]["lr"]
+                sched.step(watched)
+                record = dict(epoch=epoch + 1, phase="ce" if run["phase"] == 0 else "main",
+                              train_loss=train_loss, val_loss=val_loss, val_accuracy=val_acc, lr=lr_used,
+                              sparsity=sp_total / count if sparse_on else None)
+                # early stopping and the phase switch (decided before the checkpoint, so a resumed
+                # run continues exactly where an uninterrupted one would)
+                improved = not math.isfinite(run["best"]) or watched < run["best"] - min_delta * abs(run["best"])
+                if improved:
+                    run["best"], run["bad"] = watched, 0
+                else:
+                    run["bad"] += 1
+                phase_over = (epoch + 1 - run["phase_start"] >= (ce_len if run["phase"] == 0 else main_len)
+                              or (patience is not None and run["bad"] >= patience))
+                if phase_over:
+                    record["phase_end"] = True
+                    if run["phase"] == 0:
+                        run.update(phase=1, phase_start=epoch + 1, best=math.inf, bad=0)
+                        run["phase_epochs"] = run["phase_epochs"] + [epoch + 1]
+                        if patience is not None:  # each phase until its plateau: a fresh optimizer
+                            opt, sched = fresh()
+                    else:
+                        run["stopped_early"] = patience is not None and run["bad"] >= patience
+                        run["done"] = True
+                if on_epoch is not None:
+                    extra = on_epoch(dict(epoch=epoch + 1, phase=record["phase"], strategy=strategy,
+                                          classifier=clf, layer=lay, P=P, theta=theta, record=record))
+                    if extra:
+                        record.update(extra)
+                history.append(record)
+                epoch += 1
                 if ckpt is not None and rank == 0:
                     atomic_write_bytes(ckpt, _state_bytes({
-                        "format": _FORMAT, "config": config, "epoch": epoch + 1,
+                        "format": _FORMAT, "config": config, "epoch": epoch,
                         "model": _cpu(clf.model.state_dict()), "optimizer": _cpu(opt.state_dict()),
                         "scheduler": sched.state_dict(), "P": _cpu(P), "theta": _cpu(theta),
-                        "history": history, "world_size": world,
+                        "history": history, "world_size": world, "run": dict(run),
                     }))
                 if ckpt is not None and ddp is not None:
                     ddp.barrier()  # the checkpoint of this epoch exists before any rank goes on
@@ -476,7 +576,9 @@ def _run(clf: Classifier, ddp: DistContext | None, x_tr: torch.Tensor, y_tr: tor
     finally:
         if epoch_bar is not None:
             epoch_bar.close()
-    if strategy != "CE" and P is None:  # TS1 with everything before the switch done
+    if strategy != "CE" and P is None:  # TS1/EBP with everything before the switch done
         P, theta = shared_setup()
     return TrainResult(clf, strategy, lay if isinstance(lay, str) else str(lay), P, theta,
-                       None if strategy == "CE" else k, history, rank, world)
+                       None if strategy == "CE" else k, history, rank, world,
+                       stop_epoch=epoch, stopped_early=bool(run["stopped_early"]),
+                       phase_epochs=list(run["phase_epochs"]))

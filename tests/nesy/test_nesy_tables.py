@@ -1,0 +1,54 @@
+"""The NESY tables in EXPERIMENTS.md recompute from the committed results files (issue 26):
+every table row experiments/nesy_report.py derives from them appears verbatim in EXPERIMENTS.md,
+and every run records its epochs, lr schedule, stopping epoch and code version."""
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+RES = ROOT / "experiments" / "results"
+
+
+def _report():
+    spec = importlib.util.spec_from_file_location("nesy_report", ROOT / "experiments" / "nesy_report.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+rep = _report()
+DOC = (ROOT / "EXPERIMENTS.md").read_text()
+
+
+def _rows(md: str) -> list[str]:
+    return [line for line in md.splitlines() if line.startswith("|") and not line.startswith("|---")]
+
+
+def _load(name: str) -> dict:
+    return json.loads((RES / name).read_text())
+
+
+@pytest.mark.parametrize("block", sorted(rep.BLOCKS))
+def test_experiments_md_blocks_recompute(block):
+    """Each <!-- nesy26:NAME --> block of EXPERIMENTS.md equals what nesy_report makes from the
+    committed results files (python experiments/nesy_report.py --update-md EXPERIMENTS.md)."""
+    start, end = f"<!-- nesy26:{block} -->\n", f"<!-- /nesy26:{block} -->"
+    if start not in DOC:
+        pytest.skip(f"EXPERIMENTS.md has no {block} block")
+    body = DOC.split(start, 1)[1].split(end, 1)[0]
+    assert body.strip() == rep.BLOCKS[block]().strip()
+
+
+@pytest.mark.parametrize("name", ["nesy_conv/results.json", "nesy/results_fixed_5ep.json"])
+def test_every_run_records_its_schedule(name):
+    if not (RES / name).exists():
+        pytest.skip(f"{name} not committed yet")
+    for r in _load(name)["runs"]:
+        s = r["settings"]
+        assert r["code_version"] and r["epochs_run"] == len(r["history"]) >= 1
+        assert {"epochs", "lr", "lr_factor", "lr_patience", "patience", "ce_epochs"} <= set(s)
+        assert all("lr" in h and "val_loss" in h for h in r["history"])
