@@ -54,7 +54,7 @@ def test_interrupted_reproduction_resumes_to_the_uninterrupted_result(tmp_path):
     assert set(resumed) == set(full) == {("P2", "CE", 0), ("P2", "TS1", 0)}
     for key in full:
         assert resumed[key] == full[key], key
-        for (name, x), y in zip(_weights(b, "P2_%s_0" % key[1]).items(), _weights(a, "P2_%s_0" % key[1]).values()):
+        for (name, x), y in zip(_weights(b, f"P2_{key[1]}_0").items(), _weights(a, f"P2_{key[1]}_0").values()):
             assert torch.equal(x, y), (key, name)
     ts1 = full[("P2", "TS1", 0)]
     assert ts1["epochs_run"] == len(ts1["history"]) <= 6 and ts1["phase_epochs"][0] <= 3
