@@ -51,8 +51,7 @@ classifying rule the exceptions belong to (= |train| under the binary convention
 −5 points on binarized digits (EXPERIMENTS.md). ``tail_base="train", exception_tail="train"``
 is FOLD-SE's (and the NESY paper's) convention, §6.5: on the general FOLD tables it costs 2.7
 points of accuracy (so it is not this estimator's default), on binarized NeSy tables it gives
-1.2–4.6× smaller programs (mean 163 → 57 literals) at the same accuracy, so :class:`~cnnlens.nesy.NeSyModel` uses it
-(EXPERIMENTS.md, "Rule learner tail convention (issue 26 item 4)").
+1.2–4.6× smaller programs at the same accuracy, so NeSyModel uses it (EXPERIMENTS.md, issue 26).
 
 **Binary convention** (FOLD-SE; ``positive_class="auto"`` on two classes): the covering loop
 learns rules for the positive class only (the less frequent class, or ``positive_class``); the
@@ -101,10 +100,8 @@ ancestors already use; a rule stopped because no literal scores finitely gets no
 the driver removes only the covered *positives* (ties between classes: the one whose first
 example comes last) and stops at the first rule that covers no positive.
 
-**Fast path.** 0/1 and categorical columns become one 0/1 indicator matrix, so tp/fp for every
-candidate at once are one column-sum reduction; numeric columns are dense-ranked once and their
-threshold counts are one sorted pass with prefix counts (cost ∝ the covered set). A 10,000 × 512
-0/1 (NeSy) table learns in well under a second (BENCHMARKS.md).
+**Fast path.** One 0/1 indicator matrix (tp/fp of every candidate = one column-sum) and dense
+ranks with prefix counts for numeric columns; a 10,000 × 512 0/1 table learns in < 1 s (BENCHMARKS.md).
 
 **Modules.** :mod:`~cnnlens.nesy.cells` (what a cell means), :mod:`~cnnlens.nesy.fold_encoding`
 (columns, predicate names, the encoded table), :mod:`~cnnlens.nesy.fold_learner` (scores and the
@@ -195,14 +192,9 @@ class FoldSEM(ClassifierMixin, BaseEstimator):
         exception_tail ({"left", "train", "none"}, default "left"):
             What ``tail`` multiplies for an exception rule set (``mode="fold-se-m"``): the examples
             the driver had left when it learned the classifying rule, the training rows, or no tail.
-            ``tail_base="train", exception_tail="train"`` is FOLD-SE's / the NESY paper's
-            convention (§6.5) and NeSyModel's default; ``"left"``/``"left"`` keeps 2.7 points
-            more accuracy on the general FOLD tables, ``"train"``/``"train"`` 1.2–4.6× smaller
-            programs at equal accuracy on NeSy tables (EXPERIMENTS.md, issue 26 item 4).
+            ``"train"``/``"train"``: FOLD-SE's convention, NeSyModel's default (module docstring).
         catch_all (bool, default True):
-            Multi-class driver (``mode="fold-se-m"``): keep empty-body rules and end with a
-            catch-all rule (not when ``default_class`` is given), so a rule fires on every training
-            row (module docstring). False: the earlier driver (leftovers go to the default class).
+            Multi-class driver: empty-body and catch-all rules (module docstring); False: the earlier driver.
         remove_covered_negatives (bool, default True):
             Multi-class driver (``mode="fold-se-m"``): an accepted rule removes every example it
             covers (True), or only the covered positives (False, FOLD-RM's driver).
