@@ -25,15 +25,21 @@ def no_hooks_left(model: torch.nn.Module) -> bool:
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
 
-def load_benchmark(name: str):
-    """The script ``benchmarks/<name>.py`` as a module (the benchmarks are scripts, not a package)."""
+def load_script(folder: str, name: str):
+    """The script ``<folder>/<name>.py`` of the repository (``benchmarks``, ``experiments``: scripts,
+    not packages) as a module."""
     import importlib.util
     import sys
     from pathlib import Path
 
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(f"cnnlens_bench_{name}", path)
+    path = Path(__file__).resolve().parents[1] / folder / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"cnnlens_{folder}_{name}", path)
     mod = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = mod  # dataclasses and pickling look the module up
     spec.loader.exec_module(mod)
     return mod
+
+
+def load_benchmark(name: str):
+    """The script ``benchmarks/<name>.py`` as a module."""
+    return load_script("benchmarks", name)

@@ -4,21 +4,19 @@ and results of an uninterrupted run; every run records its epochs, lr schedule, 
 code version."""
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
 import torch
 
+from tests.conftest import load_script
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _load():
-    spec = importlib.util.spec_from_file_location("nesy_reproduction", ROOT / "experiments" / "nesy_reproduction.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("experiments", "nesy_reproduction")
 
 
 repro = _load()

@@ -3,21 +3,19 @@ every table row experiments/nesy_report.py derives from them appears verbatim in
 and every run records its epochs, lr schedule, stopping epoch and code version."""
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import load_script
 
 ROOT = Path(__file__).resolve().parents[2]
 RES = ROOT / "experiments" / "results"
 
 
 def _report():
-    spec = importlib.util.spec_from_file_location("nesy_report", ROOT / "experiments" / "nesy_report.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("experiments", "nesy_report")
 
 
 rep = _report()
