@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -55,16 +54,8 @@ RESULTS = ROOT / "experiments" / "results" / "nesy_labelling" / "results.json"
 STATS = ("own_class_positive", "own_class_all", "defining_vs_layer")
 
 
-def log(*a) -> None:
-    print(time.strftime("%H:%M:%S"), *a, flush=True)
-
-
-def code_version() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                              text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+sys.path.insert(0, str(ROOT / "experiments"))
+from nesy_tail_study import code_version, log  # noqa: E402  (one logger and git rev for both studies)
 
 
 def texture_net() -> nn.Module:

@@ -54,7 +54,6 @@ if str(ROOT / "src") not in sys.path:
 
 from cnnlens import Classifier, zoo  # noqa: E402
 from cnnlens._io import atomic_write_bytes, atomic_write_text  # noqa: E402
-from cnnlens.data.datasets import select_classes  # noqa: E402
 from cnnlens.models.fashion import FASHION_CLASS_NAMES, FASHION_MEAN, FASHION_STD  # noqa: E402
 from cnnlens.nesy import FoldSEM, filter_norms, thresholds, train  # noqa: E402
 from cnnlens.nesy.binarize import binarize, default_layer  # noqa: E402
@@ -85,15 +84,11 @@ def code_version() -> str:
 
 # ------------------------------------------------------------------------------ tables
 def _subset_data(name: str, seed: int, n_train: int = 2000, n_val: int = 400, n_test: int = 1000):
-    """The NESY reproduction's per-seed sample (same generator seeds)."""
-    cls = SUBSETS[name]
-    tr_all = select_classes(zoo.load_dataset("fashion_mnist", split="train"), cls)
-    te_all = select_classes(zoo.load_dataset("fashion_mnist", split="test"), cls)
-    g = torch.Generator().manual_seed(1000 + seed)
-    perm = torch.randperm(len(tr_all), generator=g)
-    tr, va = tr_all.subset(perm[:n_train]), tr_all.subset(perm[n_train:n_train + n_val])
-    te = te_all.subset(torch.randperm(len(te_all), generator=g)[:n_test])
-    return tr, va, te
+    """The NESY reproduction's per-seed sample (its own function, same generator seeds)."""
+    sys.path.insert(0, str(ROOT / "experiments"))
+    from nesy_reproduction import subset_data
+
+    return subset_data(name, n_train, n_val, n_test, seed=seed)
 
 
 def _table(clf: Classifier, x_tr, y_tr, x_te, y_te, binarization: str, theta=None) -> dict:
