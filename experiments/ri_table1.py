@@ -17,11 +17,11 @@ One model per task (RI §6.2 trains one VGG-19 per data set): the project-traine
   or, for the CAMs, by the channel weights of e's nearest centre image.
 - ``random``: a uniform random map on the ψ grid (same size as a CAM before upsampling), seeded
   per image (stream ``ri.table1_random``): the floor every method must beat.
-- ``ace``: ACE (Ghorbani et al. 2019) run as RI §6.4 does, once per k-means cluster on that
-  cluster's reference images (the ≤ 50 nearest its centre that share the centre image's class),
-  reused on the unseen images assigned to the cluster; keep-p by whole segments until > p of the
-  pixels are kept (RI §6.2). Skipped with a message until ``cnnlens.explain(..., method="ace")``
-  is registered (branch h-ace); re-running this script then fills the ACE row.
+- ``ace``: ACE (Ghorbani et al. 2019) run as RI §6.4 does, once per k-means cluster on ≤ 50 of
+  that cluster's reference images of its majority class (random sets from ≤ 50 reference images
+  outside the cluster), reused on the unseen images assigned to the cluster — the library's
+  ``cnnlens.representative.ace_reuse``, the path ``evaluate_reuse`` takes; keep-p by whole
+  segments until > p of the pixels are kept (RI §6.2).
 
 AD/AI (Eq. 7–8, ×100) per unseen image with c = Class(e), Y_c the softmax probability: the shared
 ``cnnlens.metrics.average_drop_increase`` with ``mode="keep"`` (the top p of pixels kept, the rest
@@ -263,66 +263,36 @@ def random_unit(st: SeedState) -> tuple[torch.Tensor, torch.Tensor, dict]:
     return minmax_normalize(upsample(raw, tuple(st.x_s.shape[-2:]))), st.nearest, {"grid": [int(h), int(w)]}
 
 
-def ace_available() -> bool:
-    import cnnlens
+def ace_unit(st: SeedState):
+    """ACE in the reuse evaluation through the library's :func:`cnnlens.representative.ace_reuse`
+    (the same path as ``evaluate_reuse(..., methods=("ace",))``): one ACE run per k-means cluster of
+    R on ≤ ace_cap of the cluster's images of its majority class (a seeded sample), random sets from
+    ≤ ace_cap reference images outside the cluster; each unseen image is segmented, its outlying
+    segments dropped and the rest assigned to the concepts of its nearest cluster (RI §6.1).
+    Returns (maps, assigned, extra, reuse) — ``reuse`` gives the whole-segment keep masks."""
+    from cnnlens.representative import ace_reuse
 
-    return "ace" in cnnlens.methods()
-
-
-def ace_unit(st: SeedState) -> tuple[torch.Tensor, torch.Tensor, dict]:
-    """ACE run per k-means cluster (RI §6.4) on ≤ ace_cap of the cluster's reference images (those
-    nearest the centre, of the centre image's class), reused on the unseen images assigned to the
-    cluster (their nearest centre), explaining the cluster's class."""
-    import cnnlens
-    from cnnlens.representative.evaluation import _sqdist
-
-    clf, sub = st.td.clf, st.ri
-    maps = torch.zeros(st.x_s.shape[0], *st.x_s.shape[-2:])
-    info = []
-    for j in range(st.centre_ref.numel()):
-        members = ((st.cluster == j) & (sub.predictions_ == st.centre_cls[j])).nonzero().squeeze(1)
-        d = _sqdist(st.centres[j:j + 1], sub.features_[members])[0]
-        members = members[d.argsort()[: SIZES["ace_cap"]]]
-        assigned = (st.nearest == j).nonzero().squeeze(1)
-        info.append({"n_reference": int(members.numel()), "n_assigned": int(assigned.numel())})
-        if assigned.numel() == 0:
-            continue
-        e = cnnlens.explain(clf, st.x_s[assigned], method="ace", target=int(st.centre_cls[j]), seed=st.seed,
-                            batch_size=st.batch_size, reference=sub.reference_images[members])
-        maps[assigned] = e.maps.detach().float().cpu().reshape(assigned.numel(), *st.x_s.shape[-2:])
-    return maps, st.nearest, {"clusters": info, "keep_rule": "whole segments until > p of the pixels"}
+    sub = st.ri
+    res = ace_reuse(st.td.clf, sub.reference_images, st.cluster, st.x_s, st.nearest, max_images=SIZES["ace_cap"],
+                    max_random_images=SIZES["ace_cap"], seed=st.seed, layer=sub.layer, batch_size=st.batch_size)
+    info = [{"class": int(res.cluster_class[j]), "n_concepts": (None if r is None else len(r)),
+             "n_important": (None if r is None else int(r.important_.sum()))}
+            for j, r in enumerate(res.runs)]
+    return res.maps, res.assigned, {"clusters": info, "skipped": {str(k): v for k, v in res.skipped.items()},
+                                    "keep_rule": "whole segments in importance order until > p of the pixels"}, res
 
 
-def segment_keep_ad_ai(clf, x: torch.Tensor, maps: torch.Tensor, c: torch.Tensor, keep: float,
-                       batch_size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """AD/AI (Eq. 7–8) for piecewise-constant (segment) maps: keep every pixel whose value is ≥ the
-    value at rank ⌈keep·HW⌉, i.e. whole segments in importance order until > keep of the pixels
-    (RI §6.2 for ACE); rest black. Returns (AD, AI, masked class)."""
-    flat = maps.reshape(maps.shape[0], -1)
-    k = max(1, math.ceil(keep * flat.shape[1]))
-    thr = flat.topk(k, dim=1).values[:, -1:]
-    m = (flat >= thr).to(x.dtype).reshape(maps.shape)
-    masked = x * m[:, None]
-    with torch.no_grad():
-        p0 = clf.probs(x, batch_size=batch_size).double().cpu()
-        p1 = clf.probs(masked, batch_size=batch_size).double().cpu()
-    idx = c.cpu()[:, None]
-    y, o = p0.gather(1, idx)[:, 0], p1.gather(1, idx)[:, 0]
-    ad = torch.where(y > 0, (y - o).clamp_min(0) / y.clamp_min(1e-300), torch.zeros_like(y))
-    ai = (o > y).double()
-    cls = p1.argmax(1)
-    return ad, ai, cls
-
-
-def score_maps(st: SeedState, maps: torch.Tensor, method: str) -> dict:
+def score_maps(st: SeedState, maps: torch.Tensor, method: str, reuse=None) -> dict:
     from cnnlens.metrics import average_drop_increase
     from cnnlens.metrics.single_step import keep_masks
 
     clf, x, c = st.td.clf, st.x_s, st.c_s
     out_ad, out_ai, flip = {}, {}, None
     for keep, name in zip(KEEPS, SETTINGS):
-        if method == "ace":
-            ad, ai, cls = segment_keep_ad_ai(clf, x, maps, c, keep, st.batch_size)
+        if reuse is not None:  # ACE: whole segments until > keep of the pixels, the rest black
+            m = reuse.keep_masks(keep).to(x.dtype)
+            ad, ai = average_drop_increase(clf, x, m, c, mode="soft", batch_size=st.batch_size)
+            cls = clf.predict(x * m[:, None], batch_size=st.batch_size) if name == "keep20" else None
         else:
             ad, ai = average_drop_increase(clf, x, maps, c, mode="keep", keep=keep, batch_size=st.batch_size,
                                            seed=st.seed)
@@ -344,17 +314,18 @@ def run_unit(st: SeedState, method: str, key: str, path: Path, digest: str) -> d
     from cnnlens._io import atomic_write_bytes
 
     t0 = time.perf_counter()
+    reuse = None
     if method == "ri":
         maps, assigned, extra = ri_unit(st)
     elif method == "random":
         maps, assigned, extra = random_unit(st)
     elif method == "ace":
-        maps, assigned, extra = ace_unit(st)
+        maps, assigned, extra, reuse = ace_unit(st)
     elif method in OWN:
         maps, assigned, extra = own_unit(st, method[:-len("_own")])
     else:
         maps, assigned, extra = cam_unit(st, method)
-    scores = score_maps(st, maps, method)
+    scores = score_maps(st, maps, method, reuse)
     took = time.perf_counter() - t0
     rec = {"task": st.td.task, "model": st.td.model_name, "classes": list(st.td.classes), "seed": st.seed,
            "method": method, "config_key": key, "weights": digest, "git_rev": git_rev(),
@@ -396,7 +367,6 @@ def run(args: argparse.Namespace) -> None:
     git_rev()  # the commit of the code at the start of the run
     t_start = time.perf_counter()
     out = Path(args.out)
-    ace_ok = None
     for task in args.tasks:
         td = None
         for seed in args.seeds:
@@ -406,13 +376,6 @@ def run(args: argparse.Namespace) -> None:
                     print(f"--max-minutes {args.max_minutes} reached; stopping (re-run the same command to "
                           "continue)", flush=True)
                     return
-                if method == "ace":
-                    ace_ok = ace_available() if ace_ok is None else ace_ok
-                    if not ace_ok:
-                        print(f"{task} seed {seed} ace: skipped — method 'ace' is not registered in this cnnlens "
-                              "(it arrives from branch h-ace); re-run this command after the merge to fill the "
-                              "ACE row", flush=True)
-                        continue
                 if td is None:
                     td = TaskData(task)
                     digest = weights_digest(td.clf)

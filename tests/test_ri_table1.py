@@ -1,6 +1,6 @@
 """RI Table 1 done the paper's way (experiments/ri_table1.py, issue 25): the committed per-unit
 files recompute every number of the table in EXPERIMENTS.md (no model runs), the draw layout,
-the statistics on a hand-made fixture, and the ACE hook's skip."""
+the statistics on a hand-made fixture, and the ACE row's whole-segment keep masks."""
 from __future__ import annotations
 
 import importlib.util
@@ -140,63 +140,41 @@ def test_boundary_table_recomputes() -> None:
         assert np.mean(stored["tasks"][t]["share_Q_sep"]) == pytest.approx(1.0)
 
 
-# ------------------------------------------------------------------------------------ ACE hook
-def test_ace_unit_is_skipped_with_a_message_when_unregistered(tmp_path, monkeypatch, capsys) -> None:
-    monkeypatch.setattr(t1, "ace_available", lambda: False)
-    t1.main(["run", "--tasks", "sneaker_boot", "--seeds", "0", "--methods", "ace", "--out", str(tmp_path)])
-    out = capsys.readouterr().out
-    assert "ace: skipped" in out and "h-ace" in out
-    assert not [p for p in tmp_path.rglob("*") if p.is_file()]
-
-
-def test_ace_hook_runs_a_registered_ace_per_cluster() -> None:
-    """Once a method 'ace' is registered (branch h-ace), the ACE unit calls it once per k-means
-    cluster with that cluster's reference images of the centre's class (≤ the cap, nearest the
-    centre first) and the centre's class as target, on the unseen images assigned to the cluster;
-    keep-p keeps whole segments (ties) until > p of the pixels."""
+# ------------------------------------------------------------------------------------ ACE unit
+def test_ace_unit_scores_whole_segment_keep_masks() -> None:
+    """The ACE row scores the reuse object's keep masks (whole segments until > p of the pixels,
+    the rest black) — not a top-p of the heatmap — and its flip column is the masked image's class."""
     from types import SimpleNamespace
 
     import torch
     from torch import nn
 
     import cnnlens
-    from cnnlens.attribution import register, unregister
-    from cnnlens.explanation import Explanation
+    from cnnlens.metrics import average_drop_increase
 
-    if "ace" in cnnlens.methods():
-        pytest.skip("a real 'ace' is registered; the hook is exercised by experiments/ri_table1.py itself")
     torch.manual_seed(0)
     net = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(2 * 8 * 8, 2)).eval()
     clf = cnnlens.Classifier(net, feature_layer="1")
-    calls = []
+    x = torch.rand(3, 1, 8, 8)
+    c = clf.predict(x)
+    left = torch.zeros(3, 8, 8, dtype=torch.bool)
+    left[:, :, :4] = True  # one segment of half the image: the keep-20 % mask keeps all of it
+    asked = []
 
-    @register("ace", description="test stand-in")
-    def fake_ace(clf, x, targets, *, seed, batch_size, layer, reference=None):
-        calls.append((x.shape[0], int(targets[0]), reference.shape[0]))
-        maps = torch.zeros(x.shape[0], 8, 8)
-        maps[:, :, :4] = 1.0  # two "segments": left half important, right half not
-        maps[:, :, 4:] = 0.5
-        return Explanation(maps=maps, targets=targets, params={})
+    class Reuse:
+        def keep_masks(self, keep):
+            asked.append(keep)
+            return left if keep < 0.5 else torch.ones_like(left)
 
-    try:
-        refs = torch.rand(12, 1, 8, 8)
-        preds = torch.tensor([0, 0, 0, 1, 1, 1, 0, 0, 1, 1, 0, 1])
-        feats = torch.arange(12, dtype=torch.float32)[:, None]
-        st = SimpleNamespace(
-            td=SimpleNamespace(clf=clf), seed=0, batch_size=8,
-            ri=SimpleNamespace(predictions_=preds, features_=feats, reference_images=refs),
-            centres=torch.tensor([[2.0], [9.0]]), centre_ref=torch.tensor([2, 9]), centre_cls=torch.tensor([0, 1]),
-            cluster=torch.tensor([0] * 6 + [1] * 6), nearest=torch.tensor([0, 1, 1]), x_s=torch.rand(3, 1, 8, 8))
-        maps, assigned, info = t1.ace_unit(st)
-        # cluster 0: refs 0–5 of class 0 → 0, 1, 2 (3 images); cluster 1: refs 6–11 of class 1 → 8, 9, 11
-        assert calls == [(1, 0, 3), (2, 1, 3)]
-        assert torch.equal(assigned, st.nearest) and maps.shape == (3, 8, 8)
-        ad, ai, cls = t1.segment_keep_ad_ai(clf, st.x_s, maps, torch.tensor([0, 1, 1]), 0.2, 8)
-        assert ad.shape == ai.shape == cls.shape == (3,)
-        kept = (maps >= maps.flatten(1).topk(13, dim=1).values[:, -1:, None]).float().mean().item()
-        assert kept == pytest.approx(0.5)  # the whole left segment, not exactly 20 %
-    finally:
-        unregister("ace")
+    st = SimpleNamespace(td=SimpleNamespace(clf=clf), x_s=x, c_s=c, seed=0, batch_size=8)
+    maps = left.float() * 0.7
+    out = t1.score_maps(st, maps, "ace", Reuse())
+    assert asked == list(t1.KEEPS)
+    want, _ = average_drop_increase(clf, x, left.float(), c, mode="soft")
+    assert out["AD"]["keep20"] == [int(round(t1.AD_SCALE * float(v))) for v in want]
+    assert out["flip_keep20"] == "".join("1" if b else "0" for b in (clf.predict(x * left[:, None]) != c).tolist())
+    soft, _ = average_drop_increase(clf, x, maps, c, mode="soft")
+    assert out["AD"]["soft"] == [int(round(t1.AD_SCALE * float(v))) for v in soft]
 
 
 # ------------------------------------------------------------------------------------ fill sensitivity
