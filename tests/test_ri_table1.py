@@ -81,6 +81,21 @@ def test_table_stats_on_fixture() -> None:
     assert "| tk | keep20 | Score-CAM | 2 | -5.00 |" in md
 
 
+def test_ace_pair_on_its_seeds_and_one_run_rows() -> None:
+    """ACE (here one seed) is paired with RI on the seeds it has; a one-run row shows no std."""
+    units = [_unit("tk", "ri", 0, [0.1, 0.3], [1, 0], covered="11"), _unit("tk", "ri", 1, [0.2, 0.2], [0, 0], covered="11"),
+             _unit("tk", "gradcam", 0, [0.1, 0.1], [0, 0]), _unit("tk", "gradcam", 1, [0.1, 0.1], [0, 0]),
+             _unit("tk", "ace", 0, [0.6, 0.4], [0, 0])]
+    s = t1.table_stats(units, n_boot=200)["tasks"]["tk"]
+    assert s["pairs"]["keep20"]["best"] == "gradcam"
+    pa = s["pairs_ace"]["keep20"]
+    assert pa["seeds"] == [0] and pa["per_seed_diff"] == pytest.approx([-30.0]) and pa["ri_wins"] == 1
+    assert pa["ci"][0] <= -30.0 <= pa["ci"][1]
+    md = t1.table_markdown({"tasks": {"tk": s}})
+    assert "| tk | ACE | 1 | 50.00 (1 run) | 0.00 (1 run) |" in md
+    assert "| tk | keep20 | ACE | 1 | -30.00 |" in md
+
+
 # ------------------------------------------------------------------------------------ committed results
 def _units():
     units = t1.load_units(RESULTS)
