@@ -102,65 +102,24 @@ def complexity(clf, size: int = 224) -> dict:
 
 
 # ------------------------------------------------------------------------ one DA unit
-class _AcceptRecorder:
-    """Observes the batched chain (wraps ``cnnlens.ablation.core._rule_holds``; results unchanged)
-    and reconstructs the iteration of every accepted step exactly as the chain counts them:
-    in a round, image g's proposals are contiguous rows in proposal order; the first that passes is
-    accepted at iteration t + o + 1, otherwise all b proposals are counted."""
-
-    def __init__(self, n: int):
-        self.t = [0] * n
-        self.accepts: list[list[int]] = [[] for _ in range(n)]
-
-    def observe(self, g: torch.Tensor, passed: torch.Tensor) -> None:
-        g, p = g.tolist(), passed.tolist()
-        i = 0
-        while i < len(g):
-            j = i
-            while j < len(g) and g[j] == g[i]:
-                j += 1
-            img, rows = g[i], p[i:j]
-            if True in rows:
-                o = rows.index(True)
-                self.t[img] += o + 1
-                self.accepts[img].append(self.t[img])
-            else:
-                self.t[img] += len(rows)
-            i = j
-
-
 def run_da_unit(clf, x1: torch.Tensor, index: int, setting: dict, return_result: bool = False):
-    from cnnlens.ablation import core
+    import warnings
 
-    rec = _AcceptRecorder(1)
-    orig = core._rule_holds
+    from cnnlens.ablation import dynamic_ablation
 
-    def spy(clf_, x_, g, m_new, y, rule, batch_size):
-        passed = orig(clf_, x_, g, m_new, y, rule, batch_size)
-        rec.observe(g, passed)
-        return passed
-
-    core._rule_holds = spy
     t0 = time.perf_counter()
-    try:
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # "no step accepted": recorded below
-            r = core.dynamic_ablation(clf, x1, rule=setting["rule"], iterations=setting["iterations"], k=setting["k"],
-                                      alpha_step=setting["alpha_step"], fc=setting["fc"],
-                                      superpixels=setting["superpixels"], seed=setting["seed"], first_index=index,
-                                      progress=False)
-    finally:
-        core._rule_holds = orig
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "no step accepted": recorded below
+        r = dynamic_ablation(clf, x1, rule=setting["rule"], iterations=setting["iterations"], k=setting["k"],
+                             alpha_step=setting["alpha_step"], fc=setting["fc"], superpixels=setting["superpixels"],
+                             seed=setting["seed"], first_index=index, progress=False)
     secs = time.perf_counter() - t0
     acc = int(r.accepted[0])
-    if len(rec.accepts[0]) != acc or rec.t[0] != int(r.iterations[0]):
-        raise RuntimeError(f"accept recorder out of step: {rec.accepts[0]} vs accepted={acc}, t={rec.t[0]}")
-    last = rec.accepts[0][-1] if acc else 0
+    accepts = r.accept_iterations[0]
+    last = accepts[-1] if acc else 0
     n_seg = int(r.segments[0].unique().numel())
     res = {"mar": float(r.mar[0]), "accepted": acc, "evaluations": int(r.evaluations[0]),
-            "iterations": int(r.iterations[0]), "accept_iterations": rec.accepts[0], "last_accept_iteration": last,
+            "iterations": int(r.iterations[0]), "accept_iterations": accepts, "last_accept_iteration": last,
             "stalled": bool(last <= setting["iterations"] // 2),
             "empty_mask": bool(float(r.mar[0]) == 0.0), "target": int(r.targets[0]),
             "target_name": clf.class_name(int(r.targets[0])), "segments": n_seg,

@@ -100,6 +100,11 @@ def test_batched_equals_sequential_on_injected_stream():
     assert torch.equal(seq.accepted, bat.accepted)
     assert torch.equal(seq.cam, bat.cam)
     assert torch.equal(seq.circles, bat.circles)
+    # the iteration of every accepted step, counted the same way by both chains
+    assert seq.accept_iterations == bat.accept_iterations
+    assert [len(a) for a in seq.accept_iterations] == seq.accepted.tolist()
+    assert all(a == sorted(set(a)) and (not a or 1 <= a[0] and a[-1] <= iters) for a in seq.accept_iterations)
+    assert any(seq.accept_iterations)
     # the same stream given as one generator (iterable) per image
     gens = [(row.numpy() for row in stream[i]) for i in range(n)]
     it = dynamic_ablation(clf, x, iterations=iters, k=k, superpixels=0, proposals=gens)

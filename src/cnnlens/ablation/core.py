@@ -54,6 +54,8 @@ class AblationResult:
         iterations: ``(N,)`` int64, iterations counted (proposals up to and including each
             accepted one, §4) — equals ``iterations`` of the call.
         accepted: ``(N,)`` int64, accepted steps.
+        accept_iterations: per image, the iteration (1 … ``iterations``) of each accepted step, in
+            order — a chain whose last accept lies early has stalled (MAR ≈ ``fc``^accepts).
         evaluations: ``(N,)`` int64, model evaluations made (batched mode also counts the
             discarded speculative proposals; sequential mode equals ``iterations``).
         rule_text: one if-then rule per image, naming the class.
@@ -80,6 +82,7 @@ class AblationResult:
     params: dict[str, Any]
     rounds: int = 0
     seconds: float = 0.0
+    accept_iterations: list[list[int]] = dataclasses.field(default_factory=list)
 
     def __len__(self) -> int:
         return self.mask.shape[0]
@@ -352,6 +355,7 @@ def dynamic_ablation(
     t = torch.zeros(n, dtype=torch.long, device=dev)
     acc = torch.zeros(n, dtype=torch.long, device=dev)
     evals = torch.zeros(n, dtype=torch.long, device=dev)
+    accepts: list[list[int]] = [[] for _ in range(n)]
     rounds = 0
 
     bar = progress_bar(total=n * iterations, desc=f"dynamic ablation ({rule}-R)", progress=progress)
@@ -371,6 +375,7 @@ def dynamic_ablation(
                         cam[i] += m_new[0].to(cam.dtype)
                         s_bound[i] *= fc
                         acc[i] += 1
+                        accepts[i].append(it)
                     bar.update(1)
                 t[i] = iterations
                 evals[i] = iterations
@@ -407,6 +412,8 @@ def dynamic_ablation(
                     cam[ai] += m_new[rows].to(cam.dtype)
                     s_bound[ai] *= fc
                     acc[ai] += 1
+                    for j, tj in zip(ai.tolist(), t[ai].tolist()):
+                        accepts[j].append(int(tj))
                 # running acceptance rate over the counted proposals (decay 0.9 per proposal)
                 keep = torch.pow(0.9, counted.to(torch.float64))
                 rate[active] = (rate[active] * keep + hit.to(torch.float64) / counted * (1.0 - keep)).clamp_min(1e-3)
@@ -438,5 +445,5 @@ def dynamic_ablation(
         mask=mask.view(n, h, w), cam=cam.view(n, h, w), mar=mar, iterations=t, accepted=acc,
         evaluations=evals, rule_text=texts, targets=y, rule=rule,
         circles=torch.stack([cx, cy, r], dim=1), segments=seg.labels.view(n, h, w), params=params,
-        rounds=rounds, seconds=seconds,
+        rounds=rounds, seconds=seconds, accept_iterations=accepts,
     )
