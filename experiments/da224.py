@@ -3,6 +3,7 @@
     python experiments/da224.py table1            # run / continue Table 1 (skips finished units)
     python experiments/da224.py table1 --report   # markdown table from the stored per-image files
     python experiments/da224.py table1 --max-minutes 20   # stop cleanly after ~20 min (continue later)
+    python experiments/da224.py table1 --native [--report]  # secondary: each model at its native resolution
     python experiments/da224.py table2 [--report]  # k × superpixels (pixel mode included), MobileNetV2
     python experiments/da224.py fig6 [--report]    # α_step and f_c sweeps, Pos-R and Neg-R, MobileNetV2
 
@@ -143,40 +144,49 @@ def write_unit(experiment: str, model: str, ds, i: int, setting: dict, res: dict
 
 # ------------------------------------------------------------------------ Table 1 run
 def table1(args: argparse.Namespace) -> None:
+    """Table 1 units. Primary: every model on the 224² crop. ``--native``: each model on its own
+    native-resolution crop (secondary table, experiment ``table1_native``)."""
     import torch
 
     from cnnlens import zoo
     from cnnlens._io import atomic_write_text
 
     torch.set_num_threads(args.threads)
+    experiment = "table1_native" if args.native else "table1"
     setting = dict(DEFAULT, seed=args.seed, iterations=args.iterations)
-    ds = zoo.load_dataset("imagenet_photos", model=CROP_MODEL)
-    names = list(ds.names)
+    data = {m: zoo.load_dataset("imagenet_photos", model=m if args.native else CROP_MODEL) for m in MODELS}
+    names = list(data[CROP_MODEL].names)
+    if any(list(d.names) != names for d in data.values()):
+        raise SystemExit("the photo set lists different photos per model crop")
     clfs = {m: zoo.load_classifier(m) for m in MODELS}
-    # which photos all four classify alike at 224² (cheap: 4 × 18 forwards)
-    meta_path = OUT / "table1" / "meta.json"
-    preds = {m: clf.predict(ds.images).tolist() for m, clf in clfs.items()}
-    black = {m: int(clf.predict(torch.zeros(1, *ds.images.shape[1:]))[0]) for m, clf in clfs.items()}
+    # which photos all four classify alike (cheap: 4 × 18 forwards)
+    meta_path = OUT / experiment / "meta.json"
+    preds = {m: clf.predict(data[m].images).tolist() for m, clf in clfs.items()}
+    black = {m: int(clf.predict(torch.zeros(1, *data[m].images.shape[1:]))[0]) for m, clf in clfs.items()}
     common = [i for i in range(len(names)) if len({preds[m][i] for m in MODELS}) == 1]
-    meta = {"experiment": "table1", "crop": CROP_MODEL, "resolution": list(ds.images.shape[2:]),
+    ds = data[CROP_MODEL]
+    meta = {"experiment": experiment, "crop": "native" if args.native else CROP_MODEL,
+            "resolution": {m: list(data[m].images.shape[2:]) for m in MODELS},
             "images": names, "labels": ds.labels.tolist(),
             "label_names": [ds.class_names[int(c)] for c in ds.labels], "predictions": preds,
             "black_image_class": black, "common": [names[i] for i in common],
-            "complexity": {m: {**complexity(clf), "published_top1": PUBLISHED_TOP1[m]} for m, clf in clfs.items()},
+            "complexity": {m: {**complexity(clf), "macs_run": complexity(clf, int(data[m].images.shape[-1]))["macs_224"],
+                               "published_top1": PUBLISHED_TOP1[m]} for m, clf in clfs.items()},
             "setting": setting, "git_rev": git_rev()}
     atomic_write_text(meta_path, json.dumps(meta, indent=1))
-    print(f"{len(common)} of {len(names)} photos classified alike by all four at 224²: "
+    print(f"{len(common)} of {len(names)} photos classified alike by all four ({meta['crop']} crops): "
           f"{[names[i] for i in common]}", flush=True)
     deadline = time.monotonic() + args.max_minutes * 60 if args.max_minutes else None
-    todo = [(i, m) for i in common for m in MODELS if not unit_path("table1", m, names[i], setting).exists()]
+    todo = [(i, m) for i in common for m in MODELS if not unit_path(experiment, m, names[i], setting).exists()]
     print(f"{len(todo)} units to run ({len(common) * len(MODELS) - len(todo)} done)", flush=True)
     rev = git_rev()
     for n_done, (i, m) in enumerate(todo):
         if deadline is not None and time.monotonic() > deadline:
             print(f"stopping at --max-minutes; {len(todo) - n_done} units left", flush=True)
             return
-        res = run_da_unit(clfs[m], ds.images[i : i + 1], i, setting)
-        write_unit("table1", m, ds, i, setting, res, rev, black_class_equals_target=black[m] == res["target"])
+        res = run_da_unit(clfs[m], data[m].images[i : i + 1], i, setting)
+        write_unit(experiment, m, data[m], i, setting, res, rev, black_class_equals_target=black[m] == res["target"],
+                   resolution=list(data[m].images.shape[2:]))
         print(f"[{n_done + 1}/{len(todo)}] {m} {names[i]}: MAR {res['mar']:.4f}, accepted {res['accepted']}, "
               f"last at {res['last_accept_iteration']}, {res['seconds']:.1f} s", flush=True)
 
@@ -450,15 +460,20 @@ def table1_stats(units: list[dict], models: list[str], n_boot: int = N_BOOT) -> 
                                                                for im in never}, "models": rows, "pairs": pairs}
 
 
-def table1_markdown(stats: dict, meta: dict | None, models: list[str]) -> str:
+def table1_markdown(stats: dict, meta: dict | None, models: list[str], native: bool = False) -> str:
     cx = (meta or {}).get("complexity", {})
-    lines = ["| model (224²) | params | multiply-adds | published top-1 | N | MAR mean | bootstrap 95 % CI | "
+    res = (meta or {}).get("resolution", {})
+    lines = [f"| model ({'native' if native else '224²'}) | params | multiply-adds | published top-1 | N | MAR mean | "
+             "bootstrap 95 % CI | "
              "accepted steps (mean) | stalled chains | s / image |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for m in models:
         r, c = stats["models"][m], cx.get(m, {})
         p = f"{c['params'] / 1e6:.2f} M" if "params" in c else "?"
-        mac = f"{c['macs_224'] / 1e6:.0f} M" if "macs_224" in c else "?"
+        key = "macs_run" if native else "macs_224"
+        mac = f"{c[key] / 1e6:.0f} M" if key in c else "?"
+        if native and isinstance(res, dict) and m in res:
+            mac += f" at {res[m][0]}²"
         t1 = f"{c['published_top1']:.1f} %" if "published_top1" in c else "?"
         lines.append(f"| {SHORT.get(m, m)} | {p} | {mac} | {t1} | {r['n']} | {r['mean']:.2%} | "
                      f"[{r['ci'][0]:.2%}, {r['ci'][1]:.2%}] | {r['accepted_mean']:.1f} | {r['stalled']}/{r['n']} | "
@@ -482,19 +497,22 @@ def table1_markdown(stats: dict, meta: dict | None, models: list[str]) -> str:
 def report(args: argparse.Namespace) -> None:
     from cnnlens._io import atomic_write_text
 
+    experiment = "table1_native" if args.native else "table1"
     setting = dict(DEFAULT, seed=args.seed, iterations=args.iterations)
-    units = load_units("table1", setting_key(setting))
-    meta_p = OUT / "table1" / "meta.json"
+    units = load_units(experiment, setting_key(setting))
+    meta_p = OUT / experiment / "meta.json"
     meta = json.loads(meta_p.read_text()) if meta_p.exists() else None
     stats = table1_stats(units, MODELS)
     n_common = len(meta["common"]) if meta else "?"
     done = len(units)
-    head = (f"### DA Table 1 at 224² — Pos-R, {setting_key(setting)}; {len(stats['images'])} of the {n_common} photos "
-            f"all four models classify alike have all four units ({done} units stored); per-image files: "
-            f"`experiments/results/da224/table1/<model>/<image>__{setting_key(setting)}.json`\n\n")
-    md = head + table1_markdown(stats, meta, MODELS)
-    atomic_write_text(OUT / "table1.md", md)
-    atomic_write_text(OUT / "table1_stats.json", json.dumps(stats, indent=1))
+    where = ("each model at its native resolution (" + ", ".join(
+        f"{SHORT[m]} {meta['resolution'][m][0]}²" for m in MODELS) + ")") if args.native and meta else "224²"
+    head = (f"### DA Table 1 at {where} — Pos-R, {setting_key(setting)}; {len(stats['images'])} of the {n_common} "
+            f"photos all four models classify alike have all four units ({done} units stored); per-image files: "
+            f"`experiments/results/da224/{experiment}/<model>/<image>__{setting_key(setting)}.json`\n\n")
+    md = head + table1_markdown(stats, meta, MODELS, native=args.native)
+    atomic_write_text(OUT / f"{experiment}.md", md)
+    atomic_write_text(OUT / f"{experiment}_stats.json", json.dumps(stats, indent=1))
     print(md)
 
 
@@ -507,6 +525,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--iterations", type=int, default=500)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--max-minutes", type=float, default=None, help="stop starting new units after this long")
+    ap.add_argument("--native", action="store_true",
+                    help="table1: each model on its native-resolution crop (secondary table, table1_native/)")
     args = ap.parse_args(argv)
     if args.which in ("table2", "fig6"):
         if args.report:
