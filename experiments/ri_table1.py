@@ -278,8 +278,11 @@ def ace_unit(st: SeedState):
     info = [{"class": int(res.cluster_class[j]), "n_concepts": (None if r is None else len(r)),
              "n_important": (None if r is None else int(r.important_.sum()))}
             for j, r in enumerate(res.runs)]
+    kept = {f"kept_share_{name}": [round(float(v), 4) for v in res.keep_masks(keep).flatten(1).double().mean(1)]
+            for keep, name in zip(KEEPS, SETTINGS)}  # per unseen image: share of pixels its keep mask keeps
     return res.maps, res.assigned, {"clusters": info, "skipped": {str(k): v for k, v in res.skipped.items()},
-                                    "keep_rule": "whole segments in importance order until > p of the pixels"}, res
+                                    "keep_rule": "whole segments in importance order until > p of the pixels",
+                                    **kept}, res
 
 
 def score_maps(st: SeedState, maps: torch.Tensor, method: str, reuse=None) -> dict:
