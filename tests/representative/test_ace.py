@@ -241,3 +241,27 @@ def test_evaluate_reuse_has_an_ace_row(toy):
     assert "| ACE |" in table.to_markdown()
     with pytest.raises(CnnlensError, match="ace_params"):
         ri.evaluate_reuse(toy["test_x"], seeds=1, methods=("ace",), ace_params=[1])
+
+
+def test_real_task_heatmaps_are_reproducible_for_a_fixed_seed():
+    """On a shipped task model and real Fashion-MNIST images (Sneaker vs Ankle boot, 64²), two ACE
+    runs with the same seed give identical concepts and heatmaps, and an important concept lights up
+    its members' images."""
+    from cnnlens import zoo
+    from cnnlens.data.datasets import upsample_images
+
+    clf = zoo.load_classifier("fashion_task_sneaker_boot")
+    ds = zoo.load_dataset("fashion_mnist", split="test", classes=[7, 9])
+    x = upsample_images(ds.images[:120], clf.input_shape[-1])
+    pred = clf.predict(x)
+    disc, rand = x[pred == 1][:30], x[pred == 0][:30]  # Ankle boot (class 1 of the task) vs Sneaker
+    opts = {"n_segments": (8, 16), "n_clusters": 6, "n_members": 10, "n_random": 15}
+    a = ACE(clf, disc, rand, target=1, seed=3, **opts)
+    b = ACE(clf, disc, rand, target=1, seed=3, **opts)
+    assert torch.equal(a.centres_, b.centres_) and torch.equal(a.tcav_, b.tcav_)
+    assert bool(a.important_.any())
+    imgs = torch.cat([disc, x[pred == 1][30:36]])  # the discovery images hold the concepts' members
+    ma, mb = a.heatmaps(imgs), b.heatmaps(imgs)
+    assert torch.equal(ma, mb) and float(ma.sum()) > 0
+    unseen = imgs[30:]
+    assert torch.equal(a.keep_masks(unseen, 0.2), b.keep_masks(unseen, 0.2))
