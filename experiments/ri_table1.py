@@ -609,6 +609,12 @@ def table_stats(units: list[dict], n_boot: int = 2000, black: dict[str, int] | N
                         sel = np.array([(int(ch) == black[task]) == same for ch in tm[method][s]["c"]])
                         vals.append(100 * ad[sel].mean() if sel.any() else float("nan"))
                     ms[f"mAD20_{name}"] = float(np.mean(vals))
+            if all("kept_share_keep20" in tm[method][s]["extra"] for s in seeds):  # ACE: masks can stay below p
+                ms["kept"] = {}
+                for name in SETTINGS[:3]:
+                    v = np.concatenate([np.asarray(tm[method][s]["extra"][f"kept_share_{name}"]) for s in seeds])
+                    ms["kept"][name] = {"mean": float(v.mean()) * 100, "empty": float((v == 0).mean()) * 100,
+                                        "over_p": float((v > KEEPS[SETTINGS.index(name)]).mean()) * 100}
             if method == "ri":
                 ms["coverage"] = float(np.mean([np.mean([ch == "1" for ch in tm[method][s]["extra"]["covered"]])
                                                 for s in seeds])) * 100
@@ -661,6 +667,16 @@ def table_markdown(stats: dict) -> str:
                 if "mAD20_black_class" in ms:
                     lines.append(f"| {task} | {LABELS.get(method, method)} | {ms['mAD20_black_class']:.2f} | "
                                  f"{ms['mAD20_other_class']:.2f} |")
+    kept = [(task, ms) for task, ts in stats["tasks"].items() for m, ms in ts["methods"].items() if "kept" in ms]
+    if kept:
+        lines += ["", "ACE keep masks (segments of important concepts only, added by importance until > p): share of "
+                  "the image kept, mean over unseen images and runs (%), share of images with an empty mask (%), share "
+                  "whose mask passed p (%):", "", "| task | keep 10 %: kept / empty / > p | keep 20 % | keep 40 % |",
+                  "|---|---|---|---|"]
+        for task, ms in kept:
+            lines.append(f"| {task} | " + " | ".join(
+                f"{ms['kept'][n]['mean']:.1f} / {ms['kept'][n]['empty']:.1f} / {ms['kept'][n]['over_p']:.1f}"
+                for n in SETTINGS[:3]) + " |")
     cov = [f"{task} {ts['methods']['ri']['coverage']:.1f} %" for task, ts in stats["tasks"].items()
            if "ri" in ts["methods"]]
     if cov:

@@ -86,7 +86,13 @@ def test_ace_pair_on_its_seeds_and_one_run_rows() -> None:
     units = [_unit("tk", "ri", 0, [0.1, 0.3], [1, 0], covered="11"), _unit("tk", "ri", 1, [0.2, 0.2], [0, 0], covered="11"),
              _unit("tk", "gradcam", 0, [0.1, 0.1], [0, 0]), _unit("tk", "gradcam", 1, [0.1, 0.1], [0, 0]),
              _unit("tk", "ace", 0, [0.6, 0.4], [0, 0])]
+    units[-1]["extra"] = {"kept_share_keep10": [0.0, 0.12], "kept_share_keep20": [0.0, 0.12],
+                          "kept_share_keep40": [0.0, 0.3]}
     s = t1.table_stats(units, n_boot=200)["tasks"]["tk"]
+    kept = s["methods"]["ace"]["kept"]
+    assert kept["keep10"] == pytest.approx({"mean": 6.0, "empty": 50.0, "over_p": 50.0})
+    assert kept["keep20"] == pytest.approx({"mean": 6.0, "empty": 50.0, "over_p": 0.0})
+    assert kept["keep40"]["mean"] == pytest.approx(15.0) and "kept" not in s["methods"]["ri"]
     assert s["pairs"]["keep20"]["best"] == "gradcam"
     pa = s["pairs_ace"]["keep20"]
     assert pa["seeds"] == [0] and pa["per_seed_diff"] == pytest.approx([-30.0]) and pa["ri_wins"] == 1
@@ -94,6 +100,7 @@ def test_ace_pair_on_its_seeds_and_one_run_rows() -> None:
     md = t1.table_markdown({"tasks": {"tk": s}})
     assert "| tk | ACE | 1 | 50.00 (1 run) | 0.00 (1 run) |" in md
     assert "| tk | keep20 | ACE | 1 | -30.00 |" in md
+    assert "| tk | 6.0 / 50.0 / 50.0 | 6.0 / 50.0 / 0.0 | 15.0 / 50.0 / 0.0 |" in md
 
 
 # ------------------------------------------------------------------------------------ committed results
