@@ -15,5 +15,6 @@ $PY experiments/nesy_reproduction.py --subsets P2 P3.1 --strategies $ALL --seeds
 $PY experiments/nesy_reproduction.py --subsets P2 P3.1 --strategies $ALL --seeds 0 $CONV      # convergence, P3.1 seed 0
 $PY experiments/nesy_reproduction.py --subsets P2 P3.1 --strategies $ALL --seeds 0 1 $FIX5    # the fixes, seed 1
 $PY experiments/nesy_reproduction.py --subsets P2 P3.1 --strategies $ALL --seeds 0 1 $CONV    # convergence, seed 1
-$PY experiments/nesy_reproduction.py --subsets P2 P3.1 --strategies $ALL --seeds 0 1 2 3 4 $FIX5
 $PY experiments/nesy_reproduction.py --subsets P2 P3.1 P5 --strategies CE NE TS1 TS2 TS3 --seeds 0 1 2 $CONV  # the core
+$PY experiments/nesy_reproduction.py --subsets P2 P3.1 --strategies $ALL --seeds 0 1 2 3 4 $FIX5  # the fixes, 5 epochs, seeds 2–4
+$PY experiments/nesy_reproduction.py --subsets P3.2 P3.3 P10 --strategies CE NE TS1 TS2 TS3 --seeds 0 1 2 $CONV  # beyond the core
