@@ -67,16 +67,29 @@ def test_bootstrap_ci_is_seeded_and_brackets_the_mean():
     assert da224.bootstrap_ci(np.array([0.3] * 5), 100) == pytest.approx((0.3, 0.3))
 
 
-def test_stored_table1_recomputes():
-    """The committed table (experiments/results/da224/table1.md) follows from the committed
-    per-image files."""
-    md_path = da224.OUT / "table1.md"
+@pytest.mark.parametrize("experiment", ["table1", "table1_native"])
+def test_stored_table1_recomputes(experiment):
+    """The committed tables (experiments/results/da224/table1.md, the 224² primary, and
+    table1_native.md, each model at its native resolution) follow from the committed per-image files."""
+    md_path = da224.OUT / f"{experiment}.md"
     if not md_path.exists():
-        pytest.skip("no stored DA 224² Table 1 yet")
-    units = da224.load_units("table1", da224.setting_key(SETTING))
-    meta = json.loads((da224.OUT / "table1" / "meta.json").read_text())
+        pytest.skip(f"no stored DA {experiment} yet")
+    units = da224.load_units(experiment, da224.setting_key(SETTING))
+    meta = json.loads((da224.OUT / experiment / "meta.json").read_text())
     stats = da224.table1_stats(units, da224.MODELS)
-    assert da224.table1_markdown(stats, meta, da224.MODELS) in md_path.read_text()
+    md = da224.table1_markdown(stats, meta, da224.MODELS, native=experiment == "table1_native")
+    assert md in md_path.read_text()
+    assert md in (ROOT / "EXPERIMENTS.md").read_text()
+
+
+def test_stored_fig5_recomputes():
+    """The committed Fig. 5 report follows from the per-image files and is the one in EXPERIMENTS.md."""
+    md_path = da224.OUT / "fig5.md"
+    if not md_path.exists():
+        pytest.skip("no stored DA Fig. 5 yet")
+    md = da224.fig5_report(0)
+    assert md == md_path.read_text()
+    assert md.rstrip("\n") in (ROOT / "EXPERIMENTS.md").read_text()
 
 
 def _sweep_unit(image, st, mar, accepted=10, seconds=2.0, segments=480):
