@@ -50,3 +50,22 @@ def test_every_run_records_its_schedule(name):
         assert r["code_version"] and r["epochs_run"] == len(r["history"]) >= 1
         assert {"epochs", "lr", "lr_factor", "lr_patience", "patience", "ce_epochs"} <= set(s)
         assert all("lr" in h and "val_loss" in h for h in r["history"])
+
+
+def test_paired_ts3_minus_ne_on_a_fixture():
+    """TS3 − NE is paired by seed; a seed only one strategy has is left out; the pooled interval is
+    the t interval over every pair."""
+    from scipy import stats
+
+    def run(subset, strategy, seed, acc, size):
+        return {"subset": subset, "strategy": strategy, "seed": seed, "accuracy": acc, "size": size}
+
+    res = {"runs": [run("A", "TS3", 0, 0.80, 10), run("A", "NE", 0, 0.70, 40), run("A", "TS3", 1, 0.90, 20),
+                    run("A", "NE", 1, 0.90, 20), run("A", "TS3", 2, 0.5, 1),  # seed 2: no NE run
+                    run("B", "TS3", 0, 0.60, 5), run("B", "NE", 0, 0.65, 5)]}
+    (line,) = rep.paired_lines(res, ["A", "B"])
+    assert "A: +5.0 points" in line and "(seeds 0, 1)" in line and "size × 0.50" in line
+    assert "B: -5.0 points (one seed, no interval)" in line
+    d = [10.0, 0.0, -5.0]
+    h = stats.t.ppf(0.975, 2) * stats.tstd(d) / 3 ** 0.5
+    assert f"N = 3 pairs): {sum(d) / 3:+.1f} points [{sum(d) / 3 - h:+.1f}, {sum(d) / 3 + h:+.1f}]" in line
