@@ -519,7 +519,8 @@ def report(args: argparse.Namespace) -> None:
     done = len(units)
     where = ("each model at its native resolution (" + ", ".join(
         f"{SHORT[m]} {meta['resolution'][m][0]}²" for m in MODELS) + ")") if args.native and meta else "224²"
-    head = (f"### DA Table 1{', ' if args.native and meta else ' at '}{where} — Pos-R, {setting_key(setting)}; {len(stats['images'])} of the {n_common} "
+    sep = ", " if args.native and meta else " at "
+    head = (f"### DA Table 1{sep}{where} — Pos-R, {setting_key(setting)}; {len(stats['images'])} of the {n_common} "
             f"photos all four models classify alike have all four units ({done} units stored); per-image files: "
             f"`experiments/results/da224/{experiment}/<model>/<image>__{setting_key(setting)}.json`\n\n")
     md = head + table1_markdown(stats, meta, MODELS, native=args.native)
