@@ -73,6 +73,19 @@ def git_rev() -> str:
         return "unknown"
 
 
+def deadline_from(args: argparse.Namespace) -> float | None:
+    """``time.monotonic()`` after which no new unit starts (``--max-minutes``; ``None``: no limit)."""
+    return time.monotonic() + args.max_minutes * 60 if args.max_minutes else None
+
+
+def out_of_time(deadline: float | None, left: int) -> bool:
+    """True (and says so) once ``deadline`` has passed: the caller stops before its next unit."""
+    if deadline is not None and time.monotonic() > deadline:
+        print(f"stopping at --max-minutes; {left} units left", flush=True)
+        return True
+    return False
+
+
 def unit_path(experiment: str, model: str, image: str, setting: dict) -> Path:
     return OUT / experiment / model / f"{image}__{setting_key(setting)}.json"
 
@@ -176,13 +189,12 @@ def table1(args: argparse.Namespace) -> None:
     atomic_write_text(meta_path, json.dumps(meta, indent=1))
     print(f"{len(common)} of {len(names)} photos classified alike by all four ({meta['crop']} crops): "
           f"{[names[i] for i in common]}", flush=True)
-    deadline = time.monotonic() + args.max_minutes * 60 if args.max_minutes else None
+    deadline = deadline_from(args)
     todo = [(i, m) for i in common for m in MODELS if not unit_path(experiment, m, names[i], setting).exists()]
     print(f"{len(todo)} units to run ({len(common) * len(MODELS) - len(todo)} done)", flush=True)
     rev = git_rev()
     for n_done, (i, m) in enumerate(todo):
-        if deadline is not None and time.monotonic() > deadline:
-            print(f"stopping at --max-minutes; {len(todo) - n_done} units left", flush=True)
+        if out_of_time(deadline, len(todo) - n_done):
             return
         res = run_da_unit(clfs[m], data[m].images[i : i + 1], i, setting)
         write_unit(experiment, m, data[m], i, setting, res, rev, black_class_equals_target=black[m] == res["target"],
@@ -208,7 +220,7 @@ def fig5(args: argparse.Namespace) -> None:
     from cnnlens.metrics import insertion_game
 
     torch.set_num_threads(args.threads)
-    deadline = time.monotonic() + args.max_minutes * 60 if args.max_minutes else None
+    deadline = deadline_from(args)
     rev = git_rev()
     data = {m: zoo.load_dataset("imagenet_photos", model=m) for m in FIG5_MODELS}
     clfs = {m: zoo.load_classifier(m) for m in FIG5_MODELS}
@@ -217,8 +229,7 @@ def fig5(args: argparse.Namespace) -> None:
             if not (OUT / "fig5" / m / f"{data[m].names[i]}__{meth}_{setting['key']}.json").exists()]
     print(f"fig5: {len(todo)} units to run", flush=True)
     for n_done, (meth, m, i) in enumerate(todo):
-        if deadline is not None and time.monotonic() > deadline:
-            print(f"stopping at --max-minutes; {len(todo) - n_done} units left", flush=True)
+        if out_of_time(deadline, len(todo) - n_done):
             return
         ds, clf = data[m], clfs[m]
         x1, y1 = ds.images[i : i + 1], ds.labels[i : i + 1]
@@ -332,14 +343,13 @@ def sweep(args: argparse.Namespace) -> None:
     if args.which == "table2":  # pixel mode is by far the slowest: last within an image
         settings.sort(key=lambda st: (st["superpixels"] == 0, st["k"], st["superpixels"]))
     images = range(len(names)) if args.images is None else [names.index(n) for n in args.images]
-    deadline = time.monotonic() + args.max_minutes * 60 if args.max_minutes else None
+    deadline = deadline_from(args)
     todo = [(i, st) for i in images for st in settings
             if not unit_path(args.which, SWEEP_MODEL, names[i], st).exists()]
     print(f"{args.which}: {len(todo)} units to run", flush=True)
     rev = git_rev()
     for n_done, (i, st) in enumerate(todo):
-        if deadline is not None and time.monotonic() > deadline:
-            print(f"stopping at --max-minutes; {len(todo) - n_done} units left", flush=True)
+        if out_of_time(deadline, len(todo) - n_done):
             return
         res = run_da_unit(clf, ds.images[i : i + 1], i, st)
         write_unit(args.which, SWEEP_MODEL, ds, i, st, res, rev)
