@@ -41,7 +41,8 @@ if TYPE_CHECKING:
     import torch
 
 ROOT = Path(__file__).resolve().parent.parent
-OUT = ROOT / "experiments" / "results" / "da224"
+REPO_OUT = ROOT / "experiments" / "results" / "da224"
+OUT = REPO_OUT  # where units are written and read; --out moves it (a device run writes under $OUT)
 
 MODELS = ["mobilenet_v2_imagenet", "efficientnet_lite0_imagenet", "efficientnet_lite1_imagenet",
           "efficientnet_lite2_imagenet"]
@@ -90,6 +91,65 @@ def unit_path(experiment: str, model: str, image: str, setting: dict) -> Path:
     return OUT / experiment / model / f"{image}__{setting_key(setting)}.json"
 
 
+# ------------------------------------------------------------------------ photos and models (CPU here, or a device)
+def load_photos(model: str, pack: str | None = None):
+    """``zoo.load_dataset("imagenet_photos", model=model)``. With ``pack`` (made by
+    ``experiments/da224_gpu.sh pack`` for a device machine that lacks Debian's opencv-doc photos)
+    the photo files are read from the pack instead: the same uint8 pixels through the same resize
+    and crop code, so the same float images."""
+    from cnnlens import zoo
+
+    if pack is None:
+        return zoo.load_dataset("imagenet_photos", model=model)
+    from cnnlens.data import datasets
+
+    import io
+
+    from PIL import Image
+
+    with np.load(pack) as z:  # each photo as its PNG bytes (lossless)
+        raw = {k: np.array(Image.open(io.BytesIO(z[k].tobytes()))) for k in z.files}
+    by_file = {v: k for k, v in datasets.IMAGENET_PHOTO_CANDIDATES.items()}
+
+    def read(asset: str, relpath: str, needed_by: str) -> np.ndarray:
+        name = by_file[(asset, relpath)]
+        if name not in raw:
+            raise SystemExit(f"photo pack {pack} lacks photo {name!r}; make it again with experiments/da224_gpu.sh pack")
+        return raw[name]
+
+    original = datasets._read_photo_file
+    datasets._read_photo_file = read
+    try:
+        return zoo.load_dataset("imagenet_photos", model=model)
+    finally:
+        datasets._read_photo_file = original
+
+
+def load_model(name: str, device: str = "cpu"):
+    from cnnlens import zoo
+
+    return zoo.load_classifier(name, device=device)
+
+
+def pack_photos(dest: str) -> None:
+    """Write the photo set's files, as the uint8 arrays the loader reads, to ``dest`` (.npz of
+    PNG bytes: lossless, 8 MB for the 18 photos)."""
+    import io
+
+    from PIL import Image
+
+    from cnnlens.data import datasets
+
+    pngs = {}
+    for n in datasets.IMAGENET_PHOTO_NAMES:
+        buf = io.BytesIO()
+        Image.fromarray(datasets._read_photo_file(*datasets.IMAGENET_PHOTO_CANDIDATES[n], f"photo {n!r}")).save(
+            buf, format="PNG", optimize=True)
+        pngs[n] = np.frombuffer(buf.getvalue(), dtype=np.uint8)
+    with open(dest, "wb") as f:  # a file object: np.savez would append .npz to a name
+        np.savez(f, **pngs)
+
+
 # ------------------------------------------------------------------------ model complexity
 def complexity(clf, size: int = 224) -> dict:
     """Parameters and multiply-adds of one forward at ``size``² (Conv2d and Linear layers)."""
@@ -108,7 +168,7 @@ def complexity(clf, size: int = 224) -> dict:
     hs = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
     try:
         with torch.no_grad():
-            clf.logits(torch.zeros(1, 3, size, size))
+            clf.logits(torch.zeros(1, 3, size, size, device=clf.device))
     finally:
         for h in hs:
             h.remove()
@@ -161,17 +221,24 @@ def table1(args: argparse.Namespace) -> None:
     native-resolution crop (secondary table, experiment ``table1_native``)."""
     import torch
 
-    from cnnlens import zoo
     from cnnlens._io import atomic_write_text
 
     torch.set_num_threads(args.threads)
     experiment = "table1_native" if args.native else "table1"
-    setting = dict(DEFAULT, seed=args.seed, iterations=args.iterations)
-    data = {m: zoo.load_dataset("imagenet_photos", model=m if args.native else CROP_MODEL) for m in MODELS}
-    names = list(data[CROP_MODEL].names)
+    models = args.models or MODELS
+    data = {m: load_photos(m if args.native else CROP_MODEL, args.pack) for m in models}
+    names = list(data[models[0]].names)
     if any(list(d.names) != names for d in data.values()):
         raise SystemExit("the photo set lists different photos per model crop")
-    clfs = {m: zoo.load_classifier(m) for m in MODELS}
+    clfs = {m: load_model(m, args.device) for m in models}
+    if models != MODELS:  # a subset of the models (e.g. a device run that carries only some weights):
+        # the photos all four classify alike come from the full run's meta.json in the repository
+        full = json.loads((REPO_OUT / experiment / "meta.json").read_text())
+        common = [names.index(n) for n in full["common"]]
+        print(f"models {[SHORT[m] for m in models]}: the {len(common)} common photos of {REPO_OUT / experiment}/meta.json",
+              flush=True)
+        return _table1_units(args, experiment, models, data, clfs, common, full["black_image_class"])
+    setting = dict(DEFAULT, seed=args.seed, iterations=args.iterations)
     # which photos all four classify alike (cheap: 4 × 18 forwards)
     meta_path = OUT / experiment / "meta.json"
     preds = {m: clf.predict(data[m].images).tolist() for m, clf in clfs.items()}
@@ -189,17 +256,27 @@ def table1(args: argparse.Namespace) -> None:
     atomic_write_text(meta_path, json.dumps(meta, indent=1))
     print(f"{len(common)} of {len(names)} photos classified alike by all four ({meta['crop']} crops): "
           f"{[names[i] for i in common]}", flush=True)
+    _table1_units(args, experiment, MODELS, data, clfs, common, black)
+
+
+def _table1_units(args, experiment: str, models: list[str], data: dict, clfs: dict, common: list[int],
+                  black: dict) -> None:
+    """Run the missing Table 1 units (photo-major, seed-major over ``--seeds``)."""
+    names = list(data[models[0]].names)
+    seeds = args.seeds or [args.seed]
     deadline = deadline_from(args)
-    todo = [(i, m) for i in common for m in MODELS if not unit_path(experiment, m, names[i], setting).exists()]
-    print(f"{len(todo)} units to run ({len(common) * len(MODELS) - len(todo)} done)", flush=True)
+    todo = [(s, i, m) for s in seeds for i in common for m in models
+            if not unit_path(experiment, m, names[i], dict(DEFAULT, seed=s, iterations=args.iterations)).exists()]
+    print(f"{len(todo)} units to run ({len(seeds) * len(common) * len(models) - len(todo)} done)", flush=True)
     rev = git_rev()
-    for n_done, (i, m) in enumerate(todo):
+    for n_done, (s, i, m) in enumerate(todo):
         if out_of_time(deadline, len(todo) - n_done):
             return
-        res = run_da_unit(clfs[m], data[m].images[i : i + 1], i, setting)
+        setting = dict(DEFAULT, seed=s, iterations=args.iterations)
+        res = run_da_unit(clfs[m], data[m].images[i : i + 1].to(clfs[m].device), i, setting)
         write_unit(experiment, m, data[m], i, setting, res, rev, black_class_equals_target=black[m] == res["target"],
-                   resolution=list(data[m].images.shape[2:]))
-        print(f"[{n_done + 1}/{len(todo)}] {m} {names[i]}: MAR {res['mar']:.4f}, accepted {res['accepted']}, "
+                   resolution=list(data[m].images.shape[2:]), device=str(clfs[m].device))
+        print(f"[{n_done + 1}/{len(todo)}] seed {s} {m} {names[i]}: MAR {res['mar']:.4f}, accepted {res['accepted']}, "
               f"last at {res['last_accept_iteration']}, {res['seconds']:.1f} s", flush=True)
 
 
@@ -216,24 +293,24 @@ def fig5(args: argparse.Namespace) -> None:
     import torch
 
     import cnnlens
-    from cnnlens import zoo
     from cnnlens._io import atomic_write_text
     from cnnlens.metrics import insertion_game
 
     torch.set_num_threads(args.threads)
     deadline = deadline_from(args)
     rev = git_rev()
-    data = {m: zoo.load_dataset("imagenet_photos", model=m) for m in FIG5_MODELS}
-    clfs = {m: zoo.load_classifier(m) for m in FIG5_MODELS}
-    setting = {"key": f"seed{args.seed}", "seed": args.seed, "da": dict(DEFAULT, seed=args.seed)}
-    todo = [(meth, m, i) for meth in FIG5_METHODS for m in FIG5_MODELS for i in range(len(data[m].names))
-            if not (OUT / "fig5" / m / f"{data[m].names[i]}__{meth}_{setting['key']}.json").exists()]
+    models = args.models or FIG5_MODELS
+    data = {m: load_photos(m, args.pack) for m in models}
+    clfs = {m: load_model(m, args.device) for m in models}
+    todo = [(s, meth, m, i) for s in (args.seeds or [args.seed]) for meth in FIG5_METHODS for m in models
+            for i in range(len(data[m].names)) if not (OUT / "fig5" / m / f"{data[m].names[i]}__{meth}_seed{s}.json").exists()]
     print(f"fig5: {len(todo)} units to run", flush=True)
-    for n_done, (meth, m, i) in enumerate(todo):
+    for n_done, (seed, meth, m, i) in enumerate(todo):
         if out_of_time(deadline, len(todo) - n_done):
             return
+        setting = {"key": f"seed{seed}", "seed": seed, "da": dict(DEFAULT, seed=seed)}
         ds, clf = data[m], clfs[m]
-        x1, y1 = ds.images[i : i + 1], ds.labels[i : i + 1]
+        x1, y1 = ds.images[i : i + 1].to(clf.device), ds.labels[i : i + 1].to(clf.device)
         extra: dict = {}
         if meth == "da_pos":
             res, r = run_da_unit(clf, x1, i, setting["da"], return_result=True)
@@ -247,15 +324,18 @@ def fig5(args: argparse.Namespace) -> None:
                 warnings.simplefilter("ignore", UserWarning)
                 # batch_size 4: on this CPU MobileNetV2 costs ~16–20 ms per image in batches of 1–4
                 # and ~60 ms in batches of 32 (cache); RISE's masks and map do not depend on it
-                e = cnnlens.explain(clf, x1, meth, seed=args.seed, first_index=i, batch_size=FIG5_BATCH)
+                e = cnnlens.explain(clf, x1, meth, seed=seed, first_index=i,
+                                    batch_size=FIG5_BATCH if clf.device.type == "cpu" else 64)
+            if clf.device.type == "cuda":
+                torch.cuda.synchronize()
             secs = time.perf_counter() - t0
-        ig = insertion_game(clf, x1, e, labels=y1, seed=args.seed)
+        ig = insertion_game(clf, x1, e, labels=y1, seed=seed)
         unit = {"experiment": "fig5", "model": m, "image": ds.names[i], "image_index": i, "method": meth,
                 "label": int(y1[0]), "label_name": ds.class_names[int(y1[0])],
                 "prediction": int(clf.predict(x1)[0]), "fractions": ig.fractions.tolist(),
                 "correct": [bool(c) for c in ig.correct[0].tolist()], "unmodified": ig.unmodified,
                 "seconds": secs, "params": {k: v for k, v in e.params.items() if k != "version"}, **extra,
-                "seed": args.seed, "git_rev": rev, "torch_threads": torch.get_num_threads(),
+                "seed": seed, "git_rev": rev, "torch_threads": torch.get_num_threads(), "device": str(clf.device),
                 "load_avg": os.getloadavg(), "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         atomic_write_text(OUT / "fig5" / m / f"{ds.names[i]}__{meth}_{setting['key']}.json",
                           json.dumps(unit, indent=1, default=str))
@@ -553,7 +633,20 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--max-minutes", type=float, default=None, help="stop starting new units after this long")
     ap.add_argument("--native", action="store_true",
                     help="table1: each model on its native-resolution crop (secondary table, table1_native/)")
+    ap.add_argument("--seeds", type=int, nargs="+", default=None, help="table1/fig5: run these seeds (default: --seed)")
+    ap.add_argument("--models", nargs="+", choices=MODELS, default=None,
+                    help="table1/fig5: only these models (a device run that carries only some weights)")
+    ap.add_argument("--device", default="cpu", help="table1/fig5: torch device of the models (cpu, cuda)")
+    ap.add_argument("--pack", default=None, help="table1/fig5: photo pack from experiments/da224_gpu.sh (device runs)")
+    ap.add_argument("--out", default=None, help="results folder (default experiments/results/da224)")
     args = ap.parse_args(argv)
+    if args.out is not None:
+        global OUT
+        OUT = Path(args.out)
+    if args.models is not None and args.which == "fig5" and not set(args.models) <= set(FIG5_MODELS):
+        ap.error(f"fig5 runs on {FIG5_MODELS}")
+    if (args.models or args.seeds) and args.report:
+        ap.error("--report reads every stored unit; --models/--seeds only select what to run")
     if args.which in ("table2", "fig6"):
         if args.report:
             print(sweep_report(args))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import types
 from pathlib import Path
 
 import numpy as np
@@ -137,3 +138,63 @@ def test_stored_sweeps_recompute():
             if row["n"]:
                 assert row["mean"] == pytest.approx(old["rows"][k]["mean"], abs=1e-12)
                 assert row["ci"] == pytest.approx(old["rows"][k]["ci"], abs=1e-12)
+
+
+def test_photo_pack_round_trip(tmp_path, monkeypatch):
+    """The photo pack a device run reads (experiments/da224_gpu.sh) gives the zoo's exact float
+    crops for every model, without reading the installed photo files."""
+    import torch
+
+    from cnnlens import zoo
+    from cnnlens.data import datasets
+    from cnnlens.errors import AssetMissingError
+
+    try:
+        ref = {m: zoo.load_dataset("imagenet_photos", model=m)
+               for m in ("mobilenet_v2_imagenet", "efficientnet_lite2_imagenet")}
+    except AssetMissingError as e:
+        pytest.skip(str(e))
+    pack = tmp_path / "photos.npz"
+    da224.pack_photos(str(pack))
+
+    def no_files(*a, **k):
+        raise AssertionError("read a photo file")
+
+    monkeypatch.setattr(datasets, "_read_photo_file", no_files)
+    for m, r in ref.items():
+        got = da224.load_photos(m, str(pack))
+        assert list(got.names) == list(r.names) and got.labels.tolist() == r.labels.tolist()
+        assert torch.equal(got.images, r.images)
+    assert datasets._read_photo_file is no_files  # restored after each load
+    with pytest.raises(AssertionError, match="read a photo file"):
+        zoo.load_dataset("imagenet_photos")
+
+
+def test_model_subset_uses_the_stored_common_photos(tmp_path, monkeypatch):
+    """A run on some of the models (a device call that carries only some weights) runs the photos
+    the full run's meta.json lists, for every seed asked, into --out, and skips stored units."""
+    import torch
+
+    meta = json.loads((da224.REPO_OUT / "table1" / "meta.json").read_text())
+    names = meta["images"]
+    fake = types.SimpleNamespace(names=names, labels=torch.zeros(len(names), dtype=torch.long), class_names=["c"],
+                                 images=torch.zeros(len(names), 3, 8, 8))
+    calls = []
+
+    class Clf:
+        device = torch.device("cpu")
+
+    monkeypatch.setattr(da224, "load_photos", lambda model, pack=None: fake)
+    monkeypatch.setattr(da224, "load_model", lambda name, device="cpu": Clf())
+    monkeypatch.setattr(da224, "run_da_unit", lambda clf, x, i, setting: calls.append((i, setting["seed"])) or {
+        "target": 0, "mar": 0.5, "accepted": 1, "last_accept_iteration": 3, "seconds": 0.1})
+    monkeypatch.setattr(da224, "write_unit", lambda experiment, m, ds, i, setting, res, rev, **kw: da224.unit_path(
+        experiment, m, ds.names[i], setting).parent.mkdir(parents=True, exist_ok=True) or da224.unit_path(
+        experiment, m, ds.names[i], setting).write_text("{}"))
+    monkeypatch.setattr(da224, "OUT", tmp_path)
+    argv = ["table1", "--models", "efficientnet_lite2_imagenet", "--seeds", "1", "2", "--out", str(tmp_path)]
+    da224.main(argv)
+    assert sorted(calls) == sorted((names.index(n), s) for n in meta["common"] for s in (1, 2))
+    calls.clear()
+    da224.main(argv)  # everything stored: nothing runs
+    assert calls == []
