@@ -101,11 +101,11 @@ def load_photos(model: str, pack: str | None = None):
 
     if pack is None:
         return zoo.load_dataset("imagenet_photos", model=model)
-    from cnnlens.data import datasets
-
     import io
 
     from PIL import Image
+
+    from cnnlens.data import datasets
 
     with np.load(pack) as z:  # each photo as its PNG bytes (lossless)
         raw = {k: np.array(Image.open(io.BytesIO(z[k].tobytes()))) for k in z.files}
