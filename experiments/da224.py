@@ -453,12 +453,45 @@ def sweep_stats(units: list[dict], settings: list[dict], n_boot: int = N_BOOT) -
         v = np.array([u["mar"] for u in us])
         lo, hi = bootstrap_ci(v, n_boot)
         rows[k] = {"n": len(us), "mean": float(v.mean()) if v.size else float("nan"), "ci": [lo, hi],
+                   "mar": v.tolist(), "seconds": [u["seconds"] for u in us],
                    "accepted_mean": float(np.mean([u["accepted"] for u in us])) if us else float("nan"),
                    "never_accepted": [u["image"] for u in us if u["accepted"] == 0],
                    "stalled": int(sum(u["stalled"] for u in us)),
                    "seconds_mean": float(np.mean([u["seconds"] for u in us])) if us else float("nan"),
                    "segments_mean": float(np.mean([u["segments"] for u in us])) if us else float("nan")}
     return {"images": images, "settings": keys, "rows": rows}
+
+
+def paired_row(stats: dict, key_a: str, key_b: str, n_boot: int = N_BOOT) -> dict | None:
+    """MAR of setting A − MAR of setting B on the same images (percentile bootstrap 95 % CI),
+    with how many images A is lower / higher, and the ratio of mean seconds (A / B)."""
+    ra, rb = stats["rows"].get(key_a), stats["rows"].get(key_b)
+    if not ra or not rb or not ra["n"] or ra["n"] != rb["n"]:
+        return None
+    d = np.asarray(ra["mar"]) - np.asarray(rb["mar"])
+    lo, hi = bootstrap_ci(d, n_boot)
+    return {"n": int(d.size), "mean": float(d.mean()), "ci": [lo, hi], "a_lower": int((d < 0).sum()),
+            "a_higher": int((d > 0).sum()), "time_ratio": float(np.mean(ra["seconds"]) / np.mean(rb["seconds"]))}
+
+
+def argmin_share(stats: dict, keys: list[str], n_boot: int = N_BOOT, seed: int = 0) -> list[float]:
+    """Share of bootstrap resamples of the images in which each setting has the lowest mean MAR
+    (how firmly the data place the minimum)."""
+    m = np.array([stats["rows"][k]["mar"] for k in keys])  # (settings, images)
+    if m.size == 0:
+        return [float("nan")] * len(keys)
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, m.shape[1], size=(n_boot, m.shape[1]))
+    best = m[:, idx].mean(axis=2).argmin(axis=0)  # (n_boot,)
+    return [float((best == j).mean()) for j in range(len(keys))]
+
+
+def _paired_line(label: str, r: dict | None, time_ratio: bool = False) -> str:
+    if r is None:
+        return f"| {label} | 0 | – | – | – |" + (" – |" if time_ratio else "")
+    cells = (f"| {label} | {r['n']} | {r['mean']:+.3f} | [{r['ci'][0]:+.3f}, {r['ci'][1]:+.3f}] | "
+             f"{r['a_lower']} / {r['a_higher']} |")
+    return cells + (f" {r['time_ratio']:.2f} |" if time_ratio else "")
 
 
 def table2_markdown(stats: dict) -> str:
@@ -482,7 +515,38 @@ def table2_markdown(stats: dict) -> str:
             segs.append(f"{'pixel mode' if sp == 0 else f'sp={sp}'}: {r['segments_mean']:.0f}")
     lines += ["", "MAR mean [bootstrap 95 % CI over images] / seconds per image; mean segments per image: "
               + (", ".join(segs) or "–") + "."]
+
+    def key(k: int, sp: int) -> str:
+        return setting_key(dict(base, k=k, superpixels=sp, seed=stats.get("seed", 0), iterations=stats.get("iterations", 500)))
+
+    lines += ["", "Paired on the same photos (MAR of A − MAR of B; percentile bootstrap 95 % CI; photos where A is "
+              "lower / higher; time ratio = mean seconds of A / of B):", "",
+              "| A − B | N | MAR difference | 95 % CI | A lower / higher | time ratio |", "|---|---|---|---|---|---|"]
+    for k in TABLE2_K:
+        lines.append(_paired_line(f"k = {k}: sp = 500 − pixel mode", paired_row(stats, key(k, 500), key(k, 0)), True))
+    for sp in (50, 100, 1000):
+        lines.append(_paired_line(f"k = 4: sp = 500 − sp = {sp}", paired_row(stats, key(4, 500), key(4, sp)), True))
+    for k in (1, 2, 8, 16):
+        lines.append(_paired_line(f"sp = 500: k = 4 − k = {k}", paired_row(stats, key(4, 500), key(k, 500)), True))
+    cells = [key(k, sp) for k in TABLE2_K for sp in TABLE2_SP]
+    if all(stats["rows"].get(c, {}).get("n") for c in cells):
+        share = argmin_share(stats, cells)
+        best = sorted(zip(share, cells), reverse=True)[:3]
+        lines += ["", "Lowest mean MAR in bootstrap resamples of the photos (share of 10,000; top three cells): " + ", ".join(
+            f"{_cell_name(c)} {sh:.0%}" for sh, c in best) + "."]
+    never = sorted({im for r in stats["rows"].values() for im in r["never_accepted"]})
+    lines += ["", "Photos where some setting's chain never accepted a step (MAR 1, kept in the means): "
+              + (", ".join(f"{im} ({', '.join(_cell_name(k) for k, r in stats['rows'].items() if im in r['never_accepted'])})"
+                           for im in never) or "none") + "."]
     return "\n".join(lines) + "\n"
+
+
+def _cell_name(key: str) -> str:
+    """``pos_it500_k4_a0.2_fc0.95_sp500_seed0`` → ``k 4 / sp 500`` (``pixel`` for sp 0)."""
+    parts = dict((p[:2] if p[:2] in ("sp", "fc") else p[:1], p[2:] if p[:2] in ("sp", "fc") else p[1:])
+                 for p in key.split("_")[1:])
+    sp = "pixel" if parts["sp"] == "0" else f"sp {parts['sp']}"
+    return f"k {parts['k']} / {sp}"
 
 
 def fig6_markdown(stats: dict, seed: int = 0, iterations: int = 500) -> str:
@@ -499,6 +563,26 @@ def fig6_markdown(stats: dict, seed: int = 0, iterations: int = 500) -> str:
                 lines.append(f"| {rule} | {name} | {v:g} | {r['n']} | {r['mean']:.3f} | [{r['ci'][0]:.3f}, "
                              f"{r['ci'][1]:.3f}] | {r['accepted_mean']:.1f} | {len(r['never_accepted'])} | "
                              f"{r['seconds_mean']:.1f} |")
+    lines += ["", "Paired against the paper's optimum (MAR at α_step 0.2 or f_c 0.95 − MAR at the value; same photos; "
+              "percentile bootstrap 95 % CI; photos where the optimum is lower / higher), and the share of 10,000 "
+              "bootstrap resamples of the photos in which each value has the lowest mean MAR:", "",
+              "| rule | swept | value | N | optimum − value | 95 % CI | optimum lower / higher | lowest mean MAR in |",
+              "|---|---|---|---|---|---|---|---|"]
+    for rule in ("pos", "neg"):
+        for name, vals, key, opt in (("α_step", FIG6_ALPHAS, "alpha_step", 0.2), ("f_c", FIG6_FCS, "fc", 0.95)):
+            keys = [setting_key(dict(base, rule=rule, **{key: v})) for v in vals]
+            if not all(rows.get(k, {}).get("n") for k in keys):
+                continue
+            share = argmin_share(stats, keys)
+            ko = setting_key(dict(base, rule=rule, **{key: opt}))
+            for v, k, sh in zip(vals, keys, share):
+                r = None if v == opt else paired_row(stats, ko, k)
+                diff = (f"{rows[k]['n']} | (optimum) | – | –" if r is None else
+                        f"{r['n']} | {r['mean']:+.3f} | [{r['ci'][0]:+.3f}, {r['ci'][1]:+.3f}] | {r['a_lower']} / {r['a_higher']}")
+                lines.append(f"| {rule} | {name} | {v:g} | {diff} | {sh:.0%} |")
+    never = sorted({im for r in rows.values() for im in r["never_accepted"]})
+    lines += ["", "Photos where some setting's chain never accepted a step (MAR 1 for Pos-R, kept in the means): "
+              + (", ".join(never) or "none") + "."]
     return "\n".join(lines) + "\n"
 
 
@@ -517,7 +601,37 @@ def sweep_report(args: argparse.Namespace) -> str:
             f"`experiments/results/da224/{args.which}/{SWEEP_MODEL}/<image>__<setting>.json`)\n\n")
     atomic_write_text(OUT / f"{args.which}.md", head + md)
     atomic_write_text(OUT / f"{args.which}_stats.json", json.dumps(stats, indent=1))
+    if args.which == "fig6" and stats["images"]:
+        fig6_plot(stats, OUT / "fig6.png", args.seed, args.iterations)
     return head + md
+
+
+def fig6_plot(stats: dict, path: Path, seed: int = 0, iterations: int = 500) -> None:
+    """The paper's Fig. 6 layout: mean MAR (bootstrap 95 % band) against α_step and against f_c,
+    Pos-R in blue and Neg-R in red."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    base = dict(DEFAULT, seed=seed, iterations=iterations)
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
+    for ax, (name, vals, key) in zip(axes, (("α_step", FIG6_ALPHAS, "alpha_step"), ("f_c", FIG6_FCS, "fc"))):
+        for rule, colour in (("pos", "tab:blue"), ("neg", "tab:red")):
+            rs = [stats["rows"].get(setting_key(dict(base, rule=rule, **{key: v}))) for v in vals]
+            pts = [(v, r) for v, r in zip(vals, rs) if r and r["n"]]
+            if not pts:
+                continue
+            x = [v for v, _ in pts]
+            ax.plot(x, [r["mean"] for _, r in pts], "o-", color=colour, label=f"{rule.capitalize()}-R")
+            ax.fill_between(x, [r["ci"][0] for _, r in pts], [r["ci"][1] for _, r in pts], color=colour, alpha=0.15)
+        ax.set_xlabel(name)
+        ax.set_ylabel("MAR")
+        ax.legend()
+    fig.suptitle(f"DA Fig. 6 at 224², MobileNetV2, N = {len(stats['images'])} photos (bands: bootstrap 95 % CI)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 # ------------------------------------------------------------------------ statistics / report

@@ -198,3 +198,28 @@ def test_model_subset_uses_the_stored_common_photos(tmp_path, monkeypatch):
     calls.clear()
     da224.main(argv)  # everything stored: nothing runs
     assert calls == []
+
+
+def test_sweep_paired_rows_and_argmin_from_fixture(tmp_path):
+    """Fig. 6: each value paired against the paper's optimum on the same photos, and the share of
+    bootstrap resamples in which each value has the lowest mean MAR; a clear minimum gets 100 %."""
+    f6 = da224.sweep_settings("fig6")
+    # MAR = |α − 0.3| + photo offset for Pos-R α (minimum at 0.3, not the paper's 0.2); 0.5 elsewhere
+    units = []
+    for j, im in enumerate(["a", "b", "c", "d"]):
+        for st in f6:
+            alpha_sweep = st["rule"] == "pos" and st["fc"] == 0.95
+            mar = abs(st["alpha_step"] - 0.3) + 0.01 * j if alpha_sweep else 0.5 + 0.01 * j
+            units.append(_sweep_unit(im, st, mar, seconds=1.0 + st["alpha_step"]))
+    s = da224.sweep_stats(units, f6, n_boot=500)
+    key = {a: da224.setting_key(dict(da224.DEFAULT, alpha_step=a)) for a in da224.FIG6_ALPHAS}
+    r = da224.paired_row(s, key[0.2], key[0.3], n_boot=500)
+    assert r["n"] == 4 and r["mean"] == pytest.approx(0.1) and r["ci"] == pytest.approx([0.1, 0.1])
+    assert r["a_lower"] == 0 and r["a_higher"] == 4 and r["time_ratio"] == pytest.approx(1.2 / 1.3)
+    share = da224.argmin_share(s, [key[a] for a in da224.FIG6_ALPHAS], n_boot=200)
+    assert share[da224.FIG6_ALPHAS.index(0.3)] == 1.0 and sum(share) == pytest.approx(1.0)
+    md = da224.fig6_markdown(s)
+    assert "| pos | α_step | 0.3 | 4 | +0.100 | [+0.100, +0.100] | 0 / 4 | 100% |" in md
+    assert "| pos | α_step | 0.2 | 4 | (optimum) | – | – | 0% |" in md
+    da224.fig6_plot(s, tmp_path / "fig6.png")
+    assert (tmp_path / "fig6.png").stat().st_size > 10_000
