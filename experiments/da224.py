@@ -717,6 +717,8 @@ def report(args: argparse.Namespace) -> None:
     from cnnlens._io import atomic_write_text
 
     experiment = "table1_native" if args.native else "table1"
+    if args.seeds and len(args.seeds) > 1:
+        return report_seeds(args, experiment)
     setting = dict(DEFAULT, seed=args.seed, iterations=args.iterations)
     units = load_units(experiment, setting_key(setting))
     meta_p = OUT / experiment / "meta.json"
@@ -736,6 +738,43 @@ def report(args: argparse.Namespace) -> None:
     print(md)
 
 
+def pool_seeds(units_by_seed: dict[int, list[dict]]) -> list[dict]:
+    """One unit per (model, image) that every seed has: MAR and accepted steps averaged over the
+    seeds; a chain that never accepted in *any* seed makes the pooled unit count as never
+    accepted (listed apart, as for one seed); stalled if it stalled in any seed."""
+    by: dict[tuple[str, str], list[dict]] = {}
+    for us in units_by_seed.values():
+        for u in us:
+            by.setdefault((u["model"], u["image"]), []).append(u)
+    pooled = []
+    for (m, im), us in sorted(by.items()):
+        if len(us) != len(units_by_seed):
+            continue
+        pooled.append({"model": m, "image": im, "mar": float(np.mean([u["mar"] for u in us])),
+                       "accepted": 0 if min(u["accepted"] for u in us) == 0 else float(np.mean([u["accepted"] for u in us])),
+                       "stalled": any(u["stalled"] for u in us), "empty_mask": any(u["empty_mask"] for u in us),
+                       "seconds": float(np.mean([u["seconds"] for u in us])), "seeds": sorted(u["setting"]["seed"] for u in us)})
+    return pooled
+
+
+def report_seeds(args: argparse.Namespace, experiment: str) -> None:
+    """Table 1 over several DA seeds: per (model, photo) the MAR averaged over the seeds, then the
+    same statistics as one seed (bootstrap over photos). Written to ``<experiment>_seeds.md``."""
+    from cnnlens._io import atomic_write_text
+
+    keys = {s: setting_key(dict(DEFAULT, seed=s, iterations=args.iterations)) for s in args.seeds}
+    units = pool_seeds({s: load_units(experiment, k) for s, k in keys.items()})
+    meta_p = OUT / experiment / "meta.json"
+    meta = json.loads(meta_p.read_text()) if meta_p.exists() else None
+    stats = table1_stats(units, MODELS)
+    head = (f"### DA Table 1 ({experiment}) over seeds {', '.join(map(str, args.seeds))} — per photo the MAR averaged "
+            f"over the seeds; {len(stats['images'])} photos have every model at every seed\n\n")
+    md = head + table1_markdown(stats, meta, MODELS, native=args.native)
+    atomic_write_text(OUT / f"{experiment}_seeds.md", md)
+    atomic_write_text(OUT / f"{experiment}_seeds_stats.json", json.dumps({**stats, "seeds": args.seeds}, indent=1))
+    print(md)
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("which", choices=("table1", "fig5", "table2", "fig6"))
@@ -747,7 +786,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--max-minutes", type=float, default=None, help="stop starting new units after this long")
     ap.add_argument("--native", action="store_true",
                     help="table1: each model on its native-resolution crop (secondary table, table1_native/)")
-    ap.add_argument("--seeds", type=int, nargs="+", default=None, help="table1/fig5: run these seeds (default: --seed)")
+    ap.add_argument("--seeds", type=int, nargs="+", default=None,
+                    help="table1/fig5: run these seeds (default: --seed); table1 --report: pool them (per-photo mean)")
     ap.add_argument("--models", nargs="+", choices=MODELS, default=None,
                     help="table1/fig5: only these models (a device run that carries only some weights)")
     ap.add_argument("--device", default="cpu", help="table1/fig5: torch device of the models (cpu, cuda)")
@@ -759,8 +799,8 @@ def main(argv: list[str] | None = None) -> None:
         OUT = Path(args.out)
     if args.models is not None and args.which == "fig5" and not set(args.models) <= set(FIG5_MODELS):
         ap.error(f"fig5 runs on {FIG5_MODELS}")
-    if (args.models or args.seeds) and args.report:
-        ap.error("--report reads every stored unit; --models/--seeds only select what to run")
+    if args.report and (args.models or (args.seeds and args.which != "table1")):
+        ap.error("--report reads every stored unit; --models (and --seeds outside table1) only select what to run")
     if args.which in ("table2", "fig6"):
         if args.report:
             print(sweep_report(args))

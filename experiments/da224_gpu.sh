@@ -11,7 +11,8 @@
 #   # device call, carry [".da224gpu"], timeout_s 300:   bash experiments/da224_gpu.sh run a
 #   bash experiments/da224_gpu.sh unpack <files_at>/units_a.tgz
 #   # the same for b (Lite0), c (Lite1), d (Lite2). a and b run Table 1 and Fig. 5, c and d Table 1.
-#   .venv/bin/python experiments/da224.py table1 --report --seed 1     # fig5 --report --seed 1, ...
+#   .venv/bin/python experiments/da224.py table1 --report --seeds 0 1 2 3 4   # per-photo mean over seeds
+#   .venv/bin/python experiments/da224.py fig5 --report --seed 1                # one seed per Fig. 5 report
 #
 # A unit that exists is never re-run (the device's fresh results folder holds nothing, so `run`
 # asks only for seeds 1-4); `unpack` never overwrites a stored unit. Each unit records its device.
@@ -72,5 +73,5 @@ unpack)
     echo "$(( $(count) - before )) new units in experiments/results/da224"
     ;;
 *)
-    sed -n "2,19p" "$0"; exit 2 ;;
+    sed -n "2,20p" "$0"; exit 2 ;;
 esac

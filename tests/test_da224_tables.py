@@ -223,3 +223,20 @@ def test_sweep_paired_rows_and_argmin_from_fixture(tmp_path):
     assert "| pos | α_step | 0.2 | 4 | (optimum) | – | – | 0% |" in md
     da224.fig6_plot(s, tmp_path / "fig6.png")
     assert (tmp_path / "fig6.png").stat().st_size > 10_000
+
+
+def test_pool_seeds_averages_per_photo_and_keeps_never_accepted_apart():
+    def u(model, image, seed, mar, accepted):
+        return dict(_unit(model, image, mar, accepted), setting=dict(SETTING, seed=seed))
+
+    by_seed = {0: [u("m_small", "a", 0, 0.10, 50), u("m_big", "a", 0, 0.05, 60), u("m_small", "b", 0, 0.2, 30),
+                   u("m_big", "b", 0, 0.1, 40), u("m_small", "c", 0, 0.3, 20)],
+               1: [u("m_small", "a", 1, 0.20, 40), u("m_big", "a", 1, 0.07, 50), u("m_small", "b", 1, 1.0, 0),
+                   u("m_big", "b", 1, 0.1, 40)]}  # c has no seed-1 unit: left out
+    pooled = {(p["model"], p["image"]): p for p in da224.pool_seeds(by_seed)}
+    assert set(pooled) == {("m_small", "a"), ("m_big", "a"), ("m_small", "b"), ("m_big", "b")}
+    assert pooled[("m_small", "a")]["mar"] == pytest.approx(0.15) and pooled[("m_small", "a")]["accepted"] == 45
+    assert pooled[("m_small", "b")]["accepted"] == 0  # never accepted in seed 1
+    s = da224.table1_stats(list(pooled.values()), MODELS, n_boot=200)
+    assert s["used"] == ["a"] and s["never_accepted"] == {"b": ["m_small"]}
+    assert s["pairs"][0]["mean"] == pytest.approx(0.15 - 0.06)
