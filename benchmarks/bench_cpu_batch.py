@@ -2,7 +2,8 @@
 
 Found while running DA Fig. 5 at 224² (issue 24): RISE with the default ``batch_size=64`` took
 ~260 s per photo on MobileNetV2 with one thread, and ~80 s with ``batch_size=4``. This measures
-why: the per-image cost of one forward pass, no grad, for batch sizes 1…64, for the bundled
+why: the per-image cost of one forward pass, no grad (``Classifier.logits(x, batch_size)``, the path
+every batched method takes, and the bare model), for batch sizes 1…64, for the bundled
 ImageNet models at 224² and the MNIST CNN at 28², one process, ``--threads`` torch threads. Then
 RISE on one photo at ``batch_size`` 64 and 4 (same masks: the maps must agree).
 
@@ -56,9 +57,11 @@ def main(argv: list[str] | None = None) -> None:
         c = 1 if name == "mnist_cnn" else 3
         for bs in args.batches:
             x = torch.rand(bs, c, size, size)
-            ms = per_image_ms(clf.model, x, args.reps)
-            rows.append({"model": name, "size": size, "batch": bs, "ms_per_image": ms})
-            print(f"{name} {size}² batch {bs:3d}: {ms:7.2f} ms / image", flush=True)
+            # the path every batched method takes (no grad, channels-last input), and the bare model
+            ms = per_image_ms(lambda b, bs=bs: clf.logits(b, batch_size=bs), x, args.reps)
+            raw = per_image_ms(clf.model, x, args.reps)
+            rows.append({"model": name, "size": size, "batch": bs, "ms_per_image": ms, "ms_per_image_bare_model": raw})
+            print(f"{name} {size}² batch {bs:3d}: {ms:7.2f} ms / image (bare model, plain layout: {raw:.2f})", flush=True)
     rise = []
     try:
         clf = zoo.load_classifier("mobilenet_v2_imagenet")
