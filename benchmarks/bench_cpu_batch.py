@@ -4,7 +4,7 @@ Found while running DA Fig. 5 at 224² (issue 24): RISE with the default ``batch
 ~260 s per photo on MobileNetV2 with one thread, and ~80 s with ``batch_size=4``. This measures
 why: the per-image cost of one forward pass, no grad (``Classifier.logits(x, batch_size)``, the path
 every batched method takes, and the bare model), for batch sizes 1…64, for the bundled
-ImageNet models at 224² and the MNIST CNN at 28², one process, ``--threads`` torch threads. Then
+ImageNet models at 224², the RI/NeSy task models at 64² and 128² and the MNIST CNN at 28², one process, ``--threads`` torch threads. Then
 RISE on one photo at ``batch_size`` 64 and 4 (same masks: the maps must agree).
 
     python benchmarks/bench_cpu_batch.py [--threads 1] [--reps 3] [--out benchmarks/results/cpu_batch.json]
@@ -46,7 +46,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", default="benchmarks/results/cpu_batch.json")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
-    cases = [("mobilenet_v2_imagenet", 224), ("efficientnet_lite0_imagenet", 224), ("mnist_cnn", 28)]
+    cases = [("mobilenet_v2_imagenet", 224), ("efficientnet_lite0_imagenet", 224), ("fashion_pair_seq", 128),
+             ("texture_cnn", 64), ("fashion_task4", 64), ("mnist_cnn", 28)]
     rows = []
     for name, size in cases:
         try:
@@ -54,7 +55,7 @@ def main(argv: list[str] | None = None) -> None:
         except Exception as e:  # noqa: BLE001 - a weight package not installed: say so, go on
             print(f"{name}: skipped ({e})")
             continue
-        c = 1 if name == "mnist_cnn" else 3
+        c = int(clf.input_shape[0]) if clf.input_shape else 3
         for bs in args.batches:
             x = torch.rand(bs, c, size, size)
             # the path every batched method takes (no grad, channels-last input), and the bare model
