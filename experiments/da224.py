@@ -446,42 +446,53 @@ def sweep(args: argparse.Namespace) -> None:
 
 
 def sweep_stats(units: list[dict], settings: list[dict], n_boot: int = N_BOOT) -> dict:
-    """Per setting: MAR mean and bootstrap CI over the images that have a unit for *every*
-    setting (paired), accepted steps, stalled chains, seconds per image; images where the chain of
-    some setting never accepted a step are counted, not dropped (their MAR is 1 for Pos-R)."""
+    """Per setting: MAR mean and bootstrap CI, accepted steps, stalled chains, seconds per image,
+    over the photos that have a unit for *every* setting and where *every* setting's chain accepted
+    at least one step (``used``: paired, and no never-accepted chain's MAR of 1 carries a mean; as
+    in Table 1). Photos with a never-accepted chain are listed per setting (``never_accepted``);
+    ``per_image`` keeps every photo's (MAR, accepted, seconds) for the pairwise comparisons."""
     keys = [setting_key(st) for st in settings]
     by = {(u["setting_key"], u["image"]): u for u in units}
     images = sorted({u["image"] for u in units if all((k, u["image"]) in by for k in keys)})
+    used = [im for im in images if all(by[(k, im)]["accepted"] > 0 for k in keys)]
     rows = {}
     for k in keys:
-        us = [by[(k, im)] for im in images]
+        us = [by[(k, im)] for im in used]
         v = np.array([u["mar"] for u in us])
         lo, hi = bootstrap_ci(v, n_boot)
         rows[k] = {"n": len(us), "mean": float(v.mean()) if v.size else float("nan"), "ci": [lo, hi],
-                   "mar": v.tolist(), "seconds": [u["seconds"] for u in us],
+                   "mar": v.tolist(),
                    "accepted_mean": float(np.mean([u["accepted"] for u in us])) if us else float("nan"),
-                   "never_accepted": [u["image"] for u in us if u["accepted"] == 0],
+                   "never_accepted": [im for im in images if by[(k, im)]["accepted"] == 0],
                    "stalled": int(sum(u["stalled"] for u in us)),
                    "seconds_mean": float(np.mean([u["seconds"] for u in us])) if us else float("nan"),
-                   "segments_mean": float(np.mean([u["segments"] for u in us])) if us else float("nan")}
-    return {"images": images, "settings": keys, "rows": rows}
+                   "segments_mean": float(np.mean([u["segments"] for u in us])) if us else float("nan"),
+                   "per_image": {im: [by[(k, im)]["mar"], by[(k, im)]["accepted"], by[(k, im)]["seconds"]]
+                                 for im in images}}
+    return {"images": images, "used": used, "settings": keys, "rows": rows}
 
 
 def paired_row(stats: dict, key_a: str, key_b: str, n_boot: int = N_BOOT) -> dict | None:
-    """MAR of setting A − MAR of setting B on the same images (percentile bootstrap 95 % CI),
-    with how many images A is lower / higher, and the ratio of mean seconds (A / B)."""
+    """MAR of setting A − MAR of setting B on the same photos — every photo where both chains
+    accepted at least one step — with a percentile bootstrap 95 % CI, how many photos A is lower /
+    higher, and the ratio of mean seconds (A / B) on those photos."""
     ra, rb = stats["rows"].get(key_a), stats["rows"].get(key_b)
-    if not ra or not rb or not ra["n"] or ra["n"] != rb["n"]:
+    if not ra or not rb:
         return None
-    d = np.asarray(ra["mar"]) - np.asarray(rb["mar"])
+    pa, pb = ra["per_image"], rb["per_image"]
+    ims = [im for im in stats["images"] if pa[im][1] > 0 and pb[im][1] > 0]
+    if not ims:
+        return None
+    d = np.array([pa[im][0] - pb[im][0] for im in ims])
     lo, hi = bootstrap_ci(d, n_boot)
     return {"n": int(d.size), "mean": float(d.mean()), "ci": [lo, hi], "a_lower": int((d < 0).sum()),
-            "a_higher": int((d > 0).sum()), "time_ratio": float(np.mean(ra["seconds"]) / np.mean(rb["seconds"]))}
+            "a_higher": int((d > 0).sum()),
+            "time_ratio": float(np.mean([pa[im][2] for im in ims]) / np.mean([pb[im][2] for im in ims]))}
 
 
 def argmin_share(stats: dict, keys: list[str], n_boot: int = N_BOOT, seed: int = 0) -> list[float]:
-    """Share of bootstrap resamples of the images in which each setting has the lowest mean MAR
-    (how firmly the data place the minimum)."""
+    """Share of bootstrap resamples of the used photos (every chain accepted) in which each setting
+    has the lowest mean MAR (how firmly the data place the minimum)."""
     m = np.array([stats["rows"][k]["mar"] for k in keys])  # (settings, images)
     if m.size == 0:
         return [float("nan")] * len(keys)
@@ -524,8 +535,8 @@ def table2_markdown(stats: dict) -> str:
     def key(k: int, sp: int) -> str:
         return setting_key(dict(base, k=k, superpixels=sp, seed=stats.get("seed", 0), iterations=stats.get("iterations", 500)))
 
-    lines += ["", "Paired on the same photos (MAR of A − MAR of B; percentile bootstrap 95 % CI; photos where A is "
-              "lower / higher; time ratio = mean seconds of A / of B):", "",
+    lines += ["", "Paired on the same photos — every photo where both chains accepted a step (MAR of A − MAR of B; "
+              "percentile bootstrap 95 % CI; photos where A is lower / higher; time ratio = mean seconds of A / of B):", "",
               "| A − B | N | MAR difference | 95 % CI | A lower / higher | time ratio |", "|---|---|---|---|---|---|"]
     for k in TABLE2_K:
         lines.append(_paired_line(f"k = {k}: sp = 500 − pixel mode", paired_row(stats, key(k, 500), key(k, 0)), True))
@@ -540,8 +551,8 @@ def table2_markdown(stats: dict) -> str:
         lines += ["", "Lowest mean MAR in bootstrap resamples of the photos (share of 10,000; top three cells): " + ", ".join(
             f"{_cell_name(c)} {sh:.0%}" for sh, c in best) + "."]
     never = sorted({im for r in stats["rows"].values() for im in r["never_accepted"]})
-    lines += ["", "Photos where some setting's chain never accepted a step (MAR 1, kept in the means): "
-              + (", ".join(f"{im} ({', '.join(_cell_name(k) for k, r in stats['rows'].items() if im in r['never_accepted'])})"
+    lines += ["", "Photos left out of the table (some setting's chain never accepted a step, MAR 1): "
+              + ("; ".join(f"{im} ({', '.join(_cell_name(k) for k, r in stats['rows'].items() if im in r['never_accepted'])})"
                            for im in never) or "none") + "."]
     return "\n".join(lines) + "\n"
 
@@ -568,9 +579,10 @@ def fig6_markdown(stats: dict, seed: int = 0, iterations: int = 500) -> str:
                 lines.append(f"| {rule} | {name} | {v:g} | {r['n']} | {r['mean']:.3f} | [{r['ci'][0]:.3f}, "
                              f"{r['ci'][1]:.3f}] | {r['accepted_mean']:.1f} | {len(r['never_accepted'])} | "
                              f"{r['seconds_mean']:.1f} |")
-    lines += ["", "Paired against the paper's optimum (MAR at α_step 0.2 or f_c 0.95 − MAR at the value; same photos; "
-              "percentile bootstrap 95 % CI; photos where the optimum is lower / higher), and the share of 10,000 "
-              "bootstrap resamples of the photos in which each value has the lowest mean MAR:", "",
+    lines += ["", "Paired against the paper's optimum (MAR at α_step 0.2 or f_c 0.95 − MAR at the value; every photo "
+              "where both chains accepted a step; percentile bootstrap 95 % CI; photos where the optimum is lower / "
+              "higher), and the share of 10,000 bootstrap resamples of the photos of the table in which each value "
+              "has the lowest mean MAR:", "",
               "| rule | swept | value | N | optimum − value | 95 % CI | optimum lower / higher | lowest mean MAR in |",
               "|---|---|---|---|---|---|---|---|"]
     for rule in ("pos", "neg"):
@@ -585,9 +597,9 @@ def fig6_markdown(stats: dict, seed: int = 0, iterations: int = 500) -> str:
                 diff = (f"{rows[k]['n']} | (optimum) | – | –" if r is None else
                         f"{r['n']} | {r['mean']:+.3f} | [{r['ci'][0]:+.3f}, {r['ci'][1]:+.3f}] | {r['a_lower']} / {r['a_higher']}")
                 lines.append(f"| {rule} | {name} | {v:g} | {diff} | {sh:.0%} |")
-    never = sorted({im for r in rows.values() for im in r["never_accepted"]})
-    lines += ["", "Photos where some setting's chain never accepted a step (MAR 1 for Pos-R, kept in the means): "
-              + (", ".join(never) or "none") + "."]
+    lines += ["", "Photos left out of the table (some setting's chain never accepted a step, MAR 1): " + ("; ".join(
+        f"{im} ({sum(im in r['never_accepted'] for r in rows.values())} of {len(rows)} settings)"
+        for im in sorted({im for r in rows.values() for im in r["never_accepted"]})) or "none") + "."]
     return "\n".join(lines) + "\n"
 
 
@@ -602,11 +614,12 @@ def sweep_report(args: argparse.Namespace) -> str:
     stats.update(seed=args.seed, iterations=args.iterations)
     md = (table2_markdown(stats) if args.which == "table2" else fig6_markdown(stats, args.seed, args.iterations))
     head = (f"### DA {'Table 2' if args.which == 'table2' else 'Fig. 6'} at 224² — {SHORT[SWEEP_MODEL]}, "
-            f"{len(stats['images'])} photos with every setting ({len(units)} units stored; per-image files "
+            f"{len(stats['images'])} photos with every setting, {len(stats['used'])} where every chain accepted a step "
+            f"({len(units)} units stored; per-image files "
             f"`experiments/results/da224/{args.which}/{SWEEP_MODEL}/<image>__<setting>.json`)\n\n")
     atomic_write_text(OUT / f"{args.which}.md", head + md)
     atomic_write_text(OUT / f"{args.which}_stats.json", json.dumps(stats, indent=1))
-    if args.which == "fig6" and stats["images"]:
+    if args.which == "fig6" and stats["used"]:
         fig6_plot(stats, OUT / "fig6.png", args.seed, args.iterations)
     return head + md
 
@@ -633,7 +646,7 @@ def fig6_plot(stats: dict, path: Path, seed: int = 0, iterations: int = 500) -> 
         ax.set_xlabel(name)
         ax.set_ylabel("MAR")
         ax.legend()
-    fig.suptitle(f"DA Fig. 6 at 224², MobileNetV2, N = {len(stats['images'])} photos (bands: bootstrap 95 % CI)")
+    fig.suptitle(f"DA Fig. 6 at 224², MobileNetV2, N = {len(stats['used'])} photos (bands: bootstrap 95 % CI)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -110,13 +110,18 @@ def test_sweep_settings_and_stats_from_fixture():
              _sweep_unit("b", few[0], 0.2), _sweep_unit("b", few[1], 0.5),
              _sweep_unit("c", few[0], 0.9)]  # c lacks the second setting: not paired, left out
     s = da224.sweep_stats(units, few, n_boot=500)
-    assert s["images"] == ["a", "b"]
-    r0, r1 = (s["rows"][da224.setting_key(st)] for st in few)
-    assert r0["n"] == r1["n"] == 2
-    assert r0["mean"] == pytest.approx(0.15) and r1["mean"] == pytest.approx(0.4)
+    # a has both settings but its second chain never accepted: paired, but left out of the table
+    assert s["images"] == ["a", "b"] and s["used"] == ["b"]
+    k0, k1 = (da224.setting_key(st) for st in few)
+    r0, r1 = s["rows"][k0], s["rows"][k1]
+    assert r0["n"] == r1["n"] == 1
+    assert r0["mean"] == pytest.approx(0.2) and r1["mean"] == pytest.approx(0.5)
     assert r1["never_accepted"] == ["a"] and r0["never_accepted"] == []
+    pr = da224.paired_row(s, k0, k1, n_boot=100)  # only b: both chains accepted there
+    assert pr["n"] == 1 and pr["mean"] == pytest.approx(-0.3) and pr["a_lower"] == 1
     md = da224.table2_markdown({**s, "seed": 0, "iterations": 500})
-    assert "| 1 | 0.150 [" in md and "/ 2.0 s" in md
+    assert "| 1 | 0.200 [" in md and "/ 2.0 s" in md
+    assert "Photos left out of the table (some setting's chain never accepted a step, MAR 1): a (k 1 / sp 100)." in md
 
 
 def test_stored_sweeps_recompute():
