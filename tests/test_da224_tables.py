@@ -125,7 +125,8 @@ def test_sweep_settings_and_stats_from_fixture():
 
 
 def test_stored_sweeps_recompute():
-    """Every stored Table 2 / Fig. 6 report equals the one recomputed from the per-image files."""
+    """Every stored Table 2 / Fig. 6 report equals the one recomputed from the per-image files, and
+    EXPERIMENTS.md holds it."""
     for which in ("table2", "fig6"):
         stored = ROOT / "experiments" / "results" / "da224" / f"{which}_stats.json"
         if not stored.exists():
@@ -137,7 +138,12 @@ def test_stored_sweeps_recompute():
                              for p in sorted((ROOT / "experiments" / "results" / "da224" / which).glob("*/*.json")))
                  if u["setting_key"] in keys]
         new = da224.sweep_stats(units, settings)
-        assert new["images"] == old["images"]
+        assert new["images"] == old["images"] and new["used"] == old["used"]
+        seed, its = old.get("seed", 0), old.get("iterations", 500)
+        md = (da224.table2_markdown({**new, "seed": seed, "iterations": its}) if which == "table2"
+              else da224.fig6_markdown(new, seed, its))
+        assert md in (ROOT / "experiments" / "results" / "da224" / f"{which}.md").read_text()
+        assert md in (ROOT / "EXPERIMENTS.md").read_text(), f"EXPERIMENTS.md lacks the current {which} report"
         for k, row in new["rows"].items():
             assert row["n"] == old["rows"][k]["n"]
             if row["n"]:
