@@ -181,6 +181,29 @@ def test_photo_pack_round_trip(tmp_path, monkeypatch):
         zoo.load_dataset("imagenet_photos")
 
 
+def test_fig6_photos_add_the_unlabelled_extras_after_the_labelled_set():
+    """Fig. 6 runs on the 18 labelled photos (same indices, so the same DA streams) and then the
+    six unlabelled extras, cropped by the same code; Table 2 keeps the labelled set."""
+    import torch
+
+    from cnnlens import zoo
+    from cnnlens.errors import AssetMissingError
+
+    try:
+        ref = zoo.load_dataset("imagenet_photos", model=da224.SWEEP_MODEL)
+    except AssetMissingError as e:
+        pytest.skip(str(e))
+    assert list(da224.load_sweep_photos("table2").names) == list(ref.names)
+    got = da224.load_sweep_photos("fig6")
+    n = len(ref.names)
+    assert got.names == list(ref.names) + list(da224.FIG6_EXTRA_PHOTOS)
+    assert torch.equal(got.images[:n], ref.images) and got.labels[:n] == ref.labels.tolist()
+    assert got.labels[n:] == [-1] * len(da224.FIG6_EXTRA_PHOTOS)
+    assert got.images.shape[1:] == ref.images.shape[1:]
+    assert not set(da224.FIG6_EXTRA_PHOTOS) & set(ref.names)
+    assert all(float(im.std()) > 0.05 for im in got.images[n:])  # real photos, not blank reads
+
+
 def test_model_subset_uses_the_stored_common_photos(tmp_path, monkeypatch):
     """A run on some of the models (a device call that carries only some weights) runs the photos
     the full run's meta.json lists, for every seed asked, into --out, and skips stored units."""
@@ -234,6 +257,11 @@ def test_sweep_paired_rows_and_argmin_from_fixture(tmp_path):
     assert "| pos | α_step | 0.2 | 4 | (optimum) | – | – | 0% |" in md
     da224.fig6_plot(s, tmp_path / "fig6.png")
     assert (tmp_path / "fig6.png").stat().st_size > 10_000
+    # photos a and b alone: the minimum stays at 0.3; the flat sweeps take their first value
+    sub = da224.sweep_stats([u for u in units if u["image"] in ("a", "b")], f6, n_boot=500)
+    mins = da224.fig6_minimum_lines(s, sub)
+    assert "| pos | α_step | 0.3 (100%) | 0.3 (100%) |" in mins
+    assert "all photos (N = 4) | labelled only (N = 2)" in mins
 
 
 def test_pool_seeds_averages_per_photo_and_keeps_never_accepted_apart():
