@@ -144,6 +144,9 @@ def test_stored_sweeps_recompute():
               else da224.fig6_markdown(new, seed, its))
         assert md in (ROOT / "experiments" / "results" / "da224" / f"{which}.md").read_text()
         assert md in (ROOT / "EXPERIMENTS.md").read_text(), f"EXPERIMENTS.md lacks the current {which} report"
+        if which == "fig6" and set(new["images"]) & set(da224.FIG6_EXTRA_PHOTOS):
+            labelled = da224.sweep_stats([u for u in units if u["image"] not in da224.FIG6_EXTRA_PHOTOS], settings)
+            assert da224.fig6_minimum_lines(new, labelled, seed, its) in (ROOT / "EXPERIMENTS.md").read_text()
         for k, row in new["rows"].items():
             assert row["n"] == old["rows"][k]["n"]
             if row["n"]:
