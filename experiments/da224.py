@@ -476,6 +476,9 @@ def sweep(args: argparse.Namespace) -> None:
     settings = sweep_settings(args.which, args.seed, args.iterations)
     if args.which == "table2":  # pixel mode is by far the slowest: last within an image
         settings.sort(key=lambda st: (st["superpixels"] == 0, st["k"], st["superpixels"]))
+    unknown = [n for n in (args.images or []) if n not in names]
+    if unknown:
+        raise SystemExit(f"{args.which} has no photo {', '.join(map(repr, unknown))}; its photos: {', '.join(names)}")
     images = range(len(names)) if args.images is None else [names.index(n) for n in args.images]
     deadline = deadline_from(args)
     todo = [(i, st) for i in images for st in settings

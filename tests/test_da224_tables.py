@@ -282,3 +282,15 @@ def test_pool_seeds_averages_per_photo_and_keeps_never_accepted_apart():
     s = da224.table1_stats(list(pooled.values()), MODELS, n_boot=200)
     assert s["used"] == ["a"] and s["never_accepted"] == {"b": ["m_small"]}
     assert s["pairs"][0]["mean"] == pytest.approx(0.15 - 0.06)
+
+
+def test_sweep_names_an_unknown_photo(monkeypatch):
+    import torch
+
+    from cnnlens import zoo
+
+    fake = types.SimpleNamespace(names=["camera", "coffee"], images=torch.zeros(2, 3, 8, 8), labels=[0, 1], class_names=["a", "b"])
+    monkeypatch.setattr(da224, "load_sweep_photos", lambda which: fake)
+    monkeypatch.setattr(zoo, "load_classifier", lambda name: None)
+    with pytest.raises(SystemExit, match=r"^table2 has no photo 'aero3'; its photos: camera, coffee$"):
+        da224.main(["table2", "--images", "aero3", "camera"])
