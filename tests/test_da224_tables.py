@@ -144,9 +144,11 @@ def test_stored_sweeps_recompute():
               else da224.fig6_markdown(new, seed, its))
         assert md in (ROOT / "experiments" / "results" / "da224" / f"{which}.md").read_text()
         assert md in (ROOT / "EXPERIMENTS.md").read_text(), f"EXPERIMENTS.md lacks the current {which} report"
-        if which == "fig6" and set(new["images"]) & set(da224.FIG6_EXTRA_PHOTOS):
-            labelled = da224.sweep_stats([u for u in units if u["image"] not in da224.FIG6_EXTRA_PHOTOS], settings)
-            assert da224.fig6_minimum_lines(new, labelled, seed, its) in (ROOT / "EXPERIMENTS.md").read_text()
+        if set(new["images"]) & set(da224.EXTRA_PHOTOS):
+            labelled = da224.sweep_stats([u for u in units if u["image"] not in da224.EXTRA_PHOTOS], settings)
+            lines = (da224.fig6_minimum_lines(new, labelled, seed, its) if which == "fig6" else
+                     da224.table2_labelled_lines({**new, "seed": seed, "iterations": its}, labelled))
+            assert lines in (ROOT / "EXPERIMENTS.md").read_text()
         for k, row in new["rows"].items():
             assert row["n"] == old["rows"][k]["n"]
             if row["n"]:
@@ -185,8 +187,8 @@ def test_photo_pack_round_trip(tmp_path, monkeypatch):
 
 
 def test_fig6_photos_add_the_unlabelled_extras_after_the_labelled_set():
-    """Fig. 6 runs on the 18 labelled photos (same indices, so the same DA streams) and then the
-    six unlabelled extras, cropped by the same code; Table 2 keeps the labelled set."""
+    """Table 2 and Fig. 6 run on the 18 labelled photos (same indices, so the same DA streams) and
+    then the six unlabelled extras, cropped by the same code."""
     import torch
 
     from cnnlens import zoo
@@ -196,14 +198,14 @@ def test_fig6_photos_add_the_unlabelled_extras_after_the_labelled_set():
         ref = zoo.load_dataset("imagenet_photos", model=da224.SWEEP_MODEL)
     except AssetMissingError as e:
         pytest.skip(str(e))
-    assert list(da224.load_sweep_photos("table2").names) == list(ref.names)
     got = da224.load_sweep_photos("fig6")
+    assert da224.load_sweep_photos("table2").names == got.names
     n = len(ref.names)
-    assert got.names == list(ref.names) + list(da224.FIG6_EXTRA_PHOTOS)
+    assert got.names == list(ref.names) + list(da224.EXTRA_PHOTOS)
     assert torch.equal(got.images[:n], ref.images) and got.labels[:n] == ref.labels.tolist()
-    assert got.labels[n:] == [-1] * len(da224.FIG6_EXTRA_PHOTOS)
+    assert got.labels[n:] == [-1] * len(da224.EXTRA_PHOTOS)
     assert got.images.shape[1:] == ref.images.shape[1:]
-    assert not set(da224.FIG6_EXTRA_PHOTOS) & set(ref.names)
+    assert not set(da224.EXTRA_PHOTOS) & set(ref.names)
     assert all(float(im.std()) > 0.05 for im in got.images[n:])  # real photos, not blank reads
 
 
@@ -294,3 +296,15 @@ def test_sweep_names_an_unknown_photo(monkeypatch):
     monkeypatch.setattr(zoo, "load_classifier", lambda name: None)
     with pytest.raises(SystemExit, match=r"^table2 has no photo 'aero3'; its photos: camera, coffee$"):
         da224.main(["table2", "--images", "aero3", "camera"])
+
+
+def test_table2_labelled_lines_compare_all_photos_with_the_labelled_ones():
+    t2 = da224.sweep_settings("table2")
+    # pixel mode 0.1 above sp = 500 on photos a, b; on the extra photo x it is 0.3 above
+    units = [_sweep_unit(im, st, (0.2 + 0.01 * j) + ((0.1 if im != "x" else 0.3) if st["superpixels"] == 0 else 0.0))
+             for j, im in enumerate(["a", "b", "x"]) for st in t2]
+    s = da224.sweep_stats(units, t2, n_boot=200)
+    lab = da224.sweep_stats([u for u in units if u["image"] != "x"], t2, n_boot=200)
+    md = da224.table2_labelled_lines({**s, "seed": 0, "iterations": 500}, lab)
+    assert "| k = 4: sp = 500 − pixel mode | -0.167 [" in md and "N = 3 | -0.100 [-0.100, -0.100], N = 2 |" in md
+    assert "| k = 4: sp = 500 − sp = 50 | +0.000 [+0.000, +0.000], N = 3 | +0.000 [+0.000, +0.000], N = 2 |" in md
