@@ -411,18 +411,13 @@ FIG6_FCS = [0.80, 0.85, 0.90, 0.95, 0.975, 0.99]
 EXTRA_PHOTOS = ("aero3", "graf1", "board", "smarties", "coins", "blox")
 
 
-class _Photos:
-    """The sweep's photos: ``names``, ``images`` (N, 3, 224, 224), ``labels`` (−1: no label) and
-    ``class_names`` (ImageNet)."""
-
-    def __init__(self, names, images, labels, class_names):
-        self.names, self.images, self.labels, self.class_names = list(names), images, labels, class_names
-
-
 def load_sweep_photos(which: str):
     """``imagenet_photos`` cropped for MobileNetV2 (18 photos), then :data:`EXTRA_PHOTOS`
     (unlabelled, label −1) through the same read / resize / crop code (256 → 224; checked here on
-    the first labelled photo), indices 18…23 (DA streams ``(seed, i)``). Table 2 and Fig. 6 alike."""
+    the first labelled photo), indices 18…23 (DA streams ``(seed, i)``). Table 2 and Fig. 6 alike:
+    a namespace with ``names``, ``images``, ``labels`` (−1: no label) and ``class_names``."""
+    import types
+
     import torch
 
     from cnnlens import zoo
@@ -438,10 +433,10 @@ def load_sweep_photos(which: str):
         return resize_center_crop(datasets._to_chw_float(raw), size, resize_to)
 
     if not torch.equal(crop(ds.names[0]), ds.images[0]):
-        raise RuntimeError("the Fig. 6 extra photos would not be cropped as imagenet_photos is")
+        raise RuntimeError(f"the {which} extra photos would not be cropped as imagenet_photos is")
     extra = torch.stack([crop(n) for n in EXTRA_PHOTOS])
-    return _Photos(list(ds.names) + list(EXTRA_PHOTOS), torch.cat([ds.images, extra]),
-                   [int(v) for v in ds.labels] + [-1] * len(EXTRA_PHOTOS), ds.class_names)
+    return types.SimpleNamespace(names=list(ds.names) + list(EXTRA_PHOTOS), images=torch.cat([ds.images, extra]),
+                                 labels=[int(v) for v in ds.labels] + [-1] * len(EXTRA_PHOTOS), class_names=ds.class_names)
 
 
 def sweep_settings(which: str, seed: int = 0, iterations: int = 500) -> list[dict]:
@@ -558,30 +553,33 @@ def _paired_line(label: str, r: dict | None, time_ratio: bool = False) -> str:
     return cells + (f" {r['time_ratio']:.2f} |" if time_ratio else "")
 
 
+def _table2_key(stats: dict, k: int, sp: int) -> str:
+    """The setting key of Table 2's cell (k, sp) in the run that ``stats`` summarises."""
+    return setting_key(dict(DEFAULT, k=k, superpixels=sp, seed=stats.get("seed", 0), iterations=stats.get("iterations", 500)))
+
+
 def table2_markdown(stats: dict) -> str:
     rows = stats["rows"]
+
+    def key(k: int, sp: int) -> str:
+        return _table2_key(stats, k, sp)
+
     head = "| k | " + " | ".join("pixel mode" if sp == 0 else f"sp = {sp}" for sp in TABLE2_SP) + " |"
     lines = [head, "|---" * (len(TABLE2_SP) + 1) + "|"]
-    base = dict(DEFAULT)
     for k in TABLE2_K:
         cells = []
         for sp in TABLE2_SP:
-            r = rows.get(setting_key(dict(base, k=k, superpixels=sp, seed=stats.get("seed", 0),
-                                          iterations=stats.get("iterations", 500))))
+            r = rows.get(key(k, sp))
             cells.append("–" if r is None or not r["n"] else
                          f"{r['mean']:.3f} [{r['ci'][0]:.3f}, {r['ci'][1]:.3f}] / {r['seconds_mean']:.1f} s")
         lines.append(f"| {k} | " + " | ".join(cells) + " |")
     segs = []
     for sp in TABLE2_SP:
-        r = rows.get(setting_key(dict(base, k=4, superpixels=sp, seed=stats.get("seed", 0),
-                                      iterations=stats.get("iterations", 500))))
+        r = rows.get(key(4, sp))
         if r and r["n"]:
             segs.append(f"{'pixel mode' if sp == 0 else f'sp={sp}'}: {r['segments_mean']:.0f}")
     lines += ["", "MAR mean [bootstrap 95 % CI over images] / seconds per image; mean segments per image: "
               + (", ".join(segs) or "–") + "."]
-
-    def key(k: int, sp: int) -> str:
-        return setting_key(dict(base, k=k, superpixels=sp, seed=stats.get("seed", 0), iterations=stats.get("iterations", 500)))
 
     lines += ["", "Paired on the same photos — every photo where both chains accepted a step (MAR of A − MAR of B; "
               "percentile bootstrap 95 % CI; photos where A is lower / higher; time ratio = mean seconds of A / of B):", "",
@@ -609,7 +607,7 @@ def table2_labelled_lines(stats: dict, labelled: dict) -> str:
     """The paper's comparisons (k = 4, sp = 500 against pixel mode, sp = 50 and k = 16) on every
     photo of the table and on the labelled photos alone: whether the unlabelled extras move them."""
     def key(k: int, sp: int) -> str:
-        return setting_key(dict(DEFAULT, k=k, superpixels=sp, seed=stats.get("seed", 0), iterations=stats.get("iterations", 500)))
+        return _table2_key(stats, k, sp)
 
     def cell(r: dict | None) -> str:
         return "–" if r is None else f"{r['mean']:+.3f} [{r['ci'][0]:+.3f}, {r['ci'][1]:+.3f}], N = {r['n']}"
