@@ -23,6 +23,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -35,7 +36,7 @@ from cnnlens import Classifier, zoo
 from cnnlens.cli import main
 from cnnlens.errors import CnnlensError
 from cnnlens.nesy import train
-from cnnlens.nesy.distributed import DistContext
+from cnnlens.nesy.distributed import DistContext, _settle
 from cnnlens.nesy.losses import EBPLoss, SparsityLoss, class_weights
 from cnnlens.nesy.train import _loss, _rank_seed
 
@@ -271,3 +272,38 @@ def test_one_process_loss_and_rank_seeds():
     assert torch.equal(loss, F.cross_entropy(logits, y, weight=w)) and float(sp) == 0.0
     assert _rank_seed(41, 0) == 42  # rank 0 draws what one process draws
     assert _rank_seed(41, 1) == _rank_seed(41, 1) != _rank_seed(41, 2) != 42
+
+
+def _spin(seconds: float, done: threading.Event) -> None:
+    """Python work (it needs the GIL) for ``seconds`` of wall time, then ``done``."""
+    end = time.monotonic() + seconds
+    x = 0
+    while time.monotonic() < end:
+        x += sum(range(200))
+    done.set()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="thread states come from /proc (Linux)")
+def test_exit_settle_waits_for_threads_that_need_the_gil():
+    # the exit handler must not return while another thread still runs (a gloo worker freeing its
+    # last collective needs the GIL; at interpreter finalisation that aborts the process)
+    done = threading.Event()
+    t = threading.Thread(target=_spin, args=(0.3, done))
+    t.start()
+    t0 = time.monotonic()
+    _settle(min_s=0.01, max_s=10.0)
+    assert done.is_set(), "returned while the other thread was still running"
+    assert time.monotonic() - t0 < 5.0
+    t.join()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="thread states come from /proc (Linux)")
+def test_exit_settle_is_bounded_by_max_s():
+    done = threading.Event()
+    t = threading.Thread(target=_spin, args=(3.0, done))
+    t.start()
+    t0 = time.monotonic()
+    _settle(min_s=0.01, max_s=0.3)
+    elapsed = time.monotonic() - t0
+    assert 0.3 <= elapsed < 2.0 and not done.is_set()
+    t.join()

@@ -16,11 +16,17 @@
 BatchNorm is refused (its statistics would be per-rank slices, not the global batch): on CUDA a
 model converted with ``torch.nn.SyncBatchNorm.convert_sync_batchnorm`` is accepted; SyncBatchNorm
 does not run on CPU.
+
+A group that cnnlens created is destroyed at exit, after which the process waits (≤ 1 s) until
+the collective worker threads are idle (:func:`_settle`): otherwise a rank that leaves right after
+its last collective can abort in interpreter finalisation although its work is done.
 """
 from __future__ import annotations
 
 import atexit
 import os
+import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -103,9 +109,51 @@ class DistContext:
         return DistributedDataParallel(module, device_ids=ids)
 
 
+def _other_threads_running() -> bool | None:
+    """Whether a thread of this process other than the caller is running now (Linux ``/proc``);
+    ``None`` where that cannot be read."""
+    try:
+        me = threading.get_native_id()
+        for tid in os.listdir("/proc/self/task"):
+            if int(tid) == me:
+                continue
+            with open(f"/proc/self/task/{tid}/stat") as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]  # the name in (...) may hold spaces
+            if state == "R":
+                return True
+        return False
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _settle(min_s: float = 0.05, max_s: float = 1.0, step: float = 0.01) -> None:
+    """Sleep (the GIL released) until no other thread of the process runs: at least ``min_s``,
+    then until three polls in a row find them all idle, at most ``max_s``.
+
+    Why: a gloo worker thread frees each finished collective *after* the caller's ``wait()``
+    returned, and freeing tensors that Python has seen takes the GIL. A rank that leaves right
+    after its last collective (rank 1 returns at once while rank 0 writes the model) can reach
+    interpreter finalisation first; the worker's GIL request then ends the thread mid-destructor
+    and the process aborts ("terminate called without an active exception", SIGABRT), so torchrun
+    reports a failed run after the work was done. ``destroy_process_group`` does not join those
+    threads here: DDP keeps references to the group, so it outlives the destroy until exit."""
+    t0 = time.monotonic()
+    calm = 0
+    while True:
+        time.sleep(step)
+        elapsed = time.monotonic() - t0
+        running = _other_threads_running()
+        calm = calm + 1 if running is False else 0
+        if elapsed >= max_s or (elapsed >= min_s and (running is None or calm >= 3)):
+            return
+
+
 def _destroy() -> None:
+    """At exit of a process whose group cnnlens created: destroy it and let the collective
+    worker threads finish their last frees while the interpreter can still serve them."""
     if torch.distributed.is_initialized():
         torch.distributed.destroy_process_group()
+    _settle()
 
 
 def context(distributed: bool | None, device: torch.device) -> DistContext | None:
