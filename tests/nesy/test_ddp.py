@@ -274,36 +274,42 @@ def test_one_process_loss_and_rank_seeds():
     assert _rank_seed(41, 1) == _rank_seed(41, 1) != _rank_seed(41, 2) != 42
 
 
-def _spin(seconds: float, done: threading.Event) -> None:
-    """Python work (it needs the GIL) for ``seconds`` of wall time, then ``done``."""
-    end = time.monotonic() + seconds
-    x = 0
-    while time.monotonic() < end:
-        x += sum(range(200))
-    done.set()
+
+def _settle_beside(spin_s: float, max_s: float) -> tuple[float, bool]:
+    """Run :func:`_settle` while another thread does ``spin_s`` seconds of Python work (it needs
+    the GIL, like a gloo worker freeing its last collective); the wait and whether that work had
+    ended when :func:`_settle` returned."""
+    done = threading.Event()
+
+    def spin() -> None:
+        end = time.monotonic() + spin_s
+        x = 0
+        while time.monotonic() < end:
+            x += sum(range(200))
+        done.set()
+
+    t = threading.Thread(target=spin)
+    t.start()
+    t0 = time.monotonic()
+    _settle(min_s=0.01, max_s=max_s)
+    elapsed, finished = time.monotonic() - t0, done.is_set()
+    t.join()
+    return elapsed, finished
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="thread states come from /proc (Linux)")
+linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="thread states come from /proc (Linux)")
+
+
+@linux_only
 def test_exit_settle_waits_for_threads_that_need_the_gil():
-    # the exit handler must not return while another thread still runs (a gloo worker freeing its
-    # last collective needs the GIL; at interpreter finalisation that aborts the process)
-    done = threading.Event()
-    t = threading.Thread(target=_spin, args=(0.3, done))
-    t.start()
-    t0 = time.monotonic()
-    _settle(min_s=0.01, max_s=10.0)
-    assert done.is_set(), "returned while the other thread was still running"
-    assert time.monotonic() - t0 < 5.0
-    t.join()
+    # at exit a gloo worker may still be freeing its last collective; it needs the GIL, and at
+    # interpreter finalisation that aborts the process, so the exit handler must wait for it
+    elapsed, finished = _settle_beside(0.3, max_s=10.0)
+    assert finished, "returned while the other thread was still running"
+    assert elapsed < 5.0
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="thread states come from /proc (Linux)")
+@linux_only
 def test_exit_settle_is_bounded_by_max_s():
-    done = threading.Event()
-    t = threading.Thread(target=_spin, args=(3.0, done))
-    t.start()
-    t0 = time.monotonic()
-    _settle(min_s=0.01, max_s=0.3)
-    elapsed = time.monotonic() - t0
-    assert 0.3 <= elapsed < 2.0 and not done.is_set()
-    t.join()
+    elapsed, finished = _settle_beside(3.0, max_s=0.3)
+    assert 0.3 <= elapsed < 2.0 and not finished
